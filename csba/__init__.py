@@ -1,0 +1,1 @@
+"""Application shell: settings, data-file reading and the ``csba`` command."""

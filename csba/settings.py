@@ -1,0 +1,68 @@
+"""Runtime configuration, read from ``CSBA_`` environment variables and an optional ``.env``.
+
+No instance exists at import time: the CLI, the server factory and the tests each build one,
+so a test configures the whole system by constructing ``Settings(...)`` with its own values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+_DEV_TOKEN = "dev-insecure-token"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CSBA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default=Path("var"), description="Chroma, lexical index, SQLite file")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file in the data dir"
+    )
+    chroma_url: HttpUrl | None = Field(
+        default=None, description="Chroma server; default: embedded Chroma in the data dir"
+    )
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="sentence-transformers model name or folder; the default ships in a package",
+    )
+    embedding_batch_size: int = Field(default=64, gt=0)
+    smtp_url: str = Field(default="smtp://127.0.0.1:8025", description="outbound SMTP relay")
+    smtp_port: int = Field(default=2525, gt=0, lt=65536, description="inbound SMTP server port")
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: SecretStr = SecretStr(_DEV_TOKEN)
+    public_base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+    llm: str | None = Field(default=None, description="optional chat model, provider:model")
+
+    @field_validator("llm")
+    @classmethod
+    def _llm_names_provider(cls, value: str | None) -> str | None:
+        if value is not None and ":" not in value:
+            raise ValueError(f"CSBA_LLM must be 'provider:model', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _production_refuses_defaults(self) -> Settings:
+        # Fail closed: a production deployment must not run on the development secret.
+        if self.mode == "production" and self.twilio_auth_token.get_secret_value() == _DEV_TOKEN:
+            raise ValueError("CSBA_TWILIO_AUTH_TOKEN must be set in production mode")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'csba.sqlite3'}"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def lexical_path(self) -> Path:
+        return self.data_dir / "lexical.sqlite3"
