@@ -1,0 +1,1 @@
+"""The agent core: one turn pipeline behind every channel. It never imports a channel."""

@@ -1,0 +1,121 @@
+"""The ``csba`` command: ingest data, search the index, serve every channel."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from csba.jsonl import DataFileError
+from csba.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Customer service for seller-fulfilled marketplace orders.")
+console = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def ingest(
+    catalog: Annotated[list[Path] | None, typer.Option(
+        help="product pages: .jsonl (contract), .html page, SP-API .json, or a folder; repeatable")
+    ] = None,
+    orders: Annotated[Path | None, typer.Option(help="orders.jsonl")] = None,
+    sellers: Annotated[Path | None, typer.Option(help="sellers.jsonl")] = None,
+    seller_id: Annotated[str | None, typer.Option(
+        help="seller of HTML/SP-API pages that do not name one")] = None,
+    marketplace: Annotated[str | None, typer.Option(
+        help="marketplace of HTML/SP-API pages that do not name one")] = None,
+    prune: Annotated[bool, typer.Option(
+        help="remove indexed pages that are not in the given catalog files")] = False,
+) -> None:
+    """Load data files; only new or changed page fields are embedded."""
+    from csba.ingest import ingest as run_ingest
+    from csba.ingest import read_inputs
+    from csba.services import open_index, open_store
+
+    if not (catalog or orders or sellers):
+        console.print("[red]nothing to ingest:[/red] give --catalog, --orders or --sellers")
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        data = read_inputs(catalogs=catalog or [], orders=orders, sellers=sellers,
+                           seller_id=seller_id, marketplace=marketplace)
+    except DataFileError as exc:
+        console.print(f"[red]rejected, nothing was written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    store = open_store(settings)
+    with console.status("loading the embedding model"):
+        index = open_index(settings)
+    try:
+        _, _, plan = index.plan(data.pages, prune=prune)
+        with Progress(TextColumn("embedding page fields"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("embed", total=plan.to_embed)
+            report = run_ingest(data, store, index, prune=prune,
+                                progress=lambda n: bar.advance(task, n))
+    finally:
+        index.close()
+    table = Table(title="ingest", show_header=False)
+    for name, value in (("sellers", len(data.sellers)), ("orders", len(data.orders)),
+                        ("pages", report.pages), ("chunks added", report.added),
+                        ("chunks unchanged", report.unchanged),
+                        ("chunks removed", report.removed), ("pages removed", report.pages_removed),
+                        ("seconds", f"{report.seconds:.1f}")):
+        table.add_row(name, str(value))
+    out.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="a customer question")],
+    marketplace: Annotated[str | None, typer.Option(help="DE, ES, UK, US, ...")] = None,
+    asin: Annotated[list[str] | None, typer.Option(help="restrict to these ASINs")] = None,
+    k: Annotated[int, typer.Option(min=1, max=50)] = 5,
+) -> None:
+    """Show what the index retrieves for a question, with each hit's page field."""
+    from csba.services import open_index
+
+    index = open_index(_settings())
+    try:
+        hits = index.search(query, marketplace=marketplace, asins=asin, k=k)
+    finally:
+        index.close()
+    table = Table("score", "asin", "field", "text", "dense", "lexical")
+    for h in hits:
+        table.add_row(f"{h.score:.4f}", h.asin, h.field, h.text[:80],
+                      str(h.dense_rank or "-"), str(h.lexical_rank or "-"))
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the HTTP server; loads the bundled demo data when the database holds none."""
+    import uvicorn
+
+    from channels.app import create_app
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(_settings(), load_demo_if_empty=True), host=host, port=port)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,49 @@
+"""Loading data files into the database and the index: validate everything, then write.
+
+Nothing is written unless every given file is valid, so a bad line never leaves half a
+catalog behind; re-running with unchanged pages embeds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.db import Store
+from agent.records import Order, Seller
+from csba.jsonl import read_jsonl
+from knowledge.index import KnowledgeIndex, Progress, SyncReport
+from knowledge.loaders import load_catalogs
+from knowledge.pages import ProductPage
+
+
+@dataclass(slots=True)
+class IngestInput:
+    pages: list[ProductPage] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    sellers: list[Seller] = field(default_factory=list)
+
+
+def read_inputs(*, catalogs: Sequence[Path] = (), orders: Path | None = None,
+                sellers: Path | None = None, seller_id: str | None = None,
+                marketplace: str | None = None) -> IngestInput:
+    """Parse and validate every file; raises ``DataFileError`` before anything is written."""
+    return IngestInput(
+        pages=load_catalogs(catalogs, seller_id=seller_id, marketplace=marketplace),
+        orders=read_jsonl(orders, Order) if orders else [],
+        sellers=read_jsonl(sellers, Seller) if sellers else [],
+    )
+
+
+def ingest(data: IngestInput, store: Store, index: KnowledgeIndex, *, prune: bool = False,
+           progress: Progress | None = None) -> SyncReport:
+    store.save(sellers=data.sellers, orders=data.orders)
+    report = SyncReport()
+    if data.pages or prune:
+        removed = (sorted(store.page_keys() - {p.key for p in data.pages}) if prune else [])
+        # Index first: a page is in the database only once the agent can retrieve it.
+        report = index.sync(data.pages, prune=prune, progress=progress)
+        store.save(pages=data.pages)
+        store.delete_pages(removed)
+    return report

@@ -1,0 +1,1 @@
+"""The judge: dataset format, runner, metrics and reports of answer quality."""

@@ -1,0 +1,176 @@
+"""The product-page index: a dense leg (Chroma) and a lexical leg (FTS5), fused by rank.
+
+``sync`` makes the index hold exactly the chunks of the given pages, embedding only chunks
+it has not seen; ``search`` returns evidence with provenance, filtered by marketplace/ASIN.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.embeddings import Embeddings
+
+from csba.money import MARKETPLACE_LANGUAGE
+from csba.settings import Settings
+from knowledge.chunks import Chunk, chunk_page
+from knowledge.dense import DenseIndex, chroma_client
+from knowledge.embeddings import load_embeddings
+from knowledge.lexical import LexicalIndex
+from knowledge.pages import ProductPage
+from knowledge.text import tokens
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60  # the constant of Cormack et al.; damps the weight of the very first ranks
+CANDIDATES_PER_LEG = 20
+EMBED_BATCH = 256
+OTHER_LANGUAGE_DENSE_WEIGHT = 0.5
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One retrieved chunk: what the page says, where, and how it ranked."""
+
+    chunk_id: str
+    asin: str
+    marketplace: str
+    language: str
+    seller_id: str
+    field: str
+    text: str
+    score: float
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+
+@dataclass(slots=True)
+class SyncReport:
+    pages: int = 0
+    added: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    pages_removed: int = 0
+    seconds: float = 0.0
+    to_embed: int = field(default=0, repr=False)
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], weights: Sequence[float] = (),
+                           k: int = RRF_K) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for i, ranking in enumerate(rankings):
+        weight = weights[i] if i < len(weights) else 1.0
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
+    return scores
+
+
+class KnowledgeIndex:
+    def __init__(self, dense: DenseIndex, lexical: LexicalIndex,
+                 dense_languages: frozenset[str] = frozenset({"en"})) -> None:
+        self.dense = dense
+        self.lexical = lexical
+        self.dense_languages = dense_languages
+
+    @classmethod
+    def open(cls, settings: Settings, embeddings: Embeddings | None = None) -> KnowledgeIndex:
+        embeddings = embeddings or load_embeddings(settings.embedding_model,
+                                                   batch_size=settings.embedding_batch_size)
+        client = chroma_client(settings.chroma_url, settings.chroma_dir)
+        return cls(DenseIndex(client, embeddings, settings.embedding_model),
+                   LexicalIndex(settings.lexical_path))
+
+    def close(self) -> None:
+        self.lexical.close()
+
+    # --- writing ------------------------------------------------------------------------
+
+    def plan(self, pages: Iterable[ProductPage], *, prune: bool = False
+             ) -> tuple[list[Chunk], list[str], SyncReport]:
+        """What ``sync`` would do: chunks to embed, chunk ids to remove, and the counts."""
+        report = SyncReport()
+        to_add: list[Chunk] = []
+        to_remove: list[str] = []
+        wanted: set[tuple[str, str]] = set()
+        for page in pages:
+            report.pages += 1
+            wanted.add(page.key)
+            chunks = {c.chunk_id: c for c in chunk_page(page)}
+            existing = self.lexical.page_chunk_ids(page.asin, page.marketplace)
+            to_add += [c for cid, c in chunks.items() if cid not in existing]
+            to_remove += sorted(existing - chunks.keys())
+            report.unchanged += len(existing & chunks.keys())
+        if prune:
+            for asin, marketplace in sorted(self.lexical.pages() - wanted):
+                to_remove += sorted(self.lexical.page_chunk_ids(asin, marketplace))
+                report.pages_removed += 1
+        report.to_embed = len(to_add)
+        return to_add, to_remove, report
+
+    def sync(self, pages: Iterable[ProductPage], *, prune: bool = False,
+             progress: Progress | None = None) -> SyncReport:
+        started = time.perf_counter()
+        to_add, to_remove, report = self.plan(pages, prune=prune)
+        for start in range(0, len(to_add), EMBED_BATCH):
+            batch = to_add[start:start + EMBED_BATCH]
+            # Vectors first: a crash between the two writes leaves a chunk the lexical
+            # registry does not know, which the next sync upserts again (idempotent ids).
+            self.dense.add(batch)
+            self.lexical.add(batch)
+            report.added += len(batch)
+            if progress:
+                progress(len(batch))
+        self.remove_chunks(to_remove)
+        report.removed = len(to_remove)
+        report.seconds = time.perf_counter() - started
+        log.info("index sync: pages=%d added=%d unchanged=%d removed=%d in %.1fs", report.pages,
+                 report.added, report.unchanged, report.removed, report.seconds)
+        return report
+
+    def remove_chunks(self, chunk_ids: Sequence[str]) -> None:
+        self.dense.remove(chunk_ids)
+        self.lexical.remove(chunk_ids)
+
+    def delete_page(self, asin: str, marketplace: str) -> int:
+        ids = sorted(self.lexical.page_chunk_ids(asin, marketplace))
+        self.remove_chunks(ids)
+        return len(ids)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def search(self, query: str, *, marketplace: str | None = None,
+               asins: Sequence[str] | None = None, language: str | None = None,
+               k: int = 5) -> list[Evidence]:
+        if k <= 0:
+            raise ValueError(f"k must be > 0, got {k}")
+        if not query.strip():
+            return []
+        # Stem the query as the customer wrote it and as the target pages are written.
+        languages = self.lexical.languages(marketplace, asins)
+        if language is None and len(languages) == 1:
+            language = next(iter(languages))
+        if language:
+            languages.add(language)
+        terms = {lang: tokens(query, lang) for lang in sorted(languages)}
+        lexical = self.lexical.search(terms, k=CANDIDATES_PER_LEG, marketplace=marketplace,
+                                      asins=asins)
+        vector = self.dense.embeddings.embed_query(query)
+        dense = self.dense.search(vector, k=CANDIDATES_PER_LEG, marketplace=marketplace,
+                                  asins=asins)
+        dense_ranks = {h.chunk_id: i for i, h in enumerate(dense, start=1)}
+        lexical_ranks = {h.chunk_id: i for i, h in enumerate(lexical, start=1)}
+        # The dense leg is trusted fully only in the languages its model was trained on.
+        query_language = language or MARKETPLACE_LANGUAGE.get(marketplace or "")
+        dense_weight = (1.0 if query_language in self.dense_languages or query_language is None
+                        else OTHER_LANGUAGE_DENSE_WEIGHT)
+        fused = reciprocal_rank_fusion([[h.chunk_id for h in dense],
+                                        [h.chunk_id for h in lexical]], weights=(dense_weight, 1.0))
+        best = sorted(fused, key=lambda cid: -fused[cid])[:k]
+        rows = self.lexical.chunk_rows(best) if best else {}
+        return [Evidence(chunk_id=cid, score=fused[cid], dense_rank=dense_ranks.get(cid),
+                         lexical_rank=lexical_ranks.get(cid), **rows[cid])
+                for cid in best if cid in rows]

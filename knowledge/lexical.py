@@ -1,0 +1,240 @@
+"""The lexical leg: SQLite FTS5 over stemmed tokens, and the registry of every indexed chunk.
+
+Chroma's local mode has no keyword search, and the English embedding model cannot match
+German or Spanish wording nor exact codes, so this leg carries those. The ``chunks`` table is
+also the record of what is indexed: ingestion diffs against it to embed only what changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from knowledge.chunks import Chunk
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    chunk_id TEXT NOT NULL UNIQUE,
+    asin TEXT NOT NULL, marketplace TEXT NOT NULL, language TEXT NOT NULL,
+    seller_id TEXT NOT NULL, field TEXT NOT NULL, text TEXT NOT NULL, index_text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_page ON chunks (marketplace, asin);
+CREATE INDEX IF NOT EXISTS chunks_language ON chunks (language);
+-- Terms are stored as language_term ("de_lamp"): the vocabulary then counts, per language,
+-- how many chunks hold a term, so "die" or "el" can be told apart from a rare word.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    terms, context, prefix='4 5', tokenize="unicode61 tokenchars '_'");
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
+"""
+# A term in more than this share of its language's chunks ("die", "el", "the") says little
+# and slows the query; it is dropped unless it is all the query has.
+COMMON_TERM_SHARE = 0.12
+_MIN_CHUNKS_FOR_COMMON_TERMS = 100
+_PREFIX_MIN_LEN = 4
+LOCAL_COMMON_SHARE = 0.25
+# The field's own words count fully; the product's name only helps pick the right product.
+_BM25_WEIGHTS = (1.0, 0.4)
+
+
+def _match_term(term: str) -> str:
+    """An FTS5 query term; words match as prefixes (a stem meets its longer forms)."""
+    word = term.split("_", 1)[1]
+    return f'"{term}"*' if len(word) >= _PREFIX_MIN_LEN and word.isalpha() else f'"{term}"'
+
+
+def tagged(language: str, terms: str) -> str:
+    return " ".join(f"{language}_{t}" for t in terms.split())
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalHit:
+    chunk_id: str
+    score: float  # higher is better
+
+
+class LexicalIndex:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._sizes: dict[str, int] | None = None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def page_chunk_ids(self, asin: str, marketplace: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT chunk_id FROM chunks WHERE asin = ? AND marketplace = ?",
+                (asin, marketplace)).fetchall()
+        return {r[0] for r in rows}
+
+    def pages(self) -> set[tuple[str, str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT asin, marketplace FROM chunks").fetchall()
+        return {(r[0], r[1]) for r in rows}
+
+    def languages(self, marketplace: str | None = None,
+                  asins: Sequence[str] | None = None) -> set[str]:
+        """Languages of the indexed pages in scope."""
+        sql, params = "SELECT DISTINCT language FROM chunks WHERE 1=1", []
+        if marketplace:
+            sql += " AND marketplace = ?"
+            params.append(marketplace)
+        if asins:
+            sql += f" AND asin IN ({','.join('?' * len(asins))})"
+            params += list(asins)
+        with self._lock:
+            return {r[0] for r in self._db.execute(sql, params).fetchall()}
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def add(self, chunks: Sequence[Chunk]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for c in chunks:
+                    cursor = self._db.execute(
+                        "INSERT OR IGNORE INTO chunks (chunk_id, asin, marketplace, language, "
+                        "seller_id, field, text, index_text) VALUES (?,?,?,?,?,?,?,?)",
+                        (c.chunk_id, c.asin, c.marketplace, c.language, c.seller_id, c.field,
+                         c.text, c.index_text))
+                    if cursor.rowcount:
+                        self._db.execute(
+                            "INSERT INTO chunks_fts (rowid, terms, context) VALUES (?, ?, ?)",
+                            (cursor.lastrowid, tagged(c.language, c.terms),
+                             tagged(c.language, c.context_terms)))
+                self._db.execute("COMMIT")
+                self._sizes = None
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def remove(self, chunk_ids: Iterable[str]) -> None:
+        ids = list(chunk_ids)
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for start in range(0, len(ids), 500):
+                    batch = ids[start:start + 500]
+                    marks = ",".join("?" * len(batch))
+                    self._db.execute(
+                        f"DELETE FROM chunks_fts WHERE rowid IN "
+                        f"(SELECT rowid FROM chunks WHERE chunk_id IN ({marks}))", batch)
+                    self._db.execute(f"DELETE FROM chunks WHERE chunk_id IN ({marks})", batch)
+                self._db.execute("COMMIT")
+                self._sizes = None
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def chunk_rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Provenance of the given chunks, keyed by id."""
+        marks = ",".join("?" * len(chunk_ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT chunk_id, asin, marketplace, language, seller_id, field, text "
+                f"FROM chunks WHERE chunk_id IN ({marks})", list(chunk_ids)).fetchall()
+        keys = ("asin", "marketplace", "language", "seller_id", "field", "text")
+        return {r[0]: dict(zip(keys, r[1:], strict=True)) for r in rows}
+
+    def _language_sizes(self) -> dict[str, int]:
+        if self._sizes is None:
+            self._sizes = dict(self._db.execute(
+                "SELECT language, count(*) FROM chunks GROUP BY language").fetchall())
+        return self._sizes
+
+    def _informative(self, terms: dict[str, list[str]]) -> list[str]:
+        """Tagged query terms, without the ones too common in their language to tell much."""
+        sizes = self._language_sizes()
+        unique = list(dict.fromkeys(f"{lang}_{t}" for lang, ts in terms.items() for t in ts if t))
+        if not unique:
+            return []
+        marks = ",".join("?" * len(unique))
+        df = dict(self._db.execute(
+            f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", unique).fetchall())
+
+        def common(term: str) -> bool:
+            size = sizes.get(term.split("_", 1)[0], 0)
+            return (size >= _MIN_CHUNKS_FOR_COMMON_TERMS
+                    and df.get(term, 0) > COMMON_TERM_SHARE * size)
+
+        kept = [t for t in unique if not common(t)]
+        return kept or sorted(unique, key=lambda t: df.get(t, 0))[:1]
+
+    def _discriminative(self, terms: list[str], asins: Sequence[str]) -> list[str]:
+        """Within the given products, drop terms most of their chunks share ("Teller" on a
+        tableware page): they tell no field from another, only the product, which is known."""
+        marks = ",".join("?" * len(asins))
+        total = self._db.execute(
+            f"SELECT count(*) FROM chunks WHERE asin IN ({marks})", list(asins)).fetchone()[0]
+        kept = []
+        for term in terms:
+            hits = self._db.execute(
+                f"SELECT count(*) FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+                f"WHERE chunks_fts MATCH ? AND c.asin IN ({marks})",
+                [f"terms: {_match_term(term)}", *asins]).fetchone()[0]
+            if hits <= LOCAL_COMMON_SHARE * total:
+                kept.append(term)
+        return kept or terms
+
+    def _query(self, terms: list[str], k: int, marketplace: str | None,
+               asins: Sequence[str] | None) -> list[tuple[str, float]]:
+        if not terms:
+            return []
+        match = " OR ".join(_match_term(t) for t in terms)
+        if asins:
+            match = f"terms: ({match})"  # the context column only helps find the product
+        sql = (f"SELECT c.chunk_id, bm25(chunks_fts, {_BM25_WEIGHTS[0]}, {_BM25_WEIGHTS[1]}) "
+               "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+               "WHERE chunks_fts MATCH ?")
+        params: list[object] = [match]
+        if marketplace:
+            sql += " AND c.marketplace = ?"
+            params.append(marketplace)
+        if asins:
+            sql += f" AND c.asin IN ({','.join('?' * len(asins))})"
+            params += list(asins)
+        sql += " ORDER BY 2 LIMIT ?"
+        params.append(k)
+        return [(r[0], float(r[1])) for r in self._db.execute(sql, params).fetchall()]
+
+    def _context_terms(self, asins: Sequence[str]) -> set[str]:
+        names: set[str] = set()
+        for asin in asins:
+            row = self._db.execute(
+                "SELECT f.context FROM chunks c JOIN chunks_fts f ON f.rowid = c.rowid "
+                "WHERE c.asin = ? LIMIT 1", (asin,)).fetchone()
+            if row:
+                names.update(row[0].split())
+        return names
+
+    def search(
+        self, terms: dict[str, list[str]], *, k: int, marketplace: str | None = None,
+        asins: Sequence[str] | None = None,
+    ) -> list[LexicalHit]:
+        """Best chunks for query ``terms`` given per language (each stemmed in its language)."""
+        if k <= 0:
+            raise ValueError(f"k must be > 0, got {k}")
+        with self._lock:
+            kept = self._informative(terms)
+            if not asins:
+                rows = self._query(kept, k, marketplace, asins)
+            else:
+                # The products are known, so words naming them ("die Lampe") tell no field
+                # from another: ask without them first, with them when nothing else matches.
+                kept = self._discriminative(kept, asins)
+                names = self._context_terms(asins)
+                rows = self._query([t for t in kept if t not in names], k, marketplace, asins)
+                rows = rows or self._query(kept, k, marketplace, asins)
+        # FTS5's bm25() is lower-is-better; negate so every leg ranks higher-is-better.
+        return [LexicalHit(chunk_id=r[0], score=-float(r[1])) for r in rows]
