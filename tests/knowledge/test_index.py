@@ -1,0 +1,97 @@
+"""The index with the real model, real Chroma and real SQLite FTS5."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.index import KnowledgeIndex, reciprocal_rank_fusion
+from knowledge.pages import ProductPage
+
+pytestmark = pytest.mark.slow
+
+
+def page(asin: str, marketplace: str = "DE", **changes: object) -> ProductPage:
+    base: dict[str, object] = {
+        "asin": asin, "marketplace": marketplace, "language": "de", "seller_id": "S1",
+        "title": f"Lichtwerk Lampe {asin}",
+        "bullet_points": ["Warmweißes Licht mit 2700 K.", "Dimmbar in drei Stufen."],
+        "description": "Aus Aluminium gefertigt.\n\nMit 1,5 m Kabel und EU-Stecker.",
+        "attributes": {"item_weight": "320 g", "model_number": f"LW-{asin[-4:]}"},
+        "price": {"amount": 24.99, "currency": "EUR"}}
+    return ProductPage.model_validate({**base, **changes})
+
+
+def both_legs(index: KnowledgeIndex) -> set[str]:
+    dense = index.dense.ids()
+    lexical = {cid for a, m in index.lexical.pages() for cid in index.lexical.page_chunk_ids(a, m)}
+    assert dense == lexical, "the two legs must hold the same chunks"
+    return dense
+
+
+def test_reingesting_unchanged_pages_embeds_nothing(index: KnowledgeIndex) -> None:
+    pages = [page("B0TEST0001"), page("B0TEST0002")]
+    first = index.sync(pages)
+    assert (first.added, first.unchanged, first.removed) == (14, 0, 0)
+    calls: list[int] = []
+    second = index.sync(pages, progress=calls.append)
+    assert (second.added, second.unchanged, second.removed) == (0, 14, 0)
+    assert calls == []
+    assert len(both_legs(index)) == 14
+
+
+def test_changing_one_bullet_reembeds_one_chunk(index: KnowledgeIndex) -> None:
+    index.sync([page("B0TEST0001")])
+    before = both_legs(index)
+    report = index.sync([page("B0TEST0001", bullet_points=["Warmweißes Licht mit 2700 K.",
+                                                            "Dimmbar in fünf Stufen."])])
+    assert (report.added, report.unchanged, report.removed) == (1, 6, 1)
+    after = both_legs(index)
+    assert len(after - before) == 1 and len(before - after) == 1
+    hits = index.search("Stufen", asins=["B0TEST0001"], k=1)
+    assert hits[0].text == "Dimmbar in fünf Stufen."
+
+
+def test_deleting_and_pruning_pages_removes_their_chunks(index: KnowledgeIndex) -> None:
+    index.sync([page("B0TEST0001"), page("B0TEST0002"), page("B0TEST0003")])
+    assert index.delete_page("B0TEST0001", "DE") == 7
+    assert len(both_legs(index)) == 14
+    report = index.sync([page("B0TEST0002")], prune=True)
+    assert (report.pages_removed, report.removed) == (1, 7)
+    assert index.lexical.pages() == {("B0TEST0002", "DE")}
+    assert len(both_legs(index)) == 7
+
+
+def test_exact_model_number_is_found_by_the_lexical_leg(index: KnowledgeIndex) -> None:
+    index.sync([page(f"B0TEST{n:04d}") for n in range(1, 9)])
+    hits = index.search("Passt das LW-0005 Netzteil?", marketplace="DE", k=3)
+    assert hits[0].asin == "B0TEST0005" and hits[0].field == "attributes.model_number"
+    assert hits[0].lexical_rank == 1
+
+
+def test_filters_by_marketplace_and_asin(index: KnowledgeIndex) -> None:
+    index.sync([page("B0TEST0001", "DE"), page("B0TEST0002", "ES", language="es"),
+                page("B0TEST0003", "DE")])
+    assert {h.marketplace for h in index.search("Licht Kabel", marketplace="ES", k=10)} == {"ES"}
+    hits = index.search("Licht Kabel", marketplace="DE", asins=["B0TEST0003"], k=10)
+    assert hits and {h.asin for h in hits} == {"B0TEST0003"}
+    assert index.search("Licht", asins=["B0NOTTHERE"], k=3) == []
+
+
+def test_evidence_carries_provenance_for_citations(index: KnowledgeIndex) -> None:
+    index.sync([page("B0TEST0001")])
+    [hit] = index.search("Wie schwer ist die Lampe?", asins=["B0TEST0001"], k=1)
+    assert (hit.asin, hit.marketplace, hit.language, hit.field, hit.text) == (
+        "B0TEST0001", "DE", "de", "attributes.item_weight", "320 g")
+
+
+def test_bad_arguments_are_refused(index: KnowledgeIndex) -> None:
+    with pytest.raises(ValueError, match="k must be > 0"):
+        index.search("x", k=0)
+    assert index.search("   ") == []
+
+
+def test_rank_fusion_rewards_agreement() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "c", "a"]])
+    assert max(fused, key=fused.__getitem__) == "b"
+    weighted = reciprocal_rank_fusion([["a"], ["b"]], weights=(0.5, 1.0))
+    assert weighted["b"] > weighted["a"]

@@ -1,0 +1,77 @@
+"""``csba ingest`` and ``csba search`` as a person runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from csba.cli import app
+from csba.services import DEMO_DATA_DIR
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    monkeypatch.setenv("CSBA_DATA_DIR", str(data))
+    return data
+
+
+@pytest.mark.slow
+def test_ingest_reports_and_reingest_embeds_nothing(env: Path, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.jsonl"
+    lines = (DEMO_DATA_DIR / "catalog.jsonl").read_text("utf-8").splitlines()[:5]
+    catalog.write_text("\n".join(lines) + "\n", "utf-8")
+    runner = CliRunner()
+    args = ["ingest", "--catalog", str(catalog), "--orders", str(DEMO_DATA_DIR / "orders.jsonl"),
+            "--sellers", str(DEMO_DATA_DIR / "sellers.jsonl")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "embedding page fields" in first.output  # the progress bar
+    assert "pages" in first.output and "chunks added" in first.output
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0
+    assert _row(first.output, "chunks added") not in ("", "0")
+    assert _row(second.output, "chunks added") == "0"
+    assert _row(second.output, "chunks unchanged") == _row(first.output, "chunks added")
+    found = runner.invoke(app, ["search", "Gewicht", "--marketplace", "DE"])
+    assert found.exit_code == 0 and json.loads(lines[0])["asin"] in found.output
+
+
+def _row(output: str, name: str) -> str:
+    """The value beside ``name`` in the summary table."""
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if cells and cells[0] == name:
+            return cells[-1]
+    return ""
+
+
+def test_bad_catalog_exits_non_zero_and_writes_nothing(env: Path, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.jsonl"
+    good = (DEMO_DATA_DIR / "catalog.jsonl").read_text("utf-8").splitlines()[0]
+    bad = json.loads(good)
+    del bad["price"]
+    catalog.write_text(good + "\n" + json.dumps(bad) + "\n", "utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "csba.cli", "ingest", "--catalog", str(catalog)],
+        capture_output=True, text=True, env={"CSBA_DATA_DIR": str(env), "PATH": ""}, check=False)
+    assert result.returncode == 1
+    assert f"{catalog}:2" in result.stderr and "price" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert not env.exists()
+
+
+def test_ingest_without_files_explains_itself(env: Path) -> None:
+    result = CliRunner().invoke(app, ["ingest"])
+    assert result.exit_code == 2 and "nothing to ingest" in result.output
+
+
+def test_every_command_has_help() -> None:
+    for command in ("ingest", "search", "serve"):
+        result = CliRunner().invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output

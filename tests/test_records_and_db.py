@@ -1,0 +1,67 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.db import Store, make_engine
+from agent.records import Order, Seller
+from csba.jsonl import DataFileError, read_jsonl
+from csba.services import DEMO_DATA_DIR
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Store:
+    return Store(make_engine(f"sqlite:///{tmp_path / 'db' / 'csba.sqlite3'}"))
+
+
+def test_orders_and_sellers_round_trip_through_sqlite(store: Store) -> None:
+    orders = read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order)
+    sellers = read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller)
+    store.save(orders=orders, sellers=sellers)
+    assert store.counts() == {"sellers": len(sellers), "orders": len(orders), "pages": 0}
+    assert store.order(orders[0].order_id) == orders[0]
+    assert store.seller(sellers[0].seller_id) == sellers[0]
+    assert store.order("000-0000000-0000000") is None
+    store.save(orders=orders[:1])  # saving again updates, never duplicates
+    assert store.counts()["orders"] == len(orders)
+
+
+def test_unknown_fields_survive_the_database(store: Store, tmp_path: Path) -> None:
+    row = json.loads((DEMO_DATA_DIR / "orders.jsonl").read_text("utf-8").splitlines()[0])
+    row["gift_message"] = "kept"
+    order = Order.model_validate(row)
+    store.save(orders=[order])
+    saved = store.order(order.order_id)
+    assert saved is not None and saved.model_dump()["gift_message"] == "kept"
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    ({"order_id": "12345"}, "field 'order_id'"),
+    ({"fulfillment_channel": "FBM"}, "field 'fulfillment_channel'"),
+    ({"items": []}, "field 'items'"),
+    ({"purchase_date": "yesterday"}, "field 'purchase_date'"),
+    ({"status": "delivered", "delivery_date": None, "estimated_delivery_date": None},
+     "needs delivery_date"),
+])
+def test_bad_order_lines_are_rejected_with_line_and_field(
+        tmp_path: Path, change: dict[str, object], needle: str) -> None:
+    row = json.loads((DEMO_DATA_DIR / "orders.jsonl").read_text("utf-8").splitlines()[0])
+    path = tmp_path / "orders.jsonl"
+    path.write_text(json.dumps(row) + "\n" + json.dumps({**row, **change}) + "\n", "utf-8")
+    with pytest.raises(DataFileError) as caught:
+        read_jsonl(path, Order)
+    assert f"{path}:2" in str(caught.value) and needle in str(caught.value)
+
+
+def test_opted_out_seller_needs_a_date_and_covers_only_enrolled_orders(tmp_path: Path) -> None:
+    sellers = {s.seller_id: s for s in read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller)}
+    delizie = sellers["A7DELIZIE"].csba
+    from datetime import date
+    assert delizie.covers(date(2026, 10, 14)) and not delizie.covers(date(2026, 10, 15))
+    assert not delizie.covers(date(2026, 1, 1))
+    raw = sellers["A7DELIZIE"].model_dump(mode="json")
+    raw["csba"]["opted_out_on"] = None
+    path = tmp_path / "sellers.jsonl"
+    path.write_text(json.dumps(raw) + "\n", "utf-8")
+    with pytest.raises(DataFileError, match="opted_out_on is required"):
+        read_jsonl(path, Seller)

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+import csba.settings as settings_module
+from csba.settings import Settings
+
+
+def test_reads_csba_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CSBA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CSBA_DATABASE_URL", "postgresql://db.internal/csba")
+    monkeypatch.setenv("CSBA_CHROMA_URL", "http://127.0.0.1:8123")
+    monkeypatch.setenv("CSBA_EMBEDDING_MODEL", "/models/multilingual")
+    monkeypatch.setenv("CSBA_SMTP_URL", "smtp://relay:25")
+    monkeypatch.setenv("CSBA_SMTP_PORT", "2526")
+    monkeypatch.setenv("CSBA_TWILIO_ACCOUNT_SID", "AC123")
+    monkeypatch.setenv("CSBA_TWILIO_AUTH_TOKEN", "secret-token")
+    monkeypatch.setenv("CSBA_PUBLIC_BASE_URL", "https://support.example.com")
+    monkeypatch.setenv("CSBA_LLM", "openai:gpt-4o-mini")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.data_dir == tmp_path
+    assert s.resolved_database_url == "postgresql://db.internal/csba"
+    assert s.chroma_url is not None and s.chroma_url.port == 8123
+    assert s.embedding_model == "/models/multilingual"
+    assert (s.smtp_url, s.smtp_port) == ("smtp://relay:25", 2526)
+    assert s.twilio_auth_token.get_secret_value() == "secret-token"
+    assert "secret-token" not in repr(s)
+    assert str(s.public_base_url) == "https://support.example.com/"
+    assert s.llm == "openai:gpt-4o-mini"
+
+
+def test_defaults_keep_everything_in_the_data_dir(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    assert s.resolved_database_url == f"sqlite:///{tmp_path / 'csba.sqlite3'}"
+    assert s.chroma_dir == tmp_path / "chroma" and s.chroma_url is None
+
+
+def test_production_refuses_the_development_token() -> None:
+    with pytest.raises(ValidationError, match="CSBA_TWILIO_AUTH_TOKEN"):
+        Settings(mode="production", _env_file=None)  # type: ignore[call-arg]
+    Settings(mode="production", twilio_auth_token="real", _env_file=None)  # type: ignore[arg-type, call-arg]
+
+
+@pytest.mark.parametrize("bad", [{"llm": "gpt-4o"}, {"smtp_port": 0}, {"chroma_url": "not a url"}])
+def test_bad_values_are_rejected(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, **bad)  # type: ignore[arg-type]
+
+
+def test_no_settings_instance_at_import() -> None:
+    assert not [v for v in vars(settings_module).values() if isinstance(v, Settings)]
