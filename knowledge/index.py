@@ -20,7 +20,7 @@ from knowledge.dense import DenseIndex, chroma_client
 from knowledge.embeddings import load_embeddings
 from knowledge.lexical import LexicalIndex
 from knowledge.pages import ProductPage
-from knowledge.text import tokens
+from knowledge.text import query_tokens
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ class Evidence:
     score: float
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    # Cosine similarity of the query and the chunk (vectors are normalised), when retrieved
+    # by the dense leg: lets a caller judge whether the page really speaks to the question.
+    similarity: float | None = None
 
 
 @dataclass(slots=True)
@@ -155,7 +158,7 @@ class KnowledgeIndex:
             language = next(iter(languages))
         if language:
             languages.add(language)
-        terms = {lang: tokens(query, lang) for lang in sorted(languages)}
+        terms = {lang: query_tokens(query, lang) for lang in sorted(languages)}
         lexical = self.lexical.search(terms, k=CANDIDATES_PER_LEG, marketplace=marketplace,
                                       asins=asins)
         vector = self.dense.embeddings.embed_query(query)
@@ -171,6 +174,9 @@ class KnowledgeIndex:
                                         [h.chunk_id for h in lexical]], weights=(dense_weight, 1.0))
         best = sorted(fused, key=lambda cid: -fused[cid])[:k]
         rows = self.lexical.chunk_rows(best) if best else {}
+        # Chroma's l2 space returns the squared distance: 2 - 2cos for unit vectors.
+        similarity = {h.chunk_id: 1.0 + h.score / 2.0 for h in dense}
         return [Evidence(chunk_id=cid, score=fused[cid], dense_rank=dense_ranks.get(cid),
-                         lexical_rank=lexical_ranks.get(cid), **rows[cid])
+                         lexical_rank=lexical_ranks.get(cid), similarity=similarity.get(cid),
+                         **rows[cid])
                 for cid in best if cid in rows]

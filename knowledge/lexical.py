@@ -28,7 +28,8 @@ CREATE INDEX IF NOT EXISTS chunks_language ON chunks (language);
 -- how many chunks hold a term, so "die" or "el" can be told apart from a rare word.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     terms, context, prefix='4 5', tokenize="unicode61 tokenchars '_'");
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
+-- Per column: a word in many product titles (context) is not a common word of the field text.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab_col USING fts5vocab(chunks_fts, 'col');
 """
 # A term in more than this share of its language's chunks ("die", "el", "the") says little
 # and slows the query; it is dropped unless it is all the query has.
@@ -38,6 +39,16 @@ _PREFIX_MIN_LEN = 4
 LOCAL_COMMON_SHARE = 0.25
 # The field's own words count fully; the product's name only helps pick the right product.
 _BM25_WEIGHTS = (1.0, 0.4)
+
+
+def _merge(first: list[tuple[str, float]], second: list[tuple[str, float]],
+           k: int) -> list[tuple[str, float]]:
+    """Reciprocal-rank merge of two rankings, as (chunk id, rank score lower-is-better)."""
+    score: dict[str, float] = {}
+    for ranking in (first, second):
+        for rank, (chunk_id, _) in enumerate(ranking, start=1):
+            score[chunk_id] = score.get(chunk_id, 0.0) - 1.0 / (60 + rank)
+    return sorted(score.items(), key=lambda kv: kv[1])[:k]
 
 
 def _match_term(term: str) -> str:
@@ -93,6 +104,13 @@ class LexicalIndex:
             params += list(asins)
         with self._lock:
             return {r[0] for r in self._db.execute(sql, params).fetchall()}
+
+    def informative_terms(self, language: str, terms: Sequence[str]) -> list[str]:
+        """``terms`` (stemmed in ``language``) without those too common there to mean much."""
+        with self._lock:
+            kept = self._informative({language: list(terms)})
+        prefix = f"{language}_"
+        return [t.removeprefix(prefix) for t in kept if t.startswith(prefix)]
 
     def count(self) -> int:
         with self._lock:
@@ -161,7 +179,8 @@ class LexicalIndex:
             return []
         marks = ",".join("?" * len(unique))
         df = dict(self._db.execute(
-            f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", unique).fetchall())
+            f"SELECT term, doc FROM chunks_vocab_col WHERE col = 'terms' AND term IN ({marks})",
+            unique).fetchall())
 
         def common(term: str) -> bool:
             size = sizes.get(term.split("_", 1)[0], 0)
@@ -230,11 +249,14 @@ class LexicalIndex:
             if not asins:
                 rows = self._query(kept, k, marketplace, asins)
             else:
-                # The products are known, so words naming them ("die Lampe") tell no field
-                # from another: ask without them first, with them when nothing else matches.
+                # The products are known, so words naming them ("die Lampe") tell little about
+                # which field answers: a ranking without them votes beside the full one.
                 kept = self._discriminative(kept, asins)
                 names = self._context_terms(asins)
-                rows = self._query([t for t in kept if t not in names], k, marketplace, asins)
-                rows = rows or self._query(kept, k, marketplace, asins)
+                unnamed = [t for t in kept if t not in names]
+                rows = self._query(kept, k, marketplace, asins)
+                if unnamed and len(unnamed) < len(kept):
+                    # Titles carry facts too ("nicht dimmbar"), so both rankings vote.
+                    rows = _merge(self._query(unnamed, k, marketplace, asins), rows, k)
         # FTS5's bm25() is lower-is-better; negate so every leg ranks higher-is-better.
         return [LexicalHit(chunk_id=r[0], score=-float(r[1])) for r in rows]

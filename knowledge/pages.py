@@ -65,6 +65,10 @@ class ProductPage(BaseModel):
         out += [(f"bullet_points[{i}]", b) for i, b in enumerate(self.bullet_points) if b.strip()]
         out += [(f"description[{i}]", p) for i, p in enumerate(self.description_paragraphs())]
         out += [(f"attributes.{k}", v) for k, v in self.attributes.items() if v.strip()]
+        # Answers the seller gave to earlier questions and agreed to publish (an extension).
+        extra = (self.model_extra or {}).get("seller_answers") or []
+        out += [(f"seller_answers[{i}]", a) for i, a in enumerate(extra)
+                if isinstance(a, str) and a.strip()]
         return out
 
     def field_text(self, name: str) -> str | None:

@@ -11,6 +11,7 @@ import unicodedata
 from functools import cache
 
 import Stemmer
+from stop_words import StopWordError, get_stop_words
 
 SNOWBALL_LANGUAGES = {"de": "german", "es": "spanish", "en": "english", "fr": "french",
                       "it": "italian", "pt": "portuguese", "nl": "dutch"}
@@ -60,3 +61,21 @@ def tokens(text: str, language: str) -> list[str]:
                     and folded.isalpha():
                 out += [folded[i:] for i in range(_MIN_HEAD, len(folded) - _MIN_TAIL + 1)]
     return out
+
+
+@cache
+def stopwords(language: str) -> frozenset[str]:
+    """Function words of ``language`` (accent-folded); empty for a language without a list."""
+    try:
+        return frozenset(fold(w) for w in get_stop_words(language))
+    except StopWordError:
+        return frozenset()
+
+
+def query_tokens(text: str, language: str) -> list[str]:
+    """Tokens of a question without its function words ("does", "las", "die"), which
+    match everywhere and answer nothing. A question of function words only keeps them."""
+    stop = stopwords(language)
+    kept = " ".join(w for w in re.findall(r"\S+", text)
+                    if fold(w.strip("¿?¡!.,;:()\"'")) not in stop)
+    return tokens(kept, language) or tokens(text, language)
