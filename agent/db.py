@@ -7,10 +7,24 @@ trip; the columns beside it exist only to look records up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Engine, String, create_engine, event, func, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from agent.records import Order, Seller
@@ -44,6 +58,105 @@ class PageRow(Base):
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ConversationRow(Base):
+    """One customer conversation on one channel thread; all state the agent keeps between turns.
+
+    ``contact`` is the channel address replies go to; it never leaves this table for a seller.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "thread_key"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    thread_key: Mapped[str] = mapped_column(String(512))
+    contact: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str | None] = mapped_column(String(2))
+    marketplace: Mapped[str | None] = mapped_column(String(2))
+    order_id: Mapped[str | None] = mapped_column(String(32))
+    verified_order_id: Mapped[str | None] = mapped_column(String(32))
+    asin: Mapped[str | None] = mapped_column(String(10))
+    pending: Mapped[str | None] = mapped_column(String(32))  # what the agent last asked for
+    pending_intent: Mapped[str | None] = mapped_column(String(32))
+    misunderstood: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MessageRow(Base):
+    """Every inbound message, stored before it is answered; the reply is added when made."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("channel", "provider_message_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str] = mapped_column(String(512))
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reply: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class CaseRow(Base):
+    """A Case Log entry for a seller. Holds no transcript and no customer contact details."""
+
+    __tablename__ = "cases"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    marketplace: Mapped[str] = mapped_column(String(2))
+    asins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    category: Mapped[str] = mapped_column(String(48))
+    question: Mapped[str] = mapped_column(Text)  # restated by the agent, never the message
+    needs: Mapped[str] = mapped_column(Text)  # what the agent needs from the seller
+    topic: Mapped[str | None] = mapped_column(String(64))  # page field that would answer
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    add_to_knowledge: Mapped[bool] = mapped_column(default=False)
+    resolution: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Links back to the customer's conversation; never shown to the seller.
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
+    language: Mapped[str] = mapped_column(String(2))
+
+
+class OutboxRow(Base):
+    """A message to send (seller notification, customer follow-up), written in the same
+    transaction as the state change that causes it and sent after, exactly once."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(256))
+    body: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RefundRow(Base):
+    """A refund the service issued; one per order line, so a replayed turn cannot pay twice."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("order_id", "asin"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(32), index=True)
+    asin: Mapped[str] = mapped_column(String(10))
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[float] = mapped_column()
+    currency: Mapped[str] = mapped_column(String(3))
+    rule: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str | None] = mapped_column(String(16))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def make_engine(url: str) -> Engine:
@@ -98,6 +211,14 @@ class Store:
         with Session(self.engine) as session:
             row = session.get(SellerRow, seller_id)
             return Seller.model_validate(row.data) if row else None
+
+    def orders_for_contact(self, contact: str) -> list[Order]:
+        """Orders whose customer is this email address or phone number."""
+        contact = contact.strip().lower().removeprefix("whatsapp:")
+        with Session(self.engine) as session:
+            rows = session.scalars(select(OrderRow).where(
+                (OrderRow.customer_email == contact) | (OrderRow.customer_phone == contact)))
+            return [Order.model_validate(r.data) for r in rows]
 
     def order(self, order_id: str) -> Order | None:
         with Session(self.engine) as session:

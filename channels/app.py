@@ -10,11 +10,8 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from agent.db import Store
-from csba.ingest import ingest, read_inputs
-from csba.services import DEMO_DATA_DIR, open_index, open_store
+from csba.services import load_demo_data, open_index, open_store
 from csba.settings import Settings
-from knowledge.index import KnowledgeIndex
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +23,6 @@ class EvidenceOut(BaseModel):
     field: str
     text: str
     score: float
-
-
-def load_demo_data(store: Store, index: KnowledgeIndex) -> None:
-    data = read_inputs(catalogs=[DEMO_DATA_DIR / "catalog.jsonl"],
-                       orders=DEMO_DATA_DIR / "orders.jsonl",
-                       sellers=DEMO_DATA_DIR / "sellers.jsonl")
-    report = ingest(data, store, index)
-    log.info("demo data loaded: pages=%d chunks=%d", report.pages, report.added)
 
 
 def create_app(settings: Settings, *, load_demo_if_empty: bool = False) -> FastAPI:

@@ -103,6 +103,53 @@ def search(
 
 
 @app.command()
+def chat(
+    email: Annotated[str, typer.Option(
+        help="your channel identity: the email address of the demo order you ask about")
+    ] = "miriam.koch@example.de",
+    channel: Annotated[str, typer.Option(help="email, chat, sms, whatsapp or voice")] = "email",
+    marketplace: Annotated[str | None, typer.Option(help="DE, ES, UK, US, ...")] = None,
+) -> None:
+    """Talk to the agent in the terminal (demo data loads if the database is empty)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from agent.messages import InboundMessage
+    from csba.services import load_demo_data, open_agent, open_index, open_store
+
+    settings = _settings()
+    store = open_store(settings)
+    with console.status("loading the embedding model"):
+        index = open_index(settings)
+    if not store.page_keys():
+        with console.status("loading the demo data"):
+            load_demo_data(store, index)
+    agent = open_agent(settings, store, index)
+    thread = uuid.uuid4().hex
+    out.print(f"[dim]You are {email} on {channel}. Try: 'Wo ist meine Bestellung "
+              "028-4306213-9513237?'. Ctrl-D to leave.[/dim]")
+    try:
+        while True:
+            text = out.input("[bold]you>[/bold] ").strip()
+            if not text:
+                continue
+            reply = agent.handle(InboundMessage(
+                channel=channel, sender=email, text=text, thread_key=thread,  # type: ignore[arg-type]
+                received_at=datetime.now(UTC), provider_message_id=uuid.uuid4().hex,
+                marketplace=marketplace))
+            out.print(f"[bold green]agent>[/bold green] {reply.text}")
+            extra = [reply.outcome, reply.intent]
+            extra += [f"case {reply.case_id}"] if reply.case_id else []
+            extra += [f"redirect {reply.redirect}"] if reply.redirect else []
+            extra += [f"{c.kind}:{c.field or c.rule}" for c in reply.citations]
+            out.print(f"[dim]({'; '.join(extra)})[/dim]")
+    except (EOFError, KeyboardInterrupt):
+        out.print()
+    finally:
+        index.close()
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,

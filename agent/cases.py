@@ -1,0 +1,99 @@
+"""The Case Log: cases for sellers, their notification, answers and the 24-hour expiry.
+
+A case holds what the seller needs and nothing else: never the transcript, never the
+customer's name, email, phone or address. Every state change writes its outbox rows in the
+same transaction, so a notification is never lost and never sent twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agent.db import CaseRow, ConversationRow, OutboxRow
+from agent.records import Order, Seller
+from agent.replies import render
+
+CASE_DUE = timedelta(hours=24)  # weekends and holidays included
+OPEN = "awaiting_seller"
+_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out on the phone
+
+
+class CaseError(ValueError):
+    """A case operation that is not allowed (wrong seller, already answered, unknown id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRequest:
+    category: str
+    question: str
+    needs: str
+    asins: list[str]
+    topic: str | None = None
+
+
+def new_case_id() -> str:
+    return "CS-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(7))
+
+
+def seller_language(seller: Seller) -> str:
+    # Seller-facing texts exist in English; sellers in this service all read it.
+    return "en"
+
+
+def open_case(session: Session, *, request: CaseRequest, order: Order, seller: Seller,
+              conversation: ConversationRow, language: str, now: datetime,
+              portal_url: str) -> CaseRow:
+    """Open a case (or return the open one for the same order and category) and queue the
+    seller's notification."""
+    existing = session.scalar(select(CaseRow).where(
+        CaseRow.conversation_id == conversation.id, CaseRow.order_id == order.order_id,
+        CaseRow.category == request.category, CaseRow.status == OPEN))
+    if existing is not None:
+        return existing
+    case = CaseRow(id=new_case_id(), seller_id=seller.seller_id, order_id=order.order_id,
+                   marketplace=order.marketplace, asins=request.asins,
+                   category=request.category, question=request.question, needs=request.needs,
+                   topic=request.topic, status=OPEN, created_at=now, due_at=now + CASE_DUE,
+                   conversation_id=conversation.id, language=language)
+    session.add(case)
+    lang = seller_language(seller)
+    slots = {"case_id": case.id, "order_id": order.order_id, "category": request.category,
+             "asins": ", ".join(request.asins) or "-", "question": request.question,
+             "needs": request.needs, "due": case.due_at.strftime("%Y-%m-%d %H:%M"),
+             "portal_url": portal_url}
+    session.add(OutboxRow(
+        dedupe_key=f"case-notify:{case.id}", channel="email", recipient=seller.email,
+        subject=render("seller_case_subject", lang, **slots),
+        body=render("seller_case_body", lang, **slots),
+        meta={"case_id": case.id, "kind": "seller_notification"}, created_at=now))
+    return case
+
+
+def queue_customer_message(session: Session, *, conversation: ConversationRow, text: str,
+                           dedupe_key: str, now: datetime, case_id: str | None) -> OutboxRow:
+    """A message to the customer on the channel they used; voice callers get an SMS."""
+    channel = "sms" if conversation.channel == "voice" else conversation.channel
+    row = OutboxRow(dedupe_key=dedupe_key, channel=channel, recipient=conversation.contact,
+                    subject=None, body=text, created_at=now,
+                    meta={"case_id": case_id, "conversation_id": conversation.id,
+                          "thread_key": conversation.thread_key, "kind": "customer_follow_up"})
+    session.add(row)
+    return row
+
+
+def seller_case(session: Session, case_id: str, seller_id: str) -> CaseRow:
+    case = session.get(CaseRow, case_id)
+    # The same answer for "not yours" and "no such case": ids of other sellers stay secret.
+    if case is None or case.seller_id != seller_id:
+        raise CaseError(f"no case {case_id} for this seller")
+    return case
+
+
+def due_cases(session: Session, now: datetime) -> list[CaseRow]:
+    return list(session.scalars(select(CaseRow).where(
+        CaseRow.status == OPEN, CaseRow.due_at <= now).order_by(CaseRow.due_at)))

@@ -1,0 +1,634 @@
+"""The agent: one turn pipeline for every channel (understand, scope, act, reply).
+
+Policy is decided by code over data (scope, identity, returns engine, case rules); the reply
+is composed from templates filled with cited evidence. The inbound message is stored before
+it is answered; a redelivered message gets the stored reply and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agent.cases import (
+    CaseError,
+    CaseRequest,
+    due_cases,
+    open_case,
+    queue_customer_message,
+    seller_case,
+    seller_language,
+)
+from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store
+from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
+from agent.phrasing import Phrasing
+from agent.product_answers import ProductAnswer, answer_product_question
+from agent.records import Order, OrderItem, Seller
+from agent.replies import address, day, money, render
+from agent.returns import ReturnDecision, decide_return
+from agent.scope import order_scope
+from agent.understanding import (
+    EMAIL,
+    ORDER_ID,
+    classify_intent,
+    detect_language,
+    extract_asins,
+    extract_emails,
+    extract_order_ids,
+    extract_return_reason,
+)
+from csba.money import MARKETPLACE_LANGUAGE, Money
+from knowledge.index import KnowledgeIndex
+from knowledge.pages import ProductPage
+from knowledge.policy import load_policy
+
+log = logging.getLogger(__name__)
+
+ORDER_INTENTS = {"order_status", "return_request", "refund_status", "item_problem",
+                 "cancel_order", "product_question", "ask_for_person"}
+REDIRECTS: dict[str, tuple[str, Redirect]] = {
+    "pre_order_question": ("redirect_pre_order", "seller_messaging"),
+    "invoice": ("redirect_invoice", "seller_messaging"),
+    "customization": ("redirect_customization", "seller_messaging"),
+}
+OVERDUE_AFTER = timedelta(days=3)  # not delivered 3 days after the estimate: investigate
+MISUNDERSTOOD_LIMIT = 2
+_SHORT_ANSWER_WORDS = 8
+_REPLACEMENT = re.compile(r"\b(ersatz|austausch|replace|replacement|exchange|sustituci|cambi|"
+                          r"reemplaz|remplacement|échange|sostituzion)", re.IGNORECASE)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; everything stored is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass
+class Turn:
+    """What one turn knows and what it has decided so far."""
+
+    msg: InboundMessage
+    conv: ConversationRow
+    session: Session
+    language: str
+    intent: str
+    now: datetime
+    order: Order | None = None
+    seller: Seller | None = None
+    citations: list[Citation] = field(default_factory=list)
+    decision: ReturnDecision | None = None
+    case: CaseRow | None = None
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+
+@dataclass(frozen=True)
+class Outcome_:
+    text: str
+    outcome: Outcome
+    redirect: Redirect | None = None
+
+
+class Agent:
+    def __init__(self, store: Store, index: KnowledgeIndex, *, portal_url: str,
+                 phrasing: Phrasing | None = None,
+                 dense_languages: frozenset[str] = frozenset({"en"})) -> None:
+        self.store = store
+        self.index = index
+        self.portal_url = portal_url
+        self.phrasing = phrasing
+        self.dense_languages = dense_languages
+
+    # --- the turn -------------------------------------------------------------------------
+
+    def handle(self, msg: InboundMessage) -> Reply:
+        now = as_utc(msg.received_at)
+        with self.store.sessions.begin() as session:
+            stored = session.scalar(select(MessageRow).where(
+                MessageRow.channel == msg.channel,
+                MessageRow.provider_message_id == msg.provider_message_id))
+            if stored is not None and stored.reply is not None:
+                log.info("replayed message %s: stored reply returned", stored.id)
+                return Reply.model_validate(stored.reply)
+            conv = self._conversation(session, msg, now)
+            if stored is None:
+                stored = MessageRow(conversation_id=conv.id, channel=msg.channel,
+                                    provider_message_id=msg.provider_message_id,
+                                    text=msg.text, received_at=now)
+                session.add(stored)
+                session.flush()
+            message_id, conv_id = stored.id, conv.id
+        # Stored and committed before answering: a crash below leaves it for a retry.
+        with self.store.sessions.begin() as session:
+            conv = session.get_one(ConversationRow, conv_id)
+            reply = self._turn(session, conv, msg, now)
+            row = session.get_one(MessageRow, message_id)
+            row.reply = reply.model_dump(mode="json")
+            conv.updated_at = now
+        log.info("turn conversation=%s intent=%s outcome=%s case=%s chars_in=%d", conv_id,
+                 reply.intent, reply.outcome, reply.case_id, len(msg.text))
+        return reply
+
+    def _conversation(self, session: Session, msg: InboundMessage, now: datetime
+                      ) -> ConversationRow:
+        conv = session.scalar(select(ConversationRow).where(
+            ConversationRow.channel == msg.channel, ConversationRow.thread_key == msg.thread_key))
+        if conv is None:
+            conv = ConversationRow(id=uuid.uuid4().hex, channel=msg.channel,
+                                   thread_key=msg.thread_key, contact=msg.sender,
+                                   marketplace=msg.marketplace, misunderstood=0, state={},
+                                   created_at=now, updated_at=now)
+            session.add(conv)
+            session.flush()
+        return conv
+
+    def _turn(self, session: Session, conv: ConversationRow, msg: InboundMessage,
+              now: datetime) -> Reply:
+        text = msg.text.strip()
+        default = conv.language or MARKETPLACE_LANGUAGE.get(
+            msg.marketplace or conv.marketplace or "", "en")
+        language = detect_language(text, default)
+        conv.language = language
+        intent: str = classify_intent(text, language).intent
+        order_ids = extract_order_ids(text)
+        emails = extract_emails(text)
+        if conv.pending_intent and (order_ids or emails or extract_asins(text)
+                                    or len(text.split()) <= _SHORT_ANSWER_WORDS
+                                    and intent in {"other", "greeting", "thanks",
+                                                   "order_status"}):
+            # A short answer to what the agent asked continues the earlier request.
+            intent = conv.pending_intent
+        turn = Turn(msg=msg, conv=conv, session=session, language=language, intent=intent,
+                    now=now)
+        result = self._act(turn, text, order_ids, emails)
+        if result.outcome != "needs_info":
+            conv.pending = conv.pending_intent = None
+        conv.misunderstood = conv.misunderstood + 1 if intent == "other" else 0
+        reply_text = result.text
+        if turn.case is not None and msg.channel == "voice":
+            reply_text += " " + render("case_follow_up_sms", language)
+        if self.phrasing is not None and result.outcome == "answered" and turn.citations:
+            reply_text = self.phrasing.rephrase(reply_text, turn.citations, language)
+        return Reply(conversation_id=conv.id, text=reply_text, language=language,
+                     outcome=result.outcome, intent=intent, citations=turn.citations,
+                     return_decision=turn.decision,
+                     case_id=turn.case.id if turn.case else None, redirect=result.redirect)
+
+    # --- routing --------------------------------------------------------------------------
+
+    def _act(self, t: Turn, text: str, order_ids: list[str], emails: list[str]) -> Outcome_:
+        lang = t.language
+        if t.intent in REDIRECTS:
+            key, where = REDIRECTS[t.intent]
+            return Outcome_(render(key, lang), "redirected", where)
+        if t.intent == "greeting":
+            return Outcome_(render("greeting", lang), "answered")
+        if t.intent == "thanks":
+            return Outcome_(render("thanks", lang), "answered")
+        if t.intent == "other" and t.conv.misunderstood + 1 < MISUNDERSTOOD_LIMIT:
+            return Outcome_(render("ask_rephrase", lang), "needs_info")
+        found = self._find_order(t, order_ids, emails)
+        if isinstance(found, Outcome_):
+            return found
+        order, seller = found
+        t.order, t.seller = order, seller
+        scope = order_scope(order, seller)
+        if not scope.covered:
+            key = ("redirect_marketplace" if scope.redirect == "marketplace_support"
+                   else "redirect_not_covered")
+            t.citations.append(Citation(kind="policy", rule=scope.rule,
+                                        text=render(key, lang, order_id=order.order_id)))
+            return Outcome_(render(key, lang, order_id=order.order_id), "redirected",
+                            scope.redirect)
+        assert seller is not None
+        if t.intent == "other":
+            return self._escalate(t, "not_understood", [i.asin for i in order.items],
+                                  "misunderstood_case")
+        handler = {
+            "order_status": self._order_status, "return_request": self._return,
+            "item_problem": self._item_problem, "refund_status": self._refund_status,
+            "cancel_order": self._cancel, "product_question": self._product_question,
+            "ask_for_person": self._person,
+        }[t.intent]
+        return handler(t, text)
+
+    def _ask(self, t: Turn, key: str, pending: str, **slots: object) -> Outcome_:
+        t.conv.pending, t.conv.pending_intent = pending, t.intent
+        return Outcome_(render(key, t.language, **slots), "needs_info")
+
+    def _find_order(self, t: Turn, order_ids: list[str], emails: list[str]
+                    ) -> tuple[Order, Seller | None] | Outcome_:
+        conv = t.conv
+        if order_ids and order_ids[0] != conv.order_id:
+            conv.order_id = order_ids[0]
+        elif not conv.order_id and t.msg.order_id:
+            conv.order_id = t.msg.order_id
+        if not conv.order_id:
+            known = self.store.orders_for_contact(t.msg.sender)
+            if len(known) == 1:
+                conv.order_id = conv.verified_order_id = known[0].order_id
+            else:
+                return self._ask(t, "ask_order_id", "order_id")
+        order = self.store.order(conv.order_id)
+        if order is None:
+            bad = conv.order_id
+            conv.order_id = None
+            return self._ask(t, "order_not_found", "order_id", order_id=bad)
+        if conv.verified_order_id != order.order_id:
+            if not self._identity_matches(order, t.msg, emails):
+                if emails:
+                    return self._ask(t, "identity_failed", "identity", order_id=order.order_id)
+                return self._ask(t, "ask_identity", "identity", order_id=order.order_id)
+            conv.verified_order_id = order.order_id
+        conv.marketplace = order.marketplace
+        return order, self.store.seller(order.seller_id)
+
+    @staticmethod
+    def _identity_matches(order: Order, msg: InboundMessage, emails: list[str]) -> bool:
+        customer = order.customer
+        email = (customer.email or "").lower()
+        phone = re.sub(r"[^\d+]", "", customer.phone or "")
+        sender = msg.sender.lower().removeprefix("whatsapp:")
+        if email and (sender == email or email in emails):
+            return True
+        return bool(phone) and msg.channel in {"sms", "whatsapp", "voice"} \
+            and re.sub(r"[^\d+]", "", sender) == phone
+
+    # --- actions --------------------------------------------------------------------------
+
+    def _cite_order(self, t: Turn, field_name: str, value: object) -> None:
+        assert t.order is not None
+        t.citations.append(Citation(kind="order", order_id=t.order.order_id, field=field_name,
+                                    text=str(value)))
+
+    def _escalate(self, t: Turn, category: str, asins: list[str], key: str, *,
+                  question: str | None = None, needs: str | None = None,
+                  topic: str | None = None, slots: dict[str, object] | None = None,
+                  **more: object) -> Outcome_:
+        assert t.order is not None and t.seller is not None
+        order_slots = self._order_slots(t.order)
+        request = CaseRequest(
+            category=category, asins=asins, topic=topic,
+            question=question or render(f"seller_question_{category}", "en", **order_slots),
+            needs=needs or render(f"seller_needs_{category}", "en", **order_slots))
+        t.case = open_case(t.session, request=request, order=t.order, seller=t.seller,
+                           conversation=t.conv, language=t.language, now=t.now,
+                           portal_url=self.portal_url)
+        return Outcome_(render(key, t.language, case_id=t.case.id, **(slots or {}), **more),
+                        "escalated")
+
+    @staticmethod
+    def _order_slots(order: Order) -> dict[str, str]:
+        tracking = order.tracking
+        return {"order_id": order.order_id,
+                "estimated": str(order.estimated_delivery_date or "-"),
+                "carrier": tracking.carrier if tracking else "-",
+                "tracking": tracking.id if tracking else "-"}
+
+    def _order_status(self, t: Turn, text: str) -> Outcome_:
+        order, lang = t.order, t.language
+        assert order is not None
+        slots: dict[str, object] = {"order_id": order.order_id}
+        self._cite_order(t, "status", order.status)
+        if order.status == "cancelled":
+            return Outcome_(render("status_cancelled", lang, **slots), "answered")
+        if order.status == "delivered":
+            delivered = order.delivery_date or order.estimated_delivery_date
+            assert delivered is not None
+            self._cite_order(t, "delivery_date", delivered)
+            return Outcome_(render("status_delivered", lang, delivery_date=day(delivered, lang),
+                                   **slots), "answered")
+        estimated = order.estimated_delivery_date
+        if estimated:
+            self._cite_order(t, "estimated_delivery_date", estimated)
+            slots["estimated"] = day(estimated, lang)
+        if order.status == "pending":
+            key = "status_pending" if estimated else "status_pending_no_date"
+            return Outcome_(render(key, lang, **slots), "answered")
+        tracking = order.tracking
+        slots |= {"carrier": tracking.carrier if tracking else "-",
+                  "tracking": tracking.id if tracking else "-",
+                  "ship_date": day(order.ship_date, lang) if order.ship_date else "-"}
+        if tracking:
+            self._cite_order(t, "tracking.id", tracking.id)
+        if estimated and t.today > estimated + OVERDUE_AFTER:
+            return self._escalate(t, "shipment", [i.asin for i in order.items],
+                                  "status_overdue_case", slots=slots)
+        if estimated and t.today > estimated:
+            slots["investigate_from"] = day(estimated + OVERDUE_AFTER + timedelta(days=1), lang)
+            return Outcome_(render("status_shipped_late", lang, **slots), "answered")
+        if not estimated:
+            slots["estimated"] = "-"
+        return Outcome_(render("status_shipped", lang, **slots), "answered")
+
+    def _cancel(self, t: Turn, text: str) -> Outcome_:
+        order = t.order
+        assert order is not None
+        self._cite_order(t, "status", order.status)
+        key = {"shipped": "cancel_shipped", "delivered": "cancel_delivered",
+               "cancelled": "cancel_already"}.get(order.status)
+        if key:
+            return Outcome_(render(key, t.language, order_id=order.order_id), "answered")
+        return self._escalate(t, "cancel", [i.asin for i in order.items], "cancel_case",
+                              order_id=order.order_id)
+
+    def _person(self, t: Turn, text: str) -> Outcome_:
+        assert t.order is not None
+        return self._escalate(t, "person", [i.asin for i in t.order.items], "person_case")
+
+    def _refund_status(self, t: Turn, text: str) -> Outcome_:
+        order, lang = t.order, t.language
+        assert order is not None
+        refunds = list(t.session.scalars(select(RefundRow).where(
+            RefundRow.order_id == order.order_id)))
+        if refunds:
+            r = refunds[0]
+            page = self._page(order, r.asin)
+            t.citations.append(Citation(kind="policy", rule=r.rule,
+                                        text=f"{r.amount} {r.currency}"))
+            return Outcome_(render("refund_issued", lang, item=self._item_name(page, r.asin),
+                                   refund=money(Money(amount=r.amount, currency=r.currency), lang),
+                                   date=day(as_utc(r.issued_at).date(), lang)), "answered")
+        policy = load_policy(order.marketplace)
+        t.citations.append(Citation(kind="policy", rule=f"{order.marketplace}.refund.timing",
+                                    text=str(policy.refund_within_business_days)))
+        return Outcome_(render("refund_pending", lang, order_id=order.order_id,
+                               days=policy.refund_within_business_days), "answered")
+
+    # --- products ---------------------------------------------------------------------------
+
+    def _page(self, order: Order, asin: str) -> ProductPage | None:
+        return self.store.page(asin, order.marketplace)
+
+    @staticmethod
+    def _item_name(page: ProductPage | None, asin: str) -> str:
+        if page is None:
+            return asin
+        words = page.title.split()
+        return " ".join(words[:6]) + ("…" if len(words) > 6 else "")
+
+    def _pick_item(self, t: Turn, text: str) -> OrderItem | Outcome_:
+        order = t.order
+        assert order is not None
+        named = set(extract_asins(text))
+        items = [i for i in order.items if i.asin in named] or order.items
+        if len(items) == 1:
+            return items[0]
+        if t.conv.asin and any(i.asin == t.conv.asin for i in items):
+            return next(i for i in items if i.asin == t.conv.asin)
+        words = {w.lower() for w in re.findall(r"\w{4,}", text)}
+        scored = []
+        for item in items:
+            page = self._page(order, item.asin)
+            title = {w.lower() for w in re.findall(r"\w{4,}", page.title)} if page else set()
+            scored.append((len(words & title), item))
+        scored.sort(key=lambda s: -s[0])
+        if scored[0][0] > 0 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
+            return scored[0][1]
+        names = "; ".join(self._item_name(self._page(order, i.asin), i.asin) for i in items)
+        return self._ask(t, "ask_item", "item", items=names)
+
+    def _product_question(self, t: Turn, text: str) -> Outcome_:
+        order, lang = t.order, t.language
+        assert order is not None
+        named = extract_asins(text)
+        if named and not set(named) & {i.asin for i in order.items}:
+            # A question about a product the customer has not ordered is a pre-order one.
+            return Outcome_(render("redirect_pre_order", lang), "redirected", "seller_messaging")
+        asins = [a for a in named if a in {i.asin for i in order.items}] or \
+            [i.asin for i in order.items]
+        pages = {a: self._page(order, a) for a in asins}
+        names = " ".join(p.title for p in pages.values() if p)
+        # Order numbers and addresses are not part of the question (nor of a seller's case).
+        question = EMAIL.sub(" ", ORDER_ID.sub(" ", text))
+        found: ProductAnswer = answer_product_question(
+            self.index, question, language=lang, marketplace=order.marketplace, asins=asins,
+            product_names=names, dense_languages=self.dense_languages)
+        if found.answered:
+            first = found.facts[0][0]
+            t.conv.asin = first.asin
+            for hit, _ in found.facts:
+                t.citations.append(Citation(
+                    kind="seller_answer" if hit.field.startswith("seller_answers")
+                    else "product_page", asin=hit.asin, field=hit.field, text=hit.text))
+            facts = " ".join(q if q.endswith((".", "!", "?", "…")) else q + "."
+                             for _, q in found.facts)
+            return Outcome_(render("product_answer", lang,
+                                   item=self._item_name(pages.get(first.asin), first.asin),
+                                   facts=facts), "answered")
+        asin = asins[0]
+        page = pages.get(asin)
+        topic_label = found.topic.removeprefix("attributes.") if found.topic else None
+        question = render("seller_question_product", "en", title=page.title if page else asin,
+                          asin=asin, keywords=", ".join(found.keywords) or "-",
+                          topic=render("seller_topic", "en", topic=topic_label)
+                          if topic_label else "")
+        return self._escalate(t, "product_question", [asin], "product_unknown_case",
+                              question=question, needs=render("seller_needs_product", "en"),
+                              topic=found.topic, item=self._item_name(page, asin))
+
+    # --- returns ------------------------------------------------------------------------------
+
+    def _item_problem(self, t: Turn, text: str) -> Outcome_:
+        item = self._pick_item(t, text)
+        if isinstance(item, Outcome_):
+            return item
+        assert t.order is not None
+        reason = extract_return_reason(text, t.language)
+        page = self._page(t.order, item.asin)
+        slots = {"title": page.title if page else item.asin, "asin": item.asin,
+                 "order_id": t.order.order_id, "reason": reason or "defective"}
+        name = self._item_name(page, item.asin)
+        if reason == "missing_parts":
+            return self._escalate(t, "missing_parts", [item.asin], "missing_parts_case",
+                                  question=render("seller_question_missing_parts", "en", **slots),
+                                  item=name)
+        if _REPLACEMENT.search(text):
+            return self._escalate(t, "replacement", [item.asin], "replacement_case",
+                                  question=render("seller_question_replacement", "en", **slots),
+                                  item=name)
+        return self._decide_return(t, item, reason or "defective")
+
+    def _return(self, t: Turn, text: str) -> Outcome_:
+        item = self._pick_item(t, text)
+        if isinstance(item, Outcome_):
+            return item
+        return self._decide_return(t, item, extract_return_reason(text, t.language))
+
+    def _decide_return(self, t: Turn, item: OrderItem, reason: Any) -> Outcome_:
+        order, seller, lang = t.order, t.seller, t.language
+        assert order is not None and seller is not None
+        page = self._page(order, item.asin)
+        policy = load_policy(order.marketplace)
+        decision = decide_return(order=order, asin=item.asin, reason=reason, seller=seller,
+                                 page=page, policy=policy, today=t.today)
+        t.decision = decision
+        t.conv.asin = item.asin
+        name = self._item_name(page, item.asin)
+        slots: dict[str, object] = {
+            "item": name, "order_id": order.order_id,
+            "return_by": day(decision.return_by, lang) if decision.return_by else "-",
+            "refund": money(decision.refund, lang) if decision.refund else "-",
+            "days": decision.refund_within_business_days or policy.refund_within_business_days,
+            "who_pays": render(f"who_pays_{decision.return_shipping_paid_by or 'seller'}", lang),
+            "address": address(decision.return_address),
+            "due": day(decision.seller_method_due, lang) if decision.seller_method_due else "-",
+        }
+        t.citations.append(Citation(kind="policy", rule=decision.rule, source=decision.source,
+                                    text=", ".join(decision.rules)))
+        if order.delivery_date:
+            self._cite_order(t, "delivery_date", order.delivery_date)
+        if decision.needs_case:
+            case_key = {"hazmat_manual_authorisation": "return_hazmat_case",
+                   "cross_border_no_method": "return_no_method_case",
+                   "non_returnable_seller_fault": "return_category_case",
+                   "outside_window_seller_fault": "return_expired_case",
+                   }.get(decision.case_reason or "", "return_seller_case")
+            question = render("seller_question_return", "en", title=page.title if page else
+                              item.asin, asin=item.asin, order_id=order.order_id,
+                              reason=decision.reason or "-", rule=decision.rule)
+            needs = render(f"seller_needs_{decision.case_reason}", "en",
+                           method_due=str(decision.seller_method_due or "-"))
+            return self._escalate(t, "return", [item.asin], case_key, question=question,
+                                  needs=needs, slots=slots)
+        if not decision.eligible:
+            rule = decision.rule.split(".", 1)[1]
+            key: str | None = {
+                "not_delivered": "return_not_delivered", "cancelled": "status_cancelled",
+                "window.expired": "return_expired",
+                "customized.not_returnable": "return_customized"}.get(rule)
+            if key is None and rule.startswith("category."):
+                key = f"return_category_{rule.split('.')[1]}"
+            return Outcome_(render(key or "return_expired", lang, **slots), "answered")
+        if decision.method == "returnless_refund":
+            self._issue_refund(t, item, decision)
+            text = render("return_returnless", lang, **slots)
+        elif decision.method == "prepaid_label":
+            text = render("return_prepaid_label", lang, **slots)
+        else:
+            text = render("return_to_address", lang, **slots)
+        if decision.condition:
+            text += " " + render(f"condition_{decision.condition}", lang)
+        return Outcome_(text, "answered")
+
+    def _issue_refund(self, t: Turn, item: OrderItem, decision: ReturnDecision,
+                      case_id: str | None = None) -> None:
+        assert t.order is not None and decision.refund is not None
+        exists = t.session.scalar(select(RefundRow).where(
+            RefundRow.order_id == t.order.order_id, RefundRow.asin == item.asin))
+        if exists is None:  # one refund per order line, however often the customer asks
+            t.session.add(RefundRow(order_id=t.order.order_id, asin=item.asin,
+                                    seller_id=t.order.seller_id, amount=decision.refund.amount,
+                                    currency=decision.refund.currency, rule=decision.rule,
+                                    case_id=case_id, issued_at=t.now))
+
+    # --- seller answers and expiry ----------------------------------------------------------
+
+    def answer_case(self, case_id: str, seller_id: str, answer: str, *,
+                    add_to_knowledge: bool, now: datetime) -> CaseRow:
+        """Record a seller's answer and queue it to the customer on their channel."""
+        answer = answer.strip()
+        if not answer:
+            raise CaseError("the answer is empty")
+        now = as_utc(now)
+        page_update: tuple[str, str] | None = None
+        with self.store.sessions.begin() as session:
+            case = seller_case(session, case_id, seller_id)
+            if case.status != "awaiting_seller":
+                raise CaseError(f"case {case_id} is {case.status}; it can no longer be answered")
+            case.status, case.answer, case.answered_at = "answered", answer, now
+            case.add_to_knowledge = add_to_knowledge and case.category == "product_question"
+            conv = session.get_one(ConversationRow, case.conversation_id)
+            asin = case.asins[0] if case.asins else ""
+            page = self.store.page(asin, case.marketplace) if asin else None
+            text = render("seller_answer_relay", case.language, case_id=case.id,
+                          item=self._item_name(page, asin), answer=answer)
+            queue_customer_message(session, conversation=conv, text=text,
+                                   dedupe_key=f"case-answer:{case.id}", now=now,
+                                   case_id=case.id)
+            case.resolution = {"kind": "seller_answer", "at": now.isoformat()}
+            if case.add_to_knowledge and page is not None:
+                page_update = (asin, case.marketplace)
+            result = case
+        if page_update:
+            self._add_seller_answer(*page_update, answer)
+        return result
+
+    def _add_seller_answer(self, asin: str, marketplace: str, answer: str) -> None:
+        page = self.store.page(asin, marketplace)
+        if page is None:
+            return
+        extra = page.model_dump()
+        answers = list(extra.get("seller_answers") or [])
+        if answer not in answers:
+            answers.append(answer)
+        updated = ProductPage.model_validate({**extra, "seller_answers": answers})
+        self.index.sync([updated])
+        self.store.save(pages=[updated])
+
+    def expire_cases(self, now: datetime) -> list[str]:
+        """Cases past their 24 hours: decide by policy and tell the customer."""
+        now = as_utc(now)
+        expired: list[str] = []
+        with self.store.sessions.begin() as session:
+            for case in due_cases(session, now):
+                self._expire(session, case, now)
+                expired.append(case.id)
+        return expired
+
+    def _expire(self, session: Session, case: CaseRow, now: datetime) -> None:
+        conv = session.get_one(ConversationRow, case.conversation_id)
+        order = self.store.order(case.order_id) if case.order_id else None
+        seller = self.store.seller(case.seller_id)
+        lang = case.language
+        asin = case.asins[0] if case.asins else ""
+        page = self.store.page(asin, case.marketplace) if asin else None
+        name = self._item_name(page, asin)
+        case.status = "expired"
+        if case.category == "product_question" or order is None or seller is None:
+            decision = None
+            if order is not None and seller is not None and asin:
+                decision = decide_return(order=order, asin=asin, reason=None, seller=seller,
+                                         page=page, policy=load_policy(order.marketplace),
+                                         today=now.date())
+            return_by = decision.return_by if decision and decision.eligible else None
+            text = render("case_expired_product", lang, case_id=case.id, item=name,
+                          return_by=day(return_by, lang) if return_by else "-")
+            case.resolution = {"kind": "expired", "rule": "case.expired.product_question"}
+        else:
+            # Seller-fault default: the service refunds the item and the seller bears it.
+            item = next((i for i in order.items if i.asin == asin), order.items[0])
+            turn = Turn(msg=_system_message(conv, now), conv=conv, session=session,
+                        language=lang, intent="case_expiry", now=now, order=order,
+                        seller=seller)
+            refund = Money(amount=round(item.unit_price.amount * item.quantity, 2),
+                           currency=item.unit_price.currency)
+            decision = ReturnDecision(eligible=True, rule=f"{order.marketplace}.case.expired",
+                                      method="returnless_refund", refund=refund,
+                                      return_shipping_paid_by="seller",
+                                      cross_border=seller.country != order.marketplace,
+                                      rules=[f"{order.marketplace}.case.expired"])
+            self._issue_refund(turn, item, decision, case_id=case.id)
+            text = render("case_expired_decision", lang, case_id=case.id,
+                          decision=render("return_returnless", lang, item=name,
+                                          refund=money(refund, lang)))
+            case.resolution = {"kind": "expired", "rule": decision.rule,
+                               "refund": refund.model_dump()}
+        queue_customer_message(session, conversation=conv, text=text,
+                               dedupe_key=f"case-expired:{case.id}", now=now, case_id=case.id)
+        log.info("case %s expired for seller %s (%s)", case.id, case.seller_id,
+                 seller_language(seller) if seller else "-")
+
+
+def _system_message(conv: ConversationRow, now: datetime) -> InboundMessage:
+    return InboundMessage(channel="api", sender="system", text="", thread_key=conv.thread_key,
+                          received_at=now, provider_message_id=f"system:{conv.id}")

@@ -1,0 +1,78 @@
+"""The values every channel exchanges with the agent: one inbound message in, one reply out.
+
+Channels build an ``InboundMessage`` from their wire format and render the ``Reply``; the agent
+never sees a wire format. ``Reply`` is the contract the chat API sends as JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.returns import ReturnDecision
+
+Channel = Literal["chat", "sms", "whatsapp", "voice", "email", "api", "handover"]
+Outcome = Literal["answered", "needs_info", "escalated", "redirected"]
+Redirect = Literal["seller_messaging", "marketplace_support"]
+CitationKind = Literal["product_page", "order", "policy", "seller_answer"]
+MAX_TEXT_CHARS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One customer message as a channel received it.
+
+    ``provider_message_id`` is the provider's id (MessageSid, CallSid + turn, Message-ID), never
+    a random one: a redelivered webhook then carries the same id and is processed once.
+    ``sender`` is the channel identity (email address, phone number, chat session id).
+    """
+
+    channel: Channel
+    sender: str
+    text: str
+    thread_key: str
+    received_at: datetime
+    provider_message_id: str
+    marketplace: str | None = None
+    order_id: str | None = None  # an order the channel already names (sent from the order page)
+    metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if not self.provider_message_id:
+            raise ValueError("provider_message_id is required to process a message once")
+        if not self.thread_key:
+            raise ValueError("thread_key is required to keep the conversation")
+        if self.received_at.tzinfo is None:
+            raise ValueError("received_at must carry a time zone")
+
+
+class Citation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: CitationKind
+    text: str
+    asin: str | None = None
+    field: str | None = None
+    order_id: str | None = None
+    rule: str | None = None
+    source: str | None = None
+    case_id: str | None = None
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    conversation_id: str
+    text: str = Field(max_length=MAX_TEXT_CHARS)
+    language: str
+    outcome: Outcome
+    intent: str
+    citations: list[Citation] = Field(default_factory=list)
+    return_decision: ReturnDecision | None = None
+    case_id: str | None = None
+    redirect: Redirect | None = None
