@@ -187,6 +187,8 @@ class Agent:
 
     def _act(self, t: Turn, text: str, order_ids: list[str], emails: list[str]) -> Outcome_:
         lang = t.language
+        if order_ids:  # remembered even when this turn does not need it yet
+            t.conv.order_id = order_ids[0]
         if t.intent in REDIRECTS:
             key, where = REDIRECTS[t.intent]
             return Outcome_(render(key, lang), "redirected", where)
@@ -516,7 +518,9 @@ class Agent:
             text = render("return_prepaid_label", lang, **slots)
         else:
             text = render("return_to_address", lang, **slots)
-        if decision.condition:
+        seller_fault = decision.reason in policy.seller_fault_reasons
+        # "Send it back unused" makes no sense to someone returning a broken item.
+        if decision.condition and not (seller_fault and decision.condition == "unused_complete"):
             text += " " + render(f"condition_{decision.condition}", lang)
         return Outcome_(text, "answered")
 

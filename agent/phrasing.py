@@ -18,8 +18,8 @@ from agent.messages import Citation
 
 log = logging.getLogger(__name__)
 
-# Numbers (with decimals), codes mixing letters and digits, and units glued to numbers.
-_CLAIM = re.compile(r"\d+(?:[.,]\d+)*|\b(?=\w*\d)(?=\w*[A-Za-z])[\w-]{2,}\b")
+# Decimal numbers first, then words and codes ("LW-TL45", "65W"); a claim holds a digit.
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:-[^\W_]+)*")
 _INSTRUCTIONS = (
     "Rewrite the customer-service reply below in the language '{language}', friendlier and "
     "shorter, for reading aloud. Keep every fact exactly; add no fact, number, date, name or "
@@ -29,7 +29,8 @@ _INSTRUCTIONS = (
 
 def claims(text: str) -> set[str]:
     """The checkable claims of a text: numbers and model-like codes, normalised."""
-    return {c.replace(",", ".").lower() for c in _CLAIM.findall(text)}
+    return {t.replace(",", ".").lower() for t in _TOKEN.findall(text)
+            if any(ch.isdigit() for ch in t)}
 
 
 def unsupported_claims(draft: str, grounds: Sequence[str]) -> set[str]:

@@ -75,3 +75,15 @@ def test_every_command_has_help() -> None:
     for command in ("ingest", "search", "serve"):
         result = CliRunner().invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+@pytest.mark.slow
+def test_chat_talks_to_the_agent_over_the_demo_data(env: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "csba.cli", "chat", "--email", "miriam.koch@example.de"],
+        input="Wo ist meine Bestellung 028-4306213-9513237?\n", capture_output=True,
+        text=True, env={"CSBA_DATA_DIR": str(env), "PATH": "", "HF_HUB_OFFLINE": "1",
+                        "COLUMNS": "200"}, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "agent>" in result.stdout and "zugestellt" in result.stdout
+    assert "answered; order_status" in result.stdout
