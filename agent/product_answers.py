@@ -67,11 +67,17 @@ def _shares(question: set[str], evidence: set[str]) -> set[str]:
             if q == e or (len(q) >= 4 and e.startswith(q)) or (len(e) >= 4 and q.startswith(e))}
 
 
+@cache
+def _attribute_stems(language: str) -> dict[str, set[str]]:
+    """Per attribute key, the stems of its label and of the words customers use for it."""
+    return {key: _stems(" ".join([label_for(key, language), *terms_for(key, language)]),
+                        language) for key in glossary()}
+
+
 def _topic(question: set[str], language: str) -> str | None:
     best, best_hits = None, 0
-    for key in glossary():
-        hits = len(question & _stems(" ".join([label_for(key, language),
-                                               *terms_for(key, language)]), language))
+    for key, stems in _attribute_stems(language).items():
+        hits = len(question & stems)
         if hits > best_hits:
             best, best_hits = f"attributes.{key}", hits
     return best
