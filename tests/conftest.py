@@ -7,12 +7,18 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from langchain_huggingface import HuggingFaceEmbeddings  # noqa: E402
 
+from agent.core import Agent  # noqa: E402
+from agent.db import Store, make_engine  # noqa: E402
+from agent.messages import Channel, InboundMessage, Reply  # noqa: E402
+from agent.records import Order, Seller  # noqa: E402
+from csba.jsonl import read_jsonl  # noqa: E402
 from csba.services import DEMO_DATA_DIR  # noqa: E402
 from csba.settings import Settings  # noqa: E402
 from knowledge.embeddings import load_embeddings  # noqa: E402
@@ -21,6 +27,8 @@ from knowledge.loaders import load_catalog  # noqa: E402
 from knowledge.pages import ProductPage  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
+NOW = "2026-11-25T10:00:00+00:00"
+Say = Callable[..., Reply]
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +61,32 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory, embeddings: HuggingFace
     opened.sync(demo_pages)
     yield opened
     opened.close()
+
+
+@pytest.fixture()
+def store(tmp_path: Path, demo_pages: list[ProductPage]) -> Store:
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'agent.sqlite3'}"))
+    store.save(sellers=read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller),
+               orders=read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order), pages=demo_pages)
+    return store
+
+
+@pytest.fixture()
+def agent(store: Store, demo_index: KnowledgeIndex) -> Agent:
+    return Agent(store, demo_index, portal_url="http://127.0.0.1:8000/seller")
+
+
+@pytest.fixture()
+def say(agent: Agent) -> Say:
+    counter = iter(range(1, 10_000))
+
+    def send(text: str, *, sender: str = "customer@example.com", channel: Channel = "email",
+             thread: str = "thread-1", at: str = NOW, order_id: str | None = None,
+             message_id: str | None = None, marketplace: str | None = None) -> Reply:
+        return agent.handle(InboundMessage(
+            channel=channel, sender=sender, text=text, thread_key=thread,
+            received_at=datetime.fromisoformat(at),
+            provider_message_id=message_id or f"msg-{next(counter)}",
+            order_id=order_id, marketplace=marketplace))
+
+    return send
