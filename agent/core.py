@@ -92,7 +92,9 @@ class Turn:
 
 
 @dataclass(frozen=True)
-class Outcome_:
+class TurnResult:
+    """What an action decided to say, and how the turn ended."""
+
     text: str
     outcome: Outcome
     redirect: Redirect | None = None
@@ -185,21 +187,21 @@ class Agent:
 
     # --- routing --------------------------------------------------------------------------
 
-    def _act(self, t: Turn, text: str, order_ids: list[str], emails: list[str]) -> Outcome_:
+    def _act(self, t: Turn, text: str, order_ids: list[str], emails: list[str]) -> TurnResult:
         lang = t.language
         if order_ids:  # remembered even when this turn does not need it yet
             t.conv.order_id = order_ids[0]
         if t.intent in REDIRECTS:
             key, where = REDIRECTS[t.intent]
-            return Outcome_(render(key, lang), "redirected", where)
+            return TurnResult(render(key, lang), "redirected", where)
         if t.intent == "greeting":
-            return Outcome_(render("greeting", lang), "answered")
+            return TurnResult(render("greeting", lang), "answered")
         if t.intent == "thanks":
-            return Outcome_(render("thanks", lang), "answered")
+            return TurnResult(render("thanks", lang), "answered")
         if t.intent == "other" and t.conv.misunderstood + 1 < MISUNDERSTOOD_LIMIT:
-            return Outcome_(render("ask_rephrase", lang), "needs_info")
+            return TurnResult(render("ask_rephrase", lang), "needs_info")
         found = self._find_order(t, order_ids, emails)
-        if isinstance(found, Outcome_):
+        if isinstance(found, TurnResult):
             return found
         order, seller = found
         t.order, t.seller = order, seller
@@ -209,7 +211,7 @@ class Agent:
                    else "redirect_not_covered")
             t.citations.append(Citation(kind="policy", rule=scope.rule,
                                         text=render(key, lang, order_id=order.order_id)))
-            return Outcome_(render(key, lang, order_id=order.order_id), "redirected",
+            return TurnResult(render(key, lang, order_id=order.order_id), "redirected",
                             scope.redirect)
         assert seller is not None
         if t.intent == "other":
@@ -223,12 +225,12 @@ class Agent:
         }[t.intent]
         return handler(t, text)
 
-    def _ask(self, t: Turn, key: str, pending: str, **slots: object) -> Outcome_:
+    def _ask(self, t: Turn, key: str, pending: str, **slots: object) -> TurnResult:
         t.conv.pending, t.conv.pending_intent = pending, t.intent
-        return Outcome_(render(key, t.language, **slots), "needs_info")
+        return TurnResult(render(key, t.language, **slots), "needs_info")
 
     def _find_order(self, t: Turn, order_ids: list[str], emails: list[str]
-                    ) -> tuple[Order, Seller | None] | Outcome_:
+                    ) -> tuple[Order, Seller | None] | TurnResult:
         conv = t.conv
         if order_ids and order_ids[0] != conv.order_id:
             conv.order_id = order_ids[0]
@@ -275,7 +277,7 @@ class Agent:
     def _escalate(self, t: Turn, category: str, asins: list[str], key: str, *,
                   question: str | None = None, needs: str | None = None,
                   topic: str | None = None, slots: dict[str, object] | None = None,
-                  **more: object) -> Outcome_:
+                  **more: object) -> TurnResult:
         assert t.order is not None and t.seller is not None
         order_slots = self._order_slots(t.order)
         request = CaseRequest(
@@ -285,7 +287,7 @@ class Agent:
         t.case = open_case(t.session, request=request, order=t.order, seller=t.seller,
                            conversation=t.conv, language=t.language, now=t.now,
                            portal_url=self.portal_url)
-        return Outcome_(render(key, t.language, case_id=t.case.id, **(slots or {}), **more),
+        return TurnResult(render(key, t.language, case_id=t.case.id, **(slots or {}), **more),
                         "escalated")
 
     @staticmethod
@@ -296,18 +298,18 @@ class Agent:
                 "carrier": tracking.carrier if tracking else "-",
                 "tracking": tracking.id if tracking else "-"}
 
-    def _order_status(self, t: Turn, text: str) -> Outcome_:
+    def _order_status(self, t: Turn, text: str) -> TurnResult:
         order, lang = t.order, t.language
         assert order is not None
         slots: dict[str, object] = {"order_id": order.order_id}
         self._cite_order(t, "status", order.status)
         if order.status == "cancelled":
-            return Outcome_(render("status_cancelled", lang, **slots), "answered")
+            return TurnResult(render("status_cancelled", lang, **slots), "answered")
         if order.status == "delivered":
             delivered = order.delivery_date or order.estimated_delivery_date
             assert delivered is not None
             self._cite_order(t, "delivery_date", delivered)
-            return Outcome_(render("status_delivered", lang, delivery_date=day(delivered, lang),
+            return TurnResult(render("status_delivered", lang, delivery_date=day(delivered, lang),
                                    **slots), "answered")
         estimated = order.estimated_delivery_date
         if estimated:
@@ -315,7 +317,7 @@ class Agent:
             slots["estimated"] = day(estimated, lang)
         if order.status == "pending":
             key = "status_pending" if estimated else "status_pending_no_date"
-            return Outcome_(render(key, lang, **slots), "answered")
+            return TurnResult(render(key, lang, **slots), "answered")
         tracking = order.tracking
         slots |= {"carrier": tracking.carrier if tracking else "-",
                   "tracking": tracking.id if tracking else "-",
@@ -327,27 +329,27 @@ class Agent:
                                   "status_overdue_case", slots=slots)
         if estimated and t.today > estimated:
             slots["investigate_from"] = day(estimated + OVERDUE_AFTER + timedelta(days=1), lang)
-            return Outcome_(render("status_shipped_late", lang, **slots), "answered")
+            return TurnResult(render("status_shipped_late", lang, **slots), "answered")
         if not estimated:
             slots["estimated"] = "-"
-        return Outcome_(render("status_shipped", lang, **slots), "answered")
+        return TurnResult(render("status_shipped", lang, **slots), "answered")
 
-    def _cancel(self, t: Turn, text: str) -> Outcome_:
+    def _cancel(self, t: Turn, text: str) -> TurnResult:
         order = t.order
         assert order is not None
         self._cite_order(t, "status", order.status)
         key = {"shipped": "cancel_shipped", "delivered": "cancel_delivered",
                "cancelled": "cancel_already"}.get(order.status)
         if key:
-            return Outcome_(render(key, t.language, order_id=order.order_id), "answered")
+            return TurnResult(render(key, t.language, order_id=order.order_id), "answered")
         return self._escalate(t, "cancel", [i.asin for i in order.items], "cancel_case",
                               order_id=order.order_id)
 
-    def _person(self, t: Turn, text: str) -> Outcome_:
+    def _person(self, t: Turn, text: str) -> TurnResult:
         assert t.order is not None
         return self._escalate(t, "person", [i.asin for i in t.order.items], "person_case")
 
-    def _refund_status(self, t: Turn, text: str) -> Outcome_:
+    def _refund_status(self, t: Turn, text: str) -> TurnResult:
         order, lang = t.order, t.language
         assert order is not None
         refunds = list(t.session.scalars(select(RefundRow).where(
@@ -357,13 +359,13 @@ class Agent:
             page = self._page(order, r.asin)
             t.citations.append(Citation(kind="policy", rule=r.rule,
                                         text=f"{r.amount} {r.currency}"))
-            return Outcome_(render("refund_issued", lang, item=self._item_name(page, r.asin),
+            return TurnResult(render("refund_issued", lang, item=self._item_name(page, r.asin),
                                    refund=money(Money(amount=r.amount, currency=r.currency), lang),
                                    date=day(as_utc(r.issued_at).date(), lang)), "answered")
         policy = load_policy(order.marketplace)
         t.citations.append(Citation(kind="policy", rule=f"{order.marketplace}.refund.timing",
                                     text=str(policy.refund_within_business_days)))
-        return Outcome_(render("refund_pending", lang, order_id=order.order_id,
+        return TurnResult(render("refund_pending", lang, order_id=order.order_id,
                                days=policy.refund_within_business_days), "answered")
 
     # --- products ---------------------------------------------------------------------------
@@ -378,7 +380,7 @@ class Agent:
         words = page.title.split()
         return " ".join(words[:6]) + ("…" if len(words) > 6 else "")
 
-    def _pick_item(self, t: Turn, text: str) -> OrderItem | Outcome_:
+    def _pick_item(self, t: Turn, text: str) -> OrderItem | TurnResult:
         order = t.order
         assert order is not None
         named = set(extract_asins(text))
@@ -399,13 +401,13 @@ class Agent:
         names = "; ".join(self._item_name(self._page(order, i.asin), i.asin) for i in items)
         return self._ask(t, "ask_item", "item", items=names)
 
-    def _product_question(self, t: Turn, text: str) -> Outcome_:
+    def _product_question(self, t: Turn, text: str) -> TurnResult:
         order, lang = t.order, t.language
         assert order is not None
         named = extract_asins(text)
         if named and not set(named) & {i.asin for i in order.items}:
             # A question about a product the customer has not ordered is a pre-order one.
-            return Outcome_(render("redirect_pre_order", lang), "redirected", "seller_messaging")
+            return TurnResult(render("redirect_pre_order", lang), "redirected", "seller_messaging")
         asins = [a for a in named if a in {i.asin for i in order.items}] or \
             [i.asin for i in order.items]
         pages = {a: self._page(order, a) for a in asins}
@@ -424,7 +426,7 @@ class Agent:
                     else "product_page", asin=hit.asin, field=hit.field, text=hit.text))
             facts = " ".join(q if q.endswith((".", "!", "?", "…")) else q + "."
                              for _, q in found.facts)
-            return Outcome_(render("product_answer", lang,
+            return TurnResult(render("product_answer", lang,
                                    item=self._item_name(pages.get(first.asin), first.asin),
                                    facts=facts), "answered")
         asin = asins[0]
@@ -440,9 +442,9 @@ class Agent:
 
     # --- returns ------------------------------------------------------------------------------
 
-    def _item_problem(self, t: Turn, text: str) -> Outcome_:
+    def _item_problem(self, t: Turn, text: str) -> TurnResult:
         item = self._pick_item(t, text)
-        if isinstance(item, Outcome_):
+        if isinstance(item, TurnResult):
             return item
         assert t.order is not None
         reason = extract_return_reason(text, t.language)
@@ -460,13 +462,13 @@ class Agent:
                                   item=name)
         return self._decide_return(t, item, reason or "defective")
 
-    def _return(self, t: Turn, text: str) -> Outcome_:
+    def _return(self, t: Turn, text: str) -> TurnResult:
         item = self._pick_item(t, text)
-        if isinstance(item, Outcome_):
+        if isinstance(item, TurnResult):
             return item
         return self._decide_return(t, item, extract_return_reason(text, t.language))
 
-    def _decide_return(self, t: Turn, item: OrderItem, reason: Any) -> Outcome_:
+    def _decide_return(self, t: Turn, item: OrderItem, reason: Any) -> TurnResult:
         order, seller, lang = t.order, t.seller, t.language
         assert order is not None and seller is not None
         page = self._page(order, item.asin)
@@ -510,9 +512,9 @@ class Agent:
                 "customized.not_returnable": "return_customized"}.get(rule)
             if key is None and rule.startswith("category."):
                 key = f"return_category_{rule.split('.')[1]}"
-            return Outcome_(render(key or "return_expired", lang, **slots), "answered")
+            return TurnResult(render(key or "return_expired", lang, **slots), "answered")
         if decision.method == "returnless_refund":
-            self._issue_refund(t, item, decision)
+            self._issue_refund(t.session, order, item, decision, t.now)
             text = render("return_returnless", lang, **slots)
         elif decision.method == "prepaid_label":
             text = render("return_prepaid_label", lang, **slots)
@@ -522,18 +524,20 @@ class Agent:
         # "Send it back unused" makes no sense to someone returning a broken item.
         if decision.condition and not (seller_fault and decision.condition == "unused_complete"):
             text += " " + render(f"condition_{decision.condition}", lang)
-        return Outcome_(text, "answered")
+        return TurnResult(text, "answered")
 
-    def _issue_refund(self, t: Turn, item: OrderItem, decision: ReturnDecision,
+    @staticmethod
+    def _issue_refund(session: Session, order: Order, item: OrderItem,
+                      decision: ReturnDecision, now: datetime,
                       case_id: str | None = None) -> None:
-        assert t.order is not None and decision.refund is not None
-        exists = t.session.scalar(select(RefundRow).where(
-            RefundRow.order_id == t.order.order_id, RefundRow.asin == item.asin))
+        assert decision.refund is not None
+        exists = session.scalar(select(RefundRow).where(
+            RefundRow.order_id == order.order_id, RefundRow.asin == item.asin))
         if exists is None:  # one refund per order line, however often the customer asks
-            t.session.add(RefundRow(order_id=t.order.order_id, asin=item.asin,
-                                    seller_id=t.order.seller_id, amount=decision.refund.amount,
-                                    currency=decision.refund.currency, rule=decision.rule,
-                                    case_id=case_id, issued_at=t.now))
+            session.add(RefundRow(order_id=order.order_id, asin=item.asin,
+                                  seller_id=order.seller_id, amount=decision.refund.amount,
+                                  currency=decision.refund.currency, rule=decision.rule,
+                                  case_id=case_id, issued_at=now))
 
     # --- seller answers and expiry ----------------------------------------------------------
 
@@ -611,9 +615,6 @@ class Agent:
         else:
             # Seller-fault default: the service refunds the item and the seller bears it.
             item = next((i for i in order.items if i.asin == asin), order.items[0])
-            turn = Turn(msg=_system_message(conv, now), conv=conv, session=session,
-                        language=lang, intent="case_expiry", now=now, order=order,
-                        seller=seller)
             refund = Money(amount=round(item.unit_price.amount * item.quantity, 2),
                            currency=item.unit_price.currency)
             decision = ReturnDecision(eligible=True, rule=f"{order.marketplace}.case.expired",
@@ -621,7 +622,7 @@ class Agent:
                                       return_shipping_paid_by="seller",
                                       cross_border=seller.country != order.marketplace,
                                       rules=[f"{order.marketplace}.case.expired"])
-            self._issue_refund(turn, item, decision, case_id=case.id)
+            self._issue_refund(session, order, item, decision, now, case_id=case.id)
             text = render("case_expired_decision", lang, case_id=case.id,
                           decision=render("return_returnless", lang, item=name,
                                           refund=money(refund, lang)))
@@ -632,7 +633,3 @@ class Agent:
         log.info("case %s expired for seller %s (%s)", case.id, case.seller_id,
                  seller_language(seller) if seller else "-")
 
-
-def _system_message(conv: ConversationRow, now: datetime) -> InboundMessage:
-    return InboundMessage(channel="api", sender="system", text="", thread_key=conv.thread_key,
-                          received_at=now, provider_message_id=f"system:{conv.id}")

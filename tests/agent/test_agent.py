@@ -10,6 +10,9 @@ from sqlalchemy import func, select
 
 from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, RefundRow, Store
+from agent.messages import InboundMessage, Reply
+from knowledge.index import KnowledgeIndex
+from knowledge.pages import ProductPage
 from tests.agent.conftest import NOW, Say
 
 pytestmark = pytest.mark.slow
@@ -217,8 +220,19 @@ def test_unanswerable_product_question_opens_a_private_case(say: Say, store: Sto
 
 
 def test_seller_answer_reaches_the_customer_and_can_become_knowledge(
-        say: Say, agent: Agent, store: Store) -> None:
-    reply = ask(say, HEADLAMP_US, "Does the headlamp fit on a Petzl bicycle helmet mount?")
+        store: Store, index: KnowledgeIndex, demo_pages: list[ProductPage]) -> None:
+    # Its own index: publishing an answer changes the knowledge other tests read.
+    index.sync([p for p in demo_pages if p.asin == "B0USRL3HL4"])
+    agent = Agent(store, index, portal_url="http://127.0.0.1:8000/seller")
+    question = "Does the headlamp fit on a Petzl bicycle helmet mount?"
+
+    def ask_as(sender: str, text: str, thread: str) -> Reply:
+        return agent.handle(InboundMessage(
+            channel="email", sender=sender, text=f"{text} ({HEADLAMP_US[0]})",
+            thread_key=thread, received_at=datetime.fromisoformat(NOW),
+            provider_message_id=f"{thread}-1"))
+
+    reply = ask_as(HEADLAMP_US[1], question, "first")
     assert reply.case_id
     agent.answer_case(reply.case_id, "A5RIDGELINE", "Yes, it fits the Petzl helmet mount.",
                       add_to_knowledge=True, now=datetime.fromisoformat(NOW_LATER))
@@ -229,6 +243,10 @@ def test_seller_answer_reaches_the_customer_and_can_become_knowledge(
         assert "Petzl helmet mount" in sent.body and sent.channel == "email"
     page = store.page("B0USRL3HL4", "US")
     assert page is not None and "seller_answers[0]" in dict(page.fields())
+    # The next customer gets the answer at once, cited as the seller's.
+    again = ask_as(HEADLAMP_US[1], question, "second")
+    assert again.outcome == "answered" and "Petzl helmet mount" in again.text
+    assert any(c.kind == "seller_answer" for c in again.citations)
 
 
 def test_another_seller_cannot_answer_the_case(say: Say, agent: Agent) -> None:
@@ -270,7 +288,6 @@ def test_conversation_survives_a_restart(say: Say, store: Store,
                                           agent: Agent) -> None:
     say("Wo ist mein Paket?", channel="sms", sender="+4900000000", thread="+4900000000")
     fresh = Agent(store, agent.index, portal_url=agent.portal_url)
-    from agent.messages import InboundMessage
     reply = fresh.handle(InboundMessage(
         channel="sms", sender="+4900000000", text=DELIVERED_DE[0], thread_key="+4900000000",
         received_at=datetime.fromisoformat(NOW), provider_message_id="after-restart"))
