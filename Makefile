@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve test lint bench ingest-demo clean
+.PHONY: install system-deps serve test lint bench ingest-demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The web chat's browser test drives Debian's Chromium (no browser download at run time).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
 serve: install
 	$(VENV)/bin/csba serve --host $(HOST) --port $(PORT)
 
@@ -30,7 +35,7 @@ ingest-demo: install
 	$(VENV)/bin/csba ingest --catalog data/demo/catalog.jsonl \
 		--orders data/demo/orders.jsonl --sellers data/demo/sellers.jsonl
 
-test: install
+test: install system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

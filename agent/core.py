@@ -37,6 +37,7 @@ from agent.scope import order_scope
 from agent.understanding import (
     EMAIL,
     ORDER_ID,
+    PHONE,
     classify_intent,
     detect_language,
     extract_asins,
@@ -413,7 +414,7 @@ class Agent:
         pages = {a: self._page(order, a) for a in asins}
         names = " ".join(p.title for p in pages.values() if p)
         # Order numbers and addresses are not part of the question (nor of a seller's case).
-        question = EMAIL.sub(" ", ORDER_ID.sub(" ", text))
+        question = PHONE.sub(" ", EMAIL.sub(" ", ORDER_ID.sub(" ", text)))
         found: ProductAnswer = answer_product_question(
             self.index, question, language=lang, marketplace=order.marketplace, asins=asins,
             product_names=names, dense_languages=self.dense_languages)
@@ -432,8 +433,11 @@ class Agent:
         asin = asins[0]
         page = pages.get(asin)
         topic_label = found.topic.removeprefix("attributes.") if found.topic else None
+        # The seller sees the question's content words, never who asked.
+        private = {w.casefold() for w in re.findall(r"\w+", order.customer.name or "")}
+        keywords = [w for w in found.keywords if w.casefold() not in private]
         question = render("seller_question_product", "en", title=page.title if page else asin,
-                          asin=asin, keywords=", ".join(found.keywords) or "-",
+                          asin=asin, keywords=", ".join(keywords) or "-",
                           topic=render("seller_topic", "en", topic=topic_label)
                           if topic_label else "")
         return self._escalate(t, "product_question", [asin], "product_unknown_case",

@@ -78,7 +78,7 @@ def detect_language(text: str, default: str) -> str:
 ORDER_ID = re.compile(r"(?<!\d)(\d{3})[ \t\-‐‑–—]{0,3}(\d{7})[ \t\-‐‑–—]{0,3}(\d{7})(?!\d)")
 ASIN = re.compile(r"(?<![A-Za-z0-9])B0[A-Za-z0-9]{8}(?![A-Za-z0-9])", re.IGNORECASE)
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])")
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d \u00a0()./\-]{5,22}\d(?![\w])")
+PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d \u00a0()./\-]{5,22}\d(?![\w])")
 _DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 _TRUNK_ZERO = re.compile(r"\(0\)")  # "+49 (0)151 ...": the national 0 is not dialled from abroad
 E164_MAX_DIGITS = 15
@@ -110,7 +110,7 @@ def extract_phone_numbers(text: str) -> list[str]:
     # Order numbers and e-mails are digit runs too; take them out before looking for phones.
     rest = ORDER_ID.sub(" ", EMAIL.sub(" ", text))
     found: list[str] = []
-    for match in _PHONE.finditer(rest):
+    for match in PHONE.finditer(rest):
         raw = match.group().strip()
         if _DATE.fullmatch(raw):
             continue

@@ -1,19 +1,37 @@
-"""The FastAPI application factory: every channel and API is mounted here, nothing at import."""
+"""The FastAPI application factory: every channel and API is mounted here, nothing at import.
+
+``create_app(settings)`` builds the store, the index and the agent, mounts each channel's
+router, and in its lifespan starts the inbound SMTP server and the outbox worker.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from csba.services import load_demo_data, open_index, open_store
+from agent.messages import InboundMessage, Reply
+from channels.base import ChannelAdapter
+from channels.email_in import EmailChannel, InboundSmtpServer
+from channels.messaging import MessagingChannel
+from channels.outbox import OutboundSender, OutboxWorker
+from channels.seller_portal import seller_portal_router
+from channels.voice import VoiceChannel
+from channels.web_chat import WebChatChannel
+from csba.services import load_demo_data, open_agent, open_index, open_store
 from csba.settings import Settings
 
 log = logging.getLogger(__name__)
+
+OUTBOX_INTERVAL_SECONDS = 5.0
 
 
 class EvidenceOut(BaseModel):
@@ -25,29 +43,63 @@ class EvidenceOut(BaseModel):
     score: float
 
 
-def create_app(settings: Settings, *, load_demo_if_empty: bool = False) -> FastAPI:
+def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
+               smtp_server: bool = True, outbox_worker: bool = True) -> FastAPI:
+    store, index = open_store(settings), open_index(settings)
+    agent = open_agent(settings, store, index)
+    # One adapter per channel (the registry); voice follow-ups go out as SMS.
+    email = EmailChannel.from_settings(settings)
+    sms = MessagingChannel.from_settings(settings)
+    channels: dict[str, ChannelAdapter] = {
+        "email": email, "sms": sms, "voice": VoiceChannel(sms),
+        "chat": WebChatChannel.from_settings(settings)}
+    senders: dict[str, OutboundSender] = {**channels, "whatsapp": sms}
+
+    def handle(message: InboundMessage) -> Reply:
+        return agent.handle(message)
+
+    async def send_outbox(worker: OutboxWorker) -> None:
+        while True:
+            try:
+                await run_in_threadpool(worker.run_once)
+                await run_in_threadpool(agent.expire_cases, _now())
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad round
+                log.exception("outbox round failed")
+            await asyncio.sleep(OUTBOX_INTERVAL_SECONDS)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store, index = open_store(settings), open_index(settings)
         if load_demo_if_empty and not store.page_keys():
             load_demo_data(store, index)
-        app.state.store, app.state.index = store, index
+        server = InboundSmtpServer(email, handle, host=settings.smtp_host) if smtp_server else None
+        if server:
+            server.start()
+        task = (asyncio.create_task(send_outbox(OutboxWorker(store, senders)))
+                if outbox_worker else None)
         try:
             yield
         finally:
-            app.state.index.close()
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if server:
+                server.stop()
+            index.close()
 
     app = FastAPI(title="csba", version="0.1.0", lifespan=lifespan,
                   summary="Customer service for seller-fulfilled marketplace orders")
+    app.state.store, app.state.index, app.state.agent = store, index, agent
+    for channel in channels.values():
+        app.include_router(channel.router(handle))
+    app.include_router(seller_portal_router(agent))
 
     @app.get("/healthz")
     def healthz(request: Request) -> dict[str, object]:
-        return {"status": "ok", "records": request.app.state.store.counts(),
-                "chunks": request.app.state.index.lexical.count()}
+        return {"status": "ok", "records": store.counts(), "chunks": index.lexical.count()}
 
     @app.get("/v1/knowledge/search", response_model=list[EvidenceOut])
     def knowledge_search(
-        request: Request,
         q: Annotated[str, Query(min_length=1, max_length=1000, description="a question")],
         marketplace: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
         asin: Annotated[list[str] | None, Query()] = None,
@@ -56,8 +108,12 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False) -> FastA
         """What the product pages say about a question: the evidence answers are built from."""
         if asin and any(len(a) != 10 for a in asin):
             raise HTTPException(422, "asin must be 10 characters")
-        hits = request.app.state.index.search(q, marketplace=marketplace, asins=asin, k=k)
+        hits = index.search(q, marketplace=marketplace, asins=asin, k=k)
         return [EvidenceOut(asin=h.asin, marketplace=h.marketplace, language=h.language,
                             field=h.field, text=h.text, score=h.score) for h in hits]
 
     return app
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

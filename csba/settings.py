@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=64, gt=0)
     smtp_url: str = Field(default="smtp://127.0.0.1:8025", description="outbound SMTP relay")
     smtp_port: int = Field(default=2525, gt=0, lt=65536, description="inbound SMTP server port")
+    smtp_host: str = Field(default="127.0.0.1", description="interface of the inbound SMTP server")
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: SecretStr = SecretStr(_DEV_TOKEN)
     public_base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     settings = Settings(data_dir=tmp_path_factory.mktemp("server"), _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings, load_demo_if_empty=True)) as test_client:
+    app = create_app(settings, load_demo_if_empty=True, smtp_server=False, outbox_worker=False)
+    with TestClient(app) as test_client:
         yield test_client  # type: ignore[misc]
 
 

@@ -372,3 +372,17 @@ def test_not_understood_twice_opens_a_case(say: Say) -> None:
     assert first.outcome == "needs_info"
     second = say("Gurke Wolke blau?", sender=DELIVERED_DE[1])  # same thread: order known
     assert second.outcome == "escalated" and second.case_id
+
+
+def test_a_customer_who_signs_with_their_name_stays_anonymous_to_the_seller(
+        say: Say, store: Store) -> None:
+    reply = ask(say, HEADLAMP_US, "Michael Rodriguez here, +1 720 555 0187. Does the headlamp "
+                                  "fit on a Petzl bicycle helmet mount?")
+    assert reply.case_id
+    with store.sessions() as s:
+        case = s.get_one(CaseRow, reply.case_id)
+        notice = s.scalar(select(OutboxRow).where(OutboxRow.dedupe_key
+                                                  == f"case-notify:{reply.case_id}"))
+        assert notice is not None
+        for secret in ("Michael", "Rodriguez", "720", "0187"):
+            assert secret not in case.question and secret not in notice.body

@@ -1,0 +1,534 @@
+"""Inbound email: raw MIME (by webhook or our own SMTP server) in, a threaded reply queued out.
+
+It parses, threads and filters mail and hands the agent an InboundMessage keyed by Message-ID;
+it never answers auto-replies, lists or bounces, and never logs addresses, subjects or text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import errors as email_errors
+from email import policy
+from email.headerregistry import AddressHeader
+from email.message import EmailMessage, MIMEPart
+from email.parser import BytesParser
+from email.utils import make_msgid, parseaddr
+from types import MappingProxyType
+from typing import Any, Literal, Self
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from bs4 import BeautifulSoup
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+from starlette.concurrency import run_in_threadpool
+
+from agent.db import ConversationRow, MessageRow, OutboxRow, Store, make_engine
+from agent.messages import MAX_TEXT_CHARS, InboundMessage, Outcome, Reply
+from channels.base import MessageHandler
+from channels.email_out import SmtpSender
+from csba.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+MAX_MESSAGE_ID_CHARS = 250  # keeps thread keys and provider ids inside their 512-char columns
+MAX_REFERENCES = 20  # RFC 5322 lets a long References list be trimmed to root + recent ids
+ACCEPTED_CONTENT_TYPES = frozenset({"message/rfc822", "application/octet-stream"})
+CHANNEL: Literal["email"] = "email"
+
+# Headers should_not_reply reads, kept on ParsedEmail by lower-case name.
+_FILTER_HEADERS = ("auto-submitted", "precedence", "list-id", "list-unsubscribe", "return-path",
+                   "x-autoreply", "x-autorespond", "x-failed-recipients")
+_HEADER_ERRORS = (email_errors.MessageError, ValueError, LookupError, TypeError, AttributeError)
+_MSGID = re.compile(r"<[^<>\s]+>")
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|antw)\s*:", re.IGNORECASE)
+
+# A reply header must carry a digit (its date), so "Am Montag schrieb ich:" is not one.
+_REPLY_HEADER = re.compile(
+    r"^(?=[^\n]*\d)(?:on\s.+\swrote|am\s.+\sschrieb.*|el\s.+\sescribi[oó]|le\s.+\sa\s+[ée]crit"
+    r"|il\s.+\sha\s+scritto)\s*:\s*$", re.IGNORECASE | re.DOTALL)
+_ORIGINAL_MESSAGE = re.compile(
+    r"^\s*-{2,}\s*(original message|urspr[üu]ngliche nachricht|mensaje original"
+    r"|message d'origine|messaggio originale)\s*-{2,}\s*$", re.IGNORECASE)
+_QUOTED_FROM = re.compile(r"^\s*\*?(from|von|de|da)\s*\*?\s*:\s*\S", re.IGNORECASE)
+_QUOTED_SENT = re.compile(r"^\s*\*?(sent|gesendet|enviado(\s+el)?|envoy[ée]|inviato)\s*\*?\s*:",
+                          re.IGNORECASE)
+_HTML_BLOCKS = ("p", "div", "li", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+                "pre", "section", "article", "header", "footer")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+class UnreadableEmail(ValueError):
+    """A mail this channel cannot process; retrying the same bytes cannot help."""
+
+
+class NoSender(UnreadableEmail):
+    pass
+
+
+class NoMessageId(UnreadableEmail):
+    pass
+
+
+class NoText(UnreadableEmail):
+    pass
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ParsedEmail:
+    sender: str
+    message_id: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    subject: str
+    text: str  # what the customer wrote, quotes and signature removed; MAX_TEXT_CHARS at most
+    attachments: tuple[str, ...]  # file names, "" for an unnamed part
+    content_type: str
+    headers: Mapping[str, str]  # the headers that mark mail never to be answered
+
+    @property
+    def thread_root(self) -> str:
+        """The thread's first Message-ID as far as this mail knows it."""
+        if self.references:
+            return self.references[0]
+        return self.in_reply_to or self.message_id
+
+
+def parse_email(raw: bytes, *, require_text: bool = True) -> ParsedEmail:
+    """Read one RFC 5322 message; raises ``UnreadableEmail`` saying what is missing."""
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    sender = _sender(message)
+    message_id = _message_id(message)
+    body = _body_part(message)
+    text = _strip_reply(_part_text(body)) if body is not None else ""
+    parsed = ParsedEmail(
+        sender=sender, message_id=message_id,
+        in_reply_to=next(iter(_ids(_header(message, "In-Reply-To"))), None),
+        references=_trim_references(_ids(_header(message, "References"))),
+        subject=" ".join(_header(message, "Subject").split()),
+        text=text[:MAX_TEXT_CHARS],
+        attachments=tuple(_attachment_names(message, body)),
+        content_type=message.get_content_type(),
+        headers=MappingProxyType({name: value for name in _FILTER_HEADERS
+                                  if (value := _header(message, name)) or name in message}))
+    if require_text:
+        require_text_of(parsed)
+    return parsed
+
+
+def require_text_of(parsed: ParsedEmail) -> None:
+    if not parsed.text:
+        raise NoText("no text: the mail has no text/plain or text/html part with content "
+                     "outside quotes and signature")
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    try:
+        value = message.get(name)
+        return "" if value is None else str(value).strip()
+    except _HEADER_ERRORS as exc:
+        raise UnreadableEmail(f"unreadable {name} header") from exc
+
+
+def _sender(message: EmailMessage) -> str:
+    try:
+        header = message.get("From")
+        addresses = header.addresses if isinstance(header, AddressHeader) else ()
+    except _HEADER_ERRORS as exc:
+        raise NoSender("no sender: unreadable From header") from exc
+    if header is None:
+        raise NoSender("no sender: the mail has no From header")
+    for address in addresses:
+        spec = address.addr_spec.strip()
+        if address.username and address.domain and len(spec) <= 254:
+            return spec
+    raise NoSender("no sender: the From header holds no email address")
+
+
+def _message_id(message: EmailMessage) -> str:
+    value = _header(message, "Message-ID")
+    if not value:
+        raise NoMessageId("no Message-ID header: a mail without one cannot be processed once")
+    ids = _ids(value)
+    # Some clients omit the angle brackets; the id is still the provider's own.
+    message_id = ids[0] if ids else (f"<{value}>" if not re.search(r"[\s<>]", value) else "")
+    if not message_id or len(message_id) > MAX_MESSAGE_ID_CHARS:
+        raise NoMessageId(f"invalid Message-ID header ({len(value)} characters)")
+    return message_id
+
+
+def _ids(value: str) -> list[str]:
+    return [m for m in _MSGID.findall(value) if len(m) <= MAX_MESSAGE_ID_CHARS]
+
+
+def _trim_references(ids: Sequence[str]) -> tuple[str, ...]:
+    if len(ids) <= MAX_REFERENCES:
+        return tuple(ids)
+    return (ids[0], *ids[-(MAX_REFERENCES - 1):])
+
+
+def _body_part(message: EmailMessage) -> MIMEPart | None:
+    try:
+        return message.get_body(preferencelist=("plain", "html"))
+    except _HEADER_ERRORS:
+        return None
+
+
+def _part_text(part: MIMEPart) -> str:
+    try:
+        content = part.get_content()
+    except LookupError:  # an unknown charset: UTF-8 is the best guess there is
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    text = content if isinstance(content, str) else ""
+    if part.get_content_subtype() == "html":
+        return _html_text(text)
+    return text
+
+
+def _html_text(html: str) -> str:
+    soup = BeautifulSoup(html, "html.parser")
+    # Quoted earlier mails live in blockquotes and in the clients' own quote containers.
+    for tag in soup(["script", "style", "head", "title", "blockquote"]):
+        tag.decompose()
+    for tag in soup.select(".gmail_quote, .yahoo_quoted, .moz-cite-prefix, #divRplyFwdMsg"):
+        tag.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_HTML_BLOCKS):
+        block.insert_before("\n")
+        block.insert_after("\n")
+    return soup.get_text()
+
+
+def _strip_reply(text: str) -> str:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ").split("\n")
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if _ends_own_text(lines, i):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        kept.append(" ".join(line.split()))
+    while kept and (not kept[-1] or set(kept[-1]) <= {"_", "-"}):  # Outlook's rule line
+        kept.pop()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+def _ends_own_text(lines: Sequence[str], i: int) -> bool:
+    """Whether line i starts what is not the customer's own text (signature, quoted mail)."""
+    line = lines[i]
+    if line.rstrip() == "--" or _ORIGINAL_MESSAGE.match(line):
+        return True
+    candidate = line.strip()
+    if len(candidate) <= 300 and _REPLY_HEADER.match(candidate):
+        return True
+    # Clients wrap a long "On ... wrote:" line in two.
+    if i + 1 < len(lines) and len(candidate) <= 300 and _REPLY_HEADER.match(
+            f"{candidate} {lines[i + 1].strip()}"):
+        return True
+    return bool(_QUOTED_FROM.match(line)) and any(
+        _QUOTED_SENT.match(following) for following in lines[i + 1:i + 4])
+
+
+def _attachment_names(message: EmailMessage, body: MIMEPart | None) -> list[str]:
+    names: list[str] = []
+
+    def visit(part: MIMEPart) -> None:
+        if part.get_content_maintype() == "multipart":
+            for sub in part.iter_parts():
+                visit(sub)
+            return
+        if part is body:
+            return
+        filename = part.get_filename()
+        if filename or part.is_attachment() or part.get_content_maintype() != "text":
+            names.append(" ".join((filename or "").split()))
+
+    if message.is_multipart():
+        visit(message)
+    return names
+
+
+# --- mail never to answer -------------------------------------------------------------------
+
+def should_not_reply(parsed: ParsedEmail) -> str | None:
+    """Why this mail must never be answered (auto-reply, list, bounce), or None."""
+    headers = parsed.headers
+    auto = headers.get("auto-submitted", "").split(";")[0].strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = headers.get("precedence", "").strip().lower()
+    if precedence in {"bulk", "list", "junk", "auto_reply"}:
+        return f"Precedence: {precedence}"
+    for name in ("list-id", "list-unsubscribe"):
+        if name in headers:
+            return f"mailing list ({name})"
+    local_part = parsed.sender.rpartition("@")[0].lower()
+    if local_part in {"mailer-daemon", "postmaster"}:
+        return f"bounce (sender {local_part})"
+    if parsed.content_type == "multipart/report":
+        return "bounce (multipart/report)"
+    if "return-path" in headers and re.fullmatch(r"<\s*>", headers["return-path"]):
+        return "bounce (empty Return-Path)"
+    for name in ("x-failed-recipients", "x-autoreply", "x-autorespond"):
+        if name in headers:
+            return f"automatic mail ({name})"
+    return None
+
+
+# --- threading ------------------------------------------------------------------------------
+
+def resolve_thread_key(session: DbSession, parsed: ParsedEmail) -> str:
+    """The conversation's thread key: the thread root, or the thread an id we know belongs to.
+
+    Clients drop References and rewrite subjects; an In-Reply-To naming a mail we sent or the
+    customer sent earlier still finds the conversation. Another address writing into the
+    thread (a forward, a CC) gets a conversation of its own: identity is per address.
+    """
+    known = [parsed.message_id, *([parsed.in_reply_to] if parsed.in_reply_to else []),
+             *reversed(parsed.references)]
+    found: dict[str, str] = {}
+    for mid, conversation_id in session.execute(
+            select(OutboxRow.meta["message_id"].as_string(),
+                   OutboxRow.meta["conversation_id"].as_string())
+            .where(OutboxRow.channel == CHANNEL,
+                   OutboxRow.meta["message_id"].as_string().in_(known))):
+        conv = session.get(ConversationRow, conversation_id) if conversation_id else None
+        if conv is not None:
+            found[mid] = conv.thread_key
+    for mid, thread_key in session.execute(
+            select(MessageRow.provider_message_id, ConversationRow.thread_key)
+            .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+            .where(MessageRow.channel == CHANNEL, MessageRow.provider_message_id.in_(known))):
+        found.setdefault(mid, thread_key)
+    key = next((found[mid] for mid in known if mid in found), parsed.thread_root)
+    contact = session.scalar(select(ConversationRow.contact).where(
+        ConversationRow.channel == CHANNEL, ConversationRow.thread_key == key))
+    if contact is not None and contact.lower() != parsed.sender.lower():
+        own = f"{key} {parsed.sender.lower()}"
+        return own if len(own) <= 512 else f"sha256:{hashlib.sha256(own.encode()).hexdigest()}"
+    return key
+
+
+def reply_subject(subject: str) -> str | None:
+    if not subject:
+        return None  # SmtpSender's default subject then
+    return (subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}")[:256]
+
+
+def reply_dedupe_key(message_id: str) -> str:
+    key = f"email-reply:{message_id}"
+    if len(key) <= 128:
+        return key
+    return f"email-reply:sha256:{hashlib.sha256(message_id.encode()).hexdigest()}"
+
+
+# --- the channel ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What became of one inbound mail: ignored (with the reason) or answered and queued."""
+
+    message_id: str
+    ignored: str | None = None
+    reply: Reply | None = None
+
+
+class AcceptedOut(BaseModel):
+    conversation_id: str
+    outcome: Outcome
+    queued: Literal[True] = True
+
+
+class IgnoredOut(BaseModel):
+    ignored: str
+
+
+class EmailChannel:
+    name: str = CHANNEL
+
+    def __init__(self, store: Store, sender: SmtpSender, *, smtp_port: int = 2525,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        if not 0 < smtp_port < 65536:
+            raise ValueError(f"smtp_port must be 1..65535, got {smtp_port}")
+        self.store = store
+        self.sender = sender
+        self.smtp_port = smtp_port
+        self.clock = clock
+        self.domain = parseaddr(sender.sender)[1].rpartition("@")[2] or "csba.example"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        # Its own engine on the agent's database: threading and the reply queue live there.
+        return cls(Store(make_engine(settings.resolved_database_url)),
+                   SmtpSender(settings.smtp_url), smtp_port=settings.smtp_port)
+
+    def receive(self, raw: bytes, handle: MessageHandler) -> Receipt:
+        """Process one raw mail, from the webhook or the SMTP server alike.
+
+        Raises ``UnreadableEmail`` for mail that can never be processed; any other exception
+        means "try again later" (the message may be stored; a redelivery is processed once).
+        """
+        if not raw.strip():
+            raise UnreadableEmail("empty message")
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise UnreadableEmail(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+        parsed = parse_email(raw, require_text=False)
+        reason = should_not_reply(parsed)
+        if reason is not None:
+            log.info("email %s not answered: %s", parsed.message_id, reason)
+            return Receipt(parsed.message_id, ignored=reason)
+        require_text_of(parsed)
+        with self.store.sessions() as session:
+            thread_key = resolve_thread_key(session, parsed)
+        reply = handle(InboundMessage(
+            channel=CHANNEL, sender=parsed.sender, text=parsed.text, thread_key=thread_key,
+            received_at=self.clock(), provider_message_id=parsed.message_id,
+            metadata=MappingProxyType({
+                "subject": parsed.subject, "attachments": str(len(parsed.attachments)),
+                "attachment_names": json.dumps(list(parsed.attachments), ensure_ascii=False)})))
+        queued = self._queue_reply(parsed, reply)
+        log.info("email %s conversation=%s outcome=%s chars=%d attachments=%d %s",
+                 parsed.message_id, reply.conversation_id, reply.outcome, len(parsed.text),
+                 len(parsed.attachments), "queued" if queued else "already queued")
+        return Receipt(parsed.message_id, reply=reply)
+
+    def _queue_reply(self, parsed: ParsedEmail, reply: Reply) -> bool:
+        """Queue the reply once per inbound Message-ID; False when it was already queued."""
+        key = reply_dedupe_key(parsed.message_id)
+        meta: dict[str, Any] = {
+            "kind": "email_reply", "message_id": make_msgid(domain=self.domain),
+            "in_reply_to": parsed.message_id,
+            "references": " ".join(_trim_references([*parsed.references, parsed.message_id])),
+            "conversation_id": reply.conversation_id}
+        try:
+            with self.store.sessions.begin() as session:
+                if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
+                    return False
+                session.add(OutboxRow(
+                    dedupe_key=key, channel=CHANNEL, recipient=parsed.sender,
+                    subject=reply_subject(parsed.subject), body=reply.text, meta=meta,
+                    created_at=self.clock(), attempts=0))
+        except IntegrityError:  # a concurrent delivery of the same mail queued it first
+            return False
+        return True
+
+    def router(self, handle: MessageHandler) -> APIRouter:
+        router = APIRouter(tags=["email"])
+
+        @router.post(
+            "/email/inbound", status_code=202, response_model=AcceptedOut | IgnoredOut,
+            summary="Receive one raw MIME mail (message/rfc822)",
+            responses={400: {"description": "empty body"},
+                       413: {"description": f"larger than {MAX_MESSAGE_BYTES} bytes"},
+                       415: {"description": "not message/rfc822 or application/octet-stream"},
+                       422: {"description": "no sender, no Message-ID or no text"},
+                       503: {"description": "processing failed; deliver again"}},
+            openapi_extra={"requestBody": {"required": True, "content": {
+                t: {"schema": {"type": "string", "format": "binary"}}
+                for t in sorted(ACCEPTED_CONTENT_TYPES)}}})
+        async def email_inbound(request: Request) -> AcceptedOut | IgnoredOut:
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type not in ACCEPTED_CONTENT_TYPES:
+                raise HTTPException(415, "Content-Type must be message/rfc822 or "
+                                         f"application/octet-stream, got {content_type!r}")
+            raw = await _read_body(request)
+            try:
+                receipt = await run_in_threadpool(self.receive, raw, handle)
+            except UnreadableEmail as exc:
+                raise HTTPException(422, str(exc)) from exc
+            except Exception as exc:
+                log.error("email webhook failed (%s); the sender should retry",
+                          type(exc).__name__)
+                log.debug("email webhook failure", exc_info=True)
+                raise HTTPException(503, "processing failed; deliver the mail again") from exc
+            if receipt.ignored is not None:
+                return IgnoredOut(ignored=receipt.ignored)
+            assert receipt.reply is not None
+            return AcceptedOut(conversation_id=receipt.reply.conversation_id,
+                               outcome=receipt.reply.outcome)
+
+        return router
+
+    def send(self, row: OutboxRow) -> None:
+        self.sender.send(row)
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_MESSAGE_BYTES:
+        raise HTTPException(413, f"message larger than {MAX_MESSAGE_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_MESSAGE_BYTES:  # a missing or false Content-Length
+            raise HTTPException(413, f"message larger than {MAX_MESSAGE_BYTES} bytes")
+    if not bytes(body).strip():
+        raise HTTPException(400, "empty body: expected one raw MIME message")
+    return bytes(body)
+
+
+# --- the SMTP server ------------------------------------------------------------------------
+
+class _SmtpHandler:
+    def __init__(self, channel: EmailChannel, handle: MessageHandler) -> None:
+        self.channel = channel
+        self.handle = handle
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content
+        raw = content if isinstance(content, bytes) else (content or "").encode()
+        # We are the final delivery: record the envelope sender as RFC 5321 asks, so a
+        # bounce (MAIL FROM:<>) is recognised by its empty Return-Path.
+        # aiosmtpd reports the null reverse-path as "<>".
+        mail_from = (envelope.mail_from or "").strip().strip("<>").replace("\r", "").replace(
+            "\n", "")
+        raw = f"Return-Path: <{mail_from}>\r\n".encode() + raw
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.channel.receive, raw, self.handle)
+        except NoSender:
+            return "550 No sender address (From)"
+        except UnreadableEmail as exc:
+            return f"550 {exc}"
+        except Exception as exc:
+            log.error("inbound SMTP processing failed (%s); the sender will retry",
+                      type(exc).__name__)
+            log.debug("inbound SMTP failure", exc_info=True)
+            return "451 Try again later"
+        return "250 Message accepted"
+
+
+class InboundSmtpServer:
+    """Our SMTP server (MX target): every DATA goes through ``EmailChannel.receive``."""
+
+    def __init__(self, channel: EmailChannel, handle: MessageHandler, *,
+                 host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.host = host
+        self.port = channel.smtp_port if port is None else port
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be 1..65535, got {self.port}")
+        self.controller = Controller(_SmtpHandler(channel, handle), hostname=host,
+                                     port=self.port, data_size_limit=MAX_MESSAGE_BYTES)
+
+    def start(self) -> None:
+        self.controller.start()
+        log.info("inbound SMTP server on %s:%d", self.host, self.port)
+
+    def stop(self) -> None:
+        self.controller.stop()

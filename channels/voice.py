@@ -1,0 +1,260 @@
+"""Phone calls over Twilio Voice: each caller turn (speech or keypad) in, TwiML
+``<Say>`` + ``<Gather>`` out, in the language of the marketplace the caller dialled.
+
+It decides nothing and keeps no call state in memory (the turn and silence counts travel in the
+signed action URL); follow-ups to a caller go by SMS. It never logs speech or phone numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any, Self
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+from twilio.twiml.voice_response import VoiceResponse
+
+from agent.db import OutboxRow
+from agent.messages import InboundMessage, Reply
+from agent.replies import render
+from channels.base import MessageHandler
+from channels.messaging import MessagingChannel, remember_number
+from channels.twilio_auth import (
+    TwilioParams,
+    answer,
+    check_text,
+    marketplace_for_number,
+    require_param,
+    twiml,
+)
+from csba.money import MARKETPLACE_LANGUAGE
+from csba.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TURN_PATH = "/twilio/voice/turn"
+MAX_REPROMPTS = 2  # silences answered with a new prompt; the next one ends the call politely
+MAX_TURNS = 200  # a call this long is a loop, not a customer
+ORDER_DIGITS = 17  # 123-1234567-1234567 typed on the keypad
+# Twilio waits 15 s for the TwiML; a turn slower than this is logged as a warning.
+SLOW_TURN_SECONDS = 8.0
+DEFAULT_SPEECH_LANGUAGE = "en-US"
+SPEECH_LANGUAGES = {"de": "de-DE", "es": "es-ES", "fr": "fr-FR", "it": "it-IT"}
+
+# What only the phone says: the keypad hint, the re-prompt after silence and the goodbye that
+# offers a written follow-up. Keyed by Twilio language: a US caller presses "pound".
+PHRASES: dict[str, dict[str, str]] = {
+    "de-DE": {
+        "prompt": "Wie kann ich Ihnen helfen? Ihre Bestellnummer können Sie auch über die "
+                  "Telefontastatur eingeben, danach die Rautetaste.",
+        "reprompt": "Entschuldigung, ich habe Sie nicht gehört.",
+        "goodbye": "Ich kann Sie leider nicht hören. Schreiben Sie uns gern eine SMS an diese "
+                   "Nummer oder eine E-Mail, dann antworten wir Ihnen dort. Auf Wiederhören!",
+    },
+    "es-ES": {
+        "prompt": "¿En qué puedo ayudarle? También puede marcar su número de pedido en el "
+                  "teclado, seguido de la tecla almohadilla.",
+        "reprompt": "Perdone, no le he oído.",
+        "goodbye": "Lo siento, no le oigo. Puede enviarnos un SMS a este número o un correo "
+                   "electrónico y le responderemos por escrito. ¡Hasta luego!",
+    },
+    "en-GB": {
+        "prompt": "How can I help you? You can also type your order number on the keypad, "
+                  "followed by the hash key.",
+        "reprompt": "Sorry, I did not hear you.",
+        "goodbye": "I am afraid I cannot hear you. You are welcome to send a text message to "
+                   "this number or an email, and we will answer you there. Goodbye!",
+    },
+    "en-US": {
+        "prompt": "How can I help you? You can also type your order number on the keypad, "
+                  "followed by the pound key.",
+        "reprompt": "Sorry, I did not hear you.",
+        "goodbye": "I am afraid I cannot hear you. You are welcome to send a text message to "
+                   "this number or an email, and we will answer you there. Goodbye!",
+    },
+    "fr-FR": {
+        "prompt": "Comment puis-je vous aider ? Vous pouvez aussi taper votre numéro de "
+                  "commande sur le clavier, suivi de la touche dièse.",
+        "reprompt": "Excusez-moi, je ne vous ai pas entendu.",
+        "goodbye": "Je ne vous entends pas. Vous pouvez nous envoyer un SMS à ce numéro ou un "
+                   "e-mail, et nous vous répondrons par écrit. Au revoir !",
+    },
+    "it-IT": {
+        "prompt": "Come posso aiutarla? Può anche digitare il numero d'ordine sulla tastiera, "
+                  "seguito dal tasto cancelletto.",
+        "reprompt": "Mi scusi, non l'ho sentita.",
+        "goodbye": "Non riesco a sentirla. Può inviarci un SMS a questo numero o un'e-mail e le "
+                   "risponderemo per iscritto. Arrivederci!",
+    },
+}
+_DIGITS = re.compile(r"[0-9*#]*")
+_LANGUAGE = re.compile(r"[a-z]{2}")
+# Speech recognisers write a spoken order number as digit groups ("028 4306 213 ...").
+_DIGIT_RUN = re.compile(r"\d(?:[ \-]*\d)*")
+
+
+def speech_language(language: str, marketplace: str) -> tuple[str, str]:
+    """(reply language, Twilio speech/voice language): English is British on the UK
+    marketplace; a language Twilio is not set up for here falls back to US English."""
+    if language == "en":
+        return "en", "en-GB" if marketplace == "UK" else "en-US"
+    if language in SPEECH_LANGUAGES:
+        return language, SPEECH_LANGUAGES[language]
+    return "en", DEFAULT_SPEECH_LANGUAGE
+
+
+def order_number(digits: str) -> str:
+    return f"{digits[:3]}-{digits[3:10]}-{digits[10:]}"
+
+
+def spoken_text(speech: str) -> str:
+    """A transcript with any 17-digit run written as an order number."""
+    def join(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group())
+        return order_number(digits) if len(digits) == ORDER_DIGITS else match.group()
+
+    return _DIGIT_RUN.sub(join, speech)
+
+
+def keypad_text(digits: str) -> str:
+    if not _DIGITS.fullmatch(digits) or len(digits) > 64:
+        raise HTTPException(400, "Digits may hold only 0-9, * and #, at most 64 of them")
+    digits = digits.strip("#*")
+    return order_number(digits) if len(digits) == ORDER_DIGITS and digits.isdigit() else digits
+
+
+def turn_url(turn: int, silent: int, language: str) -> str:
+    return f"{TURN_PATH}?turn={turn}&silent={silent}&lang={language}"
+
+
+def gather(text: str, speech: str, *, turn: int, silent: int, language: str) -> VoiceResponse:
+    """Say ``text`` inside a Gather (so the caller may interrupt it) and listen for speech or
+    keys; if nothing comes, Twilio falls through to the Redirect, which posts the same URL
+    with no input: that is how a silence reaches the turn route."""
+    response = VoiceResponse()
+    url = turn_url(turn, silent, language)
+    listen = response.gather(action=url, method="POST", input="speech dtmf", language=speech,
+                             speech_timeout="auto", num_digits=ORDER_DIGITS, finish_on_key="#",
+                             timeout=5)
+    listen.say(text, language=speech)
+    response.redirect(url, method="POST")
+    return response
+
+
+class VoiceChannel:
+    """``POST /twilio/voice`` greets a caller; ``POST /twilio/voice/turn`` answers each turn.
+
+    ``send`` delegates to the SMS channel: a caller's later answer (a seller's reply, an
+    expired case) is a text message from the number they called.
+    """
+
+    name = "voice"
+
+    def __init__(self, sms: MessagingChannel) -> None:
+        # One Twilio account: the same signature check, store and clock as the SMS channel.
+        self.sms = sms
+        self.signature = sms.signature
+        self.store = sms.store
+        self.clock = sms.clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(MessagingChannel.from_settings(settings))
+
+    def send(self, row: OutboxRow) -> None:
+        self.sms.send(row)
+
+    def router(self, handle: MessageHandler) -> APIRouter:
+        router = APIRouter(tags=["twilio"])
+        xml: dict[int | str, dict[str, Any]] = {
+            200: {"content": {"application/xml": {}}, "description": "TwiML"}}
+
+        @router.post("/twilio/voice", response_class=Response, responses=xml)
+        async def twilio_voice(request: Request) -> Response:
+            """An incoming call: a greeting in the language of the number dialled."""
+            params = await self.signature(request)
+            call_sid = require_param(params, "CallSid")
+            require_param(params, "From")
+            marketplace = marketplace_for_number(params.get("To") or "")
+            language, speech = speech_language(MARKETPLACE_LANGUAGE.get(marketplace, "en"),
+                                               marketplace)
+            log.info("call %s to the %s number", call_sid, marketplace)
+            text = f"{render('greeting', language)} {PHRASES[speech]['prompt']}"
+            return twiml(gather(text, speech, turn=1, silent=0, language=language))
+
+        @router.post(TURN_PATH, response_class=Response, responses=xml)
+        async def twilio_voice_turn(request: Request) -> Response:
+            """One caller turn (SpeechResult or Digits), or a silence."""
+            params = await self.signature(request)
+            turn, silent, asked_in = position(request)
+            call_sid = require_param(params, "CallSid")
+            caller = require_param(params, "From")
+            ours = (params.get("To") or "").strip()
+            marketplace = marketplace_for_number(ours)
+            text, source = caller_input(params)
+            if not text:
+                language = asked_in or MARKETPLACE_LANGUAGE.get(marketplace, "en")
+                return twiml(self._silence(call_sid, turn, silent + 1, language, marketplace))
+            msg = InboundMessage(
+                channel="voice", sender=caller, text=text, thread_key=call_sid,
+                received_at=self.clock(), provider_message_id=f"{call_sid}:{turn}",
+                marketplace=marketplace, metadata={"input": source})
+            started = time.perf_counter()
+            reply = await run_in_threadpool(self._answer, handle, msg, ours)
+            seconds = time.perf_counter() - started
+            (log.warning if seconds > SLOW_TURN_SECONDS else log.info)(
+                "call %s turn %d (%s, %d chars) answered in %.2f s", call_sid, turn, source,
+                len(text), seconds)
+            language, speech = speech_language(reply.language, marketplace)
+            # A case's reply already tells the caller the answer comes by SMS.
+            return twiml(gather(reply.text, speech, turn=turn + 1, silent=0, language=language))
+
+        return router
+
+    def _answer(self, handle: MessageHandler, msg: InboundMessage, ours: str) -> Reply:
+        reply = answer(handle, msg)
+        # The called number is where a follow-up SMS comes from.
+        remember_number(self.store, reply.conversation_id, ours)
+        return reply
+
+    @staticmethod
+    def _silence(call_sid: str, turn: int, silences: int, language: str,
+                 marketplace: str) -> VoiceResponse:
+        language, speech = speech_language(language, marketplace)
+        phrases = PHRASES[speech]
+        if silences <= MAX_REPROMPTS:
+            log.info("call %s turn %d: silence %d, prompting again", call_sid, turn, silences)
+            return gather(f"{phrases['reprompt']} {phrases['prompt']}", speech, turn=turn,
+                          silent=silences, language=language)
+        log.info("call %s turn %d: silence %d, hanging up", call_sid, turn, silences)
+        response = VoiceResponse()
+        response.say(phrases["goodbye"], language=speech)
+        response.hangup()
+        return response
+
+
+def position(request: Request) -> tuple[int, int, str | None]:
+    """Turn number, silences so far and the language last spoken, from the action URL we
+    wrote (its signature is already checked, so only our own values arrive here)."""
+    query = request.query_params
+    try:
+        turn, silent = int(query.get("turn", "1")), int(query.get("silent", "0"))
+    except ValueError as exc:
+        raise HTTPException(400, "turn and silent must be whole numbers") from exc
+    if not 1 <= turn <= MAX_TURNS or not 0 <= silent <= MAX_REPROMPTS:
+        raise HTTPException(400, f"turn must be 1-{MAX_TURNS} and silent 0-{MAX_REPROMPTS}")
+    language = query.get("lang")
+    if language is not None and not _LANGUAGE.fullmatch(language):
+        raise HTTPException(400, "lang must be a two-letter language code")
+    return turn, silent, language
+
+
+def caller_input(params: TwilioParams) -> tuple[str, str]:
+    """(text, "speech" | "dtmf"); empty text when Twilio heard nothing it could use."""
+    digits = keypad_text((params.get("Digits") or "").strip())
+    if digits:
+        return digits, "dtmf"
+    speech = check_text((params.get("SpeechResult") or "").strip(), "SpeechResult")
+    return spoken_text(speech), "speech"

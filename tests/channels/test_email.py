@@ -1,0 +1,540 @@
+"""Inbound email over real SMTP sessions and the raw-MIME webhook, replies through the outbox."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from email import message_from_bytes
+from email.message import EmailMessage, Message
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from agent.core import Agent
+from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from agent.messages import InboundMessage, Reply
+from channels.base import ChannelAdapter, MessageHandler
+from channels.email_in import (
+    MAX_MESSAGE_BYTES,
+    EmailChannel,
+    InboundSmtpServer,
+    NoMessageId,
+    NoSender,
+    NoText,
+    parse_email,
+    reply_subject,
+    should_not_reply,
+)
+from channels.email_out import SmtpSender
+from channels.outbox import OutboxWorker
+from csba.settings import Settings
+from tests.conftest import NOW
+
+SERVICE = "service@csba.example"
+MIRIAM = ("028-4306213-9513237", "miriam.koch@example.de")  # delivered, DE seller
+CLOCK = datetime.fromisoformat(NOW)
+QUESTION = f"Hallo, wo ist meine Bestellung {MIRIAM[0]}?"
+
+
+def mail(text: str | None = QUESTION, *, sender: str = MIRIAM[1],
+         message_id: str | None = "<q1.miriam@example.de>",
+         subject: str = "Wo ist meine Bestellung?", in_reply_to: str | None = None,
+         references: str | None = None, html: str | None = None,
+         headers: Mapping[str, str] | None = None) -> EmailMessage:
+    message = EmailMessage()
+    if sender:
+        message["From"] = f"Miriam Koch <{sender}>"
+    message["To"] = f"Kundenservice <{SERVICE}>"
+    message["Subject"] = subject
+    message["Date"] = "Wed, 25 Nov 2026 10:00:00 +0100"
+    if message_id:
+        message["Message-ID"] = message_id
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+    if references:
+        message["References"] = references
+    for name, value in (headers or {}).items():
+        message[name] = value
+    if text is not None:
+        message.set_content(text)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
+    elif html is not None:
+        message.set_content(html, subtype="html")
+    return message
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- parsing, without the agent ----------------------------------------------------------------
+
+def test_the_plain_part_of_an_alternative_mail_is_the_text() -> None:
+    parsed = parse_email(bytes(mail("Wo ist mein Paket?", html="<p>HTML-Fassung</p>")))
+    assert parsed.text == "Wo ist mein Paket?"
+    assert parsed.sender == MIRIAM[1] and parsed.message_id == "<q1.miriam@example.de>"
+    assert parsed.attachments == ()
+
+
+def test_an_html_only_mail_becomes_plain_text() -> None:
+    html = ("<html><head><style>p {color: red}</style></head><body>"
+            "<div>Hallo,<br>wo ist meine <b>Bestellung</b>?</div><p>Danke&nbsp;Ihnen</p>"
+            "<blockquote>Ihre Bestellung wurde versandt.</blockquote></body></html>")
+    parsed = parse_email(bytes(mail(None, html=html)))
+    assert parsed.text == "Hallo,\nwo ist meine Bestellung?\n\nDanke Ihnen"
+
+
+OWN = "Ich möchte die Lampe zurückgeben."
+QUOTED = "Ihre Bestellung wurde am 7. November zugestellt."
+
+
+@pytest.mark.parametrize("header", [
+    "On Wed, Nov 25, 2026 at 10:00 AM Customer Service <service@csba.example> wrote:",
+    "On Wed, Nov 25, 2026 at 10:00 AM Customer Service <service@csba.example>\nwrote:",
+    "Am 25.11.2026 um 10:00 schrieb Kundenservice <service@csba.example>:",
+    "El mié, 25 nov 2026 a las 10:00, Servicio (<service@csba.example>) escribió:",
+    "Le mer. 25 nov. 2026 à 10:00, Service client <service@csba.example> a écrit :",
+    "Il giorno mer 25 nov 2026 alle ore 10:00 Servizio <service@csba.example> ha scritto:",
+    "-----Original Message-----",
+    "-----Ursprüngliche Nachricht-----",
+    "________________________________\nVon: Kundenservice <service@csba.example>\n"
+    "Gesendet: Mittwoch, 25. November 2026 10:00\nAn: Miriam Koch",
+    "From: Customer Service <service@csba.example>\nSent: Wednesday, November 25, 2026 10:00",
+])
+def test_everything_after_a_reply_header_is_removed(header: str) -> None:
+    text = f"{OWN}\n\n{header}\n{QUOTED}\n> {QUOTED}\n"
+    assert parse_email(bytes(mail(text))).text == OWN
+
+
+def test_quoted_lines_and_the_signature_are_removed() -> None:
+    text = f"> {QUOTED}\n>> earlier\n{OWN}\n\nViele Grüße\n-- \nMiriam Koch\nTel. 0151 1234567\n"
+    assert parse_email(bytes(mail(text))).text == f"{OWN}\n\nViele Grüße"
+
+
+def test_a_sentence_that_merely_mentions_writing_is_kept() -> None:
+    text = "Am Montag schrieb ich Ihnen schon:\nDie Lampe flackert."
+    assert parse_email(bytes(mail(text))).text == text
+
+
+def test_attachments_are_counted_and_named_not_read() -> None:
+    message = mail(OWN)
+    message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf",
+                           filename="Rechnung 028.pdf")
+    message.add_attachment(b"\x89PNG", maintype="image", subtype="png", filename="lampe.png")
+    message.add_attachment("notes", filename="notiz.txt")
+    parsed = parse_email(bytes(message))
+    assert parsed.text == OWN
+    assert parsed.attachments == ("Rechnung 028.pdf", "lampe.png", "notiz.txt")
+
+
+@pytest.mark.parametrize(("message", "error", "words"), [
+    (mail(sender=""), NoSender, "no From header"),
+    (mail(headers={"Sender": "x"}, sender=""), NoSender, "no From header"),
+    (mail(message_id=None), NoMessageId, "no Message-ID"),
+    (mail(f"> {QUOTED}\n"), NoText, "no text"),
+    (mail(None), NoText, "no text"),
+])
+def test_unreadable_mail_raises_a_typed_error(message: EmailMessage, error: type[Exception],
+                                               words: str) -> None:
+    with pytest.raises(error, match=words):
+        parse_email(bytes(message))
+
+
+def test_a_from_header_without_an_address_has_no_sender() -> None:
+    raw = b"From: garbage\r\nMessage-ID: <g@x>\r\n\r\nHallo\r\n"
+    with pytest.raises(NoSender, match="no email address"):
+        parse_email(raw)
+
+
+@pytest.mark.parametrize(("headers", "sender", "reason"), [
+    ({"Auto-Submitted": "auto-replied"}, MIRIAM[1], "Auto-Submitted: auto-replied"),
+    ({"Auto-Submitted": "auto-generated; type=vacation"}, MIRIAM[1], "Auto-Submitted"),
+    ({"Precedence": "bulk"}, MIRIAM[1], "Precedence: bulk"),
+    ({"Precedence": "list"}, MIRIAM[1], "Precedence: list"),
+    ({"Precedence": "junk"}, MIRIAM[1], "Precedence: junk"),
+    ({"List-Id": "<news.example.de>"}, MIRIAM[1], "mailing list (list-id)"),
+    ({"List-Unsubscribe": "<mailto:u@example.de>"}, MIRIAM[1], "mailing list"),
+    ({}, "MAILER-DAEMON@mx.example.de", "bounce (sender mailer-daemon)"),
+    ({}, "postmaster@example.de", "bounce (sender postmaster)"),
+    ({"Return-Path": "<>"}, MIRIAM[1], "bounce (empty Return-Path)"),
+    ({"X-Autoreply": "yes"}, MIRIAM[1], "x-autoreply"),
+    ({"X-Autorespond": "Out of office"}, MIRIAM[1], "x-autorespond"),
+])
+def test_mail_that_must_never_be_answered(headers: dict[str, str], sender: str,
+                                          reason: str) -> None:
+    found = should_not_reply(parse_email(bytes(mail(sender=sender, headers=headers))))
+    assert found is not None and reason in found
+
+
+def test_a_multipart_report_is_a_bounce() -> None:
+    message = mail("Delivery to the following recipient failed.")
+    message.make_mixed()
+    message.replace_header("Content-Type", 'multipart/report; report-type="delivery-status"')
+    assert should_not_reply(parse_email(bytes(message))) == "bounce (multipart/report)"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Auto-Submitted": "no"}, {"Precedence": "first-class"},
+                                     {"Return-Path": f"<{MIRIAM[1]}>"}])
+def test_a_customers_mail_is_answered(headers: dict[str, str]) -> None:
+    assert should_not_reply(parse_email(bytes(mail(headers=headers)))) is None
+
+
+@pytest.mark.parametrize(("subject", "expected"), [
+    ("Wo ist meine Bestellung?", "Re: Wo ist meine Bestellung?"),
+    ("Re: Lampe", "Re: Lampe"), ("RE: Lampe", "RE: Lampe"), ("AW: Lampe", "AW: Lampe"),
+    ("Aw: Lampe", "Aw: Lampe"), ("", None)])
+def test_reply_subject(subject: str, expected: str | None) -> None:
+    assert reply_subject(subject) == expected
+
+
+def test_from_settings_and_the_openapi_page(settings: Settings) -> None:
+    channel = EmailChannel.from_settings(settings)
+    assert (channel.name, channel.smtp_port, channel.domain) == ("email", 2525, "csba.example")
+    app = FastAPI()
+    app.include_router(channel.router(lambda msg: Reply(
+        conversation_id="c", text="t", language="en", outcome="answered", intent="other")))
+    operation = app.openapi()["paths"]["/email/inbound"]["post"]
+    assert set(operation["requestBody"]["content"]) == {"message/rfc822",
+                                                        "application/octet-stream"}
+    assert {"202", "400", "413", "415", "422", "503"} <= set(operation["responses"])
+
+
+# --- the channel with the real agent -----------------------------------------------------------
+
+class Catcher:
+    """A relay on loopback that keeps what the outbox sends."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[Envelope, Message]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        self.messages.append((envelope, message_from_bytes(content)))
+        return "250 OK"
+
+
+@pytest.fixture()
+def catcher() -> Iterator[tuple[Catcher, int]]:
+    inbox, port = Catcher(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture()
+def channel(agent: Agent, catcher: tuple[Catcher, int]) -> EmailChannel:
+    return EmailChannel(agent.store, SmtpSender(f"smtp://127.0.0.1:{catcher[1]}"),
+                        smtp_port=free_port(), clock=lambda: CLOCK)
+
+
+@pytest.fixture()
+def seen() -> list[InboundMessage]:
+    return []
+
+
+@pytest.fixture()
+def handle(agent: Agent, seen: list[InboundMessage]) -> MessageHandler:
+    def recording(msg: InboundMessage) -> Reply:
+        seen.append(msg)
+        return agent.handle(msg)
+
+    return recording
+
+
+@pytest.fixture()
+def smtp_port(channel: EmailChannel, handle: MessageHandler) -> Iterator[int]:
+    server = InboundSmtpServer(channel, handle, host="127.0.0.1")
+    server.start()
+    yield server.port
+    server.stop()
+
+
+@pytest.fixture()
+def client(channel: EmailChannel, handle: MessageHandler) -> TestClient:
+    app = FastAPI()
+    app.include_router(channel.router(handle))
+    return TestClient(app)
+
+
+def deliver(port: int, message: EmailMessage | bytes, *, mail_from: str = MIRIAM[1]) -> None:
+    raw = message if isinstance(message, bytes) else bytes(message)
+    with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
+        smtp.sendmail(mail_from, [SERVICE], raw)
+
+
+def post(client: TestClient, message: EmailMessage | bytes,
+         content_type: str = "message/rfc822") -> tuple[int, dict[str, object]]:
+    raw = message if isinstance(message, bytes) else bytes(message)
+    response = client.post("/email/inbound", content=raw, headers={"Content-Type": content_type})
+    return response.status_code, response.json()
+
+
+def counts(store: Store) -> tuple[int, int, int]:
+    with store.sessions() as s:
+        return tuple(s.scalar(select(func.count()).select_from(t)) or 0  # type: ignore[return-value]
+                     for t in (MessageRow, ConversationRow, OutboxRow))
+
+
+def stored(store: Store) -> list[MessageRow]:
+    with store.sessions() as s:
+        return list(s.scalars(select(MessageRow).order_by(MessageRow.id)))
+
+
+def replies(store: Store) -> list[OutboxRow]:
+    with store.sessions() as s:
+        return list(s.scalars(select(OutboxRow).where(
+            OutboxRow.dedupe_key.startswith("email-reply:")).order_by(OutboxRow.id)))
+
+
+@pytest.mark.slow
+class TestEmailChannel:
+    def test_is_a_channel_adapter(self, channel: EmailChannel) -> None:
+        adapter: ChannelAdapter = channel
+        assert adapter.name == "email"
+
+    def test_reply_headers_golden(self, smtp_port: int, channel: EmailChannel, store: Store,
+                                  catcher: tuple[Catcher, int],
+                                  seen: list[InboundMessage]) -> None:
+        deliver(smtp_port, mail())
+        [msg] = seen
+        assert (msg.channel, msg.sender, msg.provider_message_id, msg.thread_key) == (
+            "email", MIRIAM[1], "<q1.miriam@example.de>", "<q1.miriam@example.de>")
+        assert msg.text == QUESTION and msg.received_at == CLOCK
+        [row] = replies(store)
+        assert OutboxWorker(store, {"email": channel}).run_once(CLOCK) >= 1
+        inbox, _ = catcher
+        [(envelope, sent)] = [(e, m) for e, m in inbox.messages if e.rcpt_tos == [MIRIAM[1]]]
+        assert row.meta["message_id"].endswith("@csba.example>")
+        assert [(k, v) for k, v in sent.items()
+                if k not in {"Date", "Content-Transfer-Encoding"}] == [
+            ("From", "Customer Service <service@csba.example>"),
+            ("To", MIRIAM[1]),
+            ("Subject", "Re: Wo ist meine Bestellung?"),
+            ("Message-ID", row.meta["message_id"]),
+            ("Auto-Submitted", "auto-replied"),
+            ("In-Reply-To", "<q1.miriam@example.de>"),
+            ("References", "<q1.miriam@example.de>"),
+            ("Content-Type", 'text/plain; charset="utf-8"'),
+            ("MIME-Version", "1.0"),
+        ]
+        assert sent["Date"]
+        body = sent.get_payload(decode=True)
+        assert isinstance(body, bytes) and "7. November 2026" in body.decode()
+
+    def test_a_multipart_alternative_mail_is_read_from_its_plain_part(
+            self, smtp_port: int, store: Store) -> None:
+        deliver(smtp_port, mail(QUESTION, html="<p>Nur die HTML-Fassung</p>"))
+        [row] = stored(store)
+        assert row.text == QUESTION
+
+    def test_an_html_only_mail_is_answered(self, client: TestClient, store: Store) -> None:
+        html = f"<div>Hallo,<br>wo ist meine <b>Bestellung</b> {MIRIAM[0]}?</div>"
+        status, body = post(client, mail(None, html=html))
+        assert status == 202 and body["queued"] is True and body["outcome"] == "answered"
+        [row] = stored(store)
+        assert row.text == f"Hallo,\nwo ist meine Bestellung {MIRIAM[0]}?"
+
+    def test_a_quoted_reply_continues_the_conversation(self, smtp_port: int, store: Store,
+                                                       seen: list[InboundMessage]) -> None:
+        deliver(smtp_port, mail())
+        [first_reply] = replies(store)
+        ours = first_reply.meta["message_id"]
+        second = mail(
+            f"{OWN} Sie gefällt mir nicht.\n\n"
+            "Am 25.11.2026 um 10:05 schrieb Customer Service <service@csba.example>:\n"
+            f"> {first_reply.body}\n>\n> {QUESTION}\n",
+            message_id="<q2.miriam@example.de>", subject="Re: Wo ist meine Bestellung?",
+            in_reply_to=ours, references=f"<q1.miriam@example.de> {ours}")
+        deliver(smtp_port, second)
+        first, latest = stored(store)
+        assert latest.text == f"{OWN} Sie gefällt mir nicht."
+        assert latest.conversation_id == first.conversation_id
+        assert seen[1].thread_key == "<q1.miriam@example.de>"
+        reply = replies(store)[1]
+        assert (reply.subject, reply.meta["in_reply_to"], reply.meta["references"]) == (
+            "Re: Wo ist meine Bestellung?", "<q2.miriam@example.de>",
+            f"<q1.miriam@example.de> {ours} <q2.miriam@example.de>")
+
+    def test_a_reply_without_references_finds_our_message(self, smtp_port: int,
+                                                          store: Store) -> None:
+        deliver(smtp_port, mail())
+        ours = replies(store)[0].meta["message_id"]
+        deliver(smtp_port, mail("Und kann ich sie zurückgeben?", subject="Neue Frage",
+                                message_id="<q2.miriam@example.de>", in_reply_to=ours))
+        first, second = stored(store)
+        assert second.conversation_id == first.conversation_id
+
+    def test_a_reply_to_the_customers_own_mail_finds_the_conversation(
+            self, client: TestClient, store: Store) -> None:
+        root = "<thread-root@example.de>"
+        post(client, mail(references=root, in_reply_to=root))
+        post(client, mail("Noch eine Frage: kann ich sie zurückgeben?",
+                          message_id="<q2.miriam@example.de>",
+                          in_reply_to="<q1.miriam@example.de>"))
+        first, second = stored(store)
+        assert second.conversation_id == first.conversation_id
+        with store.sessions() as s:
+            assert s.get_one(ConversationRow, first.conversation_id).thread_key == root
+
+    def test_another_address_in_the_thread_gets_its_own_conversation(
+            self, client: TestClient, store: Store) -> None:
+        post(client, mail())
+        ours = replies(store)[0].meta["message_id"]
+        status, _ = post(client, mail(QUESTION, sender="someone.else@example.de",
+                                      message_id="<fw1@example.de>", in_reply_to=ours,
+                                      references=f"<q1.miriam@example.de> {ours}"))
+        assert status == 202
+        first, second = stored(store)
+        assert second.conversation_id != first.conversation_id
+
+    def test_attachments_are_noted_in_the_metadata(self, smtp_port: int,
+                                                   seen: list[InboundMessage]) -> None:
+        message = mail()
+        message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf",
+                               filename="Lieferschein.pdf")
+        message.add_attachment(b"\xff\xd8", maintype="image", subtype="jpeg", filename="box.jpg")
+        deliver(smtp_port, message)
+        [msg] = seen
+        assert msg.text == QUESTION
+        assert msg.metadata["attachments"] == "2"
+        assert json.loads(msg.metadata["attachment_names"]) == ["Lieferschein.pdf", "box.jpg"]
+        assert msg.metadata["subject"] == "Wo ist meine Bestellung?"
+
+    @pytest.mark.parametrize(("headers", "sender", "mail_from"), [
+        ({"Auto-Submitted": "auto-replied"}, MIRIAM[1], MIRIAM[1]),
+        ({"Precedence": "bulk"}, MIRIAM[1], MIRIAM[1]),
+        ({"List-Id": "<news.example.de>"}, MIRIAM[1], MIRIAM[1]),
+        ({"List-Unsubscribe": "<mailto:u@example.de>"}, MIRIAM[1], MIRIAM[1]),
+        ({}, "MAILER-DAEMON@mx.example.de", "MAILER-DAEMON@mx.example.de"),
+        ({}, MIRIAM[1], ""),  # MAIL FROM:<>, an empty Return-Path: a bounce
+        ({"X-Autoreply": "yes"}, MIRIAM[1], MIRIAM[1]),
+    ])
+    def test_automatic_mail_is_accepted_and_never_answered(
+            self, smtp_port: int, client: TestClient, store: Store, seen: list[InboundMessage],
+            headers: dict[str, str], sender: str, mail_from: str) -> None:
+        deliver(smtp_port, mail(sender=sender, headers=headers), mail_from=mail_from)
+        if mail_from:  # the webhook has no envelope; its bounces say so in the headers
+            status, body = post(client, mail(sender=sender, headers=headers,
+                                             message_id="<other@example.de>"))
+            assert status == 202 and set(body) == {"ignored"}
+        assert seen == [] and counts(store) == (0, 0, 0)
+
+    def test_a_redelivered_mail_is_processed_and_queued_once(
+            self, smtp_port: int, client: TestClient, store: Store) -> None:
+        deliver(smtp_port, mail())
+        deliver(smtp_port, mail())
+        status, body = post(client, mail())
+        assert status == 202 and body["queued"] is True
+        [row] = stored(store)
+        assert body["conversation_id"] == row.conversation_id
+        assert len(replies(store)) == 1 and counts(store)[1] == 1
+
+    def test_mail_without_a_sender_is_refused_with_550(self, smtp_port: int,
+                                                       store: Store) -> None:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            deliver(smtp_port, mail(sender=""))
+        assert refused.value.smtp_code == 550
+        assert counts(store) == (0, 0, 0)
+
+    def test_a_failure_asks_the_sending_server_to_retry(self, channel: EmailChannel,
+                                                       agent: Agent, store: Store) -> None:
+        def broken(msg: InboundMessage) -> Reply:
+            raise RuntimeError("the agent is down")
+
+        server = InboundSmtpServer(channel, broken, port=free_port())
+        server.start()
+        try:
+            with pytest.raises(smtplib.SMTPDataError) as deferred:
+                deliver(server.port, mail())
+        finally:
+            server.stop()
+        assert (deferred.value.smtp_code, deferred.value.smtp_error) == (
+            451, b"Try again later")
+        assert replies(store) == []
+        retry = InboundSmtpServer(channel, agent.handle, port=free_port())
+        retry.start()
+        try:
+            deliver(retry.port, mail())  # the sending server's retry gets through
+        finally:
+            retry.stop()
+        assert len(stored(store)) == 1 and len(replies(store)) == 1
+
+    def test_an_oversized_mail_is_refused_in_the_smtp_session(self, smtp_port: int,
+                                                              store: Store) -> None:
+        with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as refused:
+            deliver(smtp_port, mail("x" * 76 + ("\n" + "x" * 76) * (MAX_MESSAGE_BYTES // 77)))
+        assert refused.value.smtp_code == 552
+        assert counts(store) == (0, 0, 0)
+
+
+@pytest.mark.slow
+class TestEmailWebhookContract:
+    """The channel contract: this channel has no signature, so bad bodies are the contract."""
+
+    def test_an_empty_body_gets_400_and_stores_nothing(self, client: TestClient,
+                                                       store: Store) -> None:
+        assert post(client, b"") == (400, {
+            "detail": "empty body: expected one raw MIME message"})
+        assert counts(store) == (0, 0, 0)
+
+    def test_an_oversized_body_gets_413_and_stores_nothing(self, client: TestClient,
+                                                           store: Store) -> None:
+        status, body = post(client, b"x" * (MAX_MESSAGE_BYTES + 1))
+        assert (status, body) == (413, {"detail": f"message larger than {MAX_MESSAGE_BYTES} "
+                                                  "bytes"})
+        assert counts(store) == (0, 0, 0)
+
+    def test_an_oversized_streamed_body_gets_413(self, client: TestClient, store: Store) -> None:
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while read
+            for _ in range(11):
+                yield b"x" * (1024 * 1024)
+
+        response = client.post("/email/inbound", content=chunks(),
+                               headers={"Content-Type": "message/rfc822"})
+        assert response.status_code == 413 and counts(store) == (0, 0, 0)
+
+    @pytest.mark.parametrize(("raw", "detail"), [
+        (b"\x00\xff\xfe garbage \x01", "no sender: the mail has no From header"),
+        (bytes(mail(message_id=None)), "no Message-ID header"),
+        (bytes(mail(f"> {QUOTED}\n")), "no text"),
+    ])
+    def test_garbage_gets_422_with_the_reason_and_stores_nothing(
+            self, client: TestClient, store: Store, raw: bytes, detail: str) -> None:
+        status, body = post(client, raw, "application/octet-stream")
+        assert status == 422 and str(body["detail"]).startswith(detail)
+        assert counts(store) == (0, 0, 0)
+
+    def test_a_json_body_gets_415(self, client: TestClient, store: Store) -> None:
+        status, body = post(client, b'{"text": "hi"}', "application/json")
+        assert status == 415 and "message/rfc822" in str(body["detail"])
+        assert counts(store) == (0, 0, 0)
+
+    def test_a_replayed_message_id_is_processed_once(self, client: TestClient,
+                                                     store: Store) -> None:
+        first = post(client, mail())
+        again = post(client, mail())
+        assert first == again and first[0] == 202
+        assert len(stored(store)) == 1 and len(replies(store)) == 1
+
+    def test_a_failing_agent_gets_503_so_the_provider_retries(self, channel: EmailChannel,
+                                                             store: Store) -> None:
+        def broken(msg: InboundMessage) -> Reply:
+            raise RuntimeError("the agent is down")
+
+        app = FastAPI()
+        app.include_router(channel.router(broken))
+        status, body = post(TestClient(app), mail())
+        assert status == 503 and "again" in str(body["detail"])
+        assert replies(store) == []
+

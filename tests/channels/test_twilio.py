@@ -1,0 +1,599 @@
+"""Twilio voice, SMS and WhatsApp end to end: signed webhooks into the real agent, TwiML out,
+and later replies through the real Twilio REST client to a recorder on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+from pydantic import HttpUrl, SecretStr
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from agent.core import Agent
+from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store
+from agent.messages import InboundMessage, Reply
+from agent.replies import render
+from channels.base import ChannelAdapter, MessageHandler
+from channels.messaging import (
+    NUMBER_KEY,
+    MessagingChannel,
+    WhatsAppWindowClosed,
+    split_message,
+)
+from channels.outbox import OutboxWorker
+from channels.twilio_auth import TwilioSignature, marketplace_for_number
+from channels.voice import VoiceChannel, speech_language, spoken_text
+from csba.settings import Settings
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "test-auth-token-0123456789abcdef"
+BASE = "http://testserver"
+ACCOUNT = "AC0123456789abcdef0123456789abcdef"
+DE_LINE, UK_LINE, US_LINE = "+4930555010200", "+442079460000", "+12025550100"
+WHATSAPP_LINE = "whatsapp:+4930555010299"
+DELIVERED_DE = ("028-4306213-9513237", "+4917680351976")  # Miriam Koch, delivered 7 Nov
+HEADLAMP_US = ("111-0182947-4168020", "+17205550187")  # Michael Rodriguez
+UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
+CALL = "CA0123456789abcdef0123456789abcdef"
+XML = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
+# --- the pieces ---------------------------------------------------------------------------
+
+
+class Clock:
+    """The webhooks' clock, set to the test day and moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.fromisoformat(NOW)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: dict[str, list[str]]
+
+
+class RecorderServer(ThreadingHTTPServer):
+    recorded: list[Recorded]
+
+
+class _RecorderHandler(BaseHTTPRequestHandler):
+    server: RecorderServer
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        form = parse_qs(body, keep_blank_values=True)
+        self.server.recorded.append(Recorded("POST", self.path, dict(self.headers.items()),
+                                             form))
+        payload = json.dumps({"sid": f"SM{len(self.server.recorded):032d}", "status": "queued",
+                              "to": form.get("To", [""])[0], "from": form.get("From", [""])[0],
+                              "body": form.get("Body", [""])[0],
+                              "account_sid": ACCOUNT}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the recorder keeps what it received; the test output stays clean
+
+
+@pytest.fixture()
+def recorder() -> Iterator[RecorderServer]:
+    server = RecorderServer(("127.0.0.1", 0), _RecorderHandler)
+    server.recorded = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture()
+def twilio_settings(tmp_path: Path, store: Store) -> Settings:
+    return Settings(twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr(TOKEN),
+                    public_base_url=HttpUrl(BASE), database_url=str(store.engine.url),
+                    data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture()
+def messaging(store: Store, clock: Clock, recorder: RecorderServer,
+              twilio_settings: Settings) -> Iterator[MessagingChannel]:
+    host, port = recorder.server_address[:2]
+    channel = MessagingChannel(
+        store, account_sid=twilio_settings.twilio_account_sid,
+        auth_token=twilio_settings.twilio_auth_token.get_secret_value(),
+        public_base_url=str(twilio_settings.public_base_url),
+        api_base=f"http://{host!s}:{port}", clock=clock)
+    yield channel
+    channel.close()
+
+
+@pytest.fixture()
+def voice(messaging: MessagingChannel) -> VoiceChannel:
+    return VoiceChannel(messaging)
+
+
+def app_for(handle: MessageHandler, *adapters: ChannelAdapter) -> FastAPI:
+    app = FastAPI()
+    for adapter in adapters:
+        app.include_router(adapter.router(handle))
+    return app
+
+
+@pytest.fixture()
+def client(agent: Agent, messaging: MessagingChannel, voice: VoiceChannel
+           ) -> Iterator[TestClient]:
+    with TestClient(app_for(agent.handle, messaging, voice)) as test_client:
+        yield test_client
+
+
+class Answer(Protocol):
+    """What the test client returns (httpx's or httpx2's response, whichever is installed)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    def json(self) -> Any: ...
+
+
+def signed(client: TestClient, path: str, params: dict[str, str], *,
+           token: str = TOKEN) -> Answer:
+    signature = RequestValidator(token).compute_signature(BASE + path, params)
+    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+
+def call_params(speech: str | None = None, *, digits: str | None = None,
+                caller: str = DELIVERED_DE[1], line: str = DE_LINE,
+                call: str = CALL) -> dict[str, str]:
+    params = {"CallSid": call, "AccountSid": ACCOUNT, "From": caller, "To": line,
+              "Caller": caller, "Called": line, "CallStatus": "in-progress",
+              "Direction": "inbound"}
+    if speech is not None:
+        params |= {"SpeechResult": speech, "Confidence": "0.91"}
+    if digits is not None:
+        params["Digits"] = digits
+    return params
+
+
+def sms_params(body: str, *, sender: str = DELIVERED_DE[1], line: str = DE_LINE,
+               sid: str = "SM0000000000000000000000000000000a") -> dict[str, str]:
+    return {"MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT, "From": sender,
+            "To": line, "Body": body, "NumMedia": "0"}
+
+
+def message_rows(store: Store) -> list[MessageRow]:
+    with store.sessions() as session:
+        return list(session.scalars(select(MessageRow).order_by(MessageRow.id)))
+
+
+def count_messages(store: Store) -> int:
+    with store.sessions() as session:
+        return session.scalar(select(func.count()).select_from(MessageRow)) or 0
+
+
+def outbox(store: Store) -> list[OutboxRow]:
+    with store.sessions() as session:
+        return list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+
+
+def fixed_reply(text: str, language: str = "de") -> MessageHandler:
+    def handle(msg: InboundMessage) -> Reply:
+        return Reply(conversation_id="c-fixed", text=text, language=language,
+                     outcome="answered", intent="order_status")
+    return handle
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+def test_twilio_signature_test_vector() -> None:
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234",
+              "From": "+12349013030", "To": "+18005551212"}
+    expected = "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    assert RequestValidator("12345").compute_signature(url, params) == expected
+
+    # The same vector through our dependency: public base URL + path + query + form.
+    app = FastAPI()
+    check = TwilioSignature("12345", "https://mycompany.com/")
+
+    @app.post("/myapp.php")
+    async def myapp(request: Request) -> dict[str, str]:
+        return dict(await check(request))
+
+    with TestClient(app) as test_client:
+        ok = test_client.post("/myapp.php?foo=1&bar=2", data=params,
+                              headers={"X-Twilio-Signature": expected})
+        assert ok.status_code == 200 and ok.json() == params
+        changed = test_client.post("/myapp.php?foo=1&bar=3", data=params,
+                                   headers={"X-Twilio-Signature": expected})
+        assert changed.status_code == 403
+        assert "does not match" in changed.json()["detail"]
+        missing = test_client.post("/myapp.php?foo=1&bar=2", data=params)
+        assert missing.status_code == 403 and "missing" in missing.json()["detail"]
+
+
+def test_the_signed_url_comes_from_the_settings(agent: Agent, twilio_settings: Settings
+                                                ) -> None:
+    adapter = MessagingChannel.from_settings(twilio_settings)
+    with TestClient(app_for(agent.handle, adapter)) as test_client:
+        assert signed(test_client, "/twilio/messaging", sms_params("Hallo")).status_code == 200
+        behind = BASE.replace("testserver", "csba.example")
+        signature = RequestValidator(TOKEN).compute_signature(
+            behind + "/twilio/messaging", sms_params("Hallo", sid="SM-other"))
+        refused = test_client.post("/twilio/messaging", data=sms_params("Hallo", sid="SM-other"),
+                                   headers={"X-Twilio-Signature": signature})
+        assert refused.status_code == 403
+    adapter.close()
+
+
+@pytest.mark.parametrize(("number", "marketplace"), [
+    ("+4930555010200", "DE"), ("+34910000000", "ES"), ("+442079460000", "UK"),
+    ("+12025550100", "US"), ("+33140000000", "FR"), ("+390600000000", "IT"),
+    ("whatsapp:+4917680351976", "DE"), ("+81300000000", "US"), ("", "US")])
+def test_the_marketplace_comes_from_the_calling_code(number: str, marketplace: str) -> None:
+    assert marketplace_for_number(number) == marketplace
+
+
+@pytest.mark.parametrize(("language", "marketplace", "expected"), [
+    ("de", "DE", ("de", "de-DE")), ("es", "ES", ("es", "es-ES")), ("en", "UK", ("en", "en-GB")),
+    ("en", "US", ("en", "en-US")), ("fr", "FR", ("fr", "fr-FR")), ("it", "IT", ("it", "it-IT")),
+    ("en", "DE", ("en", "en-US")), ("ja", "US", ("en", "en-US"))])
+def test_reply_languages_map_to_twilio_languages(language: str, marketplace: str,
+                                                 expected: tuple[str, str]) -> None:
+    assert speech_language(language, marketplace) == expected
+
+
+def test_a_spoken_order_number_is_written_as_one() -> None:
+    assert spoken_text("Bestellung 028 4306 213 9513 237 bitte") == \
+        "Bestellung 028-4306213-9513237 bitte"
+    assert spoken_text("I ordered 2 lamps on the 3rd") == "I ordered 2 lamps on the 3rd"
+
+
+# --- voice --------------------------------------------------------------------------------
+
+
+def test_golden_greeting(client: TestClient) -> None:
+    response = signed(client, "/twilio/voice", call_params())
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/xml"
+    greeting = ("Hallo! Ich bin der Kundenservice für Ihre Bestellung. Ich helfe bei Lieferung, "
+                "Rücksendung, Erstattung und Fragen zu Ihrem Produkt. Wie kann ich Ihnen helfen? "
+                "Ihre Bestellnummer können Sie auch über die Telefontastatur eingeben, danach "
+                "die Rautetaste.")
+    assert response.text == (
+        f'{XML}<Response><Gather action="/twilio/voice/turn?turn=1&amp;silent=0&amp;lang=de" '
+        'finishOnKey="#" input="speech dtmf" language="de-DE" method="POST" numDigits="17" '
+        f'speechTimeout="auto" timeout="5"><Say language="de-DE">{greeting}</Say></Gather>'
+        '<Redirect method="POST">/twilio/voice/turn?turn=1&amp;silent=0&amp;lang=de</Redirect>'
+        '</Response>')
+
+
+def test_golden_turn(voice: VoiceChannel) -> None:
+    text = 'Order 026-3123995-6747954 was "delivered" on 10 November 2026 & <signed> for.'
+    with TestClient(app_for(fixed_reply(text, "en"), voice)) as test_client:
+        path = "/twilio/voice/turn?turn=3&silent=1&lang=en"
+        response = signed(test_client, path, call_params("Where is my parcel?", line=UK_LINE))
+    assert response.status_code == 200
+    say = ("Order 026-3123995-6747954 was \"delivered\" on 10 November 2026 &amp; "
+           "&lt;signed&gt; for.")
+    assert response.text == (
+        f'{XML}<Response><Gather action="/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en" '
+        'finishOnKey="#" input="speech dtmf" language="en-GB" method="POST" numDigits="17" '
+        f'speechTimeout="auto" timeout="5"><Say language="en-GB">{say}</Say></Gather>'
+        '<Redirect method="POST">/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en</Redirect>'
+        '</Response>')
+
+
+def test_a_whole_call_from_a_customer_phone(client: TestClient, store: Store) -> None:
+    assert signed(client, "/twilio/voice", call_params()).status_code == 200
+    first = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                   call_params("Wo ist meine Bestellung 028 4306213 9513237?"))
+    assert first.status_code == 200
+    assert "wurde am 7. November 2026 zugestellt" in first.text
+    assert '<Say language="de-DE">' in first.text
+    assert 'action="/twilio/voice/turn?turn=2&amp;silent=0&amp;lang=de"' in first.text
+    second = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
+                    call_params("Danke schön"))
+    assert render("thanks", "de") in second.text
+    rows = message_rows(store)
+    assert [r.provider_message_id for r in rows] == [f"{CALL}:1", f"{CALL}:2"]
+    assert {r.channel for r in rows} == {"voice"}
+    assert rows[0].text == "Wo ist meine Bestellung 028-4306213-9513237?"
+    with store.sessions() as session:
+        conv = session.scalars(select(ConversationRow)).one()
+        assert (conv.channel, conv.thread_key, conv.contact) == ("voice", CALL, DELIVERED_DE[1])
+        assert conv.state[NUMBER_KEY] == DE_LINE
+
+
+def test_an_order_number_typed_on_the_keypad(client: TestClient, store: Store) -> None:
+    asked = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                   call_params("Wo ist mein Paket?"))
+    assert "123-1234567-1234567" in asked.text  # the agent asks which order
+    typed = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
+                   call_params(digits=DELIVERED_DE[0].replace("-", "")))
+    assert typed.status_code == 200
+    assert "wurde am 7. November 2026 zugestellt" in typed.text
+    rows = message_rows(store)
+    assert rows[1].text == DELIVERED_DE[0] and rows[1].provider_message_id == f"{CALL}:2"
+
+
+def test_silence_is_prompted_twice_then_the_call_ends_politely(client: TestClient,
+                                                               store: Store) -> None:
+    url = "/twilio/voice/turn?turn=1&silent={}&lang=de"
+    first = signed(client, url.format(0), call_params())
+    assert "Entschuldigung, ich habe Sie nicht gehört." in first.text
+    assert 'action="/twilio/voice/turn?turn=1&amp;silent=1&amp;lang=de"' in first.text
+    second = signed(client, url.format(1), call_params(""))  # an empty SpeechResult
+    assert 'action="/twilio/voice/turn?turn=1&amp;silent=2&amp;lang=de"' in second.text
+    goodbye = signed(client, url.format(2), call_params())
+    assert goodbye.text == (
+        f'{XML}<Response><Say language="de-DE">Ich kann Sie leider nicht hören. Schreiben Sie '
+        "uns gern eine SMS an diese Nummer oder eine E-Mail, dann antworten wir Ihnen dort. "
+        "Auf Wiederhören!</Say><Hangup /></Response>")
+    assert count_messages(store) == 0
+
+
+def test_a_turn_url_we_did_not_write_is_refused(client: TestClient, store: Store) -> None:
+    for query in ("turn=0&silent=0", "turn=x&silent=0", "turn=1&silent=3", "turn=1&lang=deu"):
+        response = signed(client, f"/twilio/voice/turn?{query}", call_params("Hallo"))
+        assert response.status_code == 400, query
+    assert count_messages(store) == 0
+
+
+def test_a_voice_case_says_the_answer_comes_by_sms_and_sends_it(
+        client: TestClient, store: Store, agent: Agent, voice: VoiceChannel,
+        recorder: RecorderServer) -> None:
+    order_id, phone = HEADLAMP_US
+    reply = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=en",
+                   call_params(f"{UNANSWERED} My order is {order_id}", caller=phone,
+                               line=US_LINE))
+    assert render("case_follow_up_sms", "en") in reply.text
+    assert 'language="en-US"' in reply.text
+    with store.sessions() as session:
+        case_id = session.scalars(select(MessageRow)).one().reply["case_id"]  # type: ignore[index]
+    agent.answer_case(case_id, _seller_of(store, case_id), "Yes, it fits the Petzl mount.",
+                      add_to_knowledge=False, now=datetime.fromisoformat(NOW))
+    (row,) = [r for r in outbox(store) if r.meta.get("kind") == "customer_follow_up"]
+    assert row.channel == "sms"  # a caller's follow-up is a text message
+    voice.send(row)
+    (sent,) = recorder.recorded
+    assert sent.form["To"] == [phone] and sent.form["From"] == [US_LINE]
+    assert "Petzl mount" in sent.form["Body"][0]
+
+
+def _seller_of(store: Store, case_id: str) -> str:
+    with store.sessions() as session:
+        return session.get_one(CaseRow, case_id).seller_id
+
+
+# --- SMS and WhatsApp ---------------------------------------------------------------------
+
+
+def test_an_sms_question_gets_a_message_reply(client: TestClient, store: Store) -> None:
+    response = signed(client, "/twilio/messaging",
+                      sms_params(f"Wo ist meine Bestellung {DELIVERED_DE[0]}?"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/xml"
+    assert response.text == (
+        f"{XML}<Response><Message>Die Bestellung {DELIVERED_DE[0]} wurde am 7. November 2026 "
+        "zugestellt.</Message></Response>")
+    (row,) = message_rows(store)
+    assert (row.channel, row.provider_message_id) == ("sms", "SM0000000000000000000000000000000a")
+    with store.sessions() as session:
+        conv = session.scalars(select(ConversationRow)).one()
+        assert conv.thread_key == DELIVERED_DE[1] and conv.state[NUMBER_KEY] == DE_LINE
+
+
+def test_long_replies_are_split_between_sentences(messaging: MessagingChannel) -> None:
+    sentences = [f"Sentence {i} says something useful about the order and its delivery."
+                 for i in range(50)]
+    text = " ".join(sentences)  # 3,500-odd characters: a reply is at most 4000
+    assert 3200 < len(text) <= 4000
+    with TestClient(app_for(fixed_reply(text, "en"), messaging)) as test_client:
+        sms = signed(test_client, "/twilio/messaging", sms_params("Where is it?"))
+        whatsapp = signed(test_client, "/twilio/messaging",
+                          sms_params("Where is it?", sender="whatsapp:+4917680351976",
+                                     line=WHATSAPP_LINE, sid="SM-wa"))
+    parts = [p.split("</Message>")[0] for p in sms.text.split("<Message>")[1:]]
+    assert len(parts) == 3 and all(len(p) <= 1600 for p in parts)
+    assert all(p.endswith("delivery.") for p in parts)  # cut between sentences
+    assert " ".join(parts) == text
+    assert whatsapp.text.count("<Message>") == 1  # a WhatsApp message holds 4096 characters
+    assert split_message("x" * 3500, 1600) == ["x" * 1600, "x" * 1600, "x" * 300]
+    assert split_message("  ", 1600) == []
+    with pytest.raises(ValueError, match="limit must be > 0"):
+        split_message("text", 0)
+
+
+def test_whatsapp_senders_are_their_own_channel(client: TestClient, store: Store) -> None:
+    sender = f"whatsapp:{DELIVERED_DE[1]}"
+    response = signed(client, "/twilio/messaging",
+                      sms_params(f"Wo ist meine Bestellung {DELIVERED_DE[0]}?", sender=sender,
+                                 line=WHATSAPP_LINE, sid="SM-whatsapp-1"))
+    assert "7. November 2026" in response.text  # the number is the order's customer
+    (row,) = message_rows(store)
+    assert row.channel == "whatsapp"
+    with store.sessions() as session:
+        conv = session.scalars(select(ConversationRow)).one()
+        assert (conv.channel, conv.thread_key, conv.contact) == ("whatsapp", sender, sender)
+        assert conv.state[NUMBER_KEY] == WHATSAPP_LINE
+
+
+def _open_case_by(client: TestClient, store: Store, agent: Agent, *, sender: str,
+                  line: str, sid: str) -> OutboxRow:
+    order_id, _ = HEADLAMP_US
+    response = signed(client, "/twilio/messaging",
+                      sms_params(f"{UNANSWERED} ({order_id})", sender=sender, line=line,
+                                 sid=sid))
+    assert "case" in response.text
+    with store.sessions() as session:
+        case_id = session.scalars(select(MessageRow)).one().reply["case_id"]  # type: ignore[index]
+    agent.answer_case(case_id, _seller_of(store, case_id), "Yes, it fits the Petzl mount.",
+                      add_to_knowledge=False, now=datetime.fromisoformat(NOW))
+    (row,) = [r for r in outbox(store) if r.meta.get("kind") == "customer_follow_up"]
+    return row
+
+
+def test_a_later_reply_goes_through_the_rest_client(client: TestClient, store: Store,
+                                                    agent: Agent, messaging: MessagingChannel,
+                                                    recorder: RecorderServer) -> None:
+    row = _open_case_by(client, store, agent, sender=HEADLAMP_US[1], line=US_LINE,
+                        sid="SM-case-1")
+    assert row.channel == "sms"
+    worker = OutboxWorker(store, {"sms": messaging, "whatsapp": messaging})
+    assert worker.run_once(datetime.fromisoformat(NOW)) == 1
+    (sent,) = recorder.recorded
+    assert sent.method == "POST"
+    assert sent.path == f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+    assert sent.form["To"] == [HEADLAMP_US[1]] and sent.form["From"] == [US_LINE]
+    assert sent.form["Body"] == [row.body]
+    credentials = base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
+    assert sent.headers["Authorization"] == f"Basic {credentials}"
+    assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+def test_whatsapp_free_form_replies_only_within_24_hours(
+        client: TestClient, store: Store, agent: Agent, messaging: MessagingChannel,
+        recorder: RecorderServer, clock: Clock) -> None:
+    sender = f"whatsapp:{HEADLAMP_US[1]}"
+    row = _open_case_by(client, store, agent, sender=sender, line=WHATSAPP_LINE,
+                        sid="SM-wa-case")
+    assert row.channel == "whatsapp"
+    clock.now += timedelta(hours=25)
+    worker = OutboxWorker(store, {"sms": messaging, "whatsapp": messaging})
+    assert worker.run_once(clock.now) == 0
+    assert recorder.recorded == []
+    (failed,) = outbox(store)[-1:]
+    assert failed.sent_at is None and failed.last_error is not None
+    assert failed.last_error.startswith("WhatsAppWindowClosed")
+    assert "template message" in failed.last_error
+    with pytest.raises(WhatsAppWindowClosed):
+        messaging.send(row)
+
+    clock.now -= timedelta(hours=2)  # 23 hours after the customer's message: still open
+    messaging.send(row)
+    (sent,) = recorder.recorded
+    assert sent.form["To"] == [sender] and sent.form["From"] == [WHATSAPP_LINE]
+
+
+# --- the channel contract -----------------------------------------------------------------
+
+
+class TwilioContract:
+    """What every Twilio webhook must do; each channel fills in its requests."""
+
+    path: str
+    text_field: str
+
+    def params(self, text: str, provider_id: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def provider_id(self, row: MessageRow) -> str:
+        return row.provider_message_id
+
+    def test_an_unsigned_request_is_refused_and_nothing_stored(self, client: TestClient,
+                                                               store: Store) -> None:
+        params = self.params(f"Where is my order {DELIVERED_DE[0]}?", "ID-unsigned")
+        unsigned = client.post(self.path, data=params)
+        assert unsigned.status_code == 403
+        assert "X-Twilio-Signature header is missing" in unsigned.json()["detail"]
+        forged = signed(client, self.path, params, token="not-the-token")
+        assert forged.status_code == 403
+        assert "does not match" in forged.json()["detail"]
+        assert count_messages(store) == 0
+
+    def test_a_replayed_provider_id_is_processed_once(self, client: TestClient,
+                                                      store: Store) -> None:
+        params = self.params(f"Wo ist meine Bestellung {DELIVERED_DE[0]}?", "ID-replayed")
+        first = signed(client, self.path, params)
+        again = signed(client, self.path, params)
+        assert first.status_code == again.status_code == 200
+        assert first.text == again.text and "7. November 2026" in first.text
+        (row,) = message_rows(store)
+        assert row.provider_message_id.startswith(self.provider_id(row))
+
+    def test_an_empty_or_oversized_message_is_refused(self, client: TestClient,
+                                                      store: Store) -> None:
+        empty = signed(client, self.path, {})
+        assert empty.status_code == 400
+        assert "is required in a Twilio webhook" in empty.json()["detail"]
+        oversized = signed(client, self.path, self.params("x" * 5000, "ID-big"))
+        assert oversized.status_code == 413
+        assert oversized.json()["detail"] == f"{self.text_field} has 5000 characters; at most 4096"
+        not_form = client.post(self.path, json={"Body": "hi"},
+                               headers={"X-Twilio-Signature": "x"})
+        assert not_form.status_code == 415
+        assert count_messages(store) == 0
+
+    def test_an_agent_failure_asks_twilio_to_retry(self, messaging: MessagingChannel,
+                                                   voice: VoiceChannel) -> None:
+        def broken(msg: InboundMessage) -> Reply:
+            raise RuntimeError("the database is down")
+
+        with TestClient(app_for(broken, messaging, voice)) as test_client:
+            response = signed(test_client, self.path, self.params("Where is it?", "ID-fail"))
+        assert response.status_code == 503
+        assert "retry" in response.json()["detail"]
+
+
+class TestVoiceContract(TwilioContract):
+    path = "/twilio/voice/turn?turn=1&silent=0&lang=de"
+    text_field = "SpeechResult"
+
+    def params(self, text: str, provider_id: str) -> dict[str, str]:
+        return call_params(text, call=provider_id)
+
+    def provider_id(self, row: MessageRow) -> str:
+        return "ID-replayed:1"
+
+
+class TestSmsContract(TwilioContract):
+    path = "/twilio/messaging"
+    text_field = "Body"
+
+    def params(self, text: str, provider_id: str) -> dict[str, str]:
+        return sms_params(text, sid=provider_id)
+
+    def test_an_empty_body_is_refused(self, client: TestClient, store: Store) -> None:
+        response = signed(client, self.path, self.params("   ", "ID-empty"))
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("Body is empty")
+        assert count_messages(store) == 0
+
+
+class TestWhatsAppContract(TestSmsContract):
+    def params(self, text: str, provider_id: str) -> dict[str, str]:
+        return sms_params(text, sender=f"whatsapp:{DELIVERED_DE[1]}", line=WHATSAPP_LINE,
+                          sid=provider_id)

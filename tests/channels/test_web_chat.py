@@ -1,0 +1,398 @@
+"""The web chat as its clients see it: the JSON API, the page's WebSocket, later replies."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import datetime
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from langchain_huggingface import HuggingFaceEmbeddings
+from sqlalchemy import func, select
+
+from agent.core import Agent
+from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from channels.email_out import SmtpSender
+from channels.web_chat import NotConnected, WebChatChannel
+from csba.settings import Settings
+from knowledge.index import KnowledgeIndex
+from knowledge.pages import ProductPage
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.slow
+
+HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
+HEADLAMP = "B0USRL3HL4"
+WEIGHT = "How much does the headlamp weigh?"
+UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
+CUSTOMER = {"email": HEADLAMP_US[1], "marketplace": "US", "order_id": HEADLAMP_US[0]}
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        self.messages.append(message_from_bytes(content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def relay() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def headlamp_index(tmp_path_factory: pytest.TempPathFactory, embeddings: HuggingFaceEmbeddings,
+                   demo_pages: list[ProductPage]) -> Iterator[KnowledgeIndex]:
+    """The headlamp page alone: what sellers added to the shared demo index in other tests
+    cannot answer the question these tests need unanswered."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("headlamp"), _env_file=None)  # type: ignore[call-arg]
+    opened = KnowledgeIndex.open(settings, embeddings=embeddings)
+    opened.sync([p for p in demo_pages if p.asin == HEADLAMP])
+    yield opened
+    opened.close()
+
+
+@pytest.fixture()
+def headlamp_agent(store: Store, headlamp_index: KnowledgeIndex) -> Agent:
+    return Agent(store, headlamp_index, portal_url="http://127.0.0.1:8000/seller")
+
+
+@pytest.fixture()
+def chat(store: Store, relay: tuple[Inbox, int]) -> WebChatChannel:
+    return WebChatChannel(store, mail=SmtpSender(f"smtp://127.0.0.1:{relay[1]}"),
+                          clock=lambda: datetime.fromisoformat(NOW))
+
+
+@pytest.fixture()
+def client(chat: WebChatChannel, headlamp_agent: Agent) -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(chat.router(headlamp_agent.handle))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def start(client: TestClient, **body: Any) -> str:
+    response = client.post("/v1/conversations", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["conversation_id"])
+
+
+def post(client: TestClient, key: str, text: str, client_id: str = "m1") -> Any:
+    return client.post(f"/v1/conversations/{key}/messages",
+                       json={"text": text, "client_message_id": client_id})
+
+
+def message_count(store: Store) -> int:
+    with store.sessions() as s:
+        return s.scalar(select(func.count()).select_from(MessageRow)) or 0
+
+
+def field_named(response: Any) -> list[str]:
+    return [str(error["loc"][-1]) for error in response.json()["detail"]]
+
+
+# --- the JSON API ---------------------------------------------------------------------------
+
+def test_a_conversation_starts_with_an_opaque_key_and_keeps_the_identity(
+        client: TestClient, store: Store) -> None:
+    response = client.post("/v1/conversations", json=CUSTOMER)
+    body = response.json()
+    assert response.status_code == 201
+    assert body["identified"] is True and body["marketplace"] == "US"
+    key = body["conversation_id"]
+    assert len(key) >= 32 and HEADLAMP_US[1] not in key
+    assert start(client) != key  # every conversation gets its own random key
+    with store.sessions() as s:
+        conv = s.scalar(select(ConversationRow).where(ConversationRow.thread_key == key))
+        assert conv is not None and conv.channel == "chat" and conv.contact == HEADLAMP_US[1]
+
+
+def test_a_message_gets_the_reply_contract_with_citations(client: TestClient,
+                                                           store: Store) -> None:
+    key = start(client, **CUSTOMER)
+    response = post(client, key, WEIGHT)
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert reply["conversation_id"] == key
+    assert reply["outcome"] == "answered" and reply["language"] == "en"
+    assert "attributes.item_weight" in [c["field"] for c in reply["citations"]]
+    assert set(reply) >= {"text", "intent", "return_decision", "case_id", "redirect"}
+    with store.sessions() as s:
+        [row] = s.scalars(select(MessageRow))
+        assert row.provider_message_id == f"{key}:m1" and row.channel == "chat"
+
+
+def test_without_an_identity_the_order_stays_undisclosed(client: TestClient) -> None:
+    key = start(client, marketplace="US")
+    reply = post(client, key, f"Where is my order {HEADLAMP_US[0]}?").json()
+    assert reply["outcome"] == "needs_info"
+    assert "USPS" not in reply["text"] and not reply["citations"]
+
+
+def test_a_retry_with_the_same_client_message_id_is_answered_once(
+        client: TestClient, store: Store) -> None:
+    key = start(client, **CUSTOMER)
+    first = post(client, key, WEIGHT, "retry-1").json()
+    again = post(client, key, WEIGHT, "retry-1").json()
+    assert again == first and message_count(store) == 1
+    reused = post(client, key, "Something else entirely", "retry-1")
+    assert reused.status_code == 409 and "client_message_id" in reused.json()["detail"]
+    assert message_count(store) == 1
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"text": "", "client_message_id": "a"}, "text"),
+    ({"text": "   ", "client_message_id": "a"}, "text"),
+    ({"text": "x" * 4001, "client_message_id": "a"}, "text"),
+    ({"text": "hello"}, "client_message_id"),
+    ({"text": "hello", "client_message_id": ""}, "client_message_id"),
+    ({"text": "hello", "client_message_id": "x" * 101}, "client_message_id"),
+    ({"text": "hello", "client_message_id": "a b"}, "client_message_id"),
+])
+def test_invalid_messages_get_422_naming_the_field_and_store_nothing(
+        client: TestClient, store: Store, body: dict[str, str], field: str) -> None:
+    key = start(client, **CUSTOMER)
+    response = client.post(f"/v1/conversations/{key}/messages", json=body)
+    assert response.status_code == 422
+    assert field_named(response) == [field]
+    assert message_count(store) == 0
+
+
+def test_a_message_of_4000_characters_is_accepted(client: TestClient) -> None:
+    key = start(client, **CUSTOMER)
+    assert post(client, key, ("Where is my parcel? " * 200)[:4000]).status_code == 200
+
+
+@pytest.mark.parametrize("body", [{"email": "not-an-address"}, {"marketplace": "XX"},
+                                  {"order_id": "12345"}, {"colour": "blue"}])
+def test_invalid_conversation_starts_get_422(client: TestClient,
+                                             body: dict[str, str]) -> None:
+    response = client.post("/v1/conversations", json=body)
+    assert response.status_code == 422 and field_named(response) == list(body)
+
+
+def test_a_failed_turn_answers_503_and_the_retry_processes_the_stored_message(
+        client: TestClient, headlamp_agent: Agent, store: Store,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    turn, failures = headlamp_agent._turn, [RuntimeError("model unavailable")]
+
+    def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return turn(*args)
+
+    monkeypatch.setattr(headlamp_agent, "_turn", flaky)
+    key = start(client, **CUSTOMER)
+    failed = post(client, key, WEIGHT)
+    assert failed.status_code == 503 and "same client_message_id" in failed.json()["detail"]
+    assert message_count(store) == 1  # stored before answering: nothing is lost
+    retried = post(client, key, WEIGHT)
+    assert retried.status_code == 200 and retried.json()["outcome"] == "answered"
+    assert message_count(store) == 1
+
+
+def test_history_lists_messages_and_replies(client: TestClient) -> None:
+    key = start(client, **CUSTOMER)
+    reply = post(client, key, WEIGHT).json()
+    [item] = client.get(f"/v1/conversations/{key}/messages").json()
+    assert item["text"] == WEIGHT and item["client_message_id"] == "m1"
+    assert item["reply"] == reply
+
+
+def test_the_product_page_behind_a_citation(client: TestClient) -> None:
+    page = client.get(f"/v1/knowledge/pages/{HEADLAMP}").json()
+    assert page["asin"] == HEADLAMP and page["fields"]["attributes.item_weight"]
+    assert client.get(f"/v1/knowledge/pages/{HEADLAMP}", params={"marketplace": "DE"}
+                      ).status_code == 404
+    assert client.get("/v1/knowledge/pages/short").status_code == 422
+
+
+def test_the_chat_page_is_served(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith(
+        "text/html")
+    assert "/v1/chat" in response.text and "sessionStorage" in response.text
+
+
+class TestWebChatContract:
+    """The channel contract. The chat signs nothing: its credential is the random
+    conversation key, so a forged key is refused (404) and writes nothing."""
+
+    def test_a_forged_conversation_key_is_refused_and_writes_nothing(
+            self, client: TestClient, store: Store) -> None:
+        response = post(client, "forged-key-000000000000000000000", WEIGHT)
+        assert response.status_code == 404 and "POST /v1/conversations" in response.text
+        assert message_count(store) == 0
+
+    def test_a_replayed_provider_id_is_processed_once(self, client: TestClient,
+                                                      store: Store) -> None:
+        key = start(client, **CUSTOMER)
+        replies = [post(client, key, UNANSWERED, "same").json() for _ in range(3)]
+        assert replies[0] == replies[1] == replies[2] and replies[0]["case_id"]
+        assert message_count(store) == 1
+        with store.sessions() as s:  # one case, one seller notification
+            assert len(list(s.scalars(select(OutboxRow)))) == 1
+
+    @pytest.mark.parametrize("text", ["", "x" * 4001])
+    def test_an_empty_or_oversized_body_gets_a_clear_4xx(self, client: TestClient,
+                                                         store: Store, text: str) -> None:
+        key = start(client, **CUSTOMER)
+        response = post(client, key, text)
+        assert response.status_code == 422
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["body", "text"] and "character" in error["msg"]
+        assert message_count(store) == 0
+
+
+# --- the WebSocket --------------------------------------------------------------------------
+
+def hello(ws: Any, **fields: Any) -> dict[str, Any]:
+    ws.send_json({"type": "hello", **fields})
+    ready: dict[str, Any] = ws.receive_json()
+    assert ready["type"] == "ready", ready
+    return ready
+
+
+def test_the_socket_sends_typing_then_the_reply(client: TestClient) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        ready = hello(ws, **CUSTOMER)
+        assert ready["resumed"] is False and ready["history"] == []
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "w1"})
+        assert ws.receive_json() == {"type": "typing", "client_message_id": "w1"}
+        frame = ws.receive_json()
+        assert frame["type"] == "reply" and frame["client_message_id"] == "w1"
+        assert frame["reply"]["conversation_id"] == ready["conversation_id"]
+        assert "attributes.item_weight" in [c["field"] for c in frame["reply"]["citations"]]
+
+
+def test_a_reconnect_resumes_the_conversation(client: TestClient) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        key = hello(ws, **CUSTOMER)["conversation_id"]
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "w1"})
+        ws.receive_json()
+        reply = ws.receive_json()["reply"]
+    with client.websocket_connect("/v1/chat") as ws:
+        ready = hello(ws, conversation_id=key)
+        assert ready["resumed"] is True and ready["conversation_id"] == key
+        [item] = ready["history"]
+        assert (item["text"], item["client_message_id"]) == (WEIGHT, "w1")
+        assert item["reply"] == reply
+        # The page resends what had no reply yet with its id: the stored reply comes back.
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "w1"})
+        ws.receive_json()
+        assert ws.receive_json()["reply"] == reply
+
+
+def test_an_unknown_conversation_key_starts_afresh(client: TestClient) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        ready = hello(ws, conversation_id="gone-after-a-server-reset", marketplace="US")
+        assert ready["resumed"] is False
+        assert ready["conversation_id"] != "gone-after-a-server-reset"
+
+
+@pytest.mark.parametrize(("frame", "error"), [
+    ("not json", "frames must be JSON objects"),
+    ("[1, 2]", "unknown frame type None"),
+    ('{"type": "bye"}', "unknown frame type 'bye'"),
+    ('{"type": "message", "text": "", "client_message_id": "e1"}', "text: String should have"),
+    ('{"type": "message", "text": "hi"}', "client_message_id: Field required"),
+    ('{"type": "hello"}', "already has a conversation"),
+    ("x" * 20_000, "frame too large"),
+    ("binary", "frames must be text"),
+])
+def test_bad_frames_get_a_precise_error_and_the_socket_stays_open(
+        client: TestClient, store: Store, frame: str, error: str) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        hello(ws, **CUSTOMER)
+        if frame == "binary":
+            ws.send_bytes(b'{"type": "message"}')
+        else:
+            ws.send_text(frame)
+        answer = ws.receive_json()
+        assert answer["type"] == "error" and error in answer["message"], answer
+        assert message_count(store) == 0
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "after"})
+        assert ws.receive_json()["type"] == "typing"
+        assert ws.receive_json()["type"] == "reply"
+
+
+def test_a_message_before_hello_is_refused(client: TestClient, store: Store) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "early"})
+        assert ws.receive_json() == {"type": "error", "message": "send a 'hello' frame first",
+                                     "client_message_id": "early"}
+        ws.send_json({"type": "hello", "email": "not an address"})
+        assert "email: String should match pattern" in ws.receive_json()["message"]
+    assert message_count(store) == 0
+
+
+# --- later replies --------------------------------------------------------------------------
+
+def seller_answer(client: TestClient, agent: Agent, store: Store, key: str) -> OutboxRow:
+    """Open a case from the chat and answer it as the seller: the follow-up to deliver."""
+    case_id = post(client, key, UNANSWERED, "case-1").json()["case_id"]
+    assert case_id
+    agent.answer_case(case_id, "A5RIDGELINE", "Yes, with the Petzl adapter.",
+                      add_to_knowledge=False, now=datetime.fromisoformat(NOW))
+    with store.sessions() as s:
+        row = s.scalar(select(OutboxRow).where(OutboxRow.dedupe_key == f"case-answer:{case_id}"))
+        assert row is not None and row.channel == "chat"
+        return row
+
+
+def test_a_later_reply_is_pushed_to_the_open_socket(client: TestClient, chat: WebChatChannel,
+                                                    headlamp_agent: Agent, store: Store,
+                                                    relay: tuple[Inbox, int]) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        key = hello(ws, **CUSTOMER)["conversation_id"]
+        row = seller_answer(client, headlamp_agent, store, key)
+        chat.send(row)
+        frame = ws.receive_json()
+        assert frame["type"] == "follow_up" and frame["id"] == row.id
+        assert "Petzl adapter" in frame["text"] and frame["case_id"]
+    assert relay[0].messages == []  # pushed, not mailed
+    with client.websocket_connect("/v1/chat") as ws:  # and still there after a reload
+        history = hello(ws, conversation_id=key)["history"]
+        assert [i["id"] for i in history if i["type"] == "follow_up"] == [row.id]
+
+
+def test_a_disconnected_customer_with_an_email_gets_it_by_email(
+        client: TestClient, chat: WebChatChannel, headlamp_agent: Agent, store: Store,
+        relay: tuple[Inbox, int]) -> None:
+    key = start(client, **CUSTOMER)
+    row = seller_answer(client, headlamp_agent, store, key)
+    chat.send(row)
+    [mail] = relay[0].messages
+    assert mail["To"] == HEADLAMP_US[1] and "Petzl adapter" in mail.get_payload()
+
+
+def test_a_disconnected_anonymous_customer_makes_the_outbox_retry(
+        client: TestClient, chat: WebChatChannel, headlamp_agent: Agent, store: Store,
+        relay: tuple[Inbox, int]) -> None:
+    key = start(client, marketplace="US")
+    post(client, key, f"My order is {HEADLAMP_US[0]}, my email {HEADLAMP_US[1]}", "id-1")
+    row = seller_answer(client, headlamp_agent, store, key)
+    assert row.recipient == key
+    with pytest.raises(NotConnected):
+        chat.send(row)
+    assert relay[0].messages == []

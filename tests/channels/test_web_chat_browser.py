@@ -1,0 +1,151 @@
+"""The chat page in headless Chromium, as a customer uses it, against a real uvicorn server.
+
+Needs Debian's chromium (``apt-get install -y chromium``) and ``pip install playwright``;
+never ``playwright install``: the browser is the system's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from agent.core import Agent
+from agent.db import Store
+from channels.outbox import OutboxWorker
+from channels.web_chat import WebChatChannel
+from knowledge.index import KnowledgeIndex
+from tests.channels import test_web_chat as api_tests
+from tests.channels.test_web_chat import HEADLAMP_US, UNANSWERED, WEIGHT, free_port
+from tests.conftest import NOW
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+try:
+    from playwright import sync_api as playwright_api
+except ImportError:
+    if os.environ.get("CI"):  # CI installs it: a missing package there is a failure
+        raise
+    pytest.skip("playwright is missing: pip install playwright", allow_module_level=True)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOT = Path("/tmp/chat.png")
+TIMEOUT_MS = 30_000
+BATTERY = "What is the battery capacity of the headlamp?"
+headlamp_index = api_tests.headlamp_index  # the same fixture: an index of the headlamp page
+
+
+@pytest.fixture()
+def chat(store: Store) -> WebChatChannel:
+    return WebChatChannel(store, clock=lambda: datetime.fromisoformat(NOW))
+
+
+@pytest.fixture()
+def agent_here(store: Store, headlamp_index: KnowledgeIndex) -> Agent:
+    return Agent(store, headlamp_index, portal_url="http://127.0.0.1:8000/seller")
+
+
+@pytest.fixture()
+def server(chat: WebChatChannel, agent_here: Agent) -> Iterator[str]:
+    app = FastAPI()
+    app.include_router(chat.router(agent_here.handle))
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not running.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def page(server: str) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        message = "Debian's chromium is missing: apt-get install -y chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 900, "height": 820})
+        context.set_default_timeout(TIMEOUT_MS)
+        opened = context.new_page()
+        yield opened
+        context.close()
+        browser.close()
+
+
+def test_a_customer_chats_reloads_and_hears_from_the_seller(
+        page: Any, server: str, chat: WebChatChannel, agent_here: Agent, store: Store) -> None:
+    expect = playwright_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)  # the first turn trains the intent classifier
+    frames: list[dict[str, Any]] = []
+    page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda payload: frames.append(json.loads(payload))))
+    page.goto(f"{server}/?order={HEADLAMP_US[0]}")
+    expect(page.locator("#status")).to_have_text("online")
+
+    page.fill("#email", HEADLAMP_US[1])
+    page.select_option("#marketplace", "US")
+    page.fill("#text", WEIGHT)
+    page.press("#text", "Enter")
+    weight = page.locator(".msg.agent .citation", has_text="product page · attributes.item_weight")
+    expect(weight).to_be_visible()
+    assert weight.get_attribute("href") == "/v1/knowledge/pages/B0USRL3HL4#attributes.item_weight"
+    kinds = [f["type"] for f in frames]
+    assert kinds.index("typing") < kinds.index("reply")  # the indicator came first
+    expect(page.locator("#typing")).to_be_hidden()
+    expect(page.locator("#email")).to_be_disabled()  # the identity is fixed for the chat
+
+    page.fill("#text", UNANSWERED)
+    page.click("#send")
+    case = page.locator(".msg.agent .case")
+    expect(case).to_have_text(re.compile(r"^Case CS-[A-Z2-9]{7}$"))
+    case_id = case.inner_text().removeprefix("Case ")
+
+    # The socket drops; what is typed meanwhile goes out after the page reconnects.
+    page.evaluate("socket.close()")
+    page.fill("#text", BATTERY)
+    page.press("#text", "Enter")
+    expect(page.locator(".msg.agent")).to_have_count(3)
+    expect(page.locator(".msg.customer.pending")).to_have_count(0)
+    assert sum(1 for f in frames if f["type"] == "ready") == 2
+
+    page.reload()
+    expect(page.locator(".msg.customer")).to_have_count(3)
+    expect(page.locator(".msg.agent")).to_have_count(3)
+    expect(page.locator(".msg.customer").first).to_have_text(WEIGHT)
+    expect(weight).to_be_visible()
+    expect(page.locator(".msg.agent .case")).to_have_text(f"Case {case_id}")
+    expect(page.locator("#email")).to_have_value(HEADLAMP_US[1])
+
+    # The seller answers; the outbox worker pushes the answer into the open page.
+    now = datetime.fromisoformat(NOW)
+    agent_here.answer_case(case_id, "A5RIDGELINE", "Yes, it fits with the Petzl adapter.",
+                           add_to_knowledge=False, now=now)
+    OutboxWorker(store, {"chat": chat}).run_once(now)
+    follow_up = page.locator(".msg.follow-up")
+    expect(follow_up).to_contain_text("Petzl adapter")
+    expect(follow_up).to_contain_text(f"Update on case {case_id}")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.reload()  # the answer stays in the conversation, shown once
+    expect(page.locator(".msg.follow-up")).to_have_count(1)
