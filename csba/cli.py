@@ -149,6 +149,21 @@ def chat(
         index.close()
 
 
+@app.command("seller-token")
+def seller_token(
+    seller_id: Annotated[str, typer.Argument(help="the seller's id, e.g. A1LICHTWERK")],
+) -> None:
+    """Issue a token for a seller's portal and API access (shown once, stored hashed)."""
+    from channels.seller_portal import issue_token
+    from csba.services import open_store
+
+    store = open_store(_settings())
+    if store.seller(seller_id) is None:
+        console.print(f"[red]no seller {seller_id!r}[/red]: ingest sellers.jsonl first")
+        raise typer.Exit(1)
+    out.print(issue_token(store, seller_id))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",

@@ -72,7 +72,7 @@ def test_ingest_without_files_explains_itself(env: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for command in ("ingest", "search", "serve"):
+    for command in ("ingest", "search", "serve", "chat", "seller-token"):
         result = CliRunner().invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
 
@@ -87,3 +87,18 @@ def test_chat_talks_to_the_agent_over_the_demo_data(env: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "agent>" in result.stdout and "zugestellt" in result.stdout
     assert "answered; order_status" in result.stdout
+
+
+def test_seller_token_is_issued_for_known_sellers_only(env: Path) -> None:
+    from agent.db import Store, make_engine
+    from agent.records import Seller
+    from channels.seller_portal import seller_for_token
+    from csba.jsonl import read_jsonl
+
+    store = Store(make_engine(f"sqlite:///{env / 'csba.sqlite3'}"))
+    store.save(sellers=read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller))
+    runner = CliRunner()
+    issued = runner.invoke(app, ["seller-token", "A1LICHTWERK"])
+    assert issued.exit_code == 0
+    assert seller_for_token(store, issued.output.strip()) == "A1LICHTWERK"
+    assert runner.invoke(app, ["seller-token", "NOPE"]).exit_code == 1
