@@ -44,6 +44,7 @@ lint: install
 
 bench: install
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.agent_turn
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -8,14 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
+from numpy.typing import NDArray
 from pydantic import HttpUrl
 
 from knowledge.chunks import Chunk
 from knowledge.labels import slug
+
+# Chroma resolves a metadata filter ("marketplace": "DE") by reading every matching row of its
+# SQLite file before the vector search: about 150 ms at 100k chunks. So a search in a scope
+# whose chunks the caller knows (the lexical registry) is done without Chroma's filter:
+# ``among`` ranks a few given chunks exactly, ``nearest`` asks the HNSW index unfiltered.
+EXACT_SEARCH_MAX = 2000  # ``among`` reads at most this many vectors; more, and Chroma filters
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +60,22 @@ class DenseIndex:
                             embedding_function=embeddings, client=client)
         self.embeddings = embeddings
 
-    def add(self, chunks: Sequence[Chunk]) -> None:
-        self.store.add_texts(texts=[c.index_text for c in chunks],
-                             metadatas=[c.metadata() for c in chunks],
-                             ids=[c.chunk_id for c in chunks])
+    def embed(self, chunks: Sequence[Chunk]) -> list[list[float]]:
+        return self.embeddings.embed_documents([c.index_text for c in chunks])
+
+    def add(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]] | None = None
+            ) -> None:
+        """Store ``chunks``, embedding them unless their ``vectors`` are given."""
+        if vectors is None:
+            self.store.add_texts(texts=[c.index_text for c in chunks],
+                                 metadatas=[c.metadata() for c in chunks],
+                                 ids=[c.chunk_id for c in chunks])
+            return
+        # What ``add_texts`` stores, with the vectors already made.
+        self.store._collection.upsert(
+            ids=[c.chunk_id for c in chunks], embeddings=np.asarray(vectors, dtype=np.float32),
+            metadatas=[c.metadata() for c in chunks],
+            documents=[c.index_text for c in chunks])
 
     def remove(self, chunk_ids: Sequence[str]) -> None:
         if chunk_ids:
@@ -66,6 +86,63 @@ class DenseIndex:
 
     def search(self, vector: list[float], *, k: int, marketplace: str | None = None,
                asins: Sequence[str] | None = None) -> list[DenseHit]:
-        found = self.store.similarity_search_by_vector_with_relevance_scores(
-            vector, k=k, filter=where_filter(marketplace, asins))
-        return [DenseHit(chunk_id=str(doc.id), score=-distance) for doc, distance in found]
+        """The ``k`` nearest chunks within the marketplace/ASINs, by Chroma's filtered search."""
+        return self._query(vector, k, where_filter(marketplace, asins))
+
+    def nearest(self, vector: list[float], *, n: int) -> list[DenseHit]:
+        """The ``n`` nearest chunks of the whole collection (unfiltered HNSW search)."""
+        return self._query(vector, n, None)
+
+    def among(self, vector: list[float], chunk_ids: Sequence[str], *, k: int
+              ) -> list[DenseHit] | None:
+        """The ``k`` nearest of the given chunks, exactly; None when there are too many of
+        them or the collection's distance is not one computed here."""
+        collection = self.store._collection
+        space = (collection.configuration_json.get("hnsw") or {}).get("space", "l2")
+        if len(chunk_ids) > EXACT_SEARCH_MAX or space not in _DISTANCES:
+            return None
+        if not chunk_ids:
+            return []
+        got = collection.get(ids=list(chunk_ids), include=["embeddings"])
+        if got["embeddings"] is None or not len(got["ids"]):
+            return []
+        vectors = np.asarray(got["embeddings"], dtype=np.float32)
+        distances = _DISTANCES[space](vectors, np.asarray(vector, dtype=np.float32))
+        order = np.argsort(distances, kind="stable")[:k]
+        return [DenseHit(chunk_id=str(got["ids"][i]), score=-float(distances[i]))
+                for i in order]
+
+    def _query(self, vector: list[float], n: int, where: dict[str, Any] | None
+               ) -> list[DenseHit]:
+        # Ids and distances only: the documents and metadata Chroma returns by default would
+        # be read from its SQLite file for nothing (the lexical registry has the rows).
+        query: list[Sequence[float] | Sequence[int]] = [vector]
+        found = self.store._collection.query(query_embeddings=query, n_results=n, where=where,
+                                             include=["distances"])
+        ids, distances = found["ids"][0], (found["distances"] or [[]])[0]
+        return [DenseHit(chunk_id=str(i), score=-float(d))
+                for i, d in zip(ids, distances, strict=True)]
+
+
+Vectors = NDArray[np.float32]
+
+
+def _l2(vectors: Vectors, query: Vectors) -> Vectors:
+    difference = vectors - query
+    squared: Vectors = np.einsum("ij,ij->i", difference, difference)  # as hnswlib's "l2"
+    return squared
+
+
+def _ip(vectors: Vectors, query: Vectors) -> Vectors:
+    distance: Vectors = 1.0 - vectors @ query
+    return distance
+
+
+def _cosine(vectors: Vectors, query: Vectors) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
+    distance: Vectors = 1.0 - (vectors @ query) / np.maximum(norms, 1e-30)
+    return distance
+
+
+# Chroma's distance functions, as its HNSW index computes them.
+_DISTANCES = {"l2": _l2, "ip": _ip, "cosine": _cosine}

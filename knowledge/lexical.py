@@ -24,6 +24,10 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_page ON chunks (marketplace, asin);
 CREATE INDEX IF NOT EXISTS chunks_language ON chunks (language);
+-- Searches restricted to products (asin alone) and the languages of a marketplace are found
+-- by index seeks rather than by reading every chunk: that matters at 100k chunks.
+CREATE INDEX IF NOT EXISTS chunks_asin ON chunks (asin);
+CREATE INDEX IF NOT EXISTS chunks_marketplace_language ON chunks (marketplace, language);
 -- Terms are stored as language_term ("de_lamp"): the vocabulary then counts, per language,
 -- how many chunks hold a term, so "die" or "el" can be told apart from a rare word.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -55,6 +59,18 @@ def _match_term(term: str) -> str:
     """An FTS5 query term; words match as prefixes (a stem meets its longer forms)."""
     word = term.split("_", 1)[1]
     return f'"{term}"*' if len(word) >= _PREFIX_MIN_LEN and word.isalpha() else f'"{term}"'
+
+
+def _matches(term: str, field_terms: frozenset[str]) -> bool:
+    """Whether FTS5 would match ``_match_term(term)`` in a column holding ``field_terms``.
+
+    Indexed terms are already folded and split as the FTS5 tokenizer would, so its match is
+    equality, or a shared beginning for a prefix term.
+    """
+    word = term.split("_", 1)[1]
+    if len(word) >= _PREFIX_MIN_LEN and word.isalpha():
+        return any(t.startswith(term) for t in field_terms)
+    return term in field_terms
 
 
 def tagged(language: str, terms: str) -> str:
@@ -95,9 +111,12 @@ class LexicalIndex:
     def languages(self, marketplace: str | None = None,
                   asins: Sequence[str] | None = None) -> set[str]:
         """Languages of the indexed pages in scope."""
+        if not asins:
+            return self._languages_of(marketplace)
         sql, params = "SELECT DISTINCT language FROM chunks WHERE 1=1", []
         if marketplace:
-            sql += " AND marketplace = ?"
+            # "+": find the products by their ASINs, not by reading the whole marketplace.
+            sql += " AND +marketplace = ?"
             params.append(marketplace)
         if asins:
             sql += f" AND asin IN ({','.join('?' * len(asins))})"
@@ -111,6 +130,19 @@ class LexicalIndex:
             kept = self._informative({language: list(terms)})
         prefix = f"{language}_"
         return [t.removeprefix(prefix) for t in kept if t.startswith(prefix)]
+
+    def _languages_of(self, marketplace: str | None) -> set[str]:
+        """Distinct languages by one index seek per language (a skip scan), not by reading
+        every chunk of the marketplace."""
+        scope, params = ("WHERE marketplace = ?", [marketplace]) if marketplace else ("", [])
+        further = "AND" if marketplace else "WHERE"
+        sql = ("WITH RECURSIVE seen(language) AS ("
+               f"SELECT min(language) FROM chunks {scope} "
+               f"UNION ALL SELECT (SELECT min(language) FROM chunks {scope} {further} "
+               "language > seen.language) FROM seen WHERE seen.language IS NOT NULL) "
+               "SELECT language FROM seen WHERE language IS NOT NULL")
+        with self._lock:
+            return {r[0] for r in self._db.execute(sql, params * 2).fetchall()}
 
     def count(self) -> int:
         with self._lock:
@@ -155,6 +187,27 @@ class LexicalIndex:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def scope_chunk_ids(self, marketplace: str | None, asins: Sequence[str]) -> list[str]:
+        """Ids of the chunks of the given products (in ``marketplace``, when given)."""
+        sql = f"SELECT chunk_id FROM chunks WHERE asin IN ({','.join('?' * len(asins))})"
+        params = list(asins)
+        if marketplace:
+            sql += " AND marketplace = ?"
+            params.append(marketplace)
+        with self._lock:
+            return [r[0] for r in self._db.execute(sql, params).fetchall()]
+
+    def marketplaces(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        """The marketplace of each of the given chunks that is indexed."""
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(chunk_ids), 500):
+                batch = list(chunk_ids[start:start + 500])
+                found.update(self._db.execute(
+                    f"SELECT chunk_id, marketplace FROM chunks "
+                    f"WHERE chunk_id IN ({','.join('?' * len(batch))})", batch).fetchall())
+        return found
+
     def chunk_rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """Provenance of the given chunks, keyed by id."""
         marks = ",".join("?" * len(chunk_ids))
@@ -193,17 +246,16 @@ class LexicalIndex:
     def _discriminative(self, terms: list[str], asins: Sequence[str]) -> list[str]:
         """Within the given products, drop terms most of their chunks share ("Teller" on a
         tableware page): they tell no field from another, only the product, which is known."""
+        # The products have a few dozen chunks: read their terms once and count here, rather
+        # than one FTS5 query per term over the whole index (a prefix term there expands to
+        # every indexed word it begins, in every product).
         marks = ",".join("?" * len(asins))
-        total = self._db.execute(
-            f"SELECT count(*) FROM chunks WHERE asin IN ({marks})", list(asins)).fetchone()[0]
-        kept = []
-        for term in terms:
-            hits = self._db.execute(
-                f"SELECT count(*) FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-                f"WHERE chunks_fts MATCH ? AND c.asin IN ({marks})",
-                [f"terms: {_match_term(term)}", *asins]).fetchone()[0]
-            if hits <= LOCAL_COMMON_SHARE * total:
-                kept.append(term)
+        rows = self._db.execute(
+            f"SELECT f.terms FROM chunks c JOIN chunks_fts f ON f.rowid = c.rowid "
+            f"WHERE c.asin IN ({marks})", list(asins)).fetchall()
+        fields = [frozenset(r[0].split()) for r in rows]
+        kept = [term for term in terms
+                if sum(_matches(term, f) for f in fields) <= LOCAL_COMMON_SHARE * len(fields)]
         return kept or terms
 
     def _query(self, terms: list[str], k: int, marketplace: str | None,

@@ -1,0 +1,104 @@
+"""Latency of one agent turn over the demo data, beside the single-embedding floor.
+
+Each turn is a real ``Agent.handle`` call: SQLite writes, intent model, returns engine, and for
+product questions the index (one query embedding). Run as ``python -m benchmarks.agent_turn``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from agent.core import Agent
+from agent.db import Store, make_engine
+from agent.messages import InboundMessage
+from agent.records import Order, Seller
+from agent.understanding import classify_intent, detect_language
+from csba.jsonl import read_jsonl
+from csba.services import DEMO_DATA_DIR
+from csba.settings import Settings
+from knowledge.index import KnowledgeIndex
+from knowledge.loaders import load_catalog
+
+# (order id, customer email, message): every kind of turn the service sees.
+TURNS: list[tuple[str, str, str]] = [
+    ("028-4306213-9513237", "miriam.koch@example.de", "Wo ist meine Bestellung?"),
+    ("028-4306213-9513237", "miriam.koch@example.de", "Darf die Bettwäsche in den Trockner?"),
+    ("028-4306213-9513237", "miriam.koch@example.de",
+     "Ich möchte die Bettwäsche zurückgeben, ich brauche sie nicht mehr."),
+    ("028-7606645-0237256", "ursula.lehmann@example.de",
+     "Der Stecker gefällt mir nicht, ich will ihn zurückgeben."),
+    ("171-1186829-5973794", "lucia.garcia@example.es", "¿Qué medida tienen las sábanas?"),
+    ("171-1186829-5973794", "lucia.garcia@example.es", "¿Cuándo me devuelven el dinero?"),
+    ("111-0182947-4168020", "michael.rodriguez@example.com", "How long does the battery last?"),
+    ("111-0182947-4168020", "michael.rodriguez@example.com",
+     "Does it fit a Petzl bicycle helmet mount?"),
+    ("111-0182947-4168020", "michael.rodriguez@example.com", "Where is my package?"),
+    ("026-3123995-6747954", "amelia.khan@example.co.uk",
+     "I'd like to return the magnetic tiles, my son doesn't like them."),
+    ("028-1343574-7969438", "lea.zimmermann@example.de", "Bitte stornieren Sie die Bestellung."),
+    ("028-9644962-5370824", "jonas.krueger@example.de", "Ich brauche eine Rechnung."),
+]
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def measure(rounds: int = 20) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(data_dir=Path(scratch), _env_file=None)  # type: ignore[call-arg]
+        index = KnowledgeIndex.open(settings)
+        pages = load_catalog(DEMO_DATA_DIR / "catalog.jsonl")
+        index.sync(pages)
+        store = Store(make_engine(settings.resolved_database_url))
+        store.save(sellers=read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller),
+                   orders=read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order), pages=pages)
+        agent = Agent(store, index, portal_url="http://127.0.0.1:8000/seller")
+        classify_intent("warm up", "en")
+        detect_language("warm up the detector", "en")
+        queries = [text for _, _, text in TURNS]
+        for q in queries:  # warm the embedding model
+            index.dense.embeddings.embed_query(q)
+        floor: list[float] = []
+        for _ in range(rounds):
+            for q in queries:
+                started = time.perf_counter()
+                index.dense.embeddings.embed_query(q)
+                floor.append((time.perf_counter() - started) * 1000)
+        latencies: dict[str, list[float]] = {}
+        with Progress(transient=True) as bar:
+            task = bar.add_task("agent turns", total=rounds * len(TURNS))
+            for n in range(rounds):
+                for i, (order_id, email, text) in enumerate(TURNS):
+                    msg = InboundMessage(
+                        channel="email", sender=email, text=f"{text} ({order_id})",
+                        thread_key=f"bench-{n}-{i}", received_at=datetime.now(UTC),
+                        provider_message_id=f"bench-{n}-{i}")
+                    started = time.perf_counter()
+                    reply = agent.handle(msg)
+                    latencies.setdefault(reply.intent, []).append(
+                        (time.perf_counter() - started) * 1000)
+                    bar.advance(task)
+        index.close()
+    every = [v for values in latencies.values() for v in values]
+    return {
+        "turns": len(every),
+        "p50_ms": statistics.median(every), "p95_ms": _percentile(every, 0.95),
+        "floor_p50_ms": statistics.median(floor),
+        "by_intent_p95_ms": {k: _percentile(v, 0.95) for k, v in sorted(latencies.items())},
+    }
+
+
+if __name__ == "__main__":
+    json.dump(measure(), sys.stdout, indent=2)
+    sys.stdout.write("\n")

@@ -1,0 +1,275 @@
+"""What each benchmark subprocess measures: ingest throughput, building an index, queries.
+
+Each worker runs in a process of its own (``python -m benchmarks.workers KIND ...``) so its
+peak memory is its own, and writes its figures as JSON to the file it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from benchmarks.generate import DEFAULT_SEED, catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ROOT / "tests" / "knowledge" / "retrieval_questions.jsonl"
+BATCH_SIZE = 64
+INGEST_CHUNKS = 2000
+
+T = TypeVar("T")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` quantile by linear interpolation (0.5 is the median)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = share * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _settings(data_dir: Path) -> Any:
+    from csba.settings import Settings
+
+    return Settings(data_dir=data_dir, embedding_batch_size=BATCH_SIZE,  # type: ignore[call-arg]
+                    _env_file=None)
+
+
+def _progress_bar(total: int, description: str) -> Any:
+    from tqdm import tqdm
+
+    # Updated at most every few seconds when written to a log file rather than a terminal.
+    return tqdm(total=total, desc=description, unit="chunk", file=sys.stderr,
+                mininterval=0.5 if sys.stderr.isatty() else 15.0, dynamic_ncols=True)
+
+
+# --- a. ingest throughput -------------------------------------------------------------------
+
+def ingest(seed: int) -> dict[str, Any]:
+    """chunks/s of ``KnowledgeIndex.sync`` into a fresh data dir vs raw ``encode``."""
+    from sentence_transformers import SentenceTransformer
+
+    from knowledge.chunks import chunk_page
+    from knowledge.embeddings import load_embeddings, resolve_model_path
+    from knowledge.index import KnowledgeIndex
+
+    # Pages far from those of the query catalogs, so nothing is shared with them.
+    pages = catalog(INGEST_CHUNKS, seed, start=5_000_000)
+    texts = [c.index_text for p in pages for c in chunk_page(p)]
+    embeddings = load_embeddings("all-MiniLM-L6-v2", batch_size=BATCH_SIZE)
+    raw = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
+    scratch = Path(tempfile.mkdtemp(prefix="csba-bench-ingest-"))
+
+    def encode() -> float:
+        started = time.perf_counter()
+        raw.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True)
+        return len(texts) / (time.perf_counter() - started)
+
+    def sync(name: str, some: Sequence[Any]) -> float:
+        index = KnowledgeIndex.open(_settings(scratch / name), embeddings=embeddings)
+        try:
+            report = index.sync(some)
+        finally:
+            index.close()
+        return report.added / report.seconds
+
+    try:
+        # Warm both paths up (model, Chroma's and SQLite's first writes) on a few pages.
+        raw.encode(texts[:256], batch_size=BATCH_SIZE, normalize_embeddings=True)
+        sync("warmup", catalog(256, seed, start=6_000_000))
+        rounds: list[tuple[float, float]] = []
+        for attempt in range(2):
+            encoded = encode()
+            gc.collect()
+            synced = sync(f"run{attempt}", pages)
+            gc.collect()
+            rounds.append((encoded, synced))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    best_raw = max(r[0] for r in rounds)
+    best_sync = max(r[1] for r in rounds)
+    return {"chunks": len(texts), "pages": len(pages), "raw_chunks_per_s": best_raw,
+            "sync_chunks_per_s": best_sync, "ratio": best_sync / best_raw,
+            "rounds": rounds, "peak_rss_mb": peak_rss_mb()}
+
+
+# --- building an index ------------------------------------------------------------------
+
+def build(scale: int, seed: int, data_dir: Path) -> dict[str, Any]:
+    """Make ``data_dir`` hold exactly the catalog of ``scale`` chunks (embedding what it lacks)."""
+    from knowledge.index import KnowledgeIndex
+
+    started = time.perf_counter()
+    pages = catalog(scale, seed)
+    index = KnowledgeIndex.open(_settings(data_dir))
+    try:
+        to_add, to_remove, _ = index.plan(pages, prune=True)
+        if to_add or to_remove:
+            bar = _progress_bar(len(to_add), f"embedding {scale:,} chunks")
+            with bar:
+                report = index.sync(pages, prune=True, progress=bar.update)
+        else:
+            report = index.sync(pages, prune=True)
+        chunks = index.lexical.count()
+    finally:
+        index.close()
+    manifest = {"scale": scale, "seed": seed, "pages": len(pages), "chunks": chunks,
+                "built": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if report.added or report.removed:
+        (data_dir / "bench.json").write_text(json.dumps(manifest), "utf-8")
+    return {"pages": len(pages), "chunks": chunks, "added": report.added,
+            "unchanged": report.unchanged, "removed": report.removed,
+            "reused": report.added == 0 and report.removed == 0,
+            "seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}
+
+
+# --- b/c. query latency and memory -------------------------------------------------------
+
+def _timed(calls: list[float], function: Callable[..., T]) -> Callable[..., T]:
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            calls.append(time.perf_counter() - started)
+
+    return wrapper
+
+
+def queries(pages: Sequence[Any], count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` customer questions: half with a marketplace filter, half with an ASIN too.
+
+    Questions come from the labelled set (de/es/en) and keep their marketplace; an ASIN
+    filter names a random page of the catalog in that marketplace.
+    """
+    rows = [json.loads(line) for line in QUESTIONS.read_text("utf-8").splitlines()]
+    rng = random.Random(f"csba-bench-queries:{seed}")
+    by_marketplace: dict[str, list[Any]] = {}
+    for page in pages:
+        by_marketplace.setdefault(page.marketplace, []).append(page)
+    out = []
+    for i in range(count):
+        row = rng.choice(rows)
+        query = {"question": row["question"], "language": row["language"],
+                 "marketplace": row["marketplace"], "asins": None}
+        if i % 2 and by_marketplace.get(row["marketplace"]):
+            query["asins"] = [rng.choice(by_marketplace[row["marketplace"]]).asin]
+        out.append(query)
+    return out
+
+
+def query(scale: int, seed: int, data_dir: Path, count: int, warmup: int) -> dict[str, Any]:
+    """Latency of ``KnowledgeIndex.search`` (k=5) and of embedding the query alone."""
+    from knowledge.embeddings import load_embeddings
+    from knowledge.index import KnowledgeIndex
+
+    model = load_embeddings("all-MiniLM-L6-v2", batch_size=BATCH_SIZE)
+    model.embed_query("Wie schwer ist die Lampe?")
+    model_rss = peak_rss_mb()
+    opened_at = time.perf_counter()
+    index = KnowledgeIndex.open(_settings(data_dir), embeddings=model)
+    open_seconds = time.perf_counter() - opened_at
+    try:
+        chunks = index.lexical.count()
+        pages = catalog(scale, seed)
+        asked = queries(pages, warmup + count, seed)
+        del pages
+        gc.collect()
+        embeddings = index.dense.embeddings
+        embed_query = embeddings.embed_query
+        parts: dict[str, list[float]] = {"embedding": [], "dense": [], "lexical": []}
+        # Time each leg from inside the real search (the instance attributes shadow the
+        # methods; the embedding model is wrapped so the search's own call is timed).
+        # The dense leg is ``_dense_search`` where the index scopes it with the registry.
+        if hasattr(index, "_dense_search"):
+            index._dense_search = _timed(parts["dense"], index._dense_search)  # type: ignore[method-assign]
+        else:
+            index.dense.search = _timed(parts["dense"], index.dense.search)  # type: ignore[method-assign]
+        index.lexical.search = _timed(parts["lexical"], index.lexical.search)  # type: ignore[method-assign]
+
+        class TimedEmbeddings:
+            def embed_query(self, text: str) -> list[float]:
+                return _timed(parts["embedding"], embed_query)(text)
+
+        index.dense.embeddings = TimedEmbeddings()  # type: ignore[assignment]
+        floor: list[float] = []
+        total: list[float] = []
+        found = 0
+        for n, q in enumerate(asked):
+            # The floor and the search alternate, so both see the same machine load.
+            started = time.perf_counter()
+            embed_query(q["question"])
+            floor_time = time.perf_counter() - started
+            started = time.perf_counter()
+            hits = index.search(q["question"], marketplace=q["marketplace"], asins=q["asins"],
+                                language=q["language"], k=5)
+            search_time = time.perf_counter() - started
+            if n < warmup:
+                for values in parts.values():
+                    values.clear()
+                continue
+            floor.append(floor_time)
+            total.append(search_time)
+            found += bool(hits)
+    finally:
+        index.close()
+
+    def summary(values: Sequence[float]) -> dict[str, float]:
+        return {"p50_ms": percentile(values, 0.5) * 1000, "p95_ms": percentile(values, 0.95) * 1000,
+                "mean_ms": statistics.fmean(values) * 1000}
+
+    by_filter = {
+        "marketplace": [t for t, q in zip(total, asked[warmup:], strict=True) if not q["asins"]],
+        "marketplace+asin": [t for t, q in zip(total, asked[warmup:], strict=True) if q["asins"]],
+    }
+    return {"scale": scale, "chunks": chunks, "queries": len(total), "warmup": warmup,
+            "answered": found, "open_seconds": open_seconds, "model_rss_mb": model_rss,
+            "search": summary(total), "floor": summary(floor),
+            "parts": {name: summary(values) for name, values in parts.items()},
+            "by_filter": {name: summary(values) for name, values in by_filter.items()},
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.workers")
+    parser.add_argument("kind", choices=("ingest", "build", "query"))
+    parser.add_argument("--scale", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if args.kind == "ingest":
+        result = ingest(args.seed)
+    elif args.kind == "build":
+        result = build(args.scale, args.seed, args.data_dir)
+    else:
+        result = query(args.scale, args.seed, args.data_dir, args.queries, args.warmup)
+    args.result.write_text(json.dumps(result, indent=2), "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
