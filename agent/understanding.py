@@ -22,6 +22,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from agent.returns import ReturnReason
+
 DATA_DIR = Path(__file__).parent / "data"
 INTENT_EXAMPLES = DATA_DIR / "intent_examples.jsonl"
 RETURN_REASON_PATTERNS = DATA_DIR / "return_reasons.json"
@@ -260,15 +262,7 @@ def warm_up() -> None:
 # ---------------------------------------------------------------------------------------------
 # Return reasons
 
-# The same codes as agent.returns.ReturnReason (the EU table's reasons); kept here as well so
-# reading a message does not depend on the returns engine. A test checks the two agree.
-ReturnReason = Literal[
-    "ordered_by_mistake", "better_price", "no_longer_needed", "quality_not_adequate",
-    "incompatible", "part_not_compatible", "excessive_installation",
-    "damaged", "damaged_in_delivery", "missed_delivery_date", "missing_parts", "wrong_item",
-    "defective", "arrived_in_addition", "unauthorised_purchase", "inaccurate_description",
-    "inadequate_packaging",
-]
+# The codes of the EU reason table, as the returns engine defines them (one definition).
 RETURN_REASONS: tuple[ReturnReason, ...] = get_args(ReturnReason)
 
 
