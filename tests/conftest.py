@@ -25,6 +25,7 @@ from knowledge.embeddings import load_embeddings  # noqa: E402
 from knowledge.index import KnowledgeIndex  # noqa: E402
 from knowledge.loaders import load_catalog  # noqa: E402
 from knowledge.pages import ProductPage  # noqa: E402
+from tests.support.mail import MailCatcher, running_relay  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = "2026-11-25T10:00:00+00:00"
@@ -90,3 +91,10 @@ def say(agent: Agent) -> Say:
             order_id=order_id, marketplace=marketplace))
 
     return send
+
+
+@pytest.fixture()
+def mail_relay() -> Iterator[MailCatcher]:
+    """A real SMTP relay on loopback catching what the service sends."""
+    with running_relay() as catcher:
+        yield catcher
