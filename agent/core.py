@@ -26,11 +26,14 @@ from agent.cases import (
     seller_case,
     seller_language,
 )
+from agent.contacts import record_contact
 from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store
+from agent.enrolment import enrolment_history
 from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
 from agent.phrasing import Phrasing
 from agent.product_answers import ProductAnswer, answer_product_question
 from agent.records import Order, OrderItem, Seller
+from agent.refunds import record_refund
 from agent.replies import address, day, money, render
 from agent.returns import ReturnDecision, decide_return
 from agent.scope import order_scope
@@ -173,6 +176,8 @@ class Agent:
         turn = Turn(msg=msg, conv=conv, session=session, language=language, intent=intent,
                     now=now)
         result = self._act(turn, text, order_ids, emails)
+        record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
+                       outcome=result.outcome, now=now)
         if result.outcome != "needs_info":
             conv.pending = conv.pending_intent = None
         conv.misunderstood = conv.misunderstood + 1 if intent == "other" else 0
@@ -206,7 +211,7 @@ class Agent:
             return found
         order, seller = found
         t.order, t.seller = order, seller
-        scope = order_scope(order, seller)
+        scope = order_scope(order, seller, enrolment_history(t.session, order.seller_id))
         if not scope.covered:
             key = ("redirect_marketplace" if scope.redirect == "marketplace_support"
                    else "redirect_not_covered")
@@ -535,13 +540,11 @@ class Agent:
                       decision: ReturnDecision, now: datetime,
                       case_id: str | None = None) -> None:
         assert decision.refund is not None
-        exists = session.scalar(select(RefundRow).where(
-            RefundRow.order_id == order.order_id, RefundRow.asin == item.asin))
-        if exists is None:  # one refund per order line, however often the customer asks
-            session.add(RefundRow(order_id=order.order_id, asin=item.asin,
-                                  seller_id=order.seller_id, amount=decision.refund.amount,
-                                  currency=decision.refund.currency, rule=decision.rule,
-                                  case_id=case_id, issued_at=now))
+        record_refund(session, order_id=order.order_id, asin=item.asin,
+                      seller_id=order.seller_id, amount=decision.refund.amount,
+                      currency=decision.refund.currency, kind="returnless_refund",
+                      reason=decision.reason or ("case_expired" if case_id else None),
+                      rule=decision.rule, issued_at=now, case_id=case_id)
 
     # --- seller answers and expiry ----------------------------------------------------------
 

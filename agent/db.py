@@ -7,12 +7,13 @@ trip; the columns beside it exist only to look records up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     Engine,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -157,6 +159,49 @@ class RefundRow(Base):
     rule: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[str | None] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The refund ledger: what kind of refund, why, and who issued it. Only refunds the service
+    # issued can be claimed back by the seller; rows from before these columns were
+    # returnless refunds of the service.
+    kind: Mapped[str] = mapped_column(String(24), default="returnless_refund",
+                                      server_default="returnless_refund")
+    reason: Mapped[str | None] = mapped_column(String(48))
+    issued_by: Mapped[str] = mapped_column(String(8), default="service",
+                                           server_default="service")
+    # The return's delivery scan, when the refund followed a return (starts a claim window).
+    return_delivered_on: Mapped[date | None] = mapped_column(Date)
+
+
+class EnrolmentRow(Base):
+    """One period a seller was enrolled in the service; an open period has no opt-out date.
+
+    Coverage is decided from these periods at the order's purchase date, and the free trial
+    from the first one, so the history is kept, never overwritten.
+    """
+
+    __tablename__ = "enrolment_periods"
+    __table_args__ = (UniqueConstraint("seller_id", "enrolled_on"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    enrolled_on: Mapped[date] = mapped_column(Date)
+    opted_out_on: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))  # "contract" (sellers.jsonl) or "portal"
+
+
+class ContactRow(Base):
+    """A customer contact the service handled about a seller's MFN order: one per order and
+    day, whatever the channel and the number of messages. It holds no message text."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("order_id", "day"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    marketplace: Mapped[str] = mapped_column(String(2))
+    order_id: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date, index=True)  # UTC day of the first message
+    channel: Mapped[str] = mapped_column(String(16))  # the channel the contact began on
+    outcome: Mapped[str] = mapped_column(String(16))  # of the latest turn that day
+    turns: Mapped[int] = mapped_column(Integer, default=1)
+    conversation_id: Mapped[str] = mapped_column(String(32))  # never shown to the seller
 
 
 def make_engine(url: str) -> Engine:
@@ -171,7 +216,27 @@ def make_engine(url: str) -> Engine:
             connection.execute("PRAGMA busy_timeout=5000")
             connection.execute("PRAGMA foreign_keys=ON")
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """``create_all`` adds missing tables but not missing columns: a database made by an
+    earlier version gets the optional columns added since (nullable or with a default)."""
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                ddl = f"{column.name} {column.type.compile(dialect=engine.dialect)}"
+                default = getattr(column.server_default, "arg", None)
+                if isinstance(default, str):
+                    ddl += " DEFAULT '{}'".format(default.replace("'", "''"))
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
 
 
 def _json(record: Order | Seller | ProductPage) -> dict[str, Any]:

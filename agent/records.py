@@ -51,6 +51,8 @@ class Order(_Record):
     shipping_paid: Money | None = None
     tracking: Tracking | None = None
     customer: Customer = Field(default_factory=Customer)
+    # The buyer filed a marketplace guarantee (A-to-z) claim on the order: no SAFE-T claim then.
+    guarantee_claim: bool = False
 
     @model_validator(mode="after")
     def _delivered_has_a_date(self) -> Order:

@@ -6,8 +6,10 @@ decided, so the reply and the seller report can cite it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.enrolment import EnrolmentPeriod, covered_on, periods_from_contract
 from agent.messages import Redirect
 from agent.records import Order, Seller
 
@@ -19,16 +21,20 @@ class ScopeDecision:
     redirect: Redirect | None = None
 
 
-def order_scope(order: Order, seller: Seller | None) -> ScopeDecision:
+def order_scope(order: Order, seller: Seller | None,
+                periods: Sequence[EnrolmentPeriod] = ()) -> ScopeDecision:
+    """``periods`` is the seller's enrolment history; without it, the seller record's own
+    ``csba`` block is the only period."""
     if order.fulfillment_channel == "AFN":
         return ScopeDecision(False, "scope.fulfilled_by_marketplace", "marketplace_support")
     if order.seller_fulfilled_prime:
         return ScopeDecision(False, "scope.seller_fulfilled_prime", "marketplace_support")
     if seller is None:
         return ScopeDecision(False, "scope.seller_not_enrolled", "seller_messaging")
-    if not seller.csba.covers(order.purchase_date):
-        rule = ("scope.ordered_after_opt_out" if seller.csba.opted_out_on
-                and order.purchase_date >= seller.csba.opted_out_on
-                else "scope.ordered_before_enrolment")
+    periods = periods or periods_from_contract(seller.csba)
+    if not covered_on(periods, order.purchase_date):
+        rule = ("scope.ordered_before_enrolment"
+                if order.purchase_date < min(p.enrolled_on for p in periods)
+                else "scope.ordered_after_opt_out")
         return ScopeDecision(False, rule, "seller_messaging")
     return ScopeDecision(True, "scope.covered")

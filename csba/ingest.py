@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.db import Store
+from agent.enrolment import seed_enrolments
 from agent.records import Order, Seller
 from csba.jsonl import read_jsonl
 from knowledge.index import KnowledgeIndex, Progress, SyncReport
@@ -39,6 +40,7 @@ def read_inputs(*, catalogs: Sequence[Path] = (), orders: Path | None = None,
 def ingest(data: IngestInput, store: Store, index: KnowledgeIndex, *, prune: bool = False,
            progress: Progress | None = None) -> SyncReport:
     store.save(sellers=data.sellers, orders=data.orders)
+    seed_enrolments(store, data.sellers)  # the csba blocks start the enrolment history
     report = SyncReport()
     if data.pages or prune:
         removed = (sorted(store.page_keys() - {p.key for p in data.pages}) if prune else [])

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 _DEV_TOKEN = "dev-insecure-token"
+_DEV_OPERATOR_TOKEN = "dev-insecure-operator-token"
 
 
 class Settings(BaseSettings):
@@ -41,6 +42,13 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr = SecretStr(_DEV_TOKEN)
     public_base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
     llm: str | None = Field(default=None, description="optional chat model, provider:model")
+    operator_token: SecretStr = Field(
+        default=SecretStr(_DEV_OPERATOR_TOKEN),
+        description="Bearer token of the operators who decide claims and record refunds",
+    )
+    uk_fee_table: Literal["DE", "US", "JP"] = Field(
+        default="DE", description="whose published fee table UK statements use (none for UK)"
+    )
 
     @field_validator("llm")
     @classmethod
@@ -54,6 +62,9 @@ class Settings(BaseSettings):
         # Fail closed: a production deployment must not run on the development secret.
         if self.mode == "production" and self.twilio_auth_token.get_secret_value() == _DEV_TOKEN:
             raise ValueError("CSBA_TWILIO_AUTH_TOKEN must be set in production mode")
+        if self.mode == "production" and \
+                self.operator_token.get_secret_value() == _DEV_OPERATOR_TOKEN:
+            raise ValueError("CSBA_OPERATOR_TOKEN must be set in production mode")
         return self
 
     @property
