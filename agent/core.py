@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from agent import inflight
 from agent.cases import (
     CaseError,
     CaseRequest,
@@ -27,7 +30,7 @@ from agent.cases import (
     seller_language,
 )
 from agent.contacts import record_contact
-from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store
+from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store, TurnClaimRow
 from agent.enrolment import enrolment_history
 from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
 from agent.phrasing import Phrasing
@@ -118,6 +121,44 @@ class Agent:
 
     def handle(self, msg: InboundMessage) -> Reply:
         now = as_utc(msg.received_at)
+        try:
+            stored = self._store_message(msg, now)
+        except IntegrityError:  # a concurrent delivery stored it first: that row is the one
+            stored = self._store_message(msg, now)
+        if isinstance(stored, Reply):
+            return stored
+        message_id, conv_id = stored
+        if not inflight.claim(self.store, message_id):
+            # Another delivery of this message is mid-turn: answer with its reply when it
+            # comes (a provider's impatient redelivery gets the same answer), or take over
+            # when that delivery gives up.
+            waited = inflight.wait_or_claim(self.store, message_id)
+            if waited is False:
+                raise inflight.MessageInFlight(f"message {message_id} is being answered")
+            if waited is not True:
+                log.info("concurrent delivery of message %s: its reply returned", message_id)
+                return Reply.model_validate(waited)
+        # Stored and committed before answering: a crash below leaves it for a retry.
+        try:
+            with self.store.sessions.begin() as session:
+                conv = session.get_one(ConversationRow, conv_id)
+                row = session.get_one(MessageRow, message_id)
+                if row.reply is not None:  # answered between our look and our claim
+                    reply = Reply.model_validate(row.reply)
+                else:
+                    reply = self._turn(session, conv, msg, now)
+                    row.reply = reply.model_dump(mode="json")
+                    conv.updated_at = now
+                session.execute(delete(TurnClaimRow).where(TurnClaimRow.message_id == message_id))
+        except BaseException:
+            inflight.release(self.store, message_id)
+            raise
+        log.info("turn conversation=%s intent=%s outcome=%s case=%s chars_in=%d", conv_id,
+                 reply.intent, reply.outcome, reply.case_id, len(msg.text))
+        return reply
+
+    def _store_message(self, msg: InboundMessage, now: datetime) -> Reply | tuple[int, str]:
+        """The stored reply of a message answered before, or the ids of the stored message."""
         with self.store.sessions.begin() as session:
             stored = session.scalar(select(MessageRow).where(
                 MessageRow.channel == msg.channel,
@@ -132,17 +173,7 @@ class Agent:
                                     text=msg.text, received_at=now)
                 session.add(stored)
                 session.flush()
-            message_id, conv_id = stored.id, conv.id
-        # Stored and committed before answering: a crash below leaves it for a retry.
-        with self.store.sessions.begin() as session:
-            conv = session.get_one(ConversationRow, conv_id)
-            reply = self._turn(session, conv, msg, now)
-            row = session.get_one(MessageRow, message_id)
-            row.reply = reply.model_dump(mode="json")
-            conv.updated_at = now
-        log.info("turn conversation=%s intent=%s outcome=%s case=%s chars_in=%d", conv_id,
-                 reply.intent, reply.outcome, reply.case_id, len(msg.text))
-        return reply
+            return stored.id, conv.id
 
     def _conversation(self, session: Session, msg: InboundMessage, now: datetime
                       ) -> ConversationRow:
@@ -549,8 +580,14 @@ class Agent:
     # --- seller answers and expiry ----------------------------------------------------------
 
     def answer_case(self, case_id: str, seller_id: str, answer: str, *,
-                    add_to_knowledge: bool, now: datetime) -> CaseRow:
-        """Record a seller's answer and queue it to the customer on their channel."""
+                    add_to_knowledge: bool, now: datetime,
+                    record: Callable[[Session, CaseRow], None] | None = None) -> CaseRow:
+        """Record a seller's answer and queue it to the customer on their channel.
+
+        ``record`` runs inside the answer's transaction: what the caller writes with it (the
+        email the answer came in, the seller's confirmation) commits with the answer or not
+        at all.
+        """
         answer = answer.strip()
         if not answer:
             raise CaseError("the answer is empty")
@@ -573,6 +610,8 @@ class Agent:
             case.resolution = {"kind": "seller_answer", "at": now.isoformat()}
             if case.add_to_knowledge and page is not None:
                 page_update = (asin, case.marketplace)
+            if record is not None:
+                record(session, case)
             result = case
         if page_update:
             self._add_seller_answer(*page_update, answer)

@@ -126,6 +126,19 @@ class CaseRow(Base):
     language: Mapped[str] = mapped_column(String(2))
 
 
+class SentEmailRow(Base):
+    """The Message-ID of every email we queue, by index: a reply's In-Reply-To or References
+    finds its conversation (or the case a seller notification was about) without reading
+    the outbox's JSON."""
+
+    __tablename__ = "sent_email_ids"
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(16), index=True)
+
+
 class OutboxRow(Base):
     """A message to send (seller notification, customer follow-up), written in the same
     transaction as the state change that causes it and sent after, exactly once."""
@@ -143,6 +156,16 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class TurnClaimRow(Base):
+    """A message being answered right now. Inserting the row is the claim (its key is unique),
+    so concurrent deliveries of one message run one turn; a claim older than its lease belongs
+    to a process that died and may be taken over."""
+
+    __tablename__ = "turn_claims"
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class RefundRow(Base):

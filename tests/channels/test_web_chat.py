@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import socket
+import threading
 from collections.abc import Iterator
 from datetime import datetime
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from langchain_huggingface import HuggingFaceEmbeddings
@@ -19,12 +15,15 @@ from sqlalchemy import func, select
 
 from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.web_chat import NotConnected, WebChatChannel
 from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.conftest import NOW
+from tests.contracts.channel import Answer, ChannelContract, Mount
+from tests.support.mail import MailCatcher
 
 pytestmark = pytest.mark.slow
 
@@ -33,31 +32,6 @@ HEADLAMP = "B0USRL3HL4"
 WEIGHT = "How much does the headlamp weigh?"
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
 CUSTOMER = {"email": HEADLAMP_US[1], "marketplace": "US", "order_id": HEADLAMP_US[0]}
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.messages.append(message_from_bytes(content))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def relay() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +52,8 @@ def headlamp_agent(store: Store, headlamp_index: KnowledgeIndex) -> Agent:
 
 
 @pytest.fixture()
-def chat(store: Store, relay: tuple[Inbox, int]) -> WebChatChannel:
-    return WebChatChannel(store, mail=SmtpSender(f"smtp://127.0.0.1:{relay[1]}"),
+def chat(store: Store, mail_relay: MailCatcher) -> WebChatChannel:
+    return WebChatChannel(store, mail=SmtpSender(mail_relay.url),
                           clock=lambda: datetime.fromisoformat(NOW))
 
 
@@ -234,33 +208,54 @@ def test_the_chat_page_is_served(client: TestClient) -> None:
     assert "/v1/chat" in response.text and "sessionStorage" in response.text
 
 
-class TestWebChatContract:
-    """The channel contract. The chat signs nothing: its credential is the random
-    conversation key, so a forged key is refused (404) and writes nothing."""
+class TestWebChatContract(ChannelContract):
+    """The chat signs nothing: its credential is the random conversation key a client gets
+    from ``POST /v1/conversations``, so a forged key is refused (404) and writes nothing."""
 
-    def test_a_forged_conversation_key_is_refused_and_writes_nothing(
-            self, client: TestClient, store: Store) -> None:
-        response = post(client, "forged-key-000000000000000000000", WEIGHT)
-        assert response.status_code == 404 and "POST /v1/conversations" in response.text
-        assert message_count(store) == 0
+    refused_status = 404
 
-    def test_a_replayed_provider_id_is_processed_once(self, client: TestClient,
-                                                      store: Store) -> None:
-        key = start(client, **CUSTOMER)
-        replies = [post(client, key, UNANSWERED, "same").json() for _ in range(3)]
-        assert replies[0] == replies[1] == replies[2] and replies[0]["case_id"]
-        assert message_count(store) == 1
-        with store.sessions() as s:  # one case, one seller notification
-            assert len(list(s.scalars(select(OutboxRow)))) == 1
+    @pytest.fixture()
+    def mount(self, chat: WebChatChannel) -> Mount:
+        def mounted(handle: MessageHandler) -> TestClient:
+            app = FastAPI()
+            app.include_router(chat.router(handle))
+            return TestClient(app)
+        return mounted
 
-    @pytest.mark.parametrize("text", ["", "x" * 4001])
-    def test_an_empty_or_oversized_body_gets_a_clear_4xx(self, client: TestClient,
-                                                         store: Store, text: str) -> None:
-        key = start(client, **CUSTOMER)
-        response = post(client, key, text)
-        assert response.status_code == 422
-        [error] = response.json()["detail"]
-        assert error["loc"] == ["body", "text"] and "character" in error["msg"]
+    # pytest makes one instance per test: the key is per test, the lock may be shared.
+    _key: str | None = None
+    _starting = threading.Lock()
+
+    def key(self, client: TestClient) -> str:
+        with self._starting:  # concurrent deliveries share the conversation they arrive in
+            if self._key is None:
+                self._key = start(client, **CUSTOMER)
+            return self._key
+
+    def prepare(self, client: TestClient) -> None:
+        self.key(client)
+
+    def deliver(self, client: TestClient, text: str, provider_id: str) -> Answer:
+        return post(client, self.key(client), text, provider_id)
+
+    def forged(self, client: TestClient, text: str, provider_id: str) -> list[Answer]:
+        return [post(client, "forged-key-000000000000000000000", text, provider_id),
+                post(client, "", text, provider_id)]
+
+    def empty(self, client: TestClient) -> Answer:
+        return post(client, self.key(client), "")
+
+    def oversized(self, client: TestClient) -> Answer:
+        return post(client, self.key(client), "x" * 4001)
+
+    def test_refusals_say_precisely_why(self, client: TestClient, store: Store) -> None:
+        forged = post(client, "forged-key-000000000000000000000", WEIGHT)
+        assert "POST /v1/conversations" in forged.text
+        for text in ("", "x" * 4001):
+            response = self.deliver(client, text, "m-bad")
+            assert response.status_code == 422
+            [error] = response.json()["detail"]
+            assert error["loc"] == ["body", "text"] and "character" in error["msg"]
         assert message_count(store) == 0
 
 
@@ -362,7 +357,7 @@ def seller_answer(client: TestClient, agent: Agent, store: Store, key: str) -> O
 
 def test_a_later_reply_is_pushed_to_the_open_socket(client: TestClient, chat: WebChatChannel,
                                                     headlamp_agent: Agent, store: Store,
-                                                    relay: tuple[Inbox, int]) -> None:
+                                                    mail_relay: MailCatcher) -> None:
     with client.websocket_connect("/v1/chat") as ws:
         key = hello(ws, **CUSTOMER)["conversation_id"]
         row = seller_answer(client, headlamp_agent, store, key)
@@ -370,7 +365,7 @@ def test_a_later_reply_is_pushed_to_the_open_socket(client: TestClient, chat: We
         frame = ws.receive_json()
         assert frame["type"] == "follow_up" and frame["id"] == row.id
         assert "Petzl adapter" in frame["text"] and frame["case_id"]
-    assert relay[0].messages == []  # pushed, not mailed
+    assert mail_relay.messages == []  # pushed, not mailed
     with client.websocket_connect("/v1/chat") as ws:  # and still there after a reload
         history = hello(ws, conversation_id=key)["history"]
         assert [i["id"] for i in history if i["type"] == "follow_up"] == [row.id]
@@ -378,21 +373,21 @@ def test_a_later_reply_is_pushed_to_the_open_socket(client: TestClient, chat: We
 
 def test_a_disconnected_customer_with_an_email_gets_it_by_email(
         client: TestClient, chat: WebChatChannel, headlamp_agent: Agent, store: Store,
-        relay: tuple[Inbox, int]) -> None:
+        mail_relay: MailCatcher) -> None:
     key = start(client, **CUSTOMER)
     row = seller_answer(client, headlamp_agent, store, key)
     chat.send(row)
-    [mail] = relay[0].messages
+    [mail] = mail_relay.messages
     assert mail["To"] == HEADLAMP_US[1] and "Petzl adapter" in mail.get_payload()
 
 
 def test_a_disconnected_anonymous_customer_makes_the_outbox_retry(
         client: TestClient, chat: WebChatChannel, headlamp_agent: Agent, store: Store,
-        relay: tuple[Inbox, int]) -> None:
+        mail_relay: MailCatcher) -> None:
     key = start(client, marketplace="US")
     post(client, key, f"My order is {HEADLAMP_US[0]}, my email {HEADLAMP_US[1]}", "id-1")
     row = seller_answer(client, headlamp_agent, store, key)
     assert row.recipient == key
     with pytest.raises(NotConnected):
         chat.send(row)
-    assert relay[0].messages == []
+    assert mail_relay.messages == []
