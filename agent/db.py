@@ -323,6 +323,12 @@ class Store:
             return {(a, m) for a, m in session.execute(
                 select(PageRow.asin, PageRow.marketplace))}
 
+    def has_message(self, channel: str, provider_message_id: str) -> bool:
+        with Session(self.engine) as session:
+            return session.scalar(select(MessageRow.id).where(
+                MessageRow.channel == channel,
+                MessageRow.provider_message_id == provider_message_id)) is not None
+
     def counts(self) -> dict[str, int]:
         with Session(self.engine) as session:
             return {name: session.scalar(select(func.count()).select_from(table)) or 0

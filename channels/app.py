@@ -14,15 +14,18 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from agent.messages import InboundMessage, Reply
 from channels.base import ChannelAdapter
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.messaging import MessagingChannel
+from channels.metrics import ServiceMetrics
 from channels.outbox import OutboundSender, OutboxWorker
+from channels.rate_limit import SenderRateLimiter, rate_limited
+from channels.seller_account import seller_account_router
 from channels.seller_portal import seller_portal_router
 from channels.voice import VoiceChannel
 from channels.web_chat import WebChatChannel
@@ -55,8 +58,10 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
         "chat": WebChatChannel.from_settings(settings)}
     senders: dict[str, OutboundSender] = {**channels, "whatsapp": sms}
 
-    def handle(message: InboundMessage) -> Reply:
-        return agent.handle(message)
+    # Every channel reaches the agent through this one handler: measured, then rate-limited.
+    metrics = ServiceMetrics(store)
+    handle = metrics.timed(rate_limited(agent.handle, SenderRateLimiter(settings.rate_limit),
+                                        store))
 
     async def send_outbox(worker: OutboxWorker) -> None:
         while True:
@@ -93,6 +98,12 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     for channel in channels.values():
         app.include_router(channel.router(handle))
     app.include_router(seller_portal_router(agent))
+    app.include_router(seller_account_router(store, settings))
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus text format: turns, outcomes, latency, outbox backlog, cases."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz(request: Request) -> dict[str, object]:

@@ -339,6 +339,7 @@ body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif
  background:#f4f5f7;color:#1d2530}
 header{background:#1d2530;color:#fff;padding:12px 24px;display:flex;align-items:center;gap:16px}
 header b{font-size:16px} header .who{margin-left:auto;opacity:.85;font-size:14px}
+header a{color:#fff;font-size:14px;text-decoration:none;opacity:.85}
 header form{margin:0} header button{background:none;border:1px solid #667085;color:#fff;
  border-radius:6px;padding:3px 10px;cursor:pointer}
 main{max-width:980px;margin:24px auto;background:#fff;border:1px solid #dde1e6;
@@ -373,7 +374,9 @@ STATUS_LABELS = {"awaiting_seller": "awaiting your answer", "answered": "answere
 
 
 def _layout(title: str, body: str, seller: str | None = None) -> str:
-    who = (f'<span class="who">{escape(seller)}</span><form method="post" '
+    who = (f'<a href="/seller/cases">Cases</a><a href="/seller/statements">Statements</a>'
+           f'<a href="/seller/account">Account</a>'
+           f'<span class="who">{escape(seller)}</span><form method="post" '
            f'action="/seller/logout"><button>Sign out</button></form>') if seller else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'

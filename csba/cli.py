@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -165,6 +164,67 @@ def seller_token(
 
 
 @app.command()
+def statement(
+    seller: Annotated[str, typer.Option(help="the seller's id, e.g. A1LICHTWERK")],
+    month: Annotated[str, typer.Option(help="the month billed, YYYY-MM")],
+    marketplace: Annotated[str | None, typer.Option(
+        help="one marketplace (default: every one the seller was active in)")] = None,
+    output: Annotated[str, typer.Option(
+        "--format", help="table, json or csv")] = "table",
+) -> None:
+    """Print a seller's monthly fee statement (units, contacts, CPU, tier, fee, total)."""
+    import json
+    from datetime import UTC, datetime
+
+    from csba.services import open_store
+    from seller.months import Month
+    from seller.statements import StatementError, statements_csv, statements_for
+
+    if output not in ("table", "json", "csv"):
+        console.print(f"[red]--format must be table, json or csv, got {output!r}[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        found = statements_for(open_store(settings), seller, Month.parse(month),
+                               today=datetime.now(UTC).date(),
+                               marketplace=marketplace.upper() if marketplace else None,
+                               uk_table=settings.uk_fee_table)
+    except StatementError as exc:
+        console.print(f"[red]{exc.rule}:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except ValueError as exc:  # a malformed month or an unknown marketplace
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if output == "json":
+        out.print_json(json.dumps([s.model_dump(mode="json") for s in found.statements]))
+        return
+    if output == "csv":
+        sys.stdout.write(statements_csv(found.statements))
+        return
+    if not found.statements:
+        out.print(f"{seller} {month}: no units shipped and no contacts")
+    for s in found.statements:
+        b = s.cpu_basis
+        table = Table(title=f"{seller} {s.marketplace} {s.month}"
+                      + ("" if s.final else " (provisional)"), show_header=False)
+        for name, value in (
+                ("units shipped", s.units_shipped), ("in free trial", s.units_in_trial),
+                ("contacts this month", s.contacts),
+                (f"CPU {b.from_month}..{b.to_month}",
+                 f"{b.contacts}/{b.units} = {b.cpu if b.cpu is not None else 'unknown'}"),
+                ("tier", s.tier_label),
+                ("fee per unit", f"{s.fee_per_unit} {s.currency} ({s.fee_table} table)"),
+                ("subtotal", f"{s.subtotal} {s.currency}"),
+                *((f"discount {d.rule}", f"-{d.amount} {s.currency}: {d.reason}")
+                  for d in s.discounts),
+                ("total", f"{s.total} {s.currency}")):
+            table.add_row(name, str(value))
+        out.print(table)
+        for note in s.notes:
+            out.print(f"[dim]{note}[/dim]")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
@@ -173,10 +233,12 @@ def serve(
     import uvicorn
 
     from channels.app import create_app
+    from csba.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(_settings(), load_demo_if_empty=True), host=host, port=port)
+    settings = _settings()
+    configure_logging(settings.log_format)
+    uvicorn.run(create_app(settings, load_demo_if_empty=True), host=host, port=port,
+                log_config=None)
 
 
 if __name__ == "__main__":

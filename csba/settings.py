@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         default=SecretStr(_DEV_OPERATOR_TOKEN),
         description="Bearer token of the operators who decide claims and record refunds",
     )
+    rate_limit: str = Field(
+        default="20/minute;300/day",
+        description="new messages one sender may send per channel (limits' notation, ';'-joined)",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line, for a log pipeline"
+    )
     uk_fee_table: Literal["DE", "US", "JP"] = Field(
         default="DE", description="whose published fee table UK statements use (none for UK)"
     )

@@ -22,7 +22,7 @@ class Month:
     def parse(cls, text: str) -> Month:
         """``YYYY-MM``; anything else is a ``ValueError`` naming the expected form."""
         found = _MONTH.match(text.strip())
-        if not found:
+        if not found or not 1 <= int(found.group(2)) <= 12:
             raise ValueError(f"a month is written YYYY-MM, got {text!r}")
         return cls(int(found.group(1)), int(found.group(2)))
 

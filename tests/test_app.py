@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from channels.app import create_app
+from csba.logs import configure_logging
 from csba.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -43,3 +48,62 @@ def test_bad_queries_get_a_clear_4xx(client: TestClient, params: dict[str, objec
 
 def test_openapi_is_served(client: TestClient) -> None:
     assert "/v1/knowledge/search" in client.get("/openapi.json").json()["paths"]
+
+
+# --- operations: metrics and logs -----------------------------------------------------------
+
+HEADLAMP_CUSTOMER = {"email": "michael.rodriguez@example.com", "marketplace": "US",
+                     "order_id": "111-0182947-4168020"}
+UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"
+
+
+def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples}
+
+
+def test_metrics_count_turns_latency_backlog_and_cases(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    before = scrape(client)
+    key = client.post("/v1/conversations", json=HEADLAMP_CUSTOMER).json()["conversation_id"]
+    with caplog.at_level(logging.DEBUG):
+        reply = client.post(f"/v1/conversations/{key}/messages",
+                            json={"text": UNANSWERED, "client_message_id": "m-metrics"}).json()
+    assert reply["outcome"] == "escalated"
+    after = scrape(client)
+
+    def grew(name: str, **labels: str) -> float:
+        series = (name, tuple(sorted(labels.items())))
+        return after.get(series, 0.0) - before.get(series, 0.0)
+
+    assert grew("csba_turns_total", channel="chat", intent=reply["intent"],
+                outcome="escalated") == 1
+    assert grew("csba_turn_seconds_count", channel="chat") == 1
+    assert grew("csba_turn_seconds_sum", channel="chat") > 0
+    # The worker is off in this app: the seller's notification waits in the outbox.
+    assert grew("csba_outbox_backlog", channel="email") == 1
+    assert grew("csba_cases", status="awaiting_seller") == 1
+    assert after[("csba_outbox_oldest_unsent_seconds", ())] >= 0
+
+    # The turn's logs hold ids and counts, never the customer's words or address.
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert reply["case_id"] in logged
+    assert "Petzl" not in logged and HEADLAMP_CUSTOMER["email"] not in logged
+
+
+def test_json_logs_are_one_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("json")
+        logging.getLogger("agent.core").info("turn conversation=%s outcome=%s", "c1", "answered")
+    finally:
+        root.handlers[:], root.level = saved
+    [line] = capsys.readouterr().err.strip().splitlines()
+    record = json.loads(line)
+    assert record["message"] == "turn conversation=c1 outcome=answered"
+    assert (record["level"], record["logger"]) == ("INFO", "agent.core") and record["time"]

@@ -33,11 +33,12 @@ from channels.messaging import (
     split_message,
 )
 from channels.outbox import OutboxWorker
+from channels.rate_limit import SenderRateLimiter, rate_limited
 from channels.twilio_auth import TwilioSignature, marketplace_for_number
 from channels.voice import VoiceChannel, speech_language, spoken_text
 from csba.settings import Settings
 from tests.conftest import NOW
-from tests.contracts.channel import Answer, ChannelContract, Mount
+from tests.contracts.channel import Answer, ChannelContract, CountingHandler, Mount
 
 pytestmark = pytest.mark.slow
 
@@ -495,6 +496,37 @@ def test_whatsapp_free_form_replies_only_within_24_hours(
     messaging.send(row)
     (sent,) = recorder.recorded
     assert sent.form["To"] == [sender] and sent.form["From"] == [WHATSAPP_LINE]
+
+
+# --- rate limiting ------------------------------------------------------------------------
+
+
+def test_over_the_rate_limit_twilio_gets_a_polite_reply_not_a_429(
+        agent: Agent, messaging: MessagingChannel, store: Store) -> None:
+    handler = CountingHandler(agent.handle)
+    limited = rate_limited(handler, SenderRateLimiter("2/minute"), store)
+    question = f"Wo ist meine Bestellung {DELIVERED_DE[0]}?"
+    with TestClient(app_for(limited, messaging)) as test_client:
+        first, second, third = (signed(test_client, "/twilio/messaging",
+                                       sms_params(question, sid=f"SM-limit-{i}"))
+                                for i in range(3))
+        replayed = signed(test_client, "/twilio/messaging", sms_params(question, sid="SM-limit-0"))
+        other = signed(test_client, "/twilio/messaging",
+                       sms_params(question, sid="SM-other-sender", sender="+4917600000001"))
+    assert [r.status_code for r in (first, second, third, replayed, other)] == [200] * 5
+    polite = render("rate_limited", "de")
+    assert third.text == f"{XML}<Response><Message>{polite}</Message></Response>"
+    assert replayed.text == first.text  # a provider's redelivery is never refused
+    assert "<Message>" in other.text and "Nachrichten" not in other.text  # limits are per sender
+    assert handler.calls == 4  # the refused message never reached the agent
+    assert [r.provider_message_id for r in message_rows(store)] == [
+        "SM-limit-0", "SM-limit-1", "SM-other-sender"]
+
+
+@pytest.mark.parametrize("spec", ["", "fast", "20 per"])
+def test_a_rate_limit_that_does_not_parse_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="rate limit must"):
+        SenderRateLimiter(spec)
 
 
 # --- the channel contract -----------------------------------------------------------------

@@ -92,6 +92,7 @@ class ChannelContract(ABC):
 
     def prepare(self, client: TestClient) -> None:
         """What a client does before its first message (the chat opens a conversation)."""
+        return None  # most channels need nothing
 
     def reply_of(self, answer: Answer) -> str:
         """What the customer sees in the answer (compared between replays)."""

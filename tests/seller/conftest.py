@@ -4,17 +4,22 @@ writes, and the real agent over it (order questions need no product page)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from datetime import date, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from agent.core import Agent
 from agent.db import Store, make_engine
 from agent.messages import Channel, InboundMessage, Reply
 from agent.records import Order, Seller
+from channels.seller_account import seller_account_router
+from channels.seller_portal import issue_token
+from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 
 SELLER = "A8KONTOR"
@@ -66,6 +71,58 @@ def account_store(tmp_path: Path) -> Store:
 @pytest.fixture()
 def account_agent(account_store: Store, index: KnowledgeIndex) -> Agent:
     return Agent(account_store, index, portal_url="http://127.0.0.1:8000/seller")
+
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+OPERATOR = "operator-secret-for-tests"
+Client = Callable[[datetime], TestClient]
+
+
+@pytest.fixture()
+def account_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", operator_token=OPERATOR,  # type: ignore[arg-type]
+                    _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture()
+def client_at(account_store: Store, account_settings: Settings) -> Iterator[Client]:
+    opened: list[TestClient] = []
+
+    def make(now: datetime) -> TestClient:
+        app = FastAPI()
+        app.include_router(seller_account_router(account_store, account_settings,
+                                                 clock=lambda: now))
+        client = TestClient(app)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture()
+def client(client_at: Client) -> TestClient:
+    return client_at(NOW)
+
+
+@pytest.fixture()
+def seller_auth(account_store: Store) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(account_store, SELLER)}"}
+
+
+@pytest.fixture()
+def other_auth(account_store: Store) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(account_store, OTHER)}"}
+
+
+operator_auth = {"Authorization": f"Bearer {OPERATOR}"}
+
+
+def refused(response: Any, status: int, rule: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]["rule"] == rule
+    assert response.json()["detail"]["message"]
 
 
 Ask = Callable[..., Reply]

@@ -1,0 +1,66 @@
+"""Per-sender rate limiting in front of the agent.
+
+A sender over the limit gets a short, polite reply in the channel's own format and the agent
+is not called: never an HTTP 429, which would make Twilio switch to its fallback URL. Counts
+are per server process (``limits``' in-memory moving window); redeliveries of a message
+already stored do not count, so a provider's retries never trip the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from agent.db import Store
+from agent.messages import InboundMessage, Reply
+from agent.replies import render
+from agent.understanding import detect_language
+from channels.base import MessageHandler
+from csba.money import MARKETPLACE_LANGUAGE
+
+log = logging.getLogger(__name__)
+
+
+class SenderRateLimiter:
+    def __init__(self, limits: str) -> None:
+        try:
+            self.items: list[RateLimitItem] = parse_many(limits)
+        except ValueError as exc:
+            raise ValueError(f"rate limit must look like '20/minute;300/day', got {limits!r}"
+                             ) from exc
+        if not self.items:
+            raise ValueError("rate limit must name at least one limit, got none")
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def allow(self, channel: str, sender: str) -> bool:
+        """Count one new message of ``sender``; False when any of the limits is exceeded."""
+        key = f"{channel}:{sender.lower()}"
+        # Test all first so a message refused by the daily limit does not eat the minute's.
+        if not all(self.limiter.test(item, key) for item in self.items):
+            return False
+        hits = [self.limiter.hit(item, key) for item in self.items]  # count in every window
+        return all(hits)
+
+
+def rate_limited(handle: MessageHandler, limiter: SenderRateLimiter, store: Store,
+                 on_refused: MessageHandler | None = None) -> MessageHandler:
+    """``handle`` behind the limiter; over the limit, ``polite_refusal`` answers instead."""
+
+    def limited(msg: InboundMessage) -> Reply:
+        if store.has_message(msg.channel, msg.provider_message_id) or \
+                limiter.allow(msg.channel, msg.sender):
+            return handle(msg)
+        log.warning("rate limit: %s message %s not answered by the agent", msg.channel,
+                    msg.provider_message_id)
+        return (on_refused or polite_refusal)(msg)
+
+    return limited
+
+
+def polite_refusal(msg: InboundMessage) -> Reply:
+    language = detect_language(msg.text, MARKETPLACE_LANGUAGE.get(msg.marketplace or "", "en"))
+    return Reply(conversation_id=msg.thread_key, text=render("rate_limited", language),
+                 language=language, outcome="needs_info", intent="rate_limited")

@@ -1,0 +1,317 @@
+"""Claims (SAFE-T): a seller asks to be reimbursed for a refund the service issued.
+
+Eligibility is a pure check over the order, its ledger rows and the marketplace's claim terms;
+a refused claim stores nothing and names the rule that refused it. An operator decides a
+filed claim (granted, partial, denied) with a reason; the seller sees status and reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import JSON, Boolean, DateTime, Engine, String, Text, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agent.db import Base, OrderRow, RefundRow, Store
+from agent.records import Order
+from csba.money import Marketplace
+from seller.evidence import Photo, remove_photos, store_photos
+from seller.fees import money
+from seller.terms import ClaimTerms, currency_decimals, load_terms
+
+log = logging.getLogger(__name__)
+
+ClaimStatus = Literal["filed", "granted", "partial", "denied"]
+Decision = Literal["granted", "partial", "denied"]
+NOT_RECEIVED = "not_received_delivery_proven"
+MAX_DESCRIPTION = 2000
+_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class ClaimRow(Base):
+    """A seller's claim on the service's refunds of one order (one claim per order)."""
+
+    __tablename__ = "claims"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[str] = mapped_column(String(32), unique=True)
+    marketplace: Mapped[str] = mapped_column(String(2))
+    reason: Mapped[str] = mapped_column(String(48))
+    description: Mapped[str] = mapped_column(Text)
+    tracking_id: Mapped[str | None] = mapped_column(String(64))
+    signature_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Decimal strings: exact, and portable across databases.
+    amount_claimed: Mapped[str] = mapped_column(String(24))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_ends_on: Mapped[str] = mapped_column(String(10))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    amount_granted: Mapped[str | None] = mapped_column(String(24))
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+def ensure_tables(engine: Engine) -> None:
+    Base.metadata.create_all(engine, tables=[ClaimRow.__table__])  # type: ignore[list-item]
+
+
+class ClaimRefusal(ValueError):
+    """A claim, or a decision, refused by a rule; nothing was stored."""
+
+    def __init__(self, rule: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.rule, self.status = rule, status
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    order_id: str
+    reason: str
+    description: str = ""
+    tracking_id: str | None = None
+    signature_confirmed: bool = False  # the seller holds a delivery signature (photo attached)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """A refund on the order as the ledger holds it."""
+
+    asin: str
+    amount: Decimal
+    currency: str
+    issued_by: str
+    issued_on: date
+    return_delivered_on: date | None = None
+
+    @classmethod
+    def from_row(cls, row: RefundRow) -> LedgerLine:
+        return cls(row.asin, Decimal(str(row.amount)), row.currency, row.issued_by,
+                   row.issued_at.date(), row.return_delivered_on)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimBasis:
+    """What an eligible claim asks for, and until when it could be filed."""
+
+    amount: Decimal
+    currency: str
+    window_ends_on: date
+
+
+def check_claim(*, order: Order, refunds: Sequence[LedgerLine], already_claimed: bool,
+                terms: ClaimTerms, request: ClaimRequest, photos: int, money_decimals: int,
+                today: date) -> ClaimBasis:
+    """The claim's basis, or ``ClaimRefusal`` naming the first rule it breaks."""
+    oid = order.order_id
+    if not refunds or any(r.issued_by != "service" for r in refunds):
+        raise ClaimRefusal("claim.not_service_issued",
+                           f"order {oid} has no refund the service issued: only those can be "
+                           "claimed, not the seller's own")
+    for item in order.items:
+        due = Decimal(str(item.unit_price.amount)) * item.quantity
+        paid = sum((r.amount for r in refunds if r.asin == item.asin), Decimal(0))
+        if money(paid, money_decimals) < money(due, money_decimals):
+            raise ClaimRefusal("claim.not_fully_refunded",
+                               f"order {oid} is not fully refunded ({item.asin}: {paid} of "
+                               f"{due})")
+    if already_claimed:
+        raise ClaimRefusal("claim.one_per_order", f"order {oid} already has a claim", 409)
+    if order.guarantee_claim:
+        raise ClaimRefusal("claim.guarantee_claim",
+                           f"order {oid} has a marketplace guarantee (A-to-z) claim")
+    if request.reason not in terms.eligible_reasons:
+        raise ClaimRefusal("claim.reason_not_eligible",
+                           f"{request.reason!r} is not a claim reason; eligible: "
+                           f"{', '.join(terms.eligible_reasons)}")
+    starts = max([r.issued_on for r in refunds]
+                 + [r.return_delivered_on for r in refunds if r.return_delivered_on])
+    ends = starts + timedelta(days=terms.window_days(starts))
+    if today > ends:
+        raise ClaimRefusal("claim.outside_window",
+                           f"the claim window for order {oid} ended on {ends} "
+                           f"({terms.window_days(starts)} days from {starts})")
+    if request.reason == NOT_RECEIVED and not _delivery_proven(order, request, photos):
+        raise ClaimRefusal("claim.delivery_not_proven",
+                           "'not received' needs tracking that shows the delivery, or a "
+                           "signature (confirmed, with its photo)")
+    total = money(sum((r.amount for r in refunds), Decimal(0)), money_decimals)
+    return ClaimBasis(total, refunds[0].currency, ends)
+
+
+def _delivery_proven(order: Order, request: ClaimRequest, photos: int) -> bool:
+    tracked = order.status == "delivered" and order.delivery_date is not None and bool(
+        order.tracking or request.tracking_id)
+    return tracked or (request.signature_confirmed and photos > 0)
+
+
+class EvidenceOut(BaseModel):
+    sha256: str
+    content_type: str
+    bytes: int
+
+
+class ClaimPublic(BaseModel):
+    """A claim as its seller (and the operator) sees it: no customer field exists here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    seller_id: str
+    order_id: str
+    marketplace: Marketplace
+    reason: str
+    description: str
+    tracking_id: str | None
+    status: ClaimStatus
+    amount_claimed: Decimal
+    amount_granted: Decimal | None
+    currency: str
+    filed_at: datetime
+    window_ends_on: date
+    decided_at: datetime | None
+    decision_reason: str | None
+    evidence: list[EvidenceOut]
+
+    @classmethod
+    def from_row(cls, row: ClaimRow) -> ClaimPublic:
+        return cls(
+            id=row.id, seller_id=row.seller_id, order_id=row.order_id,
+            marketplace=row.marketplace,  # type: ignore[arg-type]
+            reason=row.reason, description=row.description, tracking_id=row.tracking_id,
+            status=row.status,  # type: ignore[arg-type]
+            amount_claimed=Decimal(row.amount_claimed),
+            amount_granted=Decimal(row.amount_granted) if row.amount_granted else None,
+            currency=row.currency, filed_at=as_utc(row.filed_at),
+            window_ends_on=date.fromisoformat(row.window_ends_on),
+            decided_at=as_utc(row.decided_at) if row.decided_at else None,
+            decision_reason=row.decision_reason,
+            evidence=[EvidenceOut.model_validate(e) for e in row.evidence])
+
+
+def as_utc(value: datetime) -> datetime:
+    # SQLite hands datetimes back without their zone; everything stored is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_claim_id() -> str:
+    return "CL-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(7))
+
+
+def file_claim(store: Store, seller_id: str, request: ClaimRequest, photos: Sequence[Photo],
+               *, data_dir: Path, now: datetime) -> ClaimPublic:
+    """Check, then store the claim and its photos together; a refusal stores nothing."""
+    ensure_tables(store.engine)
+    if len(request.description) > MAX_DESCRIPTION:
+        raise ClaimRefusal("claim.description_too_long",
+                           f"the description has more than {MAX_DESCRIPTION} characters")
+    claim_id = new_claim_id()
+    try:
+        with store.sessions.begin() as session:
+            row = session.get(OrderRow, request.order_id)
+            if row is None or row.seller_id != seller_id:  # another's order reads as none
+                raise ClaimRefusal("claim.unknown_order",
+                                   f"there is no order {request.order_id} of yours", 404)
+            order = Order.model_validate(row.data)
+            refunds = [LedgerLine.from_row(r) for r in session.scalars(
+                select(RefundRow).where(RefundRow.order_id == order.order_id))]
+            claimed = session.scalar(select(ClaimRow.id).where(
+                ClaimRow.order_id == order.order_id)) is not None
+            basis = check_claim(
+                order=order, refunds=refunds, already_claimed=claimed,
+                terms=load_terms(order.marketplace).claims, request=request,
+                photos=len(photos), today=now.date(),
+                money_decimals=currency_decimals(refunds[0].currency if refunds else "EUR"))
+            claim = ClaimRow(
+                id=claim_id, seller_id=seller_id, order_id=order.order_id,
+                marketplace=order.marketplace, reason=request.reason,
+                description=request.description, tracking_id=request.tracking_id,
+                signature_confirmed=request.signature_confirmed,
+                amount_claimed=str(basis.amount), currency=basis.currency, status="filed",
+                filed_at=now, window_ends_on=basis.window_ends_on.isoformat(),
+                evidence=[p.describe() for p in photos])
+            session.add(claim)
+            session.flush()
+            store_photos(data_dir, claim_id, photos)
+            public = ClaimPublic.from_row(claim)
+    except IntegrityError as exc:  # filed for the same order a moment ago
+        remove_photos(data_dir, claim_id)
+        raise ClaimRefusal("claim.one_per_order",
+                           f"order {request.order_id} already has a claim", 409) from exc
+    except BaseException:
+        remove_photos(data_dir, claim_id)
+        raise
+    log.info("claim %s filed by seller %s on order %s (photos=%d)", claim_id, seller_id,
+             request.order_id, len(photos))
+    return public
+
+
+def claims_of(store: Store, seller_id: str | None = None,
+              status: ClaimStatus | None = None) -> list[ClaimPublic]:
+    """A seller's claims (every seller's for ``None``), newest first."""
+    ensure_tables(store.engine)
+    query = select(ClaimRow).order_by(ClaimRow.filed_at.desc())
+    if seller_id is not None:
+        query = query.where(ClaimRow.seller_id == seller_id)
+    if status is not None:
+        query = query.where(ClaimRow.status == status)
+    with store.sessions() as session:
+        return [ClaimPublic.from_row(r) for r in session.scalars(query)]
+
+
+def claim_of(store: Store, claim_id: str, seller_id: str | None = None) -> ClaimPublic:
+    """One claim; another seller's claim is as unknown as a missing one."""
+    ensure_tables(store.engine)
+    with store.sessions() as session:
+        row = session.get(ClaimRow, claim_id)
+        if row is None or (seller_id is not None and row.seller_id != seller_id):
+            raise ClaimRefusal("claim.unknown", f"there is no claim {claim_id}", 404)
+        return ClaimPublic.from_row(row)
+
+
+def decide_claim(store: Store, claim_id: str, decision: Decision, reason: str, *,
+                 amount: Decimal | None, now: datetime) -> ClaimPublic:
+    """The operator's decision: granted (the whole claim), partial (an amount below it) or
+    denied; a decided claim stays decided."""
+    ensure_tables(store.engine)
+    reason = reason.strip()
+    if not reason:
+        raise ClaimRefusal("claim.decision_needs_reason", "a decision needs a reason")
+    with store.sessions.begin() as session:
+        row = session.get(ClaimRow, claim_id)
+        if row is None:
+            raise ClaimRefusal("claim.unknown", f"there is no claim {claim_id}", 404)
+        if row.status != "filed":
+            raise ClaimRefusal("claim.already_decided",
+                               f"claim {claim_id} is already {row.status}", 409)
+        claimed = Decimal(row.amount_claimed)
+        decimals = currency_decimals(row.currency)
+        if amount is not None and amount != money(amount, decimals):
+            raise ClaimRefusal("claim.amount_precision",
+                               f"{row.currency} amounts have {decimals} decimals")
+        if decision == "partial":
+            if amount is None or not Decimal(0) < amount < claimed:
+                raise ClaimRefusal("claim.partial_amount",
+                                   f"a partial grant is more than 0 and less than {claimed}")
+            granted = amount
+        else:
+            if amount is not None and amount != (claimed if decision == "granted" else 0):
+                raise ClaimRefusal("claim.amount_mismatch",
+                                   f"a {decision} claim pays "
+                                   f"{claimed if decision == 'granted' else 0}; "
+                                   "use 'partial' for another amount")
+            granted = claimed if decision == "granted" else Decimal(0)
+        row.status, row.decision_reason, row.decided_at = decision, reason, now
+        row.amount_granted = str(money(granted, decimals))
+        public = ClaimPublic.from_row(row)
+    log.info("claim %s decided: %s", claim_id, decision)
+    return public
