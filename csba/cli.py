@@ -163,6 +163,63 @@ def seller_token(
     out.print(issue_token(store, seller_id))
 
 
+@app.command("eval")
+def eval_command(
+    dataset: Annotated[Path, typer.Option(help="eval cases, one JSON object per line")],
+    catalog: Annotated[list[Path], typer.Option(
+        help="product pages (.jsonl, .html, SP-API .json or a folder); repeatable")],
+    orders: Annotated[Path, typer.Option(help="orders.jsonl")],
+    sellers: Annotated[Path, typer.Option(help="sellers.jsonl")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for results and reports")],
+    baseline: Annotated[Path | None, typer.Option(
+        help="a previous run's --out directory: report deltas and flipped cases")] = None,
+    min_score: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="exit 1 when the share of passed cases is below this")] = None,
+) -> None:
+    """Run a dataset against a fresh agent on exactly the given data and report its quality."""
+    from csba.ingest import read_inputs
+    from evals.dataset import read_dataset
+    from evals.metrics import HEADLINE
+    from evals.report import load_previous, write_reports
+    from evals.runner import CaseRun, run_dataset
+
+    settings = _settings()
+    try:
+        cases = read_dataset(dataset)
+        data = read_inputs(catalogs=catalog, orders=orders, sellers=sellers)
+    except DataFileError as exc:
+        console.print(f"[red]rejected, no case was run:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if baseline is not None and not (baseline / "metrics.json").is_file():
+        console.print(f"[red]--baseline {baseline}: no metrics.json there[/red]")
+        raise typer.Exit(2)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("[red]{task.fields[failing]} failing"), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("loading the data", total=len(cases), failing=0)
+        failing = 0
+
+        def advance(run: CaseRun) -> None:
+            nonlocal failing
+            failing += not run.agent.passed
+            bar.update(task, advance=1, failing=failing)
+
+        runs = run_dataset(cases, data, out_dir, settings=settings, on_case=advance,
+                           on_stage=lambda s: bar.update(task, description=s))
+    previous = load_previous(baseline, runs) if baseline is not None else None
+    metrics = write_reports(runs, out_dir, dataset, previous)
+    agent, base = metrics["agent"], metrics["baseline"]
+    table = Table("metric", "agent", "plain retrieval", title=f"eval: {len(cases)} cases")
+    for name in HEADLINE:
+        table.add_row(name, *(f"{v:.3f}" if isinstance(v, float) else str(v)
+                              for v in (agent[name], base[name])))
+    out.print(table)
+    out.print(f"reports: {out_dir / 'report.html'}, {out_dir / 'report.md'}")
+    if min_score is not None and (agent["score"] or 0.0) < min_score:
+        console.print(f"[red]score {agent['score']:.3f} is below --min-score {min_score}[/red]")
+        raise typer.Exit(1)
+
+
 @app.command()
 def statement(
     seller: Annotated[str, typer.Option(help="the seller's id, e.g. A1LICHTWERK")],

@@ -1,0 +1,113 @@
+"""The eval dataset contract: one case per JSON line, validated whole before any case runs.
+
+A case names its clock (``now``), its channel and identity, the customer's turns and what the
+replies must show. Unknown fields are kept (evaluators extend the format); a missing required
+field or a wrong type is a ``DataFileError`` naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from agent.messages import Channel, Outcome, Redirect
+from csba.jsonl import DataFileError, iter_json_lines, read_jsonl
+from csba.money import Marketplace, Money
+
+ReturnMethod = Literal["prepaid_label", "local_return_address", "seller_return_address",
+                       "returnless_refund"]
+Payer = Literal["buyer", "seller"]
+
+
+class _Open(BaseModel):
+    # Extra fields are kept, never rejected: the contract grows by new optional fields.
+    model_config = ConfigDict(extra="allow")
+
+
+class Customer(_Open):
+    """The channel identity the messages arrive with."""
+
+    email: str | None = None
+    phone: str | None = None
+
+
+class ExpectedDecision(_Open):
+    """The fields of ``return_decision`` a case states; each one is scored on its own."""
+
+    eligible: bool | None = None
+    method: ReturnMethod | None = None
+    return_shipping_paid_by: Payer | None = None
+    refund: Money | None = None
+
+
+class Expect(_Open):
+    """What one reply must show. Every key is optional: a case is scored on what it states."""
+
+    outcome: Outcome | None = None
+    language: str | None = None
+    intent: str | None = None
+    facts: list[str] = Field(default_factory=list)
+    forbidden: list[str] = Field(default_factory=list)
+    # ASINs (product pages), order ids (order records), policy rule ids, or ``ASIN:field``.
+    citations: list[str] | None = None
+    return_decision: ExpectedDecision | None = None
+    # Extensions: the redirect target, and whether a seller case must (not) be opened.
+    redirect: Redirect | None = None
+    case: bool | None = None
+
+    @property
+    def escalation(self) -> bool | None:
+        """Whether a seller case is expected; None when the case does not say."""
+        if self.case is not None:
+            return self.case
+        if self.outcome is not None:
+            return self.outcome == "escalated"
+        return None
+
+
+class EvalCase(_Open):
+    id: str = Field(min_length=1)
+    now: AwareDatetime
+    channel: Channel
+    marketplace: Marketplace | None = None
+    order_id: str | None = Field(default=None, pattern=r"^\d{3}-\d{7}-\d{7}$")
+    customer: Customer = Field(default_factory=Customer)
+    turns: list[str] = Field(min_length=1)
+    expect: Expect | None = None
+    expect_per_turn: list[Expect | None] | None = None
+    # Extension: labels for the report (the rule or scenario a case exercises).
+    tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _per_turn_matches_turns(self) -> EvalCase:
+        if self.expect_per_turn is not None and len(self.expect_per_turn) != len(self.turns):
+            raise ValueError(f"expect_per_turn has {len(self.expect_per_turn)} entries for "
+                             f"{len(self.turns)} turns")
+        return self
+
+    def expectations(self) -> list[tuple[int, Expect]]:
+        """(turn index, expectation) for every scored turn."""
+        if self.expect_per_turn is not None:
+            return [(i, e) for i, e in enumerate(self.expect_per_turn) if e is not None]
+        return [(len(self.turns) - 1, self.expect)] if self.expect is not None else []
+
+
+def read_dataset(path: Path) -> list[EvalCase]:
+    """Every case of ``path``; raises ``DataFileError`` (file:line: field) on any bad line."""
+    cases = read_jsonl(path, EvalCase)
+    seen: dict[str, int] = {}
+    problems: list[str] = []
+    # Valid lines are objects with a string id (read_jsonl checked them); ids name results.
+    for number, raw in iter_json_lines(path):
+        case_id = str(raw["id"]) if isinstance(raw, dict) else ""
+        if case_id in seen:
+            problems.append(f"{path}:{number}: field 'id': {case_id!r} is already used on "
+                            f"line {seen[case_id]}")
+        seen.setdefault(case_id, number)
+    if not cases:
+        problems.append(f"{path}: no cases")
+    if problems:
+        raise DataFileError(path, problems)
+    return cases
