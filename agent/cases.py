@@ -15,12 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.db import CaseRow, ConversationRow, OutboxRow
+from agent.outgoing_mail import customer_thread, queue_email
 from agent.records import Order, Seller
 from agent.replies import render
 
 CASE_DUE = timedelta(hours=24)  # weekends and holidays included
 OPEN = "awaiting_seller"
+SELLER_NOTIFICATION = "seller_notification"  # the kind of the notification email's outbox row
 _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out on the phone
+CASE_ID_PATTERN = f"CS-[{_ID_ALPHABET}]{{7}}"
 
 
 class CaseError(ValueError):
@@ -65,18 +68,31 @@ def open_case(session: Session, *, request: CaseRequest, order: Order, seller: S
     slots = {"case_id": case.id, "order_id": order.order_id, "category": request.category,
              "asins": ", ".join(request.asins) or "-", "question": request.question,
              "needs": request.needs, "due": case.due_at.strftime("%Y-%m-%d %H:%M"),
-             "portal_url": portal_url}
-    session.add(OutboxRow(
-        dedupe_key=f"case-notify:{case.id}", channel="email", recipient=seller.email,
-        subject=render("seller_case_subject", lang, **slots),
-        body=render("seller_case_body", lang, **slots),
-        meta={"case_id": case.id, "kind": "seller_notification"}, created_at=now))
+             "portal_url": portal_url,
+             # Only a product question's answer can join the product's knowledge.
+             "consent": (render("seller_case_consent", lang)
+                         if request.category == "product_question" else "")}
+    # The notification's Message-ID is recorded, so the seller's reply finds this case.
+    queue_email(session, dedupe_key=f"case-notify:{case.id}", recipient=seller.email,
+                subject=render("seller_case_subject", lang, **slots),
+                body=render("seller_case_body", lang, **slots), kind=SELLER_NOTIFICATION,
+                now=now, case_id=case.id)
     return case
 
 
 def queue_customer_message(session: Session, *, conversation: ConversationRow, text: str,
                            dedupe_key: str, now: datetime, case_id: str | None) -> OutboxRow:
-    """A message to the customer on the channel they used; voice callers get an SMS."""
+    """A message to the customer on the channel they used; voice callers get an SMS.
+
+    An email answers the customer's last mail, so it lands in their thread and their reply
+    to it continues this conversation.
+    """
+    if conversation.channel == "email":
+        thread = customer_thread(session, conversation)
+        return queue_email(session, dedupe_key=dedupe_key, recipient=conversation.contact,
+                           subject=thread.subject, body=text, kind="customer_follow_up",
+                           now=now, conversation_id=conversation.id, case_id=case_id,
+                           in_reply_to=thread.in_reply_to, references=thread.references)
     channel = "sms" if conversation.channel == "voice" else conversation.channel
     row = OutboxRow(dedupe_key=dedupe_key, channel=channel, recipient=conversation.contact,
                     subject=None, body=text, created_at=now,

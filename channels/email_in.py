@@ -1,7 +1,8 @@
 """Inbound email: raw MIME (by webhook or our own SMTP server) in, a threaded reply queued out.
 
 It parses, threads and filters mail and hands the agent an InboundMessage keyed by Message-ID;
-it never answers auto-replies, lists or bounces, and never logs addresses, subjects or text.
+a seller's reply to a case notification goes to ``channels.seller_mail`` instead. It never
+answers auto-replies, lists or bounces, and never logs addresses, subjects or text.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from email import policy
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
-from email.utils import make_msgid, parseaddr
+from email.utils import parseaddr
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -33,17 +34,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from starlette.concurrency import run_in_threadpool
 
-from agent.db import ConversationRow, MessageRow, OutboxRow, Store, make_engine
+from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow, Store, make_engine
 from agent.messages import MAX_TEXT_CHARS, InboundMessage, Outcome, Reply
+from agent.outgoing_mail import dedupe_key, queue_email, reply_subject, trim_references
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
+from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
 from csba.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 MAX_MESSAGE_ID_CHARS = 250  # keeps thread keys and provider ids inside their 512-char columns
-MAX_REFERENCES = 20  # RFC 5322 lets a long References list be trimmed to root + recent ids
 ACCEPTED_CONTENT_TYPES = frozenset({"message/rfc822", "application/octet-stream"})
 CHANNEL: Literal["email"] = "email"
 
@@ -52,7 +54,6 @@ _FILTER_HEADERS = ("auto-submitted", "precedence", "list-id", "list-unsubscribe"
                    "x-autoreply", "x-autorespond", "x-failed-recipients")
 _HEADER_ERRORS = (email_errors.MessageError, ValueError, LookupError, TypeError, AttributeError)
 _MSGID = re.compile(r"<[^<>\s]+>")
-_REPLY_PREFIX = re.compile(r"^\s*(re|aw|antw)\s*:", re.IGNORECASE)
 
 # A reply header must carry a digit (its date), so "Am Montag schrieb ich:" is not one.
 _REPLY_HEADER = re.compile(
@@ -118,7 +119,7 @@ def parse_email(raw: bytes, *, require_text: bool = True) -> ParsedEmail:
     parsed = ParsedEmail(
         sender=sender, message_id=message_id,
         in_reply_to=next(iter(_ids(_header(message, "In-Reply-To"))), None),
-        references=_trim_references(_ids(_header(message, "References"))),
+        references=trim_references(_ids(_header(message, "References"))),
         subject=" ".join(_header(message, "Subject").split()),
         text=text[:MAX_TEXT_CHARS],
         attachments=tuple(_attachment_names(message, body)),
@@ -173,12 +174,6 @@ def _message_id(message: EmailMessage) -> str:
 
 def _ids(value: str) -> list[str]:
     return [m for m in _MSGID.findall(value) if len(m) <= MAX_MESSAGE_ID_CHARS]
-
-
-def _trim_references(ids: Sequence[str]) -> tuple[str, ...]:
-    if len(ids) <= MAX_REFERENCES:
-        return tuple(ids)
-    return (ids[0], *ids[-(MAX_REFERENCES - 1):])
 
 
 def _body_part(message: EmailMessage) -> MIMEPart | None:
@@ -302,15 +297,10 @@ def resolve_thread_key(session: DbSession, parsed: ParsedEmail) -> str:
     """
     known = [parsed.message_id, *([parsed.in_reply_to] if parsed.in_reply_to else []),
              *reversed(parsed.references)]
-    found: dict[str, str] = {}
-    for mid, conversation_id in session.execute(
-            select(OutboxRow.meta["message_id"].as_string(),
-                   OutboxRow.meta["conversation_id"].as_string())
-            .where(OutboxRow.channel == CHANNEL,
-                   OutboxRow.meta["message_id"].as_string().in_(known))):
-        conv = session.get(ConversationRow, conversation_id) if conversation_id else None
-        if conv is not None:
-            found[mid] = conv.thread_key
+    found: dict[str, str] = dict(session.execute(
+        select(SentEmailRow.message_id, ConversationRow.thread_key)
+        .join(ConversationRow, ConversationRow.id == SentEmailRow.conversation_id)
+        .where(SentEmailRow.message_id.in_(known))).all())
     for mid, thread_key in session.execute(
             select(MessageRow.provider_message_id, ConversationRow.thread_key)
             .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
@@ -325,28 +315,17 @@ def resolve_thread_key(session: DbSession, parsed: ParsedEmail) -> str:
     return key
 
 
-def reply_subject(subject: str) -> str | None:
-    if not subject:
-        return None  # SmtpSender's default subject then
-    return (subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}")[:256]
-
-
-def reply_dedupe_key(message_id: str) -> str:
-    key = f"email-reply:{message_id}"
-    if len(key) <= 128:
-        return key
-    return f"email-reply:sha256:{hashlib.sha256(message_id.encode()).hexdigest()}"
-
-
 # --- the channel ----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What became of one inbound mail: ignored (with the reason) or answered and queued."""
+    """What became of one inbound mail: ignored (with the reason), answered and queued, or
+    taken as a seller's answer to a case."""
 
     message_id: str
     ignored: str | None = None
     reply: Reply | None = None
+    seller_mail: SellerMailOutcome | None = None
 
 
 class AcceptedOut(BaseModel):
@@ -359,11 +338,18 @@ class IgnoredOut(BaseModel):
     ignored: str
 
 
+class SellerMailOut(BaseModel):
+    """A seller's reply to a case notification; a refusal was mailed to the sender."""
+
+    seller_mail: Literal["answered", "refused", "duplicate"]
+
+
 class EmailChannel:
     name: str = CHANNEL
 
     def __init__(self, store: Store, sender: SmtpSender, *, smtp_port: int = 2525,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 answer_case: CaseAnswerer | None = None) -> None:
         if not 0 < smtp_port < 65536:
             raise ValueError(f"smtp_port must be 1..65535, got {smtp_port}")
         self.store = store
@@ -371,12 +357,17 @@ class EmailChannel:
         self.smtp_port = smtp_port
         self.clock = clock
         self.domain = parseaddr(sender.sender)[1].rpartition("@")[2] or "csba.example"
+        # Without the agent's answer_case, sellers answer in the portal only.
+        self.seller_mail = (SellerMail(store, answer_case, domain=self.domain, clock=clock)
+                            if answer_case is not None else None)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
+    def from_settings(cls, settings: Settings, *,
+                      answer_case: CaseAnswerer | None = None) -> Self:
         # Its own engine on the agent's database: threading and the reply queue live there.
         return cls(Store(make_engine(settings.resolved_database_url)),
-                   SmtpSender(settings.smtp_url), smtp_port=settings.smtp_port)
+                   SmtpSender(settings.smtp_url), smtp_port=settings.smtp_port,
+                   answer_case=answer_case)
 
     def receive(self, raw: bytes, handle: MessageHandler) -> Receipt:
         """Process one raw mail, from the webhook or the SMTP server alike.
@@ -393,6 +384,12 @@ class EmailChannel:
         if reason is not None:
             log.info("email %s not answered: %s", parsed.message_id, reason)
             return Receipt(parsed.message_id, ignored=reason)
+        # Before the text check: a seller's empty reply is refused by mail, not bounced.
+        if self.seller_mail is not None:
+            mention = self.seller_mail.recognise(parsed)
+            if mention is not None:
+                return Receipt(parsed.message_id,
+                               seller_mail=self.seller_mail.receive(parsed, mention))
         require_text_of(parsed)
         with self.store.sessions() as session:
             thread_key = resolve_thread_key(session, parsed)
@@ -410,20 +407,17 @@ class EmailChannel:
 
     def _queue_reply(self, parsed: ParsedEmail, reply: Reply) -> bool:
         """Queue the reply once per inbound Message-ID; False when it was already queued."""
-        key = reply_dedupe_key(parsed.message_id)
-        meta: dict[str, Any] = {
-            "kind": "email_reply", "message_id": make_msgid(domain=self.domain),
-            "in_reply_to": parsed.message_id,
-            "references": " ".join(_trim_references([*parsed.references, parsed.message_id])),
-            "conversation_id": reply.conversation_id}
+        key = dedupe_key("email-reply", parsed.message_id)
         try:
             with self.store.sessions.begin() as session:
                 if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
                     return False
-                session.add(OutboxRow(
-                    dedupe_key=key, channel=CHANNEL, recipient=parsed.sender,
-                    subject=reply_subject(parsed.subject), body=reply.text, meta=meta,
-                    created_at=self.clock(), attempts=0))
+                queue_email(session, dedupe_key=key, recipient=parsed.sender,
+                            subject=reply_subject(parsed.subject), body=reply.text,
+                            kind="email_reply", now=self.clock(),
+                            conversation_id=reply.conversation_id,
+                            in_reply_to=parsed.message_id, references=parsed.references,
+                            domain=self.domain)
         except IntegrityError:  # a concurrent delivery of the same mail queued it first
             return False
         return True
@@ -432,7 +426,8 @@ class EmailChannel:
         router = APIRouter(tags=["email"])
 
         @router.post(
-            "/email/inbound", status_code=202, response_model=AcceptedOut | IgnoredOut,
+            "/email/inbound", status_code=202,
+            response_model=AcceptedOut | IgnoredOut | SellerMailOut,
             summary="Receive one raw MIME mail (message/rfc822)",
             responses={400: {"description": "empty body"},
                        413: {"description": f"larger than {MAX_MESSAGE_BYTES} bytes"},
@@ -442,7 +437,7 @@ class EmailChannel:
             openapi_extra={"requestBody": {"required": True, "content": {
                 t: {"schema": {"type": "string", "format": "binary"}}
                 for t in sorted(ACCEPTED_CONTENT_TYPES)}}})
-        async def email_inbound(request: Request) -> AcceptedOut | IgnoredOut:
+        async def email_inbound(request: Request) -> AcceptedOut | IgnoredOut | SellerMailOut:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in ACCEPTED_CONTENT_TYPES:
                 raise HTTPException(415, "Content-Type must be message/rfc822 or "
@@ -459,6 +454,8 @@ class EmailChannel:
                 raise HTTPException(503, "processing failed; deliver the mail again") from exc
             if receipt.ignored is not None:
                 return IgnoredOut(ignored=receipt.ignored)
+            if receipt.seller_mail is not None:
+                return SellerMailOut(seller_mail=receipt.seller_mail.result)
             assert receipt.reply is not None
             return AcceptedOut(conversation_id=receipt.reply.conversation_id,
                                outcome=receipt.reply.outcome)

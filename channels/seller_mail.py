@@ -1,0 +1,227 @@
+"""Sellers answer a case by replying to its notification email.
+
+A reply is recognised by the case number in its subject or by In-Reply-To/References naming
+the notification; only the case's seller, writing from its registered address, answers it.
+Every other outcome is one short reply to the sender that tells a non-seller nothing about
+any case. This module never handles a customer's mail and never logs text or addresses.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from sqlalchemy import DateTime, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from agent.cases import CASE_ID_PATTERN, OPEN, SELLER_NOTIFICATION, CaseError, seller_language
+from agent.db import Base, CaseRow, ConversationRow, SentEmailRow, Store
+from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
+from agent.replies import render
+
+if TYPE_CHECKING:  # email_in imports this module; the parsed mail is only read here
+    from channels.email_in import ParsedEmail
+
+log = logging.getLogger(__name__)
+
+SellerMailResult = Literal["answered", "refused", "duplicate"]
+# What the sender is told. "no_case" covers an unknown case, another seller's case and a
+# sender that is not the case's seller alike, so the reply confirms no case to anyone.
+Refusal = Literal["no_case", "answered", "expired", "empty"]
+REPLY_KIND = "seller_mail_reply"
+
+# Reply and forward prefixes of the common clients (en, de, fr, es, it, nordic) and gateway
+# tags such as "[EXTERNAL]", any number of them, before the notification's own subject.
+_SUBJECT_PREFIX = r"(?:\s*(?:(?:re|aw|antw|fwd?|wg|tr|rv|r|sv|vs)(?:\[\d+\])?\s*:|\[[^\]]*\]))*"
+_CASE_SUBJECT = re.compile(rf"^{_SUBJECT_PREFIX}\s*case\s+({CASE_ID_PATTERN})\b", re.IGNORECASE)
+# The consent line the notification asks for, in English or German, on a line of its own.
+_CONSENT_LINE = re.compile(
+    r"^\s*(?:add\s+to\s+page|zur\s+seite\s+hinzuf(?:ü|ue)gen)\s*:\s*(\w+)\s*[.!]?\s*$",
+    re.IGNORECASE)
+_YES = frozenset({"yes", "ja"})
+
+
+class SellerMailRow(Base):
+    """One processed seller mail by its Message-ID: the key makes a redelivery a no-op."""
+
+    __tablename__ = "seller_mail"
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    case_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    result: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseAnswerer(Protocol):
+    """``Agent.answer_case``: records the answer and relays it to the customer."""
+
+    def __call__(self, case_id: str, seller_id: str, answer: str, *, add_to_knowledge: bool,
+                 now: datetime,
+                 record: Callable[[Session, CaseRow], None] | None = None) -> CaseRow: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CaseMention:
+    """The case a mail says it answers, and whether our notification's id said so."""
+
+    case_id: str
+    by_reference: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SellerMailOutcome:
+    result: SellerMailResult
+    reason: Refusal | None = None
+
+
+def case_in_subject(subject: str) -> str | None:
+    """The case number of a notification's subject, under any reply or forward prefixes."""
+    match = _CASE_SUBJECT.match(subject)
+    return match.group(1).upper() if match else None
+
+
+def read_answer(text: str) -> tuple[str, bool]:
+    """The seller's answer without the consent line, and whether it consents to the page.
+
+    Consent is a line of its own, "ADD TO PAGE: yes" (German "ZUR SEITE HINZUFÜGEN: ja");
+    no such line, or any such line not saying yes, is no consent.
+    """
+    kept: list[str] = []
+    votes: list[bool] = []
+    for line in text.split("\n"):
+        match = _CONSENT_LINE.match(line)
+        if match:
+            votes.append(match.group(1).lower() in _YES)
+        else:
+            kept.append(line)
+    return "\n".join(kept).strip(), bool(votes) and all(votes)
+
+
+def same_address(a: str, b: str) -> bool:
+    return a.strip().lower() == b.strip().lower()
+
+
+def _closed(status: str | None) -> Refusal:
+    # "resolved" reads as answered to the seller: either way the case is done.
+    return "expired" if status == "expired" else "answered"
+
+
+class SellerMail:
+    """Turns a seller's reply to a case notification into the case's answer, or refuses it."""
+
+    def __init__(self, store: Store, answer_case: CaseAnswerer, *, domain: str = MAIL_DOMAIN,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.answer_case = answer_case
+        self.domain = domain
+        self.clock = clock
+        Base.metadata.create_all(store.engine, tables=[SellerMailRow.__table__])  # type: ignore[list-item]
+
+    def recognise(self, parsed: ParsedEmail) -> CaseMention | None:
+        """The case this mail answers, or None for a customer's mail.
+
+        The case's own customer writing with the case number in the subject is a customer
+        writing to the service, not a refused seller.
+        """
+        ours = [mid for mid in (parsed.in_reply_to, *parsed.references) if mid]
+        with self.store.sessions() as session:
+            if ours:
+                case_id = session.scalar(select(SentEmailRow.case_id).where(
+                    SentEmailRow.message_id.in_(ours), SentEmailRow.kind == SELLER_NOTIFICATION,
+                    SentEmailRow.case_id.is_not(None)).limit(1))
+                if case_id:
+                    return CaseMention(case_id, by_reference=True)
+            case_id = case_in_subject(parsed.subject)
+            if case_id is None:
+                return None
+            case = session.get(CaseRow, case_id)
+            conv = session.get(ConversationRow, case.conversation_id) if case else None
+            if conv is not None and conv.channel == "email" and same_address(conv.contact,
+                                                                            parsed.sender):
+                return None
+        return CaseMention(case_id, by_reference=False)
+
+    def receive(self, parsed: ParsedEmail, mention: CaseMention) -> SellerMailOutcome:
+        """Answer the case or refuse, once per Message-ID however often the mail arrives."""
+        if self._seen(parsed.message_id):
+            return self._duplicate(parsed.message_id)
+        now = self.clock()
+        with self.store.sessions() as session:
+            case = session.get(CaseRow, mention.case_id)
+            seller = self.store.seller(case.seller_id) if case is not None else None
+            status = case.status if case is not None else None
+        if case is None or seller is None or not same_address(seller.email, parsed.sender):
+            log.info("seller mail %s for case %s refused: %s", parsed.message_id,
+                     mention.case_id, "unknown case" if case is None else "not its seller")
+            return self._refuse(parsed, "no_case", now, case_id=None)
+        lang = seller_language(seller)
+        if status != OPEN:
+            return self._refuse(parsed, _closed(status), now, case_id=case.id, language=lang)
+        answer, consent = read_answer(parsed.text)
+        if not answer:
+            return self._refuse(parsed, "empty", now, case_id=case.id, language=lang)
+
+        def record(session: Session, answered: CaseRow) -> None:
+            session.add(SellerMailRow(message_id=parsed.message_id, case_id=answered.id,
+                                      result="answered", received_at=now))
+            knowledge = ""
+            if answered.category == "product_question":
+                knowledge = render("seller_mail_added" if answered.add_to_knowledge
+                                   else "seller_mail_not_added", lang)
+            self._queue_reply(session, parsed, now, case_id=answered.id, body=render(
+                "seller_mail_relayed", lang, case_id=answered.id, knowledge=knowledge))
+
+        try:
+            self.answer_case(case.id, case.seller_id, answer, add_to_knowledge=consent, now=now,
+                             record=record)
+        except (CaseError, IntegrityError):
+            # Answered since we looked: by the portal, or by this very mail delivered twice
+            # at once (then the refusal below finds its Message-ID taken and stays silent).
+            with self.store.sessions() as session:
+                status = session.get_one(CaseRow, case.id).status
+            if status == OPEN:  # it failed for another reason: the sender's retry may succeed
+                raise
+            return self._refuse(parsed, _closed(status), now, case_id=case.id, language=lang)
+        log.info("seller mail %s answered case %s (consent %s, %d chars)", parsed.message_id,
+                 case.id, consent, len(answer))
+        return SellerMailOutcome("answered")
+
+    def _seen(self, message_id: str) -> bool:
+        with self.store.sessions() as session:
+            return session.get(SellerMailRow, message_id) is not None
+
+    @staticmethod
+    def _duplicate(message_id: str) -> SellerMailOutcome:
+        log.info("seller mail %s already processed", message_id)
+        return SellerMailOutcome("duplicate")
+
+    def _refuse(self, parsed: ParsedEmail, reason: Refusal, now: datetime, *,
+                case_id: str | None, language: str = "en") -> SellerMailOutcome:
+        """Record the refusal and queue its one reply; a redelivery finds the record."""
+        body = (render("seller_mail_refused_unknown", language) if reason == "no_case"
+                else render(f"seller_mail_refused_{reason}", language, case_id=case_id))
+        try:
+            with self.store.sessions.begin() as session:
+                session.add(SellerMailRow(message_id=parsed.message_id, case_id=case_id,
+                                          result="refused", reason=reason, received_at=now))
+                session.flush()
+                self._queue_reply(session, parsed, now, case_id=case_id, body=body)
+        except IntegrityError:
+            return self._duplicate(parsed.message_id)
+        log.info("seller mail %s refused (%s) case=%s", parsed.message_id, reason,
+                 case_id or "-")
+        return SellerMailOutcome("refused", reason)
+
+    def _queue_reply(self, session: Session, parsed: ParsedEmail, now: datetime, *,
+                     case_id: str | None, body: str) -> None:
+        # case_id only when the sender is the case's seller: a reply to a refusal sent to
+        # anyone else must not lead back to a case.
+        queue_email(session, dedupe_key=dedupe_key("seller-mail", parsed.message_id),
+                    recipient=parsed.sender, subject=reply_subject(parsed.subject), body=body,
+                    kind=REPLY_KIND, now=now, case_id=case_id, in_reply_to=parsed.message_id,
+                    references=parsed.references, domain=self.domain)
