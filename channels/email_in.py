@@ -386,10 +386,10 @@ class EmailChannel:
             return Receipt(parsed.message_id, ignored=reason)
         # Before the text check: a seller's empty reply is refused by mail, not bounced.
         if self.seller_mail is not None:
-            mention = self.seller_mail.recognise(parsed)
-            if mention is not None:
+            case_id = self.seller_mail.recognise(parsed)
+            if case_id is not None:
                 return Receipt(parsed.message_id,
-                               seller_mail=self.seller_mail.receive(parsed, mention))
+                               seller_mail=self.seller_mail.receive(parsed, case_id))
         require_text_of(parsed)
         with self.store.sessions() as session:
             thread_key = resolve_thread_key(session, parsed)

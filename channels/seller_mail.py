@@ -66,14 +66,6 @@ class CaseAnswerer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class CaseMention:
-    """The case a mail says it answers, and whether our notification's id said so."""
-
-    case_id: str
-    by_reference: bool
-
-
-@dataclass(frozen=True, slots=True)
 class SellerMailOutcome:
     result: SellerMailResult
     reason: Refusal | None = None
@@ -122,20 +114,21 @@ class SellerMail:
         self.clock = clock
         Base.metadata.create_all(store.engine, tables=[SellerMailRow.__table__])  # type: ignore[list-item]
 
-    def recognise(self, parsed: ParsedEmail) -> CaseMention | None:
-        """The case this mail answers, or None for a customer's mail.
+    def recognise(self, parsed: ParsedEmail) -> str | None:
+        """The id of the case this mail answers, or None for a customer's mail.
 
         The case's own customer writing with the case number in the subject is a customer
         writing to the service, not a refused seller.
         """
-        ours = [mid for mid in (parsed.in_reply_to, *parsed.references) if mid]
+        answered_ids = [mid for mid in (parsed.in_reply_to, *parsed.references) if mid]
         with self.store.sessions() as session:
-            if ours:
+            if answered_ids:
                 case_id = session.scalar(select(SentEmailRow.case_id).where(
-                    SentEmailRow.message_id.in_(ours), SentEmailRow.kind == SELLER_NOTIFICATION,
+                    SentEmailRow.message_id.in_(answered_ids),
+                    SentEmailRow.kind == SELLER_NOTIFICATION,
                     SentEmailRow.case_id.is_not(None)).limit(1))
                 if case_id:
-                    return CaseMention(case_id, by_reference=True)
+                    return case_id
             case_id = case_in_subject(parsed.subject)
             if case_id is None:
                 return None
@@ -144,20 +137,20 @@ class SellerMail:
             if conv is not None and conv.channel == "email" and same_address(conv.contact,
                                                                             parsed.sender):
                 return None
-        return CaseMention(case_id, by_reference=False)
+        return case_id
 
-    def receive(self, parsed: ParsedEmail, mention: CaseMention) -> SellerMailOutcome:
+    def receive(self, parsed: ParsedEmail, case_id: str) -> SellerMailOutcome:
         """Answer the case or refuse, once per Message-ID however often the mail arrives."""
         if self._seen(parsed.message_id):
             return self._duplicate(parsed.message_id)
         now = self.clock()
         with self.store.sessions() as session:
-            case = session.get(CaseRow, mention.case_id)
+            case = session.get(CaseRow, case_id)
             seller = self.store.seller(case.seller_id) if case is not None else None
             status = case.status if case is not None else None
         if case is None or seller is None or not same_address(seller.email, parsed.sender):
             log.info("seller mail %s for case %s refused: %s", parsed.message_id,
-                     mention.case_id, "unknown case" if case is None else "not its seller")
+                     case_id, "unknown case" if case is None else "not its seller")
             return self._refuse(parsed, "no_case", now, case_id=None)
         lang = seller_language(seller)
         if status != OPEN:
