@@ -10,7 +10,7 @@ A seller reaches only its own statements, refunds and claims, and never a custom
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import escape
@@ -293,13 +293,17 @@ def seller_account_router(store: Store, settings: Settings, *,
     ) -> ClaimPublic:
         """File a claim on the refunds the service issued on one order; eligibility is
         checked first, and a refused claim stores nothing."""
-        accepted = read_photos(photos or [])
+        return submit_claim(seller_id, ClaimRequest(
+            order_id=order_id.strip(), reason=reason.strip(), description=description.strip(),
+            tracking_id=(tracking_id or "").strip() or None,
+            signature_confirmed=signature_confirmed), photos or [])
+
+    def submit_claim(seller_id: str, request: ClaimRequest,
+                     uploads: list[UploadFile]) -> ClaimPublic:
+        accepted = read_photos(uploads)
         try:
-            return file_claim(store, seller_id, ClaimRequest(
-                order_id=order_id.strip(), reason=reason.strip(),
-                description=description.strip(), tracking_id=(tracking_id or "").strip() or None,
-                signature_confirmed=signature_confirmed), accepted, data_dir=data_dir,
-                now=now())
+            return file_claim(store, seller_id, request, accepted, data_dir=data_dir,
+                              now=now())
         except ClaimRefusal as exc:
             log.info("claim refused for seller %s: %s", seller_id, exc.rule)
             refuse(exc.rule, str(exc), exc.status)
@@ -399,15 +403,44 @@ def seller_account_router(store: Store, settings: Settings, *,
         return seller.name if seller else seller_id
 
     @router.get("/seller/account", response_class=HTMLResponse, include_in_schema=False)
-    def account_page(request: Request, changed: str = "") -> Response:
+    def account_page(request: Request, changed: str = "", filed: str = "") -> Response:
+        auth = page_seller(request)
+        if auth is None:
+            return RedirectResponse("/seller", status_code=303)
+        return account_html(*auth, changed=changed, filed=filed)
+
+    def account_html(seller_id: str, token: str, *, status: int = 200,
+                     **shown: str) -> HTMLResponse:
+        return HTMLResponse(render_account(
+            seller_name(seller_id), enrolment_of(seller_id), refunds_of(seller_id),
+            claims_of(store, seller_id), Month.of(now().date()), _form_csrf(token),
+            reasons=load_terms("DE").claims.eligible_reasons, **shown), status_code=status)
+
+    @router.post("/seller/claims", include_in_schema=False)
+    def claim_form(request: Request, order_id: Annotated[str, Form(max_length=32)] = "",
+                   reason: Annotated[str, Form(max_length=48)] = "",
+                   description: Annotated[str, Form(max_length=MAX_DESCRIPTION)] = "",
+                   tracking_id: Annotated[str, Form(max_length=64)] = "",
+                   signature_confirmed: Annotated[str | None, Form()] = None,
+                   photos: Annotated[list[UploadFile] | None, File()] = None,
+                   csrf: Annotated[str, Form()] = "") -> Response:
         auth = page_seller(request)
         if auth is None:
             return RedirectResponse("/seller", status_code=303)
         seller_id, token = auth
-        return HTMLResponse(render_account(
-            seller_name(seller_id), enrolment_of(seller_id), refunds_of(seller_id),
-            claims_of(store, seller_id), Month.of(now().date()), _form_csrf(token),
-            changed=changed))
+        if not hmac.compare_digest(csrf, _form_csrf(token)):
+            return account_html(seller_id, token, status=403,
+                                error="This form has expired; send it again.")
+        try:
+            claim = submit_claim(seller_id, ClaimRequest(
+                order_id=order_id.strip(), reason=reason.strip(),
+                description=description.strip(), tracking_id=tracking_id.strip() or None,
+                signature_confirmed=signature_confirmed is not None), photos or [])
+        except HTTPException as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+            return account_html(seller_id, token, status=exc.status_code,
+                                error=f"{detail['message']} (rule {detail.get('rule', '-')})")
+        return RedirectResponse(f"/seller/account?filed={claim.id}", status_code=303)
 
     @router.post("/seller/account/enrolment", include_in_schema=False)
     def enrolment_form(request: Request, action: Annotated[str, Form()] = "",
@@ -485,10 +518,16 @@ def _badge(status: str, label: str | None = None) -> str:
 
 def render_account(seller: str, enrolment: EnrolmentOut, refunds: list[RefundOut],
                    claims: list[ClaimPublic], this_month: Month, csrf: str, *,
-                   changed: str = "") -> str:
+                   reasons: Sequence[str] = (), changed: str = "", filed: str = "",
+                   error: str = "") -> str:
     active = enrolment.status == "active"
     badge = _badge(enrolment.status, "service in use" if active else "opted out")
     parts = [f"<h1>Your account {badge}</h1>"]
+    if error:
+        parts.append(f'<p class="error">{escape(error)}</p>')
+    if filed:
+        parts.append(f'<p class="notice">Claim {escape(filed)} was filed; an operator will '
+                     "decide it.</p>")
     if changed:
         parts.append('<p class="notice">' + ("You are enrolled: orders placed from today on "
                      "are answered by the service." if active else "You opted out: orders "
@@ -525,11 +564,27 @@ def render_account(seller: str, enrolment: EnrolmentOut, refunds: list[RefundOut
         f"<td class=\"num\">{escape(str(c.amount_granted or '-'))}</td>"
         f"<td>{escape(c.decision_reason or '-')}</td></tr>" for c in claims
     ) or '<tr><td colspan="7" class="muted">No claims.</td></tr>'
-    parts.append("<h2>Claims</h2><p class=\"muted\">File a claim with "
-                 "<code>POST /v1/seller/claims</code> (reason, photos, tracking id).</p>"
+    claimed = {c.order_id for c in claims}
+    claimable = sorted({r.order_id for r in refunds if r.issued_by == "service"} - claimed)
+    orders = "".join(f"<option>{escape(o)}</option>" for o in claimable)
+    options = "".join(f'<option value="{escape(r)}">{escape(r.replace("_", " "))}</option>'
+                      for r in reasons)
+    form = (
+        '<h3>File a claim</h3><form method="post" action="/seller/claims" '
+        f'enctype="multipart/form-data"><input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<dl><dt>Order</dt><dd><select name="order_id" required>{orders}</select></dd>'
+        f'<dt>Reason</dt><dd><select name="reason" required>{options}</select></dd>'
+        f'<dt>What happened</dt><dd><textarea name="description" maxlength="{MAX_DESCRIPTION}">'
+        '</textarea></dd><dt>Tracking id</dt><dd><input name="tracking_id" maxlength="64">'
+        '</dd><dt>Photos</dt><dd><input type="file" name="photos" multiple '
+        'accept="image/jpeg,image/png,image/webp"></dd></dl><label class="consent">'
+        '<input type="checkbox" name="signature_confirmed" value="1">I hold the delivery '
+        'signature (its photo is attached)</label><button class="primary">File claim</button>'
+        "</form>") if claimable else ""
+    parts.append("<h2>Claims</h2>"
                  "<table><thead><tr><th>Claim</th><th>Order</th><th>Status</th><th>Reason</th>"
                  "<th>Claimed</th><th>Granted</th><th>Decision</th></tr></thead>"
-                 f"<tbody>{claim_rows}</tbody></table>")
+                 f"<tbody>{claim_rows}</tbody></table>{form}")
     return _page("Your account", "".join(parts), seller)
 
 

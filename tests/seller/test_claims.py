@@ -3,6 +3,7 @@ cycle filed -> decided -> visible; a refused claim stores nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,11 +15,13 @@ from sqlalchemy import func, select
 from agent.db import Store
 from agent.records import Order
 from agent.refunds import IssuedBy, record_refund
+from channels.seller_portal import COOKIE, issue_token
 from csba.settings import Settings
 from seller.claims import ClaimRow
 from seller.evidence import MAX_PHOTO_BYTES
 from seller.terms import ClaimTerms, load_terms
 from tests.seller.conftest import (
+    SELLER,
     Client,
     operator_auth,
     order_record,
@@ -294,3 +297,31 @@ def test_production_refuses_the_development_operator_token() -> None:
     with pytest.raises(ValidationError, match="CSBA_OPERATOR_TOKEN"):
         Settings(mode="production", twilio_auth_token="real",  # type: ignore[arg-type]
                  _env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_claim_filed_from_the_portal_page(client: TestClient, account_store: Store,
+                                            account_settings: Settings) -> None:
+    order = refunded(account_store)
+    late = refunded(account_store, issued="2026-08-01")
+    client.cookies.set(COOKIE, issue_token(account_store, SELLER))
+    page = client.get("/seller/account").text
+    assert f"<option>{order.order_id}</option>" in page and 'name="photos"' in page
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert csrf
+    form = {"reason": "buyer_abuse", "description": "Empty box came back.",
+            "csrf": csrf.group(1)}
+    photos = [("photos", ("box.png", PNG, "image/png"))]
+    refused_page = client.post("/seller/claims", data={**form, "order_id": late.order_id},
+                               files=photos)
+    assert refused_page.status_code == 422
+    assert "rule claim.outside_window" in refused_page.text
+    assert nothing_stored(account_store, account_settings)
+    forged = client.post("/seller/claims", data={**form, "order_id": order.order_id,
+                                                 "csrf": "0" * 64}, files=photos)
+    assert forged.status_code == 403 and nothing_stored(account_store, account_settings)
+    filed = client.post("/seller/claims", data={**form, "order_id": order.order_id},
+                        files=photos, follow_redirects=False)
+    assert filed.status_code == 303
+    shown = client.get(filed.headers["location"]).text
+    assert "was filed" in shown and f"<option>{order.order_id}</option>" not in shown
+    assert '<span class="badge filed">filed</span>' in shown
