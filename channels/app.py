@@ -31,6 +31,7 @@ from channels.voice import VoiceChannel
 from channels.web_chat import WebChatChannel
 from csba.services import load_demo_data, open_agent, open_index, open_store
 from csba.settings import Settings
+from knowledge.index import KnowledgeIndex
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,16 @@ class EvidenceOut(BaseModel):
 
 
 def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
-               smtp_server: bool = True, outbox_worker: bool = True) -> FastAPI:
-    store, index = open_store(settings), open_index(settings)
+               smtp_server: bool = True, outbox_worker: bool = True,
+               index: KnowledgeIndex | None = None) -> FastAPI:
+    """The whole service. ``index`` lets a caller share one already-built index (tests, a
+    process serving several apps); by default the settings open it."""
+    store = open_store(settings)
+    owns_index = index is None
+    index = index or open_index(settings)
     agent = open_agent(settings, store, index)
     # One adapter per channel (the registry); voice follow-ups go out as SMS.
-    # A seller's reply to a case notification is that case's answer.
-    email = EmailChannel.from_settings(settings, answer_case=agent.answer_case)
+    email = EmailChannel.from_settings(settings)
     sms = MessagingChannel.from_settings(settings)
     channels: dict[str, ChannelAdapter] = {
         "email": email, "sms": sms, "voice": VoiceChannel(sms),
@@ -63,6 +68,8 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     metrics = ServiceMetrics(store)
     handle = metrics.timed(rate_limited(agent.handle, SenderRateLimiter(settings.rate_limit),
                                         store))
+
+    worker = OutboxWorker(store, senders)
 
     async def send_outbox(worker: OutboxWorker) -> None:
         while True:
@@ -80,8 +87,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
         server = InboundSmtpServer(email, handle, host=settings.smtp_host) if smtp_server else None
         if server:
             server.start()
-        task = (asyncio.create_task(send_outbox(OutboxWorker(store, senders)))
-                if outbox_worker else None)
+        task = (asyncio.create_task(send_outbox(worker)) if outbox_worker else None)
         try:
             yield
         finally:
@@ -91,11 +97,13 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
                     await task
             if server:
                 server.stop()
-            index.close()
+            if owns_index:
+                index.close()
 
     app = FastAPI(title="csba", version="0.1.0", lifespan=lifespan,
                   summary="Customer service for seller-fulfilled marketplace orders")
     app.state.store, app.state.index, app.state.agent = store, index, agent
+    app.state.outbox = worker
     for channel in channels.values():
         app.include_router(channel.router(handle))
     app.include_router(seller_portal_router(agent))

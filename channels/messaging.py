@@ -145,7 +145,9 @@ class MessagingChannel:
     def from_settings(cls, settings: Settings) -> Self:
         return cls(open_store(settings), account_sid=settings.twilio_account_sid,
                    auth_token=settings.twilio_auth_token.get_secret_value(),
-                   public_base_url=str(settings.public_base_url))
+                   public_base_url=str(settings.public_base_url),
+                   api_base=str(settings.twilio_api_base).rstrip("/")
+                   if settings.twilio_api_base else None)
 
     def close(self) -> None:
         """Release the REST client's pooled connections."""

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: SecretStr = SecretStr(_DEV_TOKEN)
     public_base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+    twilio_api_base: HttpUrl | None = Field(
+        default=None, description="Twilio REST API base URL; default: Twilio's own"
+    )
     llm: str | None = Field(default=None, description="optional chat model, provider:model")
     operator_token: SecretStr = Field(
         default=SecretStr(_DEV_OPERATOR_TOKEN),

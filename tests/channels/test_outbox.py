@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from agent.core import Agent
@@ -18,48 +12,24 @@ from agent.db import OutboxRow, Store
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker, backoff
 from tests.conftest import NOW, Say
+from tests.support.mail import MailCatcher
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[Envelope, Message]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.messages.append((envelope, message_from_bytes(content)))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def relay() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
-
-
-def test_a_case_notifies_the_seller_once_by_email(relay: tuple[Inbox, int], say: Say,
+def test_a_case_notifies_the_seller_once_by_email(mail_relay: MailCatcher, say: Say,
                                                   store: Store) -> None:
-    inbox, port = relay
     text = UNANSWERED
     reply = say(f"{text} ({HEADLAMP_US[0]})", sender=HEADLAMP_US[1])
     assert reply.case_id
-    worker = OutboxWorker(store, {"email": SmtpSender(f"smtp://127.0.0.1:{port}")})
+    worker = OutboxWorker(store, {"email": SmtpSender(mail_relay.url)})
     now = datetime.fromisoformat(NOW)
     assert worker.run_once(now) == 1
     assert worker.run_once(now + timedelta(hours=1)) == 0  # sent exactly once
-    [(envelope, mail)] = inbox.messages
+    [(envelope, mail)] = mail_relay.received
     assert envelope.rcpt_tos == ["help@ridgeline-outdoor.example"]
     assert reply.case_id in str(mail["Subject"])
     assert mail["Auto-Submitted"] == "auto-replied" and mail["Message-ID"]
@@ -68,24 +38,22 @@ def test_a_case_notifies_the_seller_once_by_email(relay: tuple[Inbox, int], say:
         assert secret not in body
 
 
-def test_the_sellers_answer_reaches_the_customer(relay: tuple[Inbox, int], say: Say,
+def test_the_sellers_answer_reaches_the_customer(mail_relay: MailCatcher, say: Say,
                                                  agent: Agent, store: Store) -> None:
-    inbox, port = relay
     reply = say(f"{UNANSWERED} ({HEADLAMP_US[0]})", sender=HEADLAMP_US[1])
     assert reply.case_id
     agent.answer_case(reply.case_id, "A5RIDGELINE", "Yes, with the Petzl adapter.",
                       add_to_knowledge=False, now=datetime.fromisoformat(NOW))
-    OutboxWorker(store, {"email": SmtpSender(f"smtp://127.0.0.1:{port}")}).run_once(
+    OutboxWorker(store, {"email": SmtpSender(mail_relay.url)}).run_once(
         datetime.fromisoformat(NOW))
-    recipients = sorted(e.rcpt_tos[0] for e, _ in inbox.messages)
+    recipients = sorted(e.rcpt_tos[0] for e, _ in mail_relay.received)
     assert recipients == sorted(["help@ridgeline-outdoor.example", HEADLAMP_US[1]])
-    customer = next(m for e, m in inbox.messages if e.rcpt_tos == [HEADLAMP_US[1]])
+    customer = next(m for e, m in mail_relay.received if e.rcpt_tos == [HEADLAMP_US[1]])
     assert "Petzl adapter" in customer.get_payload(decode=True).decode()
 
 
 def test_a_failed_send_is_retried_with_back_off_and_not_lost(say: Say, store: Store,
-                                                             relay: tuple[Inbox, int]) -> None:
-    inbox, port = relay
+                                                             mail_relay: MailCatcher) -> None:
     say(f"{UNANSWERED} ({HEADLAMP_US[0]})", sender=HEADLAMP_US[1])
     now = datetime.fromisoformat(NOW)
     broken = OutboxWorker(store, {"email": SmtpSender(f"smtp://127.0.0.1:{free_port()}",
@@ -94,10 +62,10 @@ def test_a_failed_send_is_retried_with_back_off_and_not_lost(say: Say, store: St
     with store.sessions() as s:
         row = s.scalars(select(OutboxRow)).one()
         assert row.attempts == 1 and row.sent_at is None and row.last_error
-    working = OutboxWorker(store, {"email": SmtpSender(f"smtp://127.0.0.1:{port}")})
+    working = OutboxWorker(store, {"email": SmtpSender(mail_relay.url)})
     assert working.run_once(now + timedelta(seconds=5)) == 0  # backing off
     assert working.run_once(now + backoff(1) + timedelta(seconds=1)) == 1
-    assert len(inbox.messages) == 1
+    assert len(mail_relay.received) == 1
 
 
 def test_bad_smtp_url_is_refused() -> None:

@@ -4,15 +4,9 @@ and later replies through the real Twilio REST client to a recorder on 127.0.0.1
 from __future__ import annotations
 
 import base64
-import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from fastapi import FastAPI, Request
@@ -39,12 +33,12 @@ from channels.voice import VoiceChannel, speech_language, spoken_text
 from csba.settings import Settings
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, CountingHandler, Mount
+from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "http://testserver"
-ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 DE_LINE, UK_LINE, US_LINE = "+4930555010200", "+442079460000", "+12025550100"
 WHATSAPP_LINE = "whatsapp:+4930555010299"
 DELIVERED_DE = ("028-4306213-9513237", "+4917680351976")  # Miriam Koch, delivered 7 Nov
@@ -67,50 +61,10 @@ class Clock:
         return self.now
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    form: dict[str, list[str]]
-
-
-class RecorderServer(ThreadingHTTPServer):
-    recorded: list[Recorded]
-
-
-class _RecorderHandler(BaseHTTPRequestHandler):
-    server: RecorderServer
-
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-        form = parse_qs(body, keep_blank_values=True)
-        self.server.recorded.append(Recorded("POST", self.path, dict(self.headers.items()),
-                                             form))
-        payload = json.dumps({"sid": f"SM{len(self.server.recorded):032d}", "status": "queued",
-                              "to": form.get("To", [""])[0], "from": form.get("From", [""])[0],
-                              "body": form.get("Body", [""])[0],
-                              "account_sid": ACCOUNT}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the recorder keeps what it received; the test output stays clean
-
-
 @pytest.fixture()
 def recorder() -> Iterator[RecorderServer]:
-    server = RecorderServer(("127.0.0.1", 0), _RecorderHandler)
-    server.recorded = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with running_recorder() as server:
+        yield server
 
 
 @pytest.fixture()

@@ -10,8 +10,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -23,12 +23,12 @@ class MailCatcher:
     """The relay's handler: ``received`` holds (envelope, message) in arrival order."""
 
     def __init__(self) -> None:
-        self.received: list[tuple[Envelope, Message]] = []
+        self.received: list[tuple[Envelope, EmailMessage]] = []
         self.port = 0
         self._arrived = threading.Condition()
 
     @property
-    def messages(self) -> list[Message]:
+    def messages(self) -> list[EmailMessage]:
         return [message for _, message in self.received]
 
     @property
@@ -38,11 +38,13 @@ class MailCatcher:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else b""
         with self._arrived:
-            self.received.append((envelope, message_from_bytes(content)))
+            parsed = message_from_bytes(content, policy=policy.default)
+            assert isinstance(parsed, EmailMessage)
+            self.received.append((envelope, parsed))
             self._arrived.notify_all()
         return "250 OK"
 
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[Message]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
         """Block until ``count`` messages arrived (for mail sent by a server's own thread)."""
         deadline = time.monotonic() + timeout
         with self._arrived:
