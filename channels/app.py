@@ -57,7 +57,8 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     index = index or open_index(settings)
     agent = open_agent(settings, store, index)
     # One adapter per channel (the registry); voice follow-ups go out as SMS.
-    email = EmailChannel.from_settings(settings)
+    # A seller's reply to a case notification is that case's answer.
+    email = EmailChannel.from_settings(settings, answer_case=agent.answer_case)
     sms = MessagingChannel.from_settings(settings)
     channels: dict[str, ChannelAdapter] = {
         "email": email, "sms": sms, "voice": VoiceChannel(sms),
