@@ -25,6 +25,7 @@ from channels.messaging import MessagingChannel
 from channels.metrics import ServiceMetrics
 from channels.outbox import OutboundSender, OutboxWorker
 from channels.rate_limit import SenderRateLimiter, rate_limited
+from channels.recovery import answer_stranded
 from channels.seller_account import seller_account_router
 from channels.seller_portal import seller_portal_router
 from channels.voice import VoiceChannel
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     async def send_outbox(worker: OutboxWorker) -> None:
         while True:
             try:
+                await run_in_threadpool(answer_stranded, store, handle)
                 await run_in_threadpool(worker.run_once)
                 await run_in_threadpool(agent.expire_cases, _now())
             except Exception:  # noqa: BLE001 - the loop must outlive one bad round

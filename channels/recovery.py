@@ -1,0 +1,83 @@
+"""Messages stored but never answered get answered, on the customer's channel.
+
+Every channel stores a message before the agent answers it. When the turn fails (the process
+died, the index was unreachable), some providers redeliver (an MTA, a chat client) and some
+never do (Twilio goes to its fallback URL instead of retrying). So the server looks, now and
+then, for messages older than a few minutes without a reply, runs their turn, and queues the
+reply through the outbox like any later reply: nothing a customer said is left unanswered.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from agent.cases import queue_customer_message
+from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from agent.inflight import MessageInFlight
+from agent.messages import InboundMessage
+from agent.outgoing_mail import dedupe_key
+from channels.base import MessageHandler
+
+log = logging.getLogger(__name__)
+
+# Well past any webhook's answer time and an MTA's first retry: the channel had its chance.
+STRANDED_AFTER = timedelta(minutes=2)
+BATCH = 20
+
+
+def late_reply_key(row: MessageRow) -> str:
+    """The outbox key of the reply to one message; email uses the key its channel uses, so a
+    later redelivery of the same mail cannot queue a second reply."""
+    if row.channel == "email":
+        return dedupe_key("email-reply", row.provider_message_id)
+    return f"late-reply:{row.id}"
+
+
+def stranded(store: Store, now: datetime, older_than: timedelta = STRANDED_AFTER
+             ) -> list[tuple[MessageRow, ConversationRow]]:
+    with store.sessions() as session:
+        found = session.execute(
+            select(MessageRow, ConversationRow)
+            .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+            .where(MessageRow.reply.is_(None), MessageRow.received_at <= now - older_than)
+            .order_by(MessageRow.id).limit(BATCH)).all()
+        session.expunge_all()
+    return [(message, conversation) for message, conversation in found]
+
+
+def answer_stranded(store: Store, handle: MessageHandler, now: datetime | None = None) -> int:
+    """Answer what waited too long; returns how many replies were queued."""
+    now = now or datetime.now(UTC)
+    queued = 0
+    for row, conv in stranded(store, now):
+        msg = InboundMessage(
+            channel=row.channel,  # type: ignore[arg-type]  # stored from a Channel
+            sender=conv.contact, text=row.text, thread_key=conv.thread_key,
+            received_at=row.received_at if row.received_at.tzinfo
+            else row.received_at.replace(tzinfo=UTC),
+            provider_message_id=row.provider_message_id, marketplace=conv.marketplace)
+        try:
+            reply = handle(msg)
+        except MessageInFlight:
+            continue  # a delivery is answering it right now
+        except Exception as exc:  # noqa: BLE001 - one failing message must not stop the rest
+            log.warning("stranded message %s still fails: %s", row.id, type(exc).__name__)
+            continue
+        key = late_reply_key(row)
+        try:
+            with store.sessions.begin() as session:
+                if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
+                    continue  # the channel queued the reply itself after all
+                queue_customer_message(session, conversation=session.get_one(
+                    ConversationRow, conv.id), text=reply.text, dedupe_key=key, now=now,
+                    case_id=reply.case_id)
+        except IntegrityError:
+            continue
+        queued += 1
+        log.info("stranded message %s answered late on %s (conversation %s)", row.id,
+                 row.channel, conv.id)
+    return queued
