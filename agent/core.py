@@ -198,10 +198,13 @@ class Agent:
         intent: str = classify_intent(text, language).intent
         order_ids = extract_order_ids(text)
         emails = extract_emails(text)
+        short = len(text.split()) <= _SHORT_ANSWER_WORDS
         if conv.pending_intent and (order_ids or emails or extract_asins(text)
-                                    or len(text.split()) <= _SHORT_ANSWER_WORDS
-                                    and intent in {"other", "greeting", "thanks",
-                                                   "order_status"}):
+                                    or short and intent in {"other", "greeting", "thanks",
+                                                            "order_status"}
+                                    # "The jumper." names the item asked for; it is not
+                                    # a new question or a new problem with the product.
+                                    or short and conv.pending == "item"):
             # A short answer to what the agent asked continues the earlier request.
             intent = conv.pending_intent
         turn = Turn(msg=msg, conv=conv, session=session, language=language, intent=intent,
@@ -230,6 +233,9 @@ class Agent:
             t.conv.order_id = order_ids[0]
         if t.intent in REDIRECTS:
             key, where = REDIRECTS[t.intent]
+            # The scope rule is the evidence of a redirect, as for orders out of scope.
+            t.citations.append(Citation(kind="policy", rule=f"scope.{t.intent}",
+                                        text=render(key, lang)))
             return TurnResult(render(key, lang), "redirected", where)
         if t.intent == "greeting":
             return TurnResult(render("greeting", lang), "answered")
@@ -316,6 +322,8 @@ class Agent:
                   topic: str | None = None, slots: dict[str, object] | None = None,
                   **more: object) -> TurnResult:
         assert t.order is not None and t.seller is not None
+        # The reply names the products the case is about: the order's items are its evidence.
+        self._cite_order(t, "items", ", ".join(asins))
         order_slots = self._order_slots(t.order)
         request = CaseRequest(
             category=category, asins=asins, topic=topic,
@@ -360,12 +368,18 @@ class Agent:
                   "tracking": tracking.id if tracking else "-",
                   "ship_date": day(order.ship_date, lang) if order.ship_date else "-"}
         if tracking:
+            self._cite_order(t, "tracking.carrier", tracking.carrier)
             self._cite_order(t, "tracking.id", tracking.id)
+        if order.ship_date:
+            self._cite_order(t, "ship_date", order.ship_date)
         if estimated and t.today > estimated + OVERDUE_AFTER:
             return self._escalate(t, "shipment", [i.asin for i in order.items],
                                   "status_overdue_case", slots=slots)
         if estimated and t.today > estimated:
-            slots["investigate_from"] = day(estimated + OVERDUE_AFTER + timedelta(days=1), lang)
+            investigate_from = estimated + OVERDUE_AFTER + timedelta(days=1)
+            slots["investigate_from"] = day(investigate_from, lang)
+            t.citations.append(Citation(kind="policy", rule="status.investigate_after_3_days",
+                                        text=investigate_from.isoformat()))
             return TurnResult(render("status_shipped_late", lang, **slots), "answered")
         if not estimated:
             slots["estimated"] = "-"
@@ -396,6 +410,7 @@ class Agent:
             page = self._page(order, r.asin)
             t.citations.append(Citation(kind="policy", rule=r.rule,
                                         text=f"{r.amount} {r.currency}"))
+            self._cite_order(t, "refunds.issued_at", as_utc(r.issued_at).date())
             return TurnResult(render("refund_issued", lang, item=self._item_name(page, r.asin),
                                    refund=money(Money(amount=r.amount, currency=r.currency), lang),
                                    date=day(as_utc(r.issued_at).date(), lang)), "answered")
@@ -436,6 +451,7 @@ class Agent:
         if scored[0][0] > 0 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
             return scored[0][1]
         names = "; ".join(self._item_name(self._page(order, i.asin), i.asin) for i in items)
+        self._cite_order(t, "items", ", ".join(i.asin for i in items))
         return self._ask(t, "ask_item", "item", items=names)
 
     def _product_question(self, t: Turn, text: str) -> TurnResult:
@@ -561,8 +577,11 @@ class Agent:
         else:
             text = render("return_to_address", lang, **slots)
         seller_fault = decision.reason in policy.seller_fault_reasons
-        # "Send it back unused" makes no sense to someone returning a broken item.
-        if decision.condition and not (seller_fault and decision.condition == "unused_complete"):
+        # "Send it back unused" makes no sense to someone returning a broken item, nor to
+        # someone who keeps it (a returnless refund sends nothing back).
+        if decision.condition and not (
+                (seller_fault or decision.method == "returnless_refund")
+                and decision.condition == "unused_complete"):
             text += " " + render(f"condition_{decision.condition}", lang)
         return TurnResult(text, "answered")
 
