@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -349,13 +350,15 @@ class EmailChannel:
 
     def __init__(self, store: Store, sender: SmtpSender, *, smtp_port: int = 2525,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 answer_case: CaseAnswerer | None = None) -> None:
+                 answer_case: CaseAnswerer | None = None,
+                 webhook_token: str | None = None) -> None:
         if not 0 < smtp_port < 65536:
             raise ValueError(f"smtp_port must be 1..65535, got {smtp_port}")
         self.store = store
         self.sender = sender
         self.smtp_port = smtp_port
         self.clock = clock
+        self.webhook_token = webhook_token
         self.domain = parseaddr(sender.sender)[1].rpartition("@")[2] or "csba.example"
         # Without the agent's answer_case, sellers answer in the portal only.
         self.seller_mail = (SellerMail(store, answer_case, domain=self.domain, clock=clock)
@@ -367,7 +370,9 @@ class EmailChannel:
         # Its own engine on the agent's database: threading and the reply queue live there.
         return cls(Store(make_engine(settings.resolved_database_url)),
                    SmtpSender(settings.smtp_url), smtp_port=settings.smtp_port,
-                   answer_case=answer_case)
+                   answer_case=answer_case,
+                   webhook_token=settings.email_webhook_token.get_secret_value()
+                   if settings.email_webhook_token else None)
 
     def receive(self, raw: bytes, handle: MessageHandler) -> Receipt:
         """Process one raw mail, from the webhook or the SMTP server alike.
@@ -422,6 +427,16 @@ class EmailChannel:
             return False
         return True
 
+    def _check_token(self, request: Request) -> None:
+        """With a webhook token configured, only the mail provider holding it may post."""
+        if self.webhook_token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise HTTPException(403, "missing token: send 'Authorization: Bearer <token>'")
+        if not secrets.compare_digest(given.encode(), self.webhook_token.encode()):
+            raise HTTPException(403, "the webhook token does not match")
+
     def router(self, handle: MessageHandler) -> APIRouter:
         router = APIRouter(tags=["email"])
 
@@ -430,6 +445,7 @@ class EmailChannel:
             response_model=AcceptedOut | IgnoredOut | SellerMailOut,
             summary="Receive one raw MIME mail (message/rfc822)",
             responses={400: {"description": "empty body"},
+                       403: {"description": "the webhook token is missing or wrong"},
                        413: {"description": f"larger than {MAX_MESSAGE_BYTES} bytes"},
                        415: {"description": "not message/rfc822 or application/octet-stream"},
                        422: {"description": "no sender, no Message-ID or no text"},
@@ -438,6 +454,7 @@ class EmailChannel:
                 t: {"schema": {"type": "string", "format": "binary"}}
                 for t in sorted(ACCEPTED_CONTENT_TYPES)}}})
         async def email_inbound(request: Request) -> AcceptedOut | IgnoredOut | SellerMailOut:
+            self._check_token(request)
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in ACCEPTED_CONTENT_TYPES:
                 raise HTTPException(415, "Content-Type must be message/rfc822 or "

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         default=SecretStr(_DEV_OPERATOR_TOKEN),
         description="Bearer token of the operators who decide claims and record refunds",
     )
+    email_webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token the raw-MIME webhook requires (when set)"
+    )
     rate_limit: str = Field(
         default="20/minute;300/day",
         description="new messages one sender may send per channel (limits' notation, ';'-joined)",
@@ -75,6 +78,9 @@ class Settings(BaseSettings):
         if self.mode == "production" and \
                 self.operator_token.get_secret_value() == _DEV_OPERATOR_TOKEN:
             raise ValueError("CSBA_OPERATOR_TOKEN must be set in production mode")
+        if self.mode == "production" and self.email_webhook_token is None:
+            # The webhook would otherwise take mail from anyone who finds the URL.
+            raise ValueError("CSBA_EMAIL_WEBHOOK_TOKEN must be set in production mode")
         return self
 
     @property

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import smtplib
-import socket
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from email import message_from_bytes
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -36,6 +32,9 @@ from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
 from csba.settings import Settings
 from tests.conftest import NOW
+from tests.contracts.channel import Answer, ChannelContract, Mount
+from tests.support.mail import MailCatcher
+from tests.support.net import free_port
 
 SERVICE = "service@csba.example"
 MIRIAM = ("028-4306213-9513237", "miriam.koch@example.de")  # delivered, DE seller
@@ -69,12 +68,6 @@ def mail(text: str | None = QUESTION, *, sender: str = MIRIAM[1],
     elif html is not None:
         message.set_content(html, subtype="html")
     return message
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- parsing, without the agent ----------------------------------------------------------------
@@ -211,30 +204,9 @@ def test_from_settings_and_the_openapi_page(settings: Settings) -> None:
 
 # --- the channel with the real agent -----------------------------------------------------------
 
-class Catcher:
-    """A relay on loopback that keeps what the outbox sends."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[Envelope, Message]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.messages.append((envelope, message_from_bytes(content)))
-        return "250 OK"
-
-
 @pytest.fixture()
-def catcher() -> Iterator[tuple[Catcher, int]]:
-    inbox, port = Catcher(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
-
-
-@pytest.fixture()
-def channel(agent: Agent, catcher: tuple[Catcher, int]) -> EmailChannel:
-    return EmailChannel(agent.store, SmtpSender(f"smtp://127.0.0.1:{catcher[1]}"),
+def channel(agent: Agent, mail_relay: MailCatcher) -> EmailChannel:
+    return EmailChannel(agent.store, SmtpSender(mail_relay.url),
                         smtp_port=free_port(), clock=lambda: CLOCK)
 
 
@@ -304,7 +276,7 @@ class TestEmailChannel:
         assert adapter.name == "email"
 
     def test_reply_headers_golden(self, smtp_port: int, channel: EmailChannel, store: Store,
-                                  catcher: tuple[Catcher, int],
+                                  mail_relay: MailCatcher,
                                   seen: list[InboundMessage]) -> None:
         deliver(smtp_port, mail())
         [msg] = seen
@@ -313,8 +285,8 @@ class TestEmailChannel:
         assert msg.text == QUESTION and msg.received_at == CLOCK
         [row] = replies(store)
         assert OutboxWorker(store, {"email": channel}).run_once(CLOCK) >= 1
-        inbox, _ = catcher
-        [(envelope, sent)] = [(e, m) for e, m in inbox.messages if e.rcpt_tos == [MIRIAM[1]]]
+        [(envelope, sent)] = [(e, m) for e, m in mail_relay.received
+                              if e.rcpt_tos == [MIRIAM[1]]]
         assert row.meta["message_id"].endswith("@csba.example>")
         assert [(k, v) for k, v in sent.items()
                 if k not in {"Date", "Content-Transfer-Encoding"}] == [
@@ -478,21 +450,75 @@ class TestEmailChannel:
         assert counts(store) == (0, 0, 0)
 
 
-@pytest.mark.slow
-class TestEmailWebhookContract:
-    """The channel contract: this channel has no signature, so bad bodies are the contract."""
+HEADLAMP_CUSTOMER = "michael.rodriguez@example.com"  # the contract's order is theirs
+WEBHOOK_TOKEN = "webhook-token-0123456789"
 
-    def test_an_empty_body_gets_400_and_stores_nothing(self, client: TestClient,
-                                                       store: Store) -> None:
+
+@pytest.mark.slow
+class TestEmailWebhookContract(ChannelContract):
+    """The raw-MIME webhook: its credential is the bearer token the mail provider holds."""
+
+    accepted_status = 202
+
+    @pytest.fixture()
+    def mount(self, agent: Agent, mail_relay: MailCatcher) -> Mount:
+        guarded = EmailChannel(agent.store, SmtpSender(mail_relay.url), smtp_port=free_port(),
+                               clock=lambda: CLOCK, webhook_token=WEBHOOK_TOKEN)
+
+        def mounted(handle: MessageHandler) -> TestClient:
+            app = FastAPI()
+            app.include_router(guarded.router(handle))
+            return TestClient(app)
+        return mounted
+
+    @staticmethod
+    def raw(text: str, provider_id: str) -> bytes:
+        message = mail(text, sender=HEADLAMP_CUSTOMER, message_id=f"<{provider_id}@example.com>",
+                       subject="Headlamp")
+        return bytes(message)
+
+    @staticmethod
+    def post_raw(client: TestClient, raw: bytes, token: str | None = WEBHOOK_TOKEN) -> Answer:
+        headers = {"Content-Type": "message/rfc822"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return client.post("/email/inbound", content=raw, headers=headers)
+
+    def deliver(self, client: TestClient, text: str, provider_id: str) -> Answer:
+        return self.post_raw(client, self.raw(text, provider_id))
+
+    def forged(self, client: TestClient, text: str, provider_id: str) -> list[Answer]:
+        raw = self.raw(text, provider_id)
+        return [self.post_raw(client, raw, None), self.post_raw(client, raw, "not-the-token"),
+                self.post_raw(client, raw, "")]
+
+    def empty(self, client: TestClient) -> Answer:
+        return self.post_raw(client, b"")
+
+    def oversized(self, client: TestClient) -> Answer:
+        return self.post_raw(client, b"x" * (MAX_MESSAGE_BYTES + 1))
+
+    def reply_of(self, answer: Answer) -> str:
+        return json.dumps(answer.json(), sort_keys=True)
+
+    def outbox_per_delivery(self) -> int:
+        return 2  # the seller's notification and the reply to the customer's mail
+
+    def test_refusals_say_precisely_why(self, client: TestClient, store: Store) -> None:
         assert post(client, b"") == (400, {
             "detail": "empty body: expected one raw MIME message"})
-        assert counts(store) == (0, 0, 0)
-
-    def test_an_oversized_body_gets_413_and_stores_nothing(self, client: TestClient,
-                                                           store: Store) -> None:
         status, body = post(client, b"x" * (MAX_MESSAGE_BYTES + 1))
         assert (status, body) == (413, {"detail": f"message larger than {MAX_MESSAGE_BYTES} "
                                                   "bytes"})
+        assert counts(store) == (0, 0, 0)
+
+    def test_a_configured_token_is_required(self, mount: Mount, agent: Agent,
+                                            store: Store) -> None:
+        client = mount(agent.handle)
+        missing = self.post_raw(client, self.raw("Hello", "t1"), None)
+        assert missing.json()["detail"] == "missing token: send 'Authorization: Bearer <token>'"
+        wrong = self.post_raw(client, self.raw("Hello", "t1"), "wrong")
+        assert wrong.json()["detail"] == "the webhook token does not match"
         assert counts(store) == (0, 0, 0)
 
     def test_an_oversized_streamed_body_gets_413(self, client: TestClient, store: Store) -> None:
