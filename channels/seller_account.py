@@ -34,7 +34,7 @@ from agent.enrolment import (
 )
 from agent.records import Order
 from agent.refunds import record_refund
-from channels.seller_portal import COOKIE, _layout, seller_for_token
+from channels.seller_portal import COOKIE, _layout, seller_for_token, seller_from_bearer
 from csba.money import Marketplace
 from csba.settings import Settings
 from seller.claims import (
@@ -73,7 +73,6 @@ from seller.terms import currency_decimals, fee_schedule, load_terms
 
 log = logging.getLogger(__name__)
 
-_seller_bearer = HTTPBearer(auto_error=False, description="a seller token from issue_token")
 _operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
                               description="the operator token (CSBA_OPERATOR_TOKEN)")
 
@@ -156,16 +155,7 @@ def seller_account_router(store: Store, settings: Settings, *,
     operator_token = settings.operator_token
     router = APIRouter()
 
-    def api_seller(credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                          Depends(_seller_bearer)]) -> str:
-        if credentials is None:
-            raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        seller_id = seller_for_token(store, credentials.credentials)
-        if seller_id is None:
-            raise HTTPException(401, "invalid or revoked token",
-                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        return seller_id
+    api_seller = seller_from_bearer(store)
 
     def api_operator(credentials: Annotated[HTTPAuthorizationCredentials | None,
                                             Depends(_operator_bearer)]) -> None:

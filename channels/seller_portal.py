@@ -166,13 +166,8 @@ def _csrf(token: str) -> str:
     return hmac.new(token.encode("utf-8"), b"seller-portal-form", hashlib.sha256).hexdigest()
 
 
-def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None = None
-                         ) -> APIRouter:
-    """The portal's API (``/v1/seller/...``, Bearer token) and pages (``/seller...``)."""
-    store = agent.store
-    ensure_tables(store.engine)
-    now = clock or (lambda: datetime.now(UTC))
-    router = APIRouter()
+def seller_from_bearer(store: Store) -> Callable[..., str]:
+    """The dependency every seller API route uses: its bearer token, checked, as a seller id."""
 
     def api_seller(credentials: Annotated[HTTPAuthorizationCredentials | None,
                                           Depends(_bearer)]) -> str:
@@ -185,7 +180,18 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return seller_id
 
-    Seller = Annotated[str, Depends(api_seller)]
+    return api_seller
+
+
+def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None = None
+                         ) -> APIRouter:
+    """The portal's API (``/v1/seller/...``, Bearer token) and pages (``/seller...``)."""
+    store = agent.store
+    ensure_tables(store.engine)
+    now = clock or (lambda: datetime.now(UTC))
+    router = APIRouter()
+
+    Seller = Annotated[str, Depends(seller_from_bearer(store))]
 
     def public(row: CaseRow) -> CasePublic:
         order = store.order(row.order_id) if row.order_id else None
