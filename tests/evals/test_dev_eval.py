@@ -42,6 +42,13 @@ def test_the_dev_dataset_covers_what_it_must(thresholds: dict[str, Any]) -> None
     assert cross_border >= {"DE", "ES", "UK", "US"}
 
 
+def test_targets_not_yet_met_are_listed_with_their_gap(thresholds: dict[str, Any]) -> None:
+    # A gap is written down with its target, its floor and why, never dropped silently.
+    for name, gap in thresholds.get("below_target", {}).items():
+        assert gap["floor"] < gap["target"] and gap["why"], name
+        assert name not in thresholds["min"]
+
+
 def test_the_agent_meets_the_thresholds(dev_eval: tuple[Path, dict[str, Any]],
                                         thresholds: dict[str, Any]) -> None:
     out, metrics = dev_eval
@@ -50,6 +57,9 @@ def test_the_agent_meets_the_thresholds(dev_eval: tuple[Path, dict[str, Any]],
              if agent[name] is None or agent[name] < least}
     above = {name: agent[name] for name, most in thresholds["max"].items()
              if agent[name] > most}
+    # A metric still short of its target must not fall below the floor it has reached.
+    below |= {name: agent[name] for name, gap in thresholds.get("below_target", {}).items()
+              if agent[name] is None or agent[name] < gap["floor"]}
     failing = [json.loads(line) for line in (out / "results.jsonl").read_text("utf-8")
                .splitlines() if not json.loads(line)["passed"]]
     detail = "\n".join(f"{r['id']}: {'; '.join(r['failures'])}" for r in failing)
