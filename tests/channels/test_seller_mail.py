@@ -30,6 +30,7 @@ from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.conftest import NOW
+from tests.support.index import index_of
 from tests.support.mail import MailCatcher
 from tests.support.net import free_port
 
@@ -89,10 +90,8 @@ def headlamp_index(settings: Settings, embeddings: HuggingFaceEmbeddings,
                    demo_pages: list[ProductPage]) -> Iterator[KnowledgeIndex]:
     """The headlamp page alone, per test: a consented answer must not answer the next test's
     question."""
-    opened = KnowledgeIndex.open(settings, embeddings=embeddings)
-    opened.sync([p for p in demo_pages if p.asin == HEADLAMP])
-    yield opened
-    opened.close()
+    with index_of(settings, embeddings, demo_pages, {HEADLAMP}) as opened:
+        yield opened
 
 
 @pytest.fixture()

@@ -23,6 +23,7 @@ from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, Mount
+from tests.support.index import index_of
 from tests.support.mail import MailCatcher
 
 pytestmark = pytest.mark.slow
@@ -40,10 +41,8 @@ def headlamp_index(tmp_path_factory: pytest.TempPathFactory, embeddings: Hugging
     """The headlamp page alone: what sellers added to the shared demo index in other tests
     cannot answer the question these tests need unanswered."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("headlamp"), _env_file=None)  # type: ignore[call-arg]
-    opened = KnowledgeIndex.open(settings, embeddings=embeddings)
-    opened.sync([p for p in demo_pages if p.asin == HEADLAMP])
-    yield opened
-    opened.close()
+    with index_of(settings, embeddings, demo_pages, {HEADLAMP}) as opened:
+        yield opened
 
 
 @pytest.fixture()
