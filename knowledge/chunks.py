@@ -23,7 +23,10 @@ _TITLE_CONTEXT_WORDS = 8
 
 
 @dataclass(frozen=True, slots=True)
-class Chunk:
+class Provenance:
+    """Where a piece of page text comes from: what a citation names. Indexed chunks and
+    retrieved evidence both carry it."""
+
     chunk_id: str
     asin: str
     marketplace: str
@@ -31,6 +34,10 @@ class Chunk:
     seller_id: str
     field: str
     text: str  # exactly what the page says: the text a citation quotes
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk(Provenance):
     index_text: str  # what is embedded: the text with the product and field named
     terms: str  # lexical-leg tokens of the field, space separated
     context_terms: str  # lexical-leg tokens of the product (title, brand), weighted lower

@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 
 from csba.money import MARKETPLACE_LANGUAGE
 from csba.settings import Settings
-from knowledge.chunks import Chunk, chunk_page
+from knowledge.chunks import Chunk, Provenance, chunk_page
 from knowledge.dense import DenseHit, DenseIndex, chroma_client
 from knowledge.embeddings import load_embeddings
 from knowledge.lexical import LexicalIndex
@@ -40,16 +40,9 @@ Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(Provenance):
     """One retrieved chunk: what the page says, where, and how it ranked."""
 
-    chunk_id: str
-    asin: str
-    marketplace: str
-    language: str
-    seller_id: str
-    field: str
-    text: str
     score: float
     dense_rank: int | None = None
     lexical_rank: int | None = None
