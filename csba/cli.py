@@ -188,7 +188,9 @@ def eval_command(
         cases = read_dataset(dataset)
         data = read_inputs(catalogs=catalog, orders=orders, sellers=sellers)
     except DataFileError as exc:
-        console.print(f"[red]rejected, no case was run:[/red] {exc}")
+        # Unwrapped: the file:line: field of each error must stay whole to be found again.
+        console.print(f"[red]rejected, no case was run:[/red] {exc}", soft_wrap=True,
+                      markup=True, highlight=False)
         raise typer.Exit(2) from exc
     if baseline is not None and not (baseline / "metrics.json").is_file():
         console.print(f"[red]--baseline {baseline}: no metrics.json there[/red]")

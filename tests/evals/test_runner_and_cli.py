@@ -132,10 +132,12 @@ def test_a_crash_is_recorded_and_the_run_goes_on(tmp_path: Path, files: dict[str
     assert boom.error is not None and "RuntimeError: the agent fell over" in boom.error
     assert boom.failures[0] == "error on turn 1: RuntimeError: the agent fell over"
     assert by_id["wrong-fact"].failures == ["fact missing: 9. Dezember 2026"]
-    # The same cases on the baseline, which never crashes and never answers an order question.
+    # The same cases on the baseline, which never crashes; it answers every message with a
+    # page field, so it cannot tell when an order was delivered.
     baseline = read_results(out / "baseline_results.jsonl")
     assert [r.id for r in baseline] == [r.id for r in results]
-    assert not any(r.passed for r in baseline if r.id != "weight")
+    assert all(r.error is None for r in baseline)
+    assert {r.id for r in baseline if not r.passed} >= {"status", "wrong-fact"}
     assert {r.case.id: r.agent.passed for r in runs} == {r.id: r.passed for r in results}
 
 
