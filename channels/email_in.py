@@ -8,6 +8,7 @@ answers auto-replies, lists or bounces, and never logs addresses, subjects or te
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 from email.utils import parseaddr
 from types import MappingProxyType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -42,6 +43,9 @@ from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
 from csba.settings import Settings
+
+if TYPE_CHECKING:  # channels.handover reads mail with this module's parser
+    from channels.handover import HandoverMail, HandoverResult
 
 log = logging.getLogger(__name__)
 
@@ -196,13 +200,17 @@ def _part_text(part: MIMEPart) -> str:
     return text
 
 
-def _html_text(html: str) -> str:
+def _html_text(html: str, *, drop_quotes: bool = True) -> str:
+    """The text of an HTML part; ``drop_quotes=False`` keeps quoted and forwarded mail, which
+    a hand-over forward is made of."""
     soup = BeautifulSoup(html, "html.parser")
     # Quoted earlier mails live in blockquotes and in the clients' own quote containers.
-    for tag in soup(["script", "style", "head", "title", "blockquote"]):
+    for tag in soup(["script", "style", "head", "title",
+                     *(["blockquote"] if drop_quotes else [])]):
         tag.decompose()
-    for tag in soup.select(".gmail_quote, .yahoo_quoted, .moz-cite-prefix, #divRplyFwdMsg"):
-        tag.decompose()
+    if drop_quotes:
+        for tag in soup.select(".gmail_quote, .yahoo_quoted, .moz-cite-prefix, #divRplyFwdMsg"):
+            tag.decompose()
     for br in soup.find_all("br"):
         br.replace_with("\n")
     for block in soup.find_all(_HTML_BLOCKS):
@@ -320,13 +328,14 @@ def resolve_thread_key(session: DbSession, parsed: ParsedEmail) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What became of one inbound mail: ignored (with the reason), answered and queued, or
-    taken as a seller's answer to a case."""
+    """What became of one inbound mail: ignored (with the reason), answered and queued,
+    taken as a seller's answer to a case, or a seller's hand-over of a customer's message."""
 
     message_id: str
     ignored: str | None = None
     reply: Reply | None = None
     seller_mail: SellerMailOutcome | None = None
+    handover: HandoverResult | None = None
 
 
 class AcceptedOut(BaseModel):
@@ -345,13 +354,21 @@ class SellerMailOut(BaseModel):
     seller_mail: Literal["answered", "refused", "duplicate"]
 
 
+class HandoverMailOut(BaseModel):
+    """A seller's forward to a hand-over address; the sender was answered by mail."""
+
+    handover: Literal["taken_over", "refused"]
+    handover_id: str
+
+
 class EmailChannel:
     name: str = CHANNEL
 
     def __init__(self, store: Store, sender: SmtpSender, *, smtp_port: int = 2525,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  answer_case: CaseAnswerer | None = None,
-                 webhook_token: str | None = None) -> None:
+                 webhook_token: str | None = None,
+                 handover_addresses: Mapping[str, str] | None = None) -> None:
         if not 0 < smtp_port < 65536:
             raise ValueError(f"smtp_port must be 1..65535, got {smtp_port}")
         self.store = store
@@ -363,6 +380,12 @@ class EmailChannel:
         # Without the agent's answer_case, sellers answer in the portal only.
         self.seller_mail = (SellerMail(store, answer_case, domain=self.domain, clock=clock)
                             if answer_case is not None else None)
+        # Without hand-over addresses, no mail is taken as a seller's hand-over.
+        self.handover: HandoverMail | None = None
+        if handover_addresses:
+            from channels.handover import HandoverMail  # imports this module: at call time
+            self.handover = HandoverMail(store, handover_addresses, domain=self.domain,
+                                         clock=clock)
 
     @classmethod
     def from_settings(cls, settings: Settings, *,
@@ -372,10 +395,13 @@ class EmailChannel:
                    SmtpSender(settings.smtp_url), smtp_port=settings.smtp_port,
                    answer_case=answer_case,
                    webhook_token=settings.email_webhook_token.get_secret_value()
-                   if settings.email_webhook_token else None)
+                   if settings.email_webhook_token else None,
+                   handover_addresses=settings.handover_addresses)
 
-    def receive(self, raw: bytes, handle: MessageHandler) -> Receipt:
-        """Process one raw mail, from the webhook or the SMTP server alike.
+    def receive(self, raw: bytes, handle: MessageHandler, *,
+                recipients: Sequence[str] = ()) -> Receipt:
+        """Process one raw mail, from the webhook or the SMTP server alike; ``recipients``
+        are the SMTP envelope's (the webhook has none: headers tell the hand-over address).
 
         Raises ``UnreadableEmail`` for mail that can never be processed; any other exception
         means "try again later" (the message may be stored; a redelivery is processed once).
@@ -389,6 +415,9 @@ class EmailChannel:
         if reason is not None:
             log.info("email %s not answered: %s", parsed.message_id, reason)
             return Receipt(parsed.message_id, ignored=reason)
+        if self.handover is not None and self.handover.addressed(raw, recipients):
+            return Receipt(parsed.message_id,
+                           handover=self.handover.receive(raw, parsed, handle))
         # Before the text check: a seller's empty reply is refused by mail, not bounced.
         if self.seller_mail is not None:
             case_id = self.seller_mail.recognise(parsed)
@@ -442,7 +471,7 @@ class EmailChannel:
 
         @router.post(
             "/email/inbound", status_code=202,
-            response_model=AcceptedOut | IgnoredOut | SellerMailOut,
+            response_model=AcceptedOut | IgnoredOut | SellerMailOut | HandoverMailOut,
             summary="Receive one raw MIME mail (message/rfc822)",
             responses={400: {"description": "empty body"},
                        403: {"description": "the webhook token is missing or wrong"},
@@ -453,7 +482,8 @@ class EmailChannel:
             openapi_extra={"requestBody": {"required": True, "content": {
                 t: {"schema": {"type": "string", "format": "binary"}}
                 for t in sorted(ACCEPTED_CONTENT_TYPES)}}})
-        async def email_inbound(request: Request) -> AcceptedOut | IgnoredOut | SellerMailOut:
+        async def email_inbound(request: Request
+                                ) -> AcceptedOut | IgnoredOut | SellerMailOut | HandoverMailOut:
             self._check_token(request)
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in ACCEPTED_CONTENT_TYPES:
@@ -473,6 +503,9 @@ class EmailChannel:
                 return IgnoredOut(ignored=receipt.ignored)
             if receipt.seller_mail is not None:
                 return SellerMailOut(seller_mail=receipt.seller_mail.result)
+            if receipt.handover is not None:
+                return HandoverMailOut(handover=receipt.handover.status,
+                                       handover_id=receipt.handover.handover_id)
             assert receipt.reply is not None
             return AcceptedOut(conversation_id=receipt.reply.conversation_id,
                                outcome=receipt.reply.outcome)
@@ -515,7 +548,8 @@ class _SmtpHandler:
         raw = f"Return-Path: <{mail_from}>\r\n".encode() + raw
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(None, self.channel.receive, raw, self.handle)
+            await loop.run_in_executor(None, functools.partial(
+                self.channel.receive, raw, self.handle, recipients=tuple(envelope.rcpt_tos)))
         except NoSender:
             return "550 No sender address (From)"
         except UnreadableEmail as exc:

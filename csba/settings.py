@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 _DEV_TOKEN = "dev-insecure-token"
 _DEV_OPERATOR_TOKEN = "dev-insecure-operator-token"
+# One hand-over address per seller region, so each region's mail can be routed and staffed
+# on its own; '*' serves sellers based anywhere else.
+DEFAULT_HANDOVER_ADDRESSES = {"DE": "handover-de@csba.example", "CN": "handover-cn@csba.example",
+                              "*": "handover@csba.example"}
 
 
 class Settings(BaseSettings):
@@ -62,6 +66,11 @@ class Settings(BaseSettings):
     uk_fee_table: Literal["DE", "US", "JP"] = Field(
         default="DE", description="whose published fee table UK statements use (none for UK)"
     )
+    handover_addresses: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_HANDOVER_ADDRESSES),
+        description="where sellers forward customers' mail for the service to take over: "
+                    "seller country (or '*' for every other) -> address; JSON in the env",
+    )
 
     @field_validator("llm")
     @classmethod
@@ -69,6 +78,19 @@ class Settings(BaseSettings):
         if value is not None and ":" not in value:
             raise ValueError(f"CSBA_LLM must be 'provider:model', got {value!r}")
         return value
+
+    @field_validator("handover_addresses")
+    @classmethod
+    def _handover_addresses_are_addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        cleaned: dict[str, str] = {}
+        for region, addr in value.items():
+            key = region.strip().upper()
+            if key != "*" and not (len(key) == 2 and key.isalpha()):
+                raise ValueError(f"hand-over region must be a country code or '*', got {region!r}")
+            if addr.count("@") != 1 or any(c.isspace() for c in addr.strip()):
+                raise ValueError(f"hand-over address for {key} is not an address: {addr!r}")
+            cleaned[key] = addr.strip().lower()
+        return cleaned
 
     @model_validator(mode="after")
     def _production_refuses_defaults(self) -> Settings:

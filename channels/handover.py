@@ -1,0 +1,517 @@
+"""Sellers hand a customer's direct inquiry over to the service, which answers the customer.
+
+A seller forwards the customer's mail to its region's hand-over address, or pastes the
+message and the order number in the portal or the API. The service checks that the seller is
+the order's seller and that the inquiry is one it covers, answers the customer on the order's
+own contact (email, or SMS when only a phone is known) by the usual turn, and confirms the
+take-over to the seller. Refusals name their rule and disclose nothing about other sellers'
+orders. Logs carry ids only: never a customer's words or contact details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import DateTime, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from agent.cases import queue_customer_message
+from agent.core import REDIRECTS
+from agent.db import Base, ConversationRow, MessageRow, SellerRow, Store
+from agent.enrolment import enrolment_history
+from agent.messages import InboundMessage, Reply
+from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
+from agent.records import Order, Seller
+from agent.scope import order_scope
+from agent.understanding import classify_intent, detect_language, extract_order_ids
+from channels.base import MessageHandler
+from channels.forwards import read_forward
+from channels.recovery import late_reply_key
+from csba.money import MARKETPLACE_LANGUAGE
+
+if TYPE_CHECKING:  # email_in builds this desk; the parsed mail is only read here
+    from channels.email_in import ParsedEmail
+
+log = logging.getLogger(__name__)
+
+HandoverSource = Literal["email", "portal", "api"]
+HandoverStatus = Literal["taken_over", "refused"]
+_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # as case ids: no 0/O, 1/I
+HANDOVER_ID_PATTERN = f"HO-[{_ID_ALPHABET}]{{7}}"
+SELLER_REPLY_KIND = "handover_seller_reply"
+CUSTOMER_KIND = "handover_answer"
+# The one wording for "not your order", "no such order" and "you are not a seller": a
+# refusal must not tell anyone whether an order exists or whose it is.
+UNKNOWN_ORDER = "handover.unknown_order"
+
+SELLER_TEXTS: Mapping[str, str] = MappingProxyType({
+    UNKNOWN_ORDER: "We could not take over this message and nothing was sent to anyone. The "
+                   "service takes over a customer's message only when the seller of the order "
+                   "forwards it from the email address registered for its seller account, and "
+                   "the message or your note names that order's number. This message names no "
+                   "order of the seller registered with the address it came from.",
+    "handover.no_order_number": "We could not take over this message: it names no order "
+                                "number. Please send it again with the order number (like "
+                                "123-1234567-1234567) in your note above the forwarded message "
+                                "or in the subject.",
+    "handover.no_forward": "We could not take over this message: we found no forwarded "
+                           "customer message in it. Please forward the customer's email "
+                           "(inline or as an attachment), or paste it in the seller portal "
+                           "under Hand-over.",
+    "handover.no_customer_message": "We could not take over this message: the customer's "
+                                    "message in it is empty.",
+    "handover.no_customer_contact": "We could not take over the message about order "
+                                    "{order_id}: the order holds neither an email address nor "
+                                    "a phone number of the customer, so we cannot answer them. "
+                                    "Please answer the customer yourself.",
+    "handover.rate_limited": "We could not take over the message about order {order_id} right "
+                             "now: the customer has sent us many messages in a short time. "
+                             "Please send it again in a few minutes.",
+    "scope.pre_order_question": "We did not take over the message about order {order_id}: it "
+                                "is a question before buying, which the service does not "
+                                "answer. Please answer the customer yourself.",
+    "scope.invoice": "We did not take over the message about order {order_id}: it asks for an "
+                     "invoice, which only you can issue. Please answer the customer yourself.",
+    "scope.customization": "We did not take over the message about order {order_id}: it is "
+                           "about personalising the product, which you arrange with the "
+                           "customer directly. Please answer the customer yourself.",
+    "scope.fulfilled_by_marketplace": "We did not take over the message about order "
+                                      "{order_id}: the marketplace shipped that order, so its "
+                                      "regular customer service answers the customer.",
+    "scope.seller_fulfilled_prime": "We did not take over the message about order {order_id}: "
+                                    "Seller Fulfilled Prime orders are answered by the "
+                                    "marketplace's regular customer service.",
+    "scope.ordered_before_enrolment": "We did not take over the message about order "
+                                      "{order_id}: it was placed before you enrolled in the "
+                                      "service. Please answer the customer yourself.",
+    "scope.ordered_after_opt_out": "We did not take over the message about order {order_id}: "
+                                   "it was placed after you opted out of the service. Please "
+                                   "answer the customer yourself.",
+    "scope.seller_not_enrolled": "We did not take over the message about order {order_id}: "
+                                 "your account is not enrolled in the service. Please answer "
+                                 "the customer yourself.",
+    "taken_over": "We have taken over your customer's message about order {order_id} "
+                  "(hand-over {handover_id}) and answered the customer on your behalf by "
+                  "{answered_by}, at the contact details on the order.{more} Please do not "
+                  "answer the customer yourself, so that two answers do not cross. You can "
+                  "see how the inquiry was resolved in the seller portal (Hand-over) or with "
+                  "GET /v1/seller/orders/{order_id}/resolution.",
+    "taken_over_case": " A case {case_id} was opened for you; its notification follows.",
+    "taken_over_needs_info": " We have asked the customer for what we need to answer.",
+})
+# The first line of the answer: the customer learns who answers and why.
+CUSTOMER_INTRO: Mapping[str, str] = MappingProxyType({
+    "en": "Your message to {seller} about order {order_id} has been passed to the "
+          "marketplace's customer service, which answers it on the seller's behalf.",
+    "de": "Ihre Nachricht an {seller} zu Bestellung {order_id} wurde an den Kundenservice des "
+          "Marktplatzes übergeben, der sie im Namen des Verkäufers beantwortet.",
+    "es": "Su mensaje a {seller} sobre el pedido {order_id} se ha pasado al servicio de "
+          "atención al cliente del marketplace, que lo responde en nombre del vendedor.",
+    "fr": "Votre message à {seller} concernant la commande {order_id} a été transmis au "
+          "service client de la marketplace, qui y répond au nom du vendeur.",
+    "it": "Il suo messaggio a {seller} sull'ordine {order_id} è stato passato al servizio "
+          "clienti del marketplace, che risponde per conto del venditore.",
+})
+CUSTOMER_SUBJECT: Mapping[str, str] = MappingProxyType({
+    "en": "Your message about order {order_id}", "de": "Ihre Nachricht zu Bestellung {order_id}",
+    "es": "Su mensaje sobre el pedido {order_id}", "fr": "Votre message sur la commande {order_id}",
+    "it": "Il suo messaggio sull'ordine {order_id}",
+})
+
+
+class HandoverRow(Base):
+    """One hand-over, taken over or refused, by the key of what carried it (the forward's
+    Message-ID, or the seller's own reference): a redelivery is processed once.
+
+    ``conversation_id`` links to the customer's conversation; it is never shown to a seller.
+    """
+
+    __tablename__ = "handovers"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(300), unique=True)
+    source: Mapped[str] = mapped_column(String(8))
+    seller_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str | None] = mapped_column(String(48))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    case_id: Mapped[str | None] = mapped_column(String(16))
+    answered_by: Mapped[str | None] = mapped_column(String(8))  # "email" or "sms"
+    conversation_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def ensure_tables(store: Store) -> None:
+    Base.metadata.create_all(store.engine, tables=[HandoverRow.__table__])  # type: ignore[list-item]
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverResult:
+    """What became of one hand-over; ``message`` is the text the seller is given."""
+
+    handover_id: str
+    status: HandoverStatus
+    message: str
+    rule: str | None = None
+    order_id: str | None = None
+    outcome: str | None = None
+    case_id: str | None = None
+    answered_by: str | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverRequest:
+    """A customer's message a seller hands over, however it arrived."""
+
+    source: HandoverSource
+    source_key: str
+    text: str
+    order_ids: Sequence[str]  # candidates in the order found; the seller's own one is taken
+    subject: str = ""
+    customer_message_id: str | None = None  # to thread the answer under the customer's mail
+
+
+# A hook that queues the seller's reply (the email answering a forward) in the hand-over's
+# own transaction; the API answers in its response instead.
+SellerReply = Callable[[Session, str], None]
+
+
+def new_handover_id() -> str:
+    return "HO-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(7))
+
+
+def seller_by_email(store: Store, address: str) -> Seller | None:
+    """The seller whose registered address this is (bare address, case-insensitive)."""
+    wanted = address.strip().lower()
+    with store.sessions() as session:
+        for row in session.scalars(select(SellerRow)):
+            if str(row.data.get("email", "")).strip().lower() == wanted:
+                return Seller.model_validate(row.data)
+    return None
+
+
+def handover_address_for(addresses: Mapping[str, str], seller: Seller) -> str | None:
+    """The hand-over address of the seller's region (its country, else the '*' default)."""
+    return addresses.get(seller.country) or addresses.get("*")
+
+
+class HandoverDesk:
+    """Takes over or refuses hand-overs; every path writes its record and its messages in one
+    transaction, so a redelivered forward or a retried POST changes nothing."""
+
+    def __init__(self, store: Store, *, domain: str = MAIL_DOMAIN,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.domain = domain
+        self.clock = clock
+        ensure_tables(store)
+
+    # --- the one flow -------------------------------------------------------------------
+
+    def take_over(self, seller: Seller | None, request: HandoverRequest,
+                  handle: MessageHandler, *, seller_reply: SellerReply | None = None
+                  ) -> HandoverResult:
+        stored = self._stored(request.source_key)
+        if stored is not None:
+            log.info("hand-over %s already processed", stored.handover_id)
+            return replace(stored, duplicate=True)
+        handover_id = new_handover_id()
+        if seller is None:
+            return self._refuse(handover_id, request, None, None, UNKNOWN_ORDER, seller_reply)
+        order = self._sellers_order(seller, request.order_ids)
+        if order is None:
+            rule = "handover.no_order_number" if not request.order_ids else UNKNOWN_ORDER
+            return self._refuse(handover_id, request, seller, None, rule, seller_reply)
+        text = request.text.strip()
+        if not text:
+            return self._refuse(handover_id, request, seller, order,
+                                "handover.no_customer_message", seller_reply)
+        with self.store.sessions() as session:
+            scope = order_scope(order, seller, enrolment_history(session, seller.seller_id))
+        if not scope.covered:
+            return self._refuse(handover_id, request, seller, order, scope.rule, seller_reply)
+        language = detect_language(text, MARKETPLACE_LANGUAGE.get(order.marketplace, "en"))
+        intent = classify_intent(text, language).intent
+        if intent in REDIRECTS:  # decided before anyone answers: the seller answers these
+            return self._refuse(handover_id, request, seller, order, f"scope.{intent}",
+                                seller_reply)
+        contact = _customer_contact(order)
+        if contact is None:
+            return self._refuse(handover_id, request, seller, order,
+                                "handover.no_customer_contact", seller_reply)
+        channel, address = contact
+        msg = self._customer_message(request, order, channel, address, text)
+        reply = handle(msg)
+        if reply.intent == "rate_limited":
+            return self._refuse(handover_id, request, seller, order, "handover.rate_limited",
+                                seller_reply)
+        if reply.outcome == "redirected":
+            # The turn found it out of scope after all (a product the order does not hold):
+            # the customer gets nothing from us, the seller the reason.
+            rule = next((c.rule for c in reply.citations if c.kind == "policy" and c.rule),
+                        "scope.pre_order_question")
+            return self._refuse(handover_id, request, seller, order,
+                                rule if rule in SELLER_TEXTS else "scope.pre_order_question",
+                                seller_reply)
+        return self._record_take_over(handover_id, request, seller, order, msg, reply,
+                                      seller_reply)
+
+    def refuse(self, seller: Seller | None, request: HandoverRequest, rule: str, *,
+               seller_reply: SellerReply | None = None) -> HandoverResult:
+        """Refuse what was decided before the flow (a mail with no forward in it), once."""
+        stored = self._stored(request.source_key)
+        if stored is not None:
+            return replace(stored, duplicate=True)
+        return self._refuse(new_handover_id(), request, seller, None, rule, seller_reply)
+
+    def _sellers_order(self, seller: Seller, order_ids: Sequence[str]) -> Order | None:
+        for order_id in order_ids:
+            order = self.store.order(order_id)
+            if order is not None and order.seller_id == seller.seller_id:
+                return order
+        return None
+
+    def _customer_message(self, request: HandoverRequest, order: Order, channel: str,
+                          address: str, text: str) -> InboundMessage:
+        """The customer's message as if it came on their own channel, in a conversation that
+        starts with the order known and verified: the seller vouches for the customer."""
+        now = self.clock()
+        # Email: a conversation of its own, found again by our answer's Message-ID when the
+        # customer replies. SMS: the customer's number is the thread, as on the SMS channel.
+        thread_key = (f"handover:{_digest(request.source_key)}" if channel == "email"
+                      else address)
+        with self.store.sessions.begin() as session:
+            conv = session.scalar(select(ConversationRow).where(
+                ConversationRow.channel == channel, ConversationRow.thread_key == thread_key))
+            if conv is None:
+                conv = ConversationRow(id=_conversation_id(), channel=channel,
+                                       thread_key=thread_key, contact=address,
+                                       misunderstood=0, state={}, created_at=now,
+                                       updated_at=now)
+                session.add(conv)
+            if not self.store.has_message(channel, _provider_id(request)):
+                conv.marketplace = order.marketplace
+                conv.order_id = conv.verified_order_id = order.order_id
+                conv.pending = conv.pending_intent = None
+                conv.asin = None
+        return InboundMessage(
+            channel=channel,  # type: ignore[arg-type]  # "email" or "sms"
+            sender=address, text=text, thread_key=thread_key, received_at=now,
+            provider_message_id=_provider_id(request), marketplace=order.marketplace,
+            order_id=order.order_id,
+            metadata=MappingProxyType({"handover": request.source, "subject": request.subject}))
+
+    def _record_take_over(self, handover_id: str, request: HandoverRequest, seller: Seller,
+                          order: Order, msg: InboundMessage, reply: Reply,
+                          seller_reply: SellerReply | None) -> HandoverResult:
+        now = self.clock()
+        language = reply.language if reply.language in CUSTOMER_INTRO else "en"
+        body = (CUSTOMER_INTRO[language].format(seller=seller.name, order_id=order.order_id)
+                + "\n\n" + reply.text)
+        more = ""
+        if reply.case_id:
+            more = SELLER_TEXTS["taken_over_case"].format(case_id=reply.case_id)
+        elif reply.outcome == "needs_info":
+            more = SELLER_TEXTS["taken_over_needs_info"]
+        answered_by = "email" if msg.channel == "email" else "SMS"
+        message = SELLER_TEXTS["taken_over"].format(
+            order_id=order.order_id, handover_id=handover_id, answered_by=answered_by,
+            more=more)
+        try:
+            with self.store.sessions.begin() as session:
+                conv = session.get_one(ConversationRow, reply.conversation_id)
+                row = session.scalar(select(MessageRow).where(
+                    MessageRow.channel == msg.channel,
+                    MessageRow.provider_message_id == msg.provider_message_id))
+                assert row is not None  # the turn stored it before answering
+                # The key a late answer of the same message would use: one answer, ever.
+                key = late_reply_key(row)
+                if msg.channel == "email":
+                    subject = reply_subject(request.subject) or \
+                        CUSTOMER_SUBJECT[language].format(order_id=order.order_id)
+                    queue_email(session, dedupe_key=key, recipient=msg.sender, subject=subject,
+                                body=body, kind=CUSTOMER_KIND, now=now,
+                                conversation_id=conv.id, case_id=reply.case_id,
+                                in_reply_to=request.customer_message_id, domain=self.domain)
+                else:
+                    queue_customer_message(session, conversation=conv, text=body,
+                                           dedupe_key=key, now=now, case_id=reply.case_id)
+                session.add(HandoverRow(
+                    id=handover_id, source_key=request.source_key, source=request.source,
+                    seller_id=seller.seller_id, order_id=order.order_id, status="taken_over",
+                    outcome=reply.outcome, case_id=reply.case_id,
+                    answered_by=msg.channel, conversation_id=conv.id, created_at=now))
+                session.flush()
+                if seller_reply is not None:
+                    seller_reply(session, message)
+        except IntegrityError:
+            stored = self._stored(request.source_key)
+            if stored is None:
+                raise
+            return replace(stored, duplicate=True)
+        log.info("hand-over %s taken over: seller=%s order=%s conversation=%s outcome=%s "
+                 "case=%s chars=%d", handover_id, seller.seller_id, order.order_id, conv.id,
+                 reply.outcome, reply.case_id or "-", len(msg.text))
+        return HandoverResult(handover_id, "taken_over", message, order_id=order.order_id,
+                              outcome=reply.outcome, case_id=reply.case_id,
+                              answered_by=msg.channel)
+
+    def _refuse(self, handover_id: str, request: HandoverRequest, seller: Seller | None,
+                order: Order | None, rule: str, seller_reply: SellerReply | None
+                ) -> HandoverResult:
+        message = SELLER_TEXTS[rule].format(order_id=order.order_id if order else "-")
+        try:
+            with self.store.sessions.begin() as session:
+                session.add(HandoverRow(
+                    id=handover_id, source_key=request.source_key, source=request.source,
+                    seller_id=seller.seller_id if seller else None,
+                    # Only the seller's own order is kept: what else was named stays unknown.
+                    order_id=order.order_id if order else None, status="refused", rule=rule,
+                    created_at=self.clock()))
+                session.flush()
+                if seller_reply is not None:
+                    seller_reply(session, message)
+        except IntegrityError:
+            stored = self._stored(request.source_key)
+            if stored is None:
+                raise
+            return replace(stored, duplicate=True)
+        log.info("hand-over %s refused (%s) seller=%s order=%s", handover_id, rule,
+                 seller.seller_id if seller else "-", order.order_id if order else "-")
+        return HandoverResult(handover_id, "refused", message, rule=rule,
+                              order_id=order.order_id if order else None)
+
+    def _stored(self, source_key: str) -> HandoverResult | None:
+        with self.store.sessions() as session:
+            row = session.scalar(select(HandoverRow).where(HandoverRow.source_key == source_key))
+        return result_of(row) if row is not None else None
+
+
+def result_of(row: HandoverRow) -> HandoverResult:
+    """A stored hand-over as its seller is told about it."""
+    if row.status == "refused":
+        rule = row.rule or UNKNOWN_ORDER
+        message = SELLER_TEXTS[rule].format(order_id=row.order_id or "-")
+        return HandoverResult(row.id, "refused", message, rule=rule, order_id=row.order_id)
+    more = ""
+    if row.case_id:
+        more = SELLER_TEXTS["taken_over_case"].format(case_id=row.case_id)
+    elif row.outcome == "needs_info":
+        more = SELLER_TEXTS["taken_over_needs_info"]
+    message = SELLER_TEXTS["taken_over"].format(
+        order_id=row.order_id, handover_id=row.id, more=more,
+        answered_by="email" if row.answered_by == "email" else "SMS")
+    return HandoverResult(row.id, "taken_over", message, order_id=row.order_id,
+                          outcome=row.outcome, case_id=row.case_id,
+                          answered_by=row.answered_by)
+
+
+def handovers_of(store: Store, seller_id: str, order_id: str | None = None
+                 ) -> list[tuple[HandoverRow, HandoverResult]]:
+    ensure_tables(store)
+    with store.sessions() as session:
+        query = select(HandoverRow).where(HandoverRow.seller_id == seller_id)
+        if order_id is not None:
+            query = query.where(HandoverRow.order_id == order_id)
+        rows = list(session.scalars(query.order_by(HandoverRow.created_at.desc())))
+    return [(row, result_of(row)) for row in rows]
+
+
+def _customer_contact(order: Order) -> tuple[str, str] | None:
+    """Where the answer goes: the order's email address, or its phone by SMS."""
+    if order.customer.email:
+        return "email", order.customer.email.strip().lower()
+    if order.customer.phone:
+        return "sms", order.customer.phone.strip()
+    return None
+
+
+def _provider_id(request: HandoverRequest) -> str:
+    # Not a Message-ID of the customer's: the customer's thread never answers it.
+    return f"handover:{request.source_key}"[:512]
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _conversation_id() -> str:
+    return secrets.token_hex(16)
+
+
+# --- by email -------------------------------------------------------------------------------
+
+class HandoverMail:
+    """Mail to a hand-over address: the forward is read, checked and taken over or refused,
+    and the sender always gets one reply."""
+
+    def __init__(self, store: Store, addresses: Mapping[str, str], *,
+                 domain: str = MAIL_DOMAIN,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        if not addresses:
+            raise ValueError("at least one hand-over address is required")
+        self.addresses = frozenset(a.strip().lower() for a in addresses.values())
+        self.domain = domain
+        self.desk = HandoverDesk(store, domain=domain, clock=clock)
+        self.store = store
+
+    def addressed(self, raw: bytes, recipients: Sequence[str] = ()) -> bool:
+        """Whether a mail is for a hand-over address: by the envelope, else its headers (the
+        webhook has no envelope; an MTA records the original recipient in them)."""
+        if any(r.strip().strip("<>").lower() in self.addresses for r in recipients):
+            return True
+        message = _parse(raw)
+        values = [str(message.get(name, "")) for name in
+                  ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")]
+        return any(spec.lower() in self.addresses for _, spec in getaddresses(values))
+
+    def receive(self, raw: bytes, parsed: ParsedEmail, handle: MessageHandler
+                ) -> HandoverResult:
+        message = _parse(raw)
+        forward = read_forward(message)
+        seller = seller_by_email(self.store, parsed.sender)
+        source_key = f"mail:{parsed.message_id}"
+
+        def reply(session: Session, body: str) -> None:
+            queue_email(session, dedupe_key=dedupe_key("handover", parsed.message_id),
+                        recipient=parsed.sender, subject=reply_subject(parsed.subject),
+                        body=body, kind=SELLER_REPLY_KIND, now=self.desk.clock(),
+                        in_reply_to=parsed.message_id, references=parsed.references,
+                        domain=self.domain)
+
+        if forward is None:
+            request = HandoverRequest(source="email", source_key=source_key, text="",
+                                      order_ids=())
+            # A stranger learns nothing, not even what was missing.
+            rule = "handover.no_forward" if seller is not None else UNKNOWN_ORDER
+            return self.desk.refuse(seller, request, rule, seller_reply=reply)
+        # The order number may be in the customer's words, their subject, the seller's note
+        # or the forward's own subject; the seller's own order among them is the one.
+        order_ids = list(dict.fromkeys(
+            [*extract_order_ids(forward.text), *extract_order_ids(forward.subject),
+             *extract_order_ids(forward.note), *extract_order_ids(parsed.subject)]))
+        request = HandoverRequest(source="email", source_key=source_key, text=forward.text,
+                                  order_ids=order_ids, subject=forward.subject,
+                                  customer_message_id=forward.message_id)
+        log.info("hand-over mail %s: %s forward, %d order numbers, %d chars",
+                 parsed.message_id, forward.kind, len(order_ids), len(forward.text))
+        return self.desk.take_over(seller, request, handle, seller_reply=reply)
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    return message
