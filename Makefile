@@ -24,9 +24,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The web chat's browser test drives Debian's Chromium (no browser download at run time).
+# The storage, replay, crash and multi-worker tests also run on PostgreSQL: the test session
+# starts a throwaway cluster on loopback with the server programs of Debian's package
+# (tests/support/postgres.py), so only the package is needed here.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 serve: install
 	$(VENV)/bin/csba serve --host $(HOST) --port $(PORT)
@@ -35,8 +40,9 @@ ingest-demo: install
 	$(VENV)/bin/csba ingest --catalog data/demo/catalog.jsonl \
 		--orders data/demo/orders.jsonl --sellers data/demo/sellers.jsonl
 
+# Here PostgreSQL is required: its tests fail rather than skip when it cannot start.
 test: install system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	CSBA_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -45,6 +51,7 @@ lint: install
 bench: install
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.agent_turn
+	$(PY) -m benchmarks.channels
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

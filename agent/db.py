@@ -230,7 +230,10 @@ class ContactRow(Base):
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    postgres = url.startswith(("postgresql", "postgres"))
+    # Stored times are UTC whatever zone the server or its role is configured with.
+    engine = create_engine(url, pool_pre_ping=postgres,
+                           connect_args={"options": "-c timezone=UTC"} if postgres else {})
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -238,9 +241,26 @@ def make_engine(url: str) -> Engine:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA busy_timeout=5000")
             connection.execute("PRAGMA foreign_keys=ON")
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "before_cursor_execute", retval=True)
+        def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any,
+                         _context: Any, _executemany: bool) -> tuple[str, Any]:
+            # PostgreSQL text cannot hold NUL, which SQLite stores; a customer's stray NUL
+            # must not make their message unstorable (and so unanswerable).
+            return statement, _replace_nul(parameters)
     Base.metadata.create_all(engine)
     _add_missing_columns(engine)
     return engine
+
+
+def _replace_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: _replace_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_replace_nul(v) for v in value)
+    return value
 
 
 def _add_missing_columns(engine: Engine) -> None:

@@ -26,6 +26,12 @@ from knowledge.index import KnowledgeIndex  # noqa: E402
 from knowledge.loaders import load_catalog  # noqa: E402
 from knowledge.pages import ProductPage  # noqa: E402
 from tests.support.mail import MailCatcher, running_relay  # noqa: E402
+from tests.support.postgres import (  # noqa: E402
+    PostgresUnavailable,
+    drop_database,
+    fresh_database,
+    running_cluster,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = "2026-11-25T10:00:00+00:00"
@@ -98,3 +104,27 @@ def mail_relay() -> Iterator[MailCatcher]:
     """A real SMTP relay on loopback catching what the service sends."""
     with running_relay() as catcher:
         yield catcher
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server on loopback for the whole session (the admin database's URL).
+
+    Skips only when no server can be started here; ``make test`` sets
+    ``CSBA_TEST_REQUIRE_POSTGRES=1`` so that there a missing server fails the run instead.
+    """
+    try:
+        with running_cluster() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        if os.environ.get("CSBA_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    url = fresh_database(postgres_server)
+    yield url
+    drop_database(postgres_server, url)

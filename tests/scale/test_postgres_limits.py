@@ -1,0 +1,61 @@
+"""What PostgreSQL refuses and SQLite takes: text with NUL characters, long values, times
+without a zone. A customer's message must be stored and answered on either database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from agent.core import Agent
+from agent.db import ConversationRow, MessageRow, Store
+from agent.messages import InboundMessage
+from knowledge.index import KnowledgeIndex
+
+pytestmark = pytest.mark.slow
+
+ORDER, EMAIL = "111-0182947-4168020", "michael.rodriguez@example.com"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
+    if request.param == "sqlite":
+        yield store
+    else:
+        yield request.getfixturevalue("postgres_store")
+
+
+def message(text: str, provider_id: str = "m-1") -> InboundMessage:
+    return InboundMessage(channel="email", sender=EMAIL, text=text, thread_key="t-nul",
+                          received_at=datetime(2026, 11, 25, 10, tzinfo=UTC),
+                          provider_message_id=provider_id)
+
+
+def test_a_message_with_nul_characters_is_stored_and_answered(
+        any_store: Store, demo_index: KnowledgeIndex) -> None:
+    agent = Agent(any_store, demo_index, portal_url="http://127.0.0.1:8000/seller")
+    said = f"Where is my\x00 order {ORDER}?\x00"
+    reply = agent.handle(message(said))
+    assert reply.outcome == "answered"
+    with any_store.sessions() as session:
+        [stored] = session.scalars(select(MessageRow.text))
+    # Kept as said; only where the database cannot hold a NUL is it the replacement mark.
+    assert stored.replace("\ufffd", "\x00") == said
+    # A redelivery of it is the same message, answered once with the stored reply.
+    assert agent.handle(message(said)) == reply
+
+
+def test_times_come_back_in_utc_whatever_the_session_zone(postgres_store: Store) -> None:
+    # A server configured for another zone must not shift what the service stored.
+    with postgres_store.engine.connect() as connection:
+        zone = connection.execute(text("SHOW TIME ZONE")).scalar_one()
+    assert zone.upper() == "UTC"
+    at = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
+    with postgres_store.sessions.begin() as session:
+        session.add(ConversationRow(id="c-zone", channel="chat", thread_key="k", contact="x",
+                                    state={}, created_at=at, updated_at=at))
+    with postgres_store.sessions() as session:
+        row = session.get_one(ConversationRow, "c-zone")
+        assert row.created_at == at and row.created_at.utcoffset() is not None
