@@ -25,6 +25,7 @@ from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import Channel, InboundMessage, Reply
 from channels.base import MessageHandler
 from channels.twilio_auth import (
+    WEBHOOK_ERRORS,
     TwilioSignature,
     answer,
     check_text,
@@ -160,7 +161,8 @@ class MessagingChannel:
 
         @router.post("/twilio/messaging", response_class=Response,
                      responses={200: {"content": {"application/xml": {}},
-                                      "description": "TwiML <Message> replies"}})
+                                      "description": "TwiML <Message> replies"},
+                                **WEBHOOK_ERRORS})
         async def twilio_messaging(request: Request) -> Response:
             """An SMS or WhatsApp message from Twilio, answered with TwiML."""
             params = await self.signature(request)

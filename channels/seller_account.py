@@ -77,6 +77,9 @@ _operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
                               description="the operator token (CSBA_OPERATOR_TOKEN)")
 
 
+CONFLICT = {409: {"description": "refused by the current state (a rule names why)"}}
+
+
 def refuse(rule: str, message: str, status: int = 422) -> NoReturn:
     """A 4xx whose body names the rule that refused the request."""
     raise HTTPException(status, {"rule": rule, "message": message})
@@ -241,12 +244,13 @@ def seller_account_router(store: Store, settings: Settings, *,
         """Enrolment periods; the free trial runs once, from the first enrolment."""
         return enrolment_of(seller_id)
 
-    @router.post("/v1/seller/enrolment", tags=["seller account"])
+    @router.post("/v1/seller/enrolment", tags=["seller account"], responses=CONFLICT)
     def post_enrolment(seller_id: SellerId) -> EnrolmentOut:
         """Enrol (or enrol again) from today; orders placed from today on are covered."""
         return change_enrolment(seller_id, "enrol")
 
-    @router.post("/v1/seller/enrolment/opt-out", tags=["seller account"])
+    @router.post("/v1/seller/enrolment/opt-out", tags=["seller account"],
+                 responses=CONFLICT)
     def post_opt_out(seller_id: SellerId) -> EnrolmentOut:
         """Opt out from today: orders placed from today on go to the seller."""
         return change_enrolment(seller_id, "opt_out")
@@ -270,7 +274,10 @@ def seller_account_router(store: Store, settings: Settings, *,
         """The refund ledger: every refund issued on the seller's orders, newest first."""
         return refunds_of(seller_id)
 
-    @router.post("/v1/seller/claims", status_code=201, tags=["seller account"])
+    @router.post("/v1/seller/claims", status_code=201, tags=["seller account"], responses={
+        404: {"description": "no such order of this seller"}, **CONFLICT,
+        413: {"description": "a photo is too large"},
+        415: {"description": "a photo is not a JPEG, PNG or WebP image"}})
     def post_claim(
         seller_id: SellerId,
         order_id: Annotated[str, Form(min_length=1, max_length=32)],
@@ -338,7 +345,7 @@ def seller_account_router(store: Store, settings: Settings, *,
         return evidence_file(one_claim(claim_id, None), sha256)
 
     @router.post("/v1/operator/claims/{claim_id}/decision", tags=["operator"],
-                 dependencies=operator)
+                 dependencies=operator, responses=CONFLICT)
     def post_decision(claim_id: str, body: DecisionIn) -> ClaimPublic:
         """Decide a filed claim: granted, partial (with an amount) or denied, with a reason
         the seller reads."""
@@ -349,7 +356,8 @@ def seller_account_router(store: Store, settings: Settings, *,
             refuse(exc.rule, str(exc), exc.status)
 
     @router.post("/v1/operator/refunds", status_code=201, tags=["operator"],
-                 dependencies=operator)
+                 dependencies=operator, responses={
+                     404: {"description": "no such order or order line"}, **CONFLICT})
     def post_refund(body: RefundIn) -> RefundOut:
         """Record a refund the service issued after a return arrived, or as goodwill."""
         with store.sessions.begin() as session:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request, Response
@@ -27,6 +28,15 @@ MAX_FORM_BYTES = 128 * 1024
 MAX_INBOUND_CHARS = 4096
 
 TwilioParams = ImmutableMultiDict[str, str]
+
+# What every Twilio webhook may answer besides its TwiML, as the OpenAPI schema lists it.
+WEBHOOK_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "a required parameter is missing, or the form does not decode"},
+    403: {"description": "the X-Twilio-Signature header is missing or does not match"},
+    413: {"description": "the form or the customer's text is too large"},
+    415: {"description": "not application/x-www-form-urlencoded"},
+    503: {"description": "the message could not be answered now; Twilio retries"},
+}
 
 # The marketplace a customer reached, from the country calling code of the number they called
 # or wrote to: no setting is needed to add a number. Longest codes first (none overlap today).

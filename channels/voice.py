@@ -22,6 +22,7 @@ from agent.replies import render
 from channels.base import MessageHandler
 from channels.messaging import MessagingChannel, remember_number
 from channels.twilio_auth import (
+    WEBHOOK_ERRORS,
     TwilioParams,
     answer,
     check_text,
@@ -169,7 +170,7 @@ class VoiceChannel:
     def router(self, handle: MessageHandler) -> APIRouter:
         router = APIRouter(tags=["twilio"])
         xml: dict[int | str, dict[str, Any]] = {
-            200: {"content": {"application/xml": {}}, "description": "TwiML"}}
+            200: {"content": {"application/xml": {}}, "description": "TwiML"}, **WEBHOOK_ERRORS}
 
         @router.post("/twilio/voice", response_class=Response, responses=xml)
         async def twilio_voice(request: Request) -> Response:

@@ -279,7 +279,9 @@ class WebChatChannel:
                                    order_id=row.order_id, identified=bool(start.email),
                                    created_at=row.created_at)
 
-        @router.post("/v1/conversations/{conversation_id}/messages", tags=["chat"])
+        @router.post("/v1/conversations/{conversation_id}/messages", tags=["chat"], responses={
+            409: {"description": "client_message_id was used for another text"},
+            503: {"description": "not answered now; send again with the same id"}})
         def post_message(request: Request, message: MessageIn,
                          conversation_id: Annotated[str, PathParam(max_length=100)]) -> Reply:
             """Send a customer message; the reply is the contract's Reply. Sending again with
