@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
@@ -71,12 +71,15 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     handle = metrics.timed(rate_limited(agent.handle, SenderRateLimiter(settings.rate_limit),
                                         store))
 
-    worker = OutboxWorker(store, senders)
+    worker = OutboxWorker(store, senders,
+                          claim_for=timedelta(seconds=settings.outbox_claim_seconds))
+    stranded_after = timedelta(seconds=settings.stranded_after_seconds)
 
     async def send_outbox(worker: OutboxWorker) -> None:
         while True:
             try:
-                await run_in_threadpool(answer_stranded, store, handle)
+                await run_in_threadpool(lambda: answer_stranded(store, handle,
+                                                                older_than=stranded_after))
                 await run_in_threadpool(worker.run_once)
                 await run_in_threadpool(agent.expire_cases, _now())
             except Exception:  # noqa: BLE001 - the loop must outlive one bad round

@@ -40,9 +40,13 @@ def backoff(attempts: int) -> timedelta:
 
 
 class OutboxWorker:
-    def __init__(self, store: Store, senders: Mapping[str, OutboundSender]) -> None:
+    def __init__(self, store: Store, senders: Mapping[str, OutboundSender], *,
+                 claim_for: timedelta = CLAIM_FOR) -> None:
+        if claim_for <= timedelta(0):
+            raise ValueError(f"claim_for must be > 0, got {claim_for}")
         self.store = store
         self.senders = dict(senders)
+        self.claim_for = claim_for
 
     def _claim(self, now: datetime) -> list[int]:
         with self.store.sessions.begin() as session:
@@ -51,7 +55,7 @@ class OutboxWorker:
                     OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now))
                 .order_by(OutboxRow.id).limit(BATCH).with_for_update(skip_locked=True)))
             for row in rows:
-                row.next_attempt_at = now + CLAIM_FOR
+                row.next_attempt_at = now + self.claim_for
             return [row.id for row in rows]
 
     def run_once(self, now: datetime | None = None) -> int:

@@ -49,11 +49,12 @@ def stranded(store: Store, now: datetime, older_than: timedelta = STRANDED_AFTER
     return [(message, conversation) for message, conversation in found]
 
 
-def answer_stranded(store: Store, handle: MessageHandler, now: datetime | None = None) -> int:
+def answer_stranded(store: Store, handle: MessageHandler, now: datetime | None = None, *,
+                    older_than: timedelta = STRANDED_AFTER) -> int:
     """Answer what waited too long; returns how many replies were queued."""
     now = now or datetime.now(UTC)
     queued = 0
-    for row, conv in stranded(store, now):
+    for row, conv in stranded(store, now, older_than):
         msg = InboundMessage(
             channel=row.channel,  # type: ignore[arg-type]  # stored from a Channel
             sender=conv.contact, text=row.text, thread_key=conv.thread_key,

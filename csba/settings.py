@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     uk_fee_table: Literal["DE", "US", "JP"] = Field(
         default="DE", description="whose published fee table UK statements use (none for UK)"
     )
+    # Both default to well past a webhook's answer time and a slow relay's send; lower only
+    # where a restart must be proven quickly (the crash tests).
+    stranded_after_seconds: float = Field(
+        default=120.0, gt=0,
+        description="a stored message still without a reply this long is answered by the "
+                    "server's background round, on the customer's channel")
+    outbox_claim_seconds: float = Field(
+        default=300.0, gt=0,
+        description="an outbox row a worker claimed but never marked sent (it died) is "
+                    "sent again after this long")
     handover_addresses: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_HANDOVER_ADDRESSES),
         description="where sellers forward customers' mail for the service to take over: "
