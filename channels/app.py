@@ -28,6 +28,7 @@ from channels.rate_limit import SenderRateLimiter, rate_limited
 from channels.recovery import answer_stranded
 from channels.seller_account import seller_account_router
 from channels.seller_portal import seller_portal_router
+from channels.seller_reports import seller_reports_router
 from channels.voice import VoiceChannel
 from channels.web_chat import WebChatChannel
 from csba.services import load_demo_data, open_agent, open_index, open_store
@@ -114,6 +115,9 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
         app.include_router(channel.router(handle))
     app.include_router(seller_portal_router(agent))
     app.include_router(seller_account_router(store, settings))
+    # A handed-over message takes the same handler as every channel's: measured and limited.
+    app.include_router(seller_reports_router(store, handle,
+                                             handover_addresses=settings.handover_addresses))
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

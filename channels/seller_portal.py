@@ -381,7 +381,8 @@ STATUS_LABELS = {"awaiting_seller": "awaiting your answer", "answered": "answere
 
 def _layout(title: str, body: str, seller: str | None = None) -> str:
     who = (f'<a href="/seller/cases">Cases</a><a href="/seller/statements">Statements</a>'
-           f'<a href="/seller/account">Account</a>'
+           f'<a href="/seller/account">Account</a><a href="/seller/handover">Hand-over</a>'
+           f'<a href="/seller/page-gaps">Page gaps</a>'
            f'<span class="who">{escape(seller)}</span><form method="post" '
            f'action="/seller/logout"><button>Sign out</button></form>') if seller else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
