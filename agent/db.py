@@ -232,14 +232,18 @@ def make_engine(url: str) -> Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     postgres = url.startswith(("postgresql", "postgres"))
     # Stored times are UTC whatever zone the server or its role is configured with.
-    engine = create_engine(url, pool_pre_ping=postgres,
+    # hide_parameters: a failed statement's error (and so the log) never carries a
+    # customer's words or address, only the SQL.
+    engine = create_engine(url, pool_pre_ping=postgres, hide_parameters=True,
                            connect_args={"options": "-c timezone=UTC"} if postgres else {})
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
             # WAL lets the server read while an ingest writes; a busy timeout instead of errors.
+            # SQLite has one writer and a turn writes in one transaction, so a burst of turns
+            # queues: 30 s (past a webhook's patience) rather than failing the ones behind.
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA busy_timeout=5000")
+            connection.execute("PRAGMA busy_timeout=30000")
             connection.execute("PRAGMA foreign_keys=ON")
     if engine.dialect.name == "postgresql":
         @event.listens_for(engine, "before_cursor_execute", retval=True)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, Store
@@ -59,3 +60,20 @@ def test_times_come_back_in_utc_whatever_the_session_zone(postgres_store: Store)
     with postgres_store.sessions() as session:
         row = session.get_one(ConversationRow, "c-zone")
         assert row.created_at == at and row.created_at.utcoffset() is not None
+
+
+def test_a_failed_statement_does_not_carry_the_customers_words(any_store: Store) -> None:
+    # Errors are logged (a failed turn's traceback): they must name the SQL, not the values.
+    at = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    secret = "my address is 12 Secret Lane"
+    with any_store.sessions.begin() as session:
+        session.add(ConversationRow(id="c-log", channel="email", thread_key="k",
+                                    contact="private@example.com", state={}, created_at=at,
+                                    updated_at=at))
+    with pytest.raises(IntegrityError) as failed, any_store.sessions.begin() as session:
+        for _ in range(2):  # the same provider id twice: the unique key refuses the second
+            session.add(MessageRow(conversation_id="c-log", channel="email", text=secret,
+                                   provider_message_id="dup", received_at=at))
+            session.flush()
+    assert "INSERT INTO messages" in str(failed.value)
+    assert secret not in str(failed.value) and "private@" not in str(failed.value)
