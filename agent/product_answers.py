@@ -15,15 +15,18 @@ from importlib import resources
 
 from knowledge.index import Evidence, KnowledgeIndex
 from knowledge.labels import glossary, label_for, terms_for
-from knowledge.text import query_tokens, tokens
+from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
 
 # Cosine similarity at which the English model's match counts as an answer on its own; below
 # it, the page must share a content word with the question.
 DENSE_ANSWER_SIMILARITY = 0.5
 MIN_COVERAGE = 0.5
+UNKNOWN_WEIGHT = 2.0
 MAX_FACTS = 2
 MAX_QUOTE_CHARS = 300
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
+_WORDS = re.compile(r"[^\W_][\w-]*[^\W_]|[^\W_]")
+_TITLE_TAIL = re.compile(r",|\s[–—-]\s|\s\||\(")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,35 +95,101 @@ def _quote(hit: Evidence, question: set[str]) -> str:
     return best if len(best) <= MAX_QUOTE_CHARS else best[:MAX_QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
 
 
+@cache
+def _question_words(language: str) -> frozenset[str]:
+    text = resources.files("agent").joinpath("data/question_words.json").read_text("utf-8")
+    return frozenset(fold(w) for w in json.loads(text).get(language, []))
+
+
+@dataclass(frozen=True, slots=True)
+class AskedWord:
+    """One content word of the question: its stem, and for a hyphenated word each part's."""
+
+    word: str
+    stem: str
+    parts: tuple[str, ...]
+
+
+def _title_head(title: str) -> str:
+    # "Brand Product, feature, feature – more": the product's name comes before the first
+    # comma or dash; what follows lists facts ("apta para lavavajillas") a customer may ask.
+    return _TITLE_TAIL.split(title, maxsplit=1)[0]
+
+
+def _asked_words(question: str, language: str, product_names: str) -> list[AskedWord]:
+    """The question's content words, without function words, question framing and the words
+    that name the product (which say which product, not what is asked about it)."""
+    stop = stopwords(language) | _question_words(language)
+    head = _title_head(product_names)
+    whole_names = {t for w in _WORDS.findall(head) for t in tokens(w, language)[:1]
+                   if t.isalpha()} | {t for w in _WORDS.findall(head) for p in w.split("-")
+                                      for t in tokens(p, language)[:1] if t.isalpha()}
+    asked: list[AskedWord] = []
+    for word in _WORDS.findall(question):
+        if fold(word) in stop:
+            continue
+        stems = tokens(word, language)
+        if not stems or len(stems[0]) <= 2:
+            continue
+        stem = stems[0]
+        # A German noun's compound tail names the product ("Lampe" of "Schreibtischlampe");
+        # a lower-case verb sharing that tail ("waschen" of "Bettwäsche") asks about it.
+        tail_name = language in COMPOUNDING_LANGUAGES and word[:1].isupper() \
+            and len(stem) >= 4 and any(n.endswith(stem) for n in whole_names)
+        if stem in whole_names or tail_name:
+            continue
+        parts = tuple(tokens(p, language)[0] for p in word.split("-")
+                      if "-" in word and tokens(p, language)) if "-" in word else ()
+        asked.append(AskedWord(word, stem, tuple(p for p in parts if len(p) > 2)))
+    return asked
+
+
+def _covered(word: AskedWord, stems: set[str]) -> bool:
+    if word.parts:  # "mulesing-free": every part must be there, not just "free"
+        return all(_shares({p}, stems) for p in word.parts)
+    return bool(_shares({word.stem}, stems))
+
+
 def answer_product_question(
     index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
     asins: list[str], product_names: str, dense_languages: frozenset[str] = frozenset({"en"}),
 ) -> ProductAnswer:
-    """Evidence from the pages of ``asins`` that answers ``question``, or none."""
+    """Evidence from the pages of ``asins`` that answers ``question``, or none.
+
+    A field answers when it covers at least half of the question's content words (its text,
+    or for an attribute the words customers use for it: "wie schwer" for the weight), a word
+    no page of the catalog uses counting double; for the English model a close meaning also
+    answers, unless the question has such an unknown word.
+    """
     hits = index.search(question, marketplace=marketplace, asins=asins, language=language, k=5)
-    # Words that name the product say which product, not what is asked about it.
-    # Numbers and sizes in a title are facts ("cama de 150"), not the product's name.
-    names = {s for lang in {language, *(h.language for h in hits)}
-             for s in _stems(product_names, lang) if s.isalpha()}
-    asked: set[str] = set()
-    for lang in {language, *(h.language for h in hits)}:
-        words = {t for t in query_tokens(question, lang) if len(t) > 2}
-        asked |= set(index.lexical.informative_terms(lang, sorted(words)))
-    asked -= names
-    scored: list[tuple[int, Evidence]] = []
+    asked = _asked_words(question, language, product_names)
+    if asked:
+        informative = set(index.lexical.informative_terms(language, [w.stem for w in asked]))
+        # Words common across the catalog in this language ("use", "size") still count
+        # when they are all the question has.
+        asked = [w for w in asked if w.stem in informative] or asked
+    # A word no page of the catalog uses is the most specific thing asked ("Petzl",
+    # "mulesing"): it weighs double, so the words around it cannot carry the answer alone.
+    df = index.lexical.document_frequencies(
+        language, [s for w in asked for s in (w.stem, *w.parts)])
+    unknown = [w for w in asked if any(df.get(s, 0) == 0 for s in (w.stem, *w.parts))]
+    weight = {w.word: UNKNOWN_WEIGHT if w in unknown else 1.0 for w in asked}
+    total = sum(weight.values())
+    scored: list[tuple[float, Evidence]] = []
     for hit in hits:
         if addresses_an_assistant(hit.text):
             continue
-        overlap = len(_shares(asked, _evidence_stems(hit)))
+        stems = _evidence_stems(hit)
+        about = sum(weight[w.word] for w in asked if _covered(w, stems))
         # Most of what is asked must be on the page: one shared word ("helmet") is not an
         # answer to "does it fit a Petzl bicycle helmet mount".
-        covers = bool(asked) and overlap / len(asked) >= MIN_COVERAGE
+        covers = bool(asked) and about >= total * MIN_COVERAGE
         close = (language in dense_languages and hit.similarity is not None
-                 and hit.similarity >= DENSE_ANSWER_SIMILARITY)
+                 and hit.similarity >= DENSE_ANSWER_SIMILARITY and not unknown)
         if covers or close:
-            scored.append((overlap, hit))
+            scored.append((about, hit))
     scored.sort(key=lambda s: (-s[0], -s[1].score))
-    facts = [(hit, _quote(hit, asked)) for _, hit in scored[:MAX_FACTS]]
-    keywords = [w for w in re.findall(r"[^\W\d_][\w-]*", question)
-                if _stems(w, language) & asked]
-    return ProductAnswer(facts=facts, topic=_topic(asked, language), keywords=keywords)
+    stems = {w.stem for w in asked}
+    facts = [(hit, _quote(hit, stems)) for _, hit in scored[:MAX_FACTS]]
+    keywords = [w.word for w in asked]
+    return ProductAnswer(facts=facts, topic=_topic(stems, language), keywords=keywords)

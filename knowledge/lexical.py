@@ -131,6 +131,19 @@ class LexicalIndex:
         prefix = f"{language}_"
         return [t.removeprefix(prefix) for t in kept if t.startswith(prefix)]
 
+    def document_frequencies(self, language: str, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks in ``language`` use each of ``terms`` (stemmed), as written or as
+        the start of a longer word: how specific a question's word is (0: no page uses it)."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for term in dict.fromkeys(terms):
+                tagged_term = f"{language}_{term}"
+                row = self._db.execute(
+                    "SELECT max(doc) FROM chunks_vocab_col WHERE col = 'terms' AND "
+                    "term >= ? AND term < ?", (tagged_term, tagged_term + "\uffff")).fetchone()
+                counts[term] = int(row[0] or 0) if row else 0
+        return counts
+
     def _languages_of(self, marketplace: str | None) -> set[str]:
         """Distinct languages by one index seek per language (a skip scan), not by reading
         every chunk of the marketplace."""

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 ANSWERABLE = HERE.parent / "knowledge" / "retrieval_questions.jsonl"
 UNANSWERABLE = HERE / "unanswerable_questions.jsonl"
-RIGHT_FIELD_FLOOR = {"de": 0.35, "es": 0.55, "en": 0.8}
+RIGHT_FIELD_FLOOR = {"de": 0.4, "es": 0.6, "en": 0.8}
 REFUSAL_FLOOR = 0.5
 
 
