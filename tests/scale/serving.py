@@ -1,0 +1,154 @@
+"""Real ``csba serve`` processes for the crash and multi-worker tests: a prepared data dir,
+a server that can be SIGKILLed and started again on it, and the loopback parts it talks to.
+
+Ingesting the demo catalog embeds every page (a minute on two cores), so a data dir is
+prepared once with the US pages only and copied for each server that needs its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from csba.ingest import ingest, read_inputs
+from csba.services import DEMO_DATA_DIR, open_index, open_store
+from csba.settings import Settings
+from tests.support.net import free_port
+
+TWILIO_TOKEN = "scale-auth-token-0123456789abcdef"
+WEBHOOK_TOKEN = "scale-webhook-token-0123456789"
+MARKETPLACE = "US"
+
+
+def prepare_data_dir(data_dir: Path, *, database_url: str | None = None,
+                     chroma_url: str | None = None) -> None:
+    """The demo sellers and orders and the marketplace's pages, ingested as ``csba ingest``
+    would; what a server started on ``data_dir`` finds (it loads nothing itself)."""
+    catalog = data_dir.parent / f"{data_dir.name}-catalog.jsonl"
+    lines = (DEMO_DATA_DIR / "catalog.jsonl").read_text(encoding="utf-8").splitlines()
+    catalog.write_text("".join(line + "\n" for line in lines
+                               if json.loads(line)["marketplace"] == MARKETPLACE),
+                       encoding="utf-8")
+    settings = Settings(data_dir=data_dir, database_url=database_url,
+                        chroma_url=chroma_url,  # type: ignore[arg-type]  # validated to a URL
+                        _env_file=None)  # type: ignore[call-arg]
+    store, index = open_store(settings), open_index(settings)
+    try:
+        ingest(read_inputs(catalogs=[catalog], orders=DEMO_DATA_DIR / "orders.jsonl",
+                           sellers=DEMO_DATA_DIR / "sellers.jsonl"), store, index)
+    finally:
+        index.close()
+        store.engine.dispose()
+
+
+@contextmanager
+def running_chroma(path: Path) -> Iterator[str]:
+    """A Chroma server (``chroma run``) on loopback storing under ``path``; yields its URL."""
+    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = free_port()
+    proc = subprocess.Popen([exe, "run", "--path", str(path), "--host", "127.0.0.1",
+                             "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("chroma server did not start")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def copy_data_dir(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+@dataclass
+class ServerProcess:
+    """One ``csba serve`` process; ``kill`` is SIGKILL (no shutdown code runs), ``start``
+    starts a new process on the same data dir, database and ports."""
+
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    smtp_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180.0) -> None:
+        env = {**os.environ, **self.env, "CSBA_DATA_DIR": str(self.data_dir),
+               "CSBA_SMTP_PORT": str(self.smtp_port),
+               "CSBA_PUBLIC_BASE_URL": self.url, "HF_HUB_OFFLINE": "1",
+               "TRANSFORMERS_OFFLINE": "1"}
+        exe = shutil.which("csba") or str(Path(sys.executable).with_name("csba"))
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"csba serve did not start (see {self.log_path}):\n{tail}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def server_env(*, database_url: str, smtp_url: str, twilio_api_base: str,
+               chroma_url: str | None = None, fast_recovery: bool = True) -> dict[str, str]:
+    """The settings of a test server: loopback relay and Twilio recorder, known tokens, no
+    rate limit in the way of the load, and (for the crash tests) recovery within seconds."""
+    env = {"CSBA_DATABASE_URL": database_url, "CSBA_SMTP_URL": smtp_url,
+           "CSBA_TWILIO_API_BASE": twilio_api_base,
+           "CSBA_TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef",
+           "CSBA_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "CSBA_EMAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+           "CSBA_RATE_LIMIT": "10000/minute", "CSBA_LOG_FORMAT": "json"}
+    if chroma_url:
+        env["CSBA_CHROMA_URL"] = chroma_url
+    if fast_recovery:
+        env["CSBA_STRANDED_AFTER_SECONDS"] = "3"
+        env["CSBA_OUTBOX_CLAIM_SECONDS"] = "5"
+    return env
