@@ -26,8 +26,9 @@ from channels.outbox import OutboxWorker
 from channels.web_chat import WebChatChannel
 from knowledge.index import KnowledgeIndex
 from tests.channels import test_web_chat as api_tests
-from tests.channels.test_web_chat import HEADLAMP_US, UNANSWERED, WEIGHT, free_port
+from tests.channels.test_web_chat import HEADLAMP_US, UNANSWERED, WEIGHT
 from tests.conftest import NOW
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 try:
