@@ -14,15 +14,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from channels.base import ChannelAdapter
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.messaging import MessagingChannel
 from channels.metrics import ServiceMetrics
+from channels.openapi_errors import document_errors
 from channels.outbox import OutboundSender, OutboxWorker
 from channels.rate_limit import SenderRateLimiter, rate_limited
 from channels.recovery import answer_stranded
@@ -132,16 +133,16 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     def knowledge_search(
         q: Annotated[str, Query(min_length=1, max_length=1000, description="a question")],
         marketplace: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
-        asin: Annotated[list[str] | None, Query()] = None,
+        asin: Annotated[list[Annotated[str, StringConstraints(min_length=10, max_length=10)]]
+                        | None, Query(description="10-character ASINs")] = None,
         k: Annotated[int, Query(ge=1, le=50)] = 5,
     ) -> list[EvidenceOut]:
         """What the product pages say about a question: the evidence answers are built from."""
-        if asin and any(len(a) != 10 for a in asin):
-            raise HTTPException(422, "asin must be 10 characters")
         hits = index.search(q, marketplace=marketplace, asins=asin, k=k)
         return [EvidenceOut(asin=h.asin, marketplace=h.marketplace, language=h.language,
                             field=h.field, text=h.text, score=h.score) for h in hits]
 
+    document_errors(app)
     return app
 
 

@@ -239,7 +239,8 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
     def read_case(seller_id: Seller, case_id: str) -> CasePublic:
         return one_case(seller_id, case_id)
 
-    @router.post("/v1/seller/cases/{case_id}/answer", tags=["seller"])
+    @router.post("/v1/seller/cases/{case_id}/answer", tags=["seller"], responses={
+        409: {"description": "the case is answered or expired already"}})
     def post_answer(seller_id: Seller, case_id: str, body: AnswerIn) -> CasePublic:
         """Answer a case: the answer is relayed to the customer on their channel and, with
         consent, added to the product's knowledge."""
