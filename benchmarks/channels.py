@@ -57,6 +57,7 @@ LATENCY_FACTOR_TARGET = 3.0
 VOICE_TARGET_MS = 300.0
 CONCURRENT_TARGET_MS = 1000.0
 MARKER = "## d. Channels end to end"
+RETRY_SECONDS = 0.5
 
 
 def _ms(started: float) -> float:
@@ -244,20 +245,26 @@ def concurrent_chats(server: ServerProcess, conversations: int, turns: int
     def conversation(n: int) -> list[float]:
         with httpx.Client(base_url=server.url, timeout=120) as http:
             order_id, email, _ = customers[n % len(customers)]
-            made = http.post("/v1/conversations", json={"email": email}).json()
+            made = http.post("/v1/conversations", json={"email": email})
+            while made.status_code >= 500:  # opening a chat is safe to repeat
+                retries.append(n)
+                time.sleep(RETRY_SECONDS)
+                made = http.post("/v1/conversations", json={"email": email})
+            conversation_id = made.json()["conversation_id"]
             times = []
             for i in range(turns):
                 text = customers[(n + i) % len(customers)][2]
                 started = time.perf_counter()
                 while True:
-                    answer = http.post(f"/v1/conversations/{made['conversation_id']}/messages",
+                    answer = http.post(f"/v1/conversations/{conversation_id}/messages",
                                        json={"text": f"{text} ({order_id})",
                                              "client_message_id": f"load-{n}-{i}"})
-                    # 503 asks the client to send again with the same id, as a page would;
-                    # the customer waits through it, so the turn's time includes it.
+                    # 503 asks the client to send again with the same id, as the chat page
+                    # does after a pause; the customer waits through it, so it is timed.
                     if answer.status_code != 503:
                         break
                     retries.append(n)
+                    time.sleep(RETRY_SECONDS)
                 times.append(_ms(started))
                 answer.raise_for_status()
             return times
@@ -267,7 +274,7 @@ def concurrent_chats(server: ServerProcess, conversations: int, turns: int
         every = [t for times in pool.map(conversation, range(conversations)) for t in times]
     seconds = time.perf_counter() - started
     return {"conversations": conversations, "turns": len(every), "seconds": seconds,
-            "turns_per_s": len(every) / seconds, "retried_503": len(retries),
+            "turns_per_s": len(every) / seconds, "retried_5xx": len(retries),
             **summary(every)}
 
 
@@ -342,7 +349,7 @@ def section(figures: dict[str, Any]) -> str:
             if load:
                 add(f"| 50 concurrent chat conversations on {database}, turn p95 | "
                     f"{load['p95_ms']:.0f} ms ({load['turns_per_s']:.1f} turns/s, "
-                    f"{load['retried_503']} 503s retried) | < {CONCURRENT_TARGET_MS:.0f} ms "
+                    f"{load['retried_5xx']} 5xx retried) | < {CONCURRENT_TARGET_MS:.0f} ms "
                     f"on 2 cores | {verdict(load['p95_ms'] < CONCURRENT_TARGET_MS)} |")
         add("")
     add("Turn latency by channel, p50 / p95 in ms, beside the floor (embedding p50 / p95):")
@@ -360,7 +367,7 @@ def section(figures: dict[str, Any]) -> str:
     add("50 chat conversations at once (4 turns each, a thread per conversation), and the "
         "server's peak RSS over the whole scale's run:")
     add("")
-    add("| scale | database | turns | turns/s | p50 ms | p95 ms | max ms | 503s retried | "
+    add("| scale | database | turns | turns/s | p50 ms | p95 ms | max ms | 5xx retried | "
         "server peak RSS |")
     add("|---|---|---|---|---|---|---|---|---|")
     for name, s in scales.items():
@@ -371,7 +378,7 @@ def section(figures: dict[str, Any]) -> str:
             rss = f"{s['server_peak_rss_mb']:,.0f} MiB" if database == "SQLite" else ""
             add(f"| {name} | {database} | {load['turns']} | {load['turns_per_s']:.1f} | "
                 f"{load['p50_ms']:.0f} | {load['p95_ms']:.0f} | {load['max_ms']:.0f} | "
-                f"{load['retried_503']} | {rss} |")
+                f"{load['retried_5xx']} | {rss} |")
     add("")
     return "\n".join(lines)
 
