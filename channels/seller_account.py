@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -77,7 +77,8 @@ _operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
                               description="the operator token (CSBA_OPERATOR_TOKEN)")
 
 
-CONFLICT = {409: {"description": "refused by the current state (a rule names why)"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "refused by the current state (a rule names why)"}}
 
 
 def refuse(rule: str, message: str, status: int = 422) -> NoReturn:
