@@ -35,7 +35,7 @@ def proof_settings(tmp_path: Path, store: Store, **overrides: object) -> Setting
         # The suites send hundreds of messages from few senders: the limiter is not under test.
         "rate_limit": "100000/minute"}
     values.update(overrides)
-    return Settings(**values, _env_file=None)  # type: ignore[arg-type]
+    return Settings(**values, _env_file=None)  # type: ignore[arg-type,call-arg]
 
 
 @pytest.fixture()
