@@ -167,6 +167,9 @@ class Agent:
                 log.info("replayed message %s: stored reply returned", stored.id)
                 return Reply.model_validate(stored.reply)
             conv = self._conversation(session, msg, now)
+            if msg.channel_state and any((conv.state or {}).get(k) != v
+                                         for k, v in msg.channel_state.items()):
+                conv.state = {**(conv.state or {}), **msg.channel_state}
             if stored is None:
                 stored = MessageRow(conversation_id=conv.id, channel=msg.channel,
                                     provider_message_id=msg.provider_message_id,

@@ -41,6 +41,10 @@ class InboundMessage:
     marketplace: str | None = None
     order_id: str | None = None  # an order the channel already names (sent from the order page)
     metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # What the channel keeps on the conversation (the Twilio number the customer wrote to),
+    # stored with the message before its turn: a reply sent later, even after a crash in the
+    # turn, still knows where to leave from.
+    channel_state: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         if not self.provider_message_id:

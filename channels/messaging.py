@@ -178,7 +178,8 @@ class MessagingChannel:
                 channel=channel, sender=sender, text=body, thread_key=sender,
                 received_at=self.clock(), provider_message_id=sid,
                 marketplace=marketplace_for_number(ours),
-                metadata={"num_media": params.get("NumMedia") or "0"})
+                metadata={"num_media": params.get("NumMedia") or "0"},
+                channel_state={NUMBER_KEY: ours} if ours else {})
             reply = await run_in_threadpool(self._answer, handle, msg, ours)
             response = MessagingResponse()
             parts = split_message(reply.text, MESSAGE_LIMITS[channel])

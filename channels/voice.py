@@ -20,7 +20,7 @@ from agent.db import OutboxRow
 from agent.messages import InboundMessage, Reply
 from agent.replies import render
 from channels.base import MessageHandler
-from channels.messaging import MessagingChannel, remember_number
+from channels.messaging import NUMBER_KEY, MessagingChannel, remember_number
 from channels.twilio_auth import (
     WEBHOOK_ERRORS,
     TwilioParams,
@@ -201,7 +201,8 @@ class VoiceChannel:
             msg = InboundMessage(
                 channel="voice", sender=caller, text=text, thread_key=call_sid,
                 received_at=self.clock(), provider_message_id=f"{call_sid}:{turn}",
-                marketplace=marketplace, metadata={"input": source})
+                marketplace=marketplace, metadata={"input": source},
+                channel_state={NUMBER_KEY: ours} if ours else {})
             started = time.perf_counter()
             reply = await run_in_threadpool(self._answer, handle, msg, ours)
             seconds = time.perf_counter() - started

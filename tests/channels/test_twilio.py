@@ -28,6 +28,7 @@ from channels.messaging import (
 )
 from channels.outbox import OutboxWorker
 from channels.rate_limit import SenderRateLimiter, rate_limited
+from channels.recovery import answer_stranded
 from channels.twilio_auth import TwilioSignature, marketplace_for_number
 from channels.voice import VoiceChannel, speech_language, spoken_text
 from csba.settings import Settings
@@ -450,6 +451,25 @@ def test_whatsapp_free_form_replies_only_within_24_hours(
     messaging.send(row)
     (sent,) = recorder.recorded
     assert sent.form["To"] == [sender] and sent.form["From"] == [WHATSAPP_LINE]
+
+
+def test_a_text_whose_turn_failed_is_answered_later_from_the_number_it_was_sent_to(
+        agent: Agent, messaging: MessagingChannel, store: Store, recorder: RecorderServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process is going down")
+
+    with monkeypatch.context() as patched, TestClient(app_for(agent.handle, messaging)) as tc:
+        patched.setattr(agent, "_turn", broken)
+        failed = signed(tc, "/twilio/messaging",
+                        sms_params(f"Wo ist meine Bestellung {DELIVERED_DE[0]}?", sid="SM-dies"))
+    assert failed.status_code == 503
+    later = datetime.fromisoformat(NOW) + timedelta(minutes=5)
+    assert answer_stranded(store, agent.handle, later) == 1
+    assert OutboxWorker(store, {"sms": messaging}).run_once(later) == 1
+    [sent] = recorder.recorded
+    assert sent.form["From"] == [DE_LINE] and sent.form["To"] == [DELIVERED_DE[1]]
+    assert "7. November 2026" in sent.form["Body"][0]
 
 
 # --- rate limiting ------------------------------------------------------------------------
