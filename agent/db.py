@@ -240,10 +240,10 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
             # WAL lets the server read while an ingest writes; a busy timeout instead of errors.
-            # SQLite has one writer and a turn writes in one transaction, so a burst of turns
-            # queues: 30 s (past a webhook's patience) rather than failing the ones behind.
+            # Not longer: a turn reads, then writes, in one transaction, so a turn that waited
+            # for another's write lock fails anyway (its snapshot is stale), only later.
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute("PRAGMA busy_timeout=5000")
             connection.execute("PRAGMA foreign_keys=ON")
     if engine.dialect.name == "postgresql":
         @event.listens_for(engine, "before_cursor_execute", retval=True)

@@ -371,6 +371,9 @@ def section(figures: dict[str, Any]) -> str:
             f"{s['floor']['p95_ms']:.1f} | " + " | ".join(cells) +
             f" | {worst / s['floor']['p50_ms']:.1f}x | {s['server_peak_rss_mb']:,.0f} MiB |")
     add("")
+    if not any(s.get("concurrent") for s in scales.values()):
+        add("The concurrent load on SQLite was not run this time (`--no-sqlite-load`).")
+        add("")
     add("50 chat conversations at once (4 turns each, a thread per conversation; a 5xx is "
         "sent again with the same id after 0.5 s, and the turn's time includes the wait):")
     add("")
@@ -419,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-postgres", action="store_true",
                         help="skip the concurrent load on PostgreSQL")
+    parser.add_argument("--no-sqlite-load", action="store_true",
+                        help="skip the concurrent load on SQLite (its turns wait on each "
+                             "other's locks: minutes)")
     parser.add_argument("--rewrite", action="store_true",
                         help="put section d back from the last run's figures (after "
                              "benchmarks.run rewrote the page), measuring nothing")
@@ -443,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         for scale in args.scales.split(","):
             print(f"channels at scale {scale} ...", file=sys.stderr)  # noqa: T201 - progress
             scales[scale] = measure_scale(scale, args.seed, args.cache_dir, args.rounds,
-                                          customers, postgres, sqlite_load=not scales)
+                                          customers, postgres,
+                                          sqlite_load=not scales and not args.no_sqlite_load)
             print(json.dumps(scales[scale]["channels"]), file=sys.stderr)  # noqa: T201
     figures = {"started": started, "rounds": args.rounds, "scales": scales,
                "load": [load_start, " / ".join(f"{v:.2f}" for v in os.getloadavg())]}
