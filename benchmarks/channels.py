@@ -371,9 +371,11 @@ def section(figures: dict[str, Any]) -> str:
             f"{s['floor']['p95_ms']:.1f} | " + " | ".join(cells) +
             f" | {worst / s['floor']['p50_ms']:.1f}x | {s['server_peak_rss_mb']:,.0f} MiB |")
     add("")
-    if not any(s.get("concurrent") for s in scales.values()):
-        add("The concurrent load on SQLite was not run this time (`--no-sqlite-load`).")
+    if not any(s.get("concurrent") or s.get("concurrent_postgres") for s in scales.values()):
+        add("The 50-conversation load was not run this time (`--no-sqlite-load`, "
+            "`--no-postgres`).")
         add("")
+        return "\n".join(lines)
     add("50 chat conversations at once (4 turns each, a thread per conversation; a 5xx is "
         "sent again with the same id after 0.5 s, and the turn's time includes the wait):")
     add("")
