@@ -10,7 +10,7 @@ from agent.db import Store, make_engine
 from tests.test_records_and_db import *  # noqa: F403
 
 
-@pytest.fixture()
+@pytest.fixture()  # type: ignore[no-redef]  # replaces the imported SQLite one
 def store(postgres_url: str) -> Iterator[Store]:
     opened = Store(make_engine(postgres_url))
     yield opened
