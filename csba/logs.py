@@ -27,6 +27,8 @@ def configure_logging(style: Literal["text", "json"] = "text", level: int = logg
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # aiosmtpd logs each envelope's sender and recipients at INFO: contact details stay out.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     # uvicorn's own loggers propagate to ours, so access and error lines share the format.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
