@@ -41,6 +41,8 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
             body = operation.get("requestBody", {}).get("content", {})
             if _JSON in body:
                 responses.setdefault("400", _error("the JSON body does not parse"))
+            if {"multipart/form-data", "application/x-www-form-urlencoded"} & set(body):
+                responses.setdefault("400", _error("the form body does not parse"))
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 responses.setdefault("404", _error("nothing of that id (for this caller)"))
             if "422" in responses:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from pydantic import HttpUrl, SecretStr
 
 from agent.db import Store
@@ -44,3 +45,8 @@ def service(tmp_path: Path, store: Store, demo_index: KnowledgeIndex,
     """The app as ``csba serve`` builds it, without the SMTP server and the outbox loop."""
     settings = proof_settings(tmp_path, store, smtp_url=mail_relay.url)
     yield create_app(settings, index=demo_index, smtp_server=False, outbox_worker=False)
+
+
+# The same generated inputs every run: CI stays deterministic and a finding reproduces.
+hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
+hypothesis_settings.load_profile("deterministic")
