@@ -188,7 +188,7 @@ def _body_part(message: EmailMessage) -> MIMEPart | None:
         return None
 
 
-def _part_text(part: MIMEPart) -> str:
+def _part_text(part: MIMEPart, *, drop_quotes: bool = True) -> str:
     try:
         content = part.get_content()
     except LookupError:  # an unknown charset: UTF-8 is the best guess there is
@@ -196,7 +196,7 @@ def _part_text(part: MIMEPart) -> str:
         content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
     text = content if isinstance(content, str) else ""
     if part.get_content_subtype() == "html":
-        return _html_text(text)
+        return _html_text(text, drop_quotes=drop_quotes)
     return text
 
 

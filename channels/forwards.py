@@ -18,7 +18,7 @@ from agent.messages import MAX_TEXT_CHARS
 from channels.email_in import (
     _HEADER_ERRORS,
     _REPLY_HEADER,
-    _html_text,
+    _part_text,
     _strip_reply,
 )
 
@@ -74,14 +74,7 @@ def _body_text(message: EmailMessage | MIMEPart) -> str:
         return ""
     if part is None:
         return ""
-    try:
-        content = part.get_content()
-    except LookupError:  # an unknown charset: UTF-8 is the best guess there is
-        payload = part.get_payload(decode=True)
-        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-    text = content if isinstance(content, str) else ""
-    if part.get_content_subtype() == "html":
-        text = _html_text(text, drop_quotes=False)
+    text = _part_text(part, drop_quotes=False)  # a forward is quoted mail: keep it
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
 
 
