@@ -34,7 +34,12 @@ from agent.enrolment import (
 )
 from agent.records import Order
 from agent.refunds import record_refund
-from channels.seller_portal import COOKIE, _layout, seller_for_token, seller_from_bearer
+from channels.seller_portal import (
+    _layout,
+    cookie_seller,
+    display_name,
+    seller_from_bearer,
+)
 from csba.money import Marketplace
 from csba.settings import Settings
 from seller.claims import (
@@ -393,13 +398,10 @@ def seller_account_router(store: Store, settings: Settings, *,
     # --- pages ------------------------------------------------------------------------------
 
     def page_seller(request: Request) -> tuple[str, str] | None:
-        token = request.cookies.get(COOKIE)
-        seller_id = seller_for_token(store, token)
-        return (seller_id, token) if seller_id and token else None
+        return cookie_seller(store, request)
 
     def seller_name(seller_id: str) -> str:
-        seller = store.seller(seller_id)
-        return seller.name if seller else seller_id
+        return display_name(store, seller_id)
 
     @router.get("/seller/account", response_class=HTMLResponse, include_in_schema=False)
     def account_page(request: Request, changed: str = "", filed: str = "") -> Response:

@@ -166,6 +166,18 @@ def _csrf(token: str) -> str:
     return hmac.new(token.encode("utf-8"), b"seller-portal-form", hashlib.sha256).hexdigest()
 
 
+def cookie_seller(store: Store, request: Request) -> tuple[str, str] | None:
+    """(seller id, token) of the portal page's signed-in seller, from its cookie."""
+    token = request.cookies.get(COOKIE)
+    seller_id = seller_for_token(store, token)
+    return (seller_id, token) if seller_id and token else None
+
+
+def display_name(store: Store, seller_id: str) -> str:
+    seller = store.seller(seller_id)
+    return seller.name if seller else seller_id
+
+
 def seller_from_bearer(store: Store) -> Callable[..., str]:
     """The dependency every seller API route uses: its bearer token, checked, as a seller id."""
 
@@ -249,9 +261,7 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
     # --- pages ----------------------------------------------------------------------------
 
     def page_seller(request: Request) -> tuple[str, str] | None:
-        token = request.cookies.get(COOKIE)
-        seller_id = seller_for_token(store, token)
-        return (seller_id, token) if seller_id and token else None
+        return cookie_seller(store, request)
 
     def to_login() -> RedirectResponse:
         response = RedirectResponse("/seller", status_code=303)
@@ -259,8 +269,7 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
         return response
 
     def seller_name(seller_id: str) -> str:
-        seller = store.seller(seller_id)
-        return seller.name if seller else seller_id
+        return display_name(store, seller_id)
 
     @router.get("/seller", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> Response:

@@ -33,7 +33,13 @@ from channels.handover import (
     handover_address_for,
     handovers_of,
 )
-from channels.seller_portal import COOKIE, _csrf, _layout, seller_for_token, seller_from_bearer
+from channels.seller_portal import (
+    _csrf,
+    _layout,
+    cookie_seller,
+    display_name,
+    seller_from_bearer,
+)
 from seller.page_gaps import Period, page_gap_chart, page_gap_report, page_gaps_csv
 from seller.summaries import ResolutionSummary, UnknownOrder, resolution_summary
 
@@ -191,13 +197,10 @@ def seller_reports_router(store: Store, handle: MessageHandler, *,
     # --- pages ----------------------------------------------------------------------------
 
     def page_seller(request: Request) -> tuple[str, str] | None:
-        token = request.cookies.get(COOKIE)
-        seller_id = seller_for_token(store, token)
-        return (seller_id, token) if seller_id and token else None
+        return cookie_seller(store, request)
 
     def seller_name(seller_id: str) -> str:
-        seller = store.seller(seller_id)
-        return seller.name if seller else seller_id
+        return display_name(store, seller_id)
 
     def handover_html(seller_id: str, token: str, *, result: HandoverResult | None = None,
                       error: str | None = None, draft: tuple[str, str] = ("", ""),
