@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from wordfreq import available_languages, zipf_frequency
+
 from knowledge.index import Evidence, KnowledgeIndex
 from knowledge.labels import glossary, label_for, terms_for
 from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
@@ -22,6 +24,10 @@ from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
 DENSE_ANSWER_SIMILARITY = 0.5
 MIN_COVERAGE = 0.5
 UNKNOWN_WEIGHT = 2.0
+# Zipf frequency (log10 of uses per billion words) under which a word is a specialist term:
+# "mulesing" 0, "Petzl" 1.5, against "flight" 4.9 or "Allergiker" 3.0.
+SPECIALIST_ZIPF = 2.0
+_MIN_COMPOUND_TAIL = 4
 MAX_FACTS = 2
 MAX_QUOTE_CHARS = 300
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
@@ -144,6 +150,29 @@ def _asked_words(question: str, language: str, product_names: str) -> list[Asked
     return asked
 
 
+@cache
+def _wordlist_languages() -> frozenset[str]:
+    return frozenset(available_languages())
+
+
+def _rare(word: str, language: str) -> bool:
+    if zipf_frequency(word, language) >= SPECIALIST_ZIPF:
+        return False
+    # A German compound is rare as a whole and plain by its tail ("Wanddimmer" is a dimmer).
+    return not (language in COMPOUNDING_LANGUAGES and any(
+        zipf_frequency(word[i:], language) >= SPECIALIST_ZIPF
+        for i in range(3, len(word) - _MIN_COMPOUND_TAIL + 1)))
+
+
+def is_specialist_term(word: AskedWord, language: str) -> bool:
+    """A word rare in the language itself, not only in the catalog: the very thing asked
+    ("mulesing-free", "Petzl"), never a customer's plain word for what a page says otherwise
+    ("flight" for "airline")."""
+    if language not in _wordlist_languages():
+        return False  # no word list: nothing is known to be rare
+    return any(_rare(part.lower(), language) for part in word.word.split("-") if part.isalpha())
+
+
 def _covered(word: AskedWord, stems: set[str]) -> bool:
     if word.parts:  # "mulesing-free": every part must be there, not just "free"
         return all(_shares({p}, stems) for p in word.parts)
@@ -159,7 +188,8 @@ def answer_product_question(
     A field answers when it covers at least half of the question's content words (its text,
     or for an attribute the words customers use for it: "wie schwer" for the weight), a word
     no page of the catalog uses counting double; for the English model a close meaning also
-    answers, unless the question has such an unknown word.
+    answers, unless the question has such an unknown word. A word that is rare in the language
+    too (a specialist term) must be in the field, whatever else it shares.
     """
     hits = index.search(question, marketplace=marketplace, asins=asins, language=language, k=5)
     asked = _asked_words(question, language, product_names)
@@ -174,12 +204,15 @@ def answer_product_question(
         language, [s for w in asked for s in (w.stem, *w.parts)])
     unknown = [w for w in asked if any(df.get(s, 0) == 0 for s in (w.stem, *w.parts))]
     weight = {w.word: UNKNOWN_WEIGHT if w in unknown else 1.0 for w in asked}
+    specialist = [w for w in unknown if is_specialist_term(w, language)]
     total = sum(weight.values())
     scored: list[tuple[float, Evidence]] = []
     for hit in hits:
         if addresses_an_assistant(hit.text):
             continue
         stems = _evidence_stems(hit)
+        if not all(_covered(w, stems) for w in specialist):
+            continue  # a page that does not name the specialist term cannot answer about it
         about = sum(weight[w.word] for w in asked if _covered(w, stems))
         # Most of what is asked must be on the page: one shared word ("helmet") is not an
         # answer to "does it fit a Petzl bicycle helmet mount".

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.product_answers import answer_product_question
+from agent.product_answers import AskedWord, answer_product_question, is_specialist_term
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 
@@ -22,7 +22,7 @@ HERE = Path(__file__).parent
 ANSWERABLE = HERE.parent / "knowledge" / "retrieval_questions.jsonl"
 UNANSWERABLE = HERE / "unanswerable_questions.jsonl"
 RIGHT_FIELD_FLOOR = {"de": 0.4, "es": 0.6, "en": 0.8}
-REFUSAL_FLOOR = 0.5
+REFUSAL_FLOOR = 0.7
 
 
 def rows(path: Path) -> list[dict[str, object]]:
@@ -56,3 +56,16 @@ def test_questions_the_page_cannot_answer_are_not_guessed(
     rate = sum(refused) / len(refused)
     print("refused when the page is silent:", rate)  # noqa: T201
     assert rate >= REFUSAL_FLOOR
+
+
+@pytest.mark.parametrize(("word", "language", "specialist"), [
+    ("mulesing-free", "en", True),  # the part that matters is rare, "free" is not
+    ("Petzl", "en", True),
+    ("flight", "en", False),  # a plain word: the page may say "airline"
+    ("Allergiker", "de", False),
+    ("Wanddimmer", "de", False),  # rare as a whole, a plain "Dimmer" by its tail
+    ("gratinar", "es", True),
+])
+def test_specialist_terms_are_rare_in_the_language_itself(word: str, language: str,
+                                                         specialist: bool) -> None:
+    assert is_specialist_term(AskedWord(word, word.lower(), ()), language) is specialist
