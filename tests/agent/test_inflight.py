@@ -34,10 +34,20 @@ def cases(store: Store) -> int:
 
 
 def store_only(agent: Agent, msg: InboundMessage) -> int:
-    """The message stored as a delivery would store it, its turn not run yet."""
+    """The message stored as a delivery would store it, its turn not run yet and not claimed
+    (as after a process that died between storing and answering, its lease run out)."""
     stored = agent._store_message(msg, datetime.fromisoformat(NOW))
     assert isinstance(stored, tuple)
+    inflight.release(agent.store, stored[0])
     return stored[0]
+
+
+def test_the_delivery_that_stores_a_message_holds_its_claim(agent: Agent, store: Store) -> None:
+    stored = agent._store_message(message(), datetime.fromisoformat(NOW))
+    assert isinstance(stored, tuple) and stored[2] is True
+    assert inflight.claim(store, stored[0]) is False  # a concurrent delivery must wait
+    again = agent._store_message(message(), datetime.fromisoformat(NOW))
+    assert isinstance(again, tuple) and again[0] == stored[0] and again[2] is False
 
 
 def test_a_message_is_claimed_once(agent: Agent, store: Store) -> None:
