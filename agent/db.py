@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -25,9 +26,10 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    make_url,
     select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from agent.records import Order, Seller
 from knowledge.pages import ProductPage
@@ -227,6 +229,12 @@ class ContactRow(Base):
     conversation_id: Mapped[str] = mapped_column(String(32))  # never shown to the seller
 
 
+# The execution option of write transactions: on SQLite they begin with BEGIN IMMEDIATE.
+WRITE_TRANSACTION = "csba_write_transaction"
+# How long a SQLite writer waits for the write lock before its statement fails.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -236,20 +244,37 @@ def make_engine(url: str) -> Engine:
     # customer's words or address, only the SQL.
     # A turn holds its transaction's connection while its reads open others, and the server
     # runs up to 40 turns at once (its thread pool): SQLAlchemy's default pool of 5 + 10 ran
-    # dry under 50 concurrent chats and every turn waited 30 s for a connection.
-    pool = {"pool_size": 20, "max_overflow": 60} if postgres else {}
+    # dry under 50 concurrent chats and every turn waited 30 s for a connection. On SQLite
+    # too: turns queued for the write lock hold a connection each, and the turn holding the
+    # lock needs a second one for its reads. (An in-memory SQLite database has one
+    # connection per thread, no pool to size.)
+    in_memory = url.startswith("sqlite") and make_url(url).database in (None, "", ":memory:")
+    pool = {} if in_memory else {"pool_size": 20, "max_overflow": 60}
     engine = create_engine(url, pool_pre_ping=postgres, hide_parameters=True,
                            connect_args={"options": "-c timezone=UTC"} if postgres else {},
                            **pool)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-            # WAL lets the server read while an ingest writes; a busy timeout instead of errors.
-            # Not longer: a turn reads, then writes, in one transaction, so a turn that waited
-            # for another's write lock fails anyway (its snapshot is stale), only later.
+            # The driver would begin transactions itself, late (right before the first INSERT,
+            # UPDATE or DELETE, leaving the reads before it out of the transaction) and always
+            # deferred; the "begin" listener below begins them instead.
+            connection.isolation_level = None
+            # WAL lets the server read while another connection writes. Writers queue for
+            # the one write lock: each write transaction takes it when it begins (BEGIN
+            # IMMEDIATE), so no transaction has to upgrade a stale read snapshot to a write,
+            # which fails at once whatever the timeout; waiting for the lock is what the
+            # busy timeout bounds. Long enough for a queue of the server's concurrent turns,
+            # within the 15 s a webhook has to answer.
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA busy_timeout=5000")
+            connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA foreign_keys=ON")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Connection) -> None:
+            # Reads begin deferred: a WAL reader takes no lock and waits for no writer.
+            write = connection.get_execution_options().get(WRITE_TRANSACTION, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
     if engine.dialect.name == "postgresql":
         @event.listens_for(engine, "before_cursor_execute", retval=True)
         def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any,
@@ -275,8 +300,8 @@ def _replace_nul(value: Any) -> Any:
 def _add_missing_columns(engine: Engine) -> None:
     """``create_all`` adds missing tables but not missing columns: a database made by an
     earlier version gets the optional columns added since (nullable or with a default)."""
-    inspector = inspect(engine)
     with engine.begin() as connection:
+        inspector = inspect(connection)
         for table in Base.metadata.sorted_tables:
             if not inspector.has_table(table.name):
                 continue
@@ -296,11 +321,18 @@ def _json(record: Order | Seller | ProductPage) -> dict[str, Any]:
 
 
 class Store:
-    """Reads and writes the records; every write is one transaction."""
+    """Reads and writes the records; every write is one transaction (of ``sessions``), every
+    read its own (of ``reads``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # Transactions that write (or read, then write): on SQLite they take the write lock
+        # when they begin. A read inside one opens a session of ``reads`` (or a method of
+        # this class), never a second one of these: that would wait for its own lock.
+        self.sessions = sessionmaker(engine.execution_options(**{WRITE_TRANSACTION: True}),
+                                     expire_on_commit=False)
+        # Transactions that only read: they never wait for a writer.
+        self.reads = sessionmaker(engine, expire_on_commit=False)
 
     def save(self, *, sellers: Iterable[Seller] = (), orders: Iterable[Order] = (),
              pages: Iterable[ProductPage] = ()) -> None:
@@ -325,41 +357,41 @@ class Store:
                     session.delete(row)
 
     def seller(self, seller_id: str) -> Seller | None:
-        with Session(self.engine) as session:
+        with self.reads() as session:
             row = session.get(SellerRow, seller_id)
             return Seller.model_validate(row.data) if row else None
 
     def orders_for_contact(self, contact: str) -> list[Order]:
         """Orders whose customer is this email address or phone number."""
         contact = contact.strip().lower().removeprefix("whatsapp:")
-        with Session(self.engine) as session:
+        with self.reads() as session:
             rows = session.scalars(select(OrderRow).where(
                 (OrderRow.customer_email == contact) | (OrderRow.customer_phone == contact)))
             return [Order.model_validate(r.data) for r in rows]
 
     def order(self, order_id: str) -> Order | None:
-        with Session(self.engine) as session:
+        with self.reads() as session:
             row = session.get(OrderRow, order_id)
             return Order.model_validate(row.data) if row else None
 
     def page(self, asin: str, marketplace: str) -> ProductPage | None:
-        with Session(self.engine) as session:
+        with self.reads() as session:
             row = session.get(PageRow, (asin, marketplace))
             return ProductPage.model_validate(row.data) if row else None
 
     def page_keys(self) -> set[tuple[str, str]]:
-        with Session(self.engine) as session:
+        with self.reads() as session:
             return {(a, m) for a, m in session.execute(
                 select(PageRow.asin, PageRow.marketplace))}
 
     def has_message(self, channel: str, provider_message_id: str) -> bool:
-        with Session(self.engine) as session:
+        with self.reads() as session:
             return session.scalar(select(MessageRow.id).where(
                 MessageRow.channel == channel,
                 MessageRow.provider_message_id == provider_message_id)) is not None
 
     def counts(self) -> dict[str, int]:
-        with Session(self.engine) as session:
+        with self.reads() as session:
             return {name: session.scalar(select(func.count()).select_from(table)) or 0
                     for name, table in (("sellers", SellerRow), ("orders", OrderRow),
                                         ("pages", PageRow))}

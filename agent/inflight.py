@@ -63,7 +63,7 @@ def wait_or_claim(store: Store, message_id: int, timeout: float | None = None
     seconds (``WAIT_FOR_REPLY_SECONDS`` by default)."""
     deadline = time.monotonic() + (WAIT_FOR_REPLY_SECONDS if timeout is None else timeout)
     while True:
-        with store.sessions() as session:
+        with store.reads() as session:
             row = session.get(MessageRow, message_id)
             if row is not None and row.reply is not None:
                 return row.reply

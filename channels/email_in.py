@@ -425,7 +425,7 @@ class EmailChannel:
                 return Receipt(parsed.message_id,
                                seller_mail=self.seller_mail.receive(parsed, case_id))
         require_text_of(parsed)
-        with self.store.sessions() as session:
+        with self.store.reads() as session:
             thread_key = resolve_thread_key(session, parsed)
         reply = handle(InboundMessage(
             channel=CHANNEL, sender=parsed.sender, text=parsed.text, thread_key=thread_key,

@@ -196,7 +196,7 @@ def new_handover_id() -> str:
 def seller_by_email(store: Store, address: str) -> Seller | None:
     """The seller whose registered address this is (bare address, case-insensitive)."""
     wanted = address.strip().lower()
-    with store.sessions() as session:
+    with store.reads() as session:
         for row in session.scalars(select(SellerRow)):
             if str(row.data.get("email", "")).strip().lower() == wanted:
                 return Seller.model_validate(row.data)
@@ -239,7 +239,7 @@ class HandoverDesk:
         if not text:
             return self._refuse(handover_id, request, seller, order,
                                 "handover.no_customer_message", seller_reply)
-        with self.store.sessions() as session:
+        with self.store.reads() as session:
             scope = order_scope(order, seller, enrolment_history(session, seller.seller_id))
         if not scope.covered:
             return self._refuse(handover_id, request, seller, order, scope.rule, seller_reply)
@@ -395,7 +395,7 @@ class HandoverDesk:
                               order_id=order.order_id if order else None)
 
     def _stored(self, source_key: str) -> HandoverResult | None:
-        with self.store.sessions() as session:
+        with self.store.reads() as session:
             row = session.scalar(select(HandoverRow).where(HandoverRow.source_key == source_key))
         return result_of(row) if row is not None else None
 
@@ -422,7 +422,7 @@ def result_of(row: HandoverRow) -> HandoverResult:
 def handovers_of(store: Store, seller_id: str, order_id: str | None = None
                  ) -> list[tuple[HandoverRow, HandoverResult]]:
     ensure_tables(store)
-    with store.sessions() as session:
+    with store.reads() as session:
         query = select(HandoverRow).where(HandoverRow.seller_id == seller_id)
         if order_id is not None:
             query = query.where(HandoverRow.order_id == order_id)

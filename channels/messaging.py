@@ -208,7 +208,7 @@ class MessagingChannel:
         if channel not in {"sms", "whatsapp", "voice"}:
             raise ValueError(f"the messaging channel sends sms and whatsapp, not {channel!r}")
         whatsapp = channel == "whatsapp"
-        with self.store.sessions() as session:
+        with self.store.reads() as session:
             conv = self._conversation(session, row)
             number = str((conv.state or {}).get(NUMBER_KEY) or "")
             if not number:

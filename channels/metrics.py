@@ -39,7 +39,7 @@ class StoreBacklog(Collector):
                                    "age of the oldest unsent outbox row")
         failing = GaugeMetricFamily("csba_outbox_failing", "unsent rows that failed at least once")
         cases = GaugeMetricFamily("csba_cases", "seller cases by status", labels=["status"])
-        with self.store.sessions() as session:
+        with self.store.reads() as session:
             for channel, count in session.execute(
                     select(OutboxRow.channel, func.count()).where(OutboxRow.sent_at.is_(None))
                     .group_by(OutboxRow.channel)):

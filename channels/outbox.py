@@ -63,7 +63,7 @@ class OutboxWorker:
         now = now or datetime.now(UTC)
         sent = 0
         for row_id in self._claim(now):
-            with self.store.sessions() as session:
+            with self.store.reads() as session:
                 row = session.get_one(OutboxRow, row_id)
                 session.expunge(row)
             try:

@@ -39,7 +39,7 @@ def late_reply_key(row: MessageRow) -> str:
 
 def stranded(store: Store, now: datetime, older_than: timedelta = STRANDED_AFTER
              ) -> list[tuple[MessageRow, ConversationRow]]:
-    with store.sessions() as session:
+    with store.reads() as session:
         found = session.execute(
             select(MessageRow, ConversationRow)
             .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)

@@ -183,7 +183,7 @@ def seller_account_router(store: Store, settings: Settings, *,
         seller = store.seller(seller_id)
         if seller is None:
             refuse("enrolment.unknown_seller", f"no seller {seller_id!r}", 404)
-        with store.sessions() as session:
+        with store.reads() as session:
             periods = seller_periods(session, seller)
         return _enrolment_out(seller_id, periods)
 
@@ -221,7 +221,7 @@ def seller_account_router(store: Store, settings: Settings, *,
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     def refunds_of(seller_id: str) -> list[RefundOut]:
-        with store.sessions() as session:
+        with store.reads() as session:
             rows = session.scalars(select(RefundRow).where(RefundRow.seller_id == seller_id)
                                    .order_by(RefundRow.issued_at.desc()))
             return [_refund_out(r) for r in rows]

@@ -121,7 +121,7 @@ class SellerMail:
         writing to the service, not a refused seller.
         """
         answered_ids = [mid for mid in (parsed.in_reply_to, *parsed.references) if mid]
-        with self.store.sessions() as session:
+        with self.store.reads() as session:
             if answered_ids:
                 case_id = session.scalar(select(SentEmailRow.case_id).where(
                     SentEmailRow.message_id.in_(answered_ids),
@@ -144,7 +144,7 @@ class SellerMail:
         if self._seen(parsed.message_id):
             return self._duplicate(parsed.message_id)
         now = self.clock()
-        with self.store.sessions() as session:
+        with self.store.reads() as session:
             case = session.get(CaseRow, case_id)
             seller = self.store.seller(case.seller_id) if case is not None else None
             status = case.status if case is not None else None
@@ -175,7 +175,7 @@ class SellerMail:
         except (CaseError, IntegrityError):
             # Answered since we looked: by the portal, or by this very mail delivered twice
             # at once (then the refusal below finds its Message-ID taken and stays silent).
-            with self.store.sessions() as session:
+            with self.store.reads() as session:
                 status = session.get_one(CaseRow, case.id).status
             if status == OPEN:  # it failed for another reason: the sender's retry may succeed
                 raise
@@ -185,7 +185,7 @@ class SellerMail:
         return SellerMailOutcome("answered")
 
     def _seen(self, message_id: str) -> bool:
-        with self.store.sessions() as session:
+        with self.store.reads() as session:
             return session.get(SellerMailRow, message_id) is not None
 
     @staticmethod

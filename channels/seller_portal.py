@@ -80,7 +80,7 @@ def revoke_tokens(store: Store, seller_id: str) -> int:
 def seller_for_token(store: Store, token: str | None) -> str | None:
     if not token:
         return None
-    with store.sessions() as session:
+    with store.reads() as session:
         return session.scalar(select(SellerTokenRow.seller_id).where(
             SellerTokenRow.token_hash == hash_token(token)))
 
@@ -210,7 +210,7 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
         return CasePublic.from_row(row, order.customer if order else None)
 
     def cases_of(seller_id: str, status: str | None = None) -> list[CasePublic]:
-        with store.sessions() as session:
+        with store.reads() as session:
             query = select(CaseRow).where(CaseRow.seller_id == seller_id)
             if status:
                 query = query.where(CaseRow.status == status)
@@ -218,7 +218,7 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
         return [public(row) for row in rows]
 
     def one_case(seller_id: str, case_id: str) -> CasePublic:
-        with store.sessions() as session:
+        with store.reads() as session:
             try:
                 row = seller_case(session, case_id, seller_id)
             except CaseError as exc:

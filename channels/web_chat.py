@@ -127,7 +127,7 @@ def open_conversation(store: Store, start: ConversationIn, now: datetime) -> Con
 
 
 def find_conversation(store: Store, key: str) -> ConversationRow | None:
-    with store.sessions() as session:
+    with store.reads() as session:
         return session.scalar(select(ConversationRow).where(
             ConversationRow.channel == CHANNEL, ConversationRow.thread_key == key))
 
@@ -140,7 +140,7 @@ def _reply_for(key: str, stored: dict[str, Any]) -> Reply:
 def conversation_history(store: Store, conv: ConversationRow) -> list[HistoryItem]:
     """The customer's messages with their replies, and the later replies (seller answers)."""
     key = conv.thread_key
-    with store.sessions() as session:
+    with store.reads() as session:
         messages = session.scalars(select(MessageRow).where(
             MessageRow.conversation_id == conv.id).order_by(MessageRow.id))
         items = [HistoryItem(
@@ -253,7 +253,7 @@ class WebChatChannel:
         def answer(store: Store, conv: ConversationRow, message: MessageIn) -> Reply:
             key = conv.thread_key
             msg_id = provider_message_id(key, message.client_message_id)
-            with store.sessions() as session:
+            with store.reads() as session:
                 earlier = session.scalar(select(MessageRow.text).where(
                     MessageRow.channel == CHANNEL, MessageRow.provider_message_id == msg_id))
             if earlier is not None and earlier != message.text:
@@ -317,7 +317,7 @@ class WebChatChannel:
                          marketplace: Annotated[Marketplace | None, Query()] = None
                          ) -> dict[str, Any]:
             """A product page as indexed, with its citable fields (what citations point to)."""
-            with self._store(request).sessions() as session:
+            with self._store(request).reads() as session:
                 query = select(PageRow.data).where(PageRow.asin == asin)
                 if marketplace:
                     query = query.where(PageRow.marketplace == marketplace)

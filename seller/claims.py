@@ -264,14 +264,14 @@ def claims_of(store: Store, seller_id: str | None = None,
         query = query.where(ClaimRow.seller_id == seller_id)
     if status is not None:
         query = query.where(ClaimRow.status == status)
-    with store.sessions() as session:
+    with store.reads() as session:
         return [ClaimPublic.from_row(r) for r in session.scalars(query)]
 
 
 def claim_of(store: Store, claim_id: str, seller_id: str | None = None) -> ClaimPublic:
     """One claim; another seller's claim is as unknown as a missing one."""
     ensure_tables(store.engine)
-    with store.sessions() as session:
+    with store.reads() as session:
         row = session.get(ClaimRow, claim_id)
         if row is None or (seller_id is not None and row.seller_id != seller_id):
             raise ClaimRefusal("claim.unknown", f"there is no claim {claim_id}", 404)

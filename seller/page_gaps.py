@@ -106,7 +106,7 @@ def page_gap_report(store: Store, seller_id: str, *, period: Period = "month",
     """The seller's gaps, opened on ``since`` .. ``until`` (inclusive, UTC days)."""
     if period not in ("week", "month"):
         raise ValueError(f"period must be 'week' or 'month', got {period!r}")
-    with store.sessions() as session:
+    with store.reads() as session:
         rows = list(session.scalars(select(CaseRow).where(
             CaseRow.seller_id == seller_id, CaseRow.category == PRODUCT_QUESTION)
             .order_by(CaseRow.created_at, CaseRow.id)))

@@ -183,7 +183,7 @@ def statements_for(store: Store, seller_id: str, month: Month, *, today: date,
     if month > Month.of(today):
         raise StatementError("statement.month_in_future",
                              f"{month} has not begun (today is {today})")
-    with store.sessions() as session:
+    with store.reads() as session:
         periods = seller_periods(session, seller)
         activity = seller_activity(session, seller_id, periods)
     schedules = {mp: fee_schedule(mp, uk_table=uk_table)

@@ -102,7 +102,7 @@ def resolution_summary(store: Store, seller_id: str, order_id: str) -> Resolutio
     order = store.order(order_id)
     if order is None or order.seller_id != seller_id:
         raise UnknownOrder(f"no order {order_id} for this seller")
-    with store.sessions() as session:
+    with store.reads() as session:
         turns = session.execute(
             select(MessageRow, ConversationRow.channel)
             .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
