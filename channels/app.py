@@ -30,6 +30,7 @@ from channels.recovery import answer_stranded
 from channels.seller_account import seller_account_router
 from channels.seller_portal import seller_portal_router
 from channels.seller_reports import seller_reports_router
+from channels.unavailable import answer_503_when_the_database_is_unavailable
 from channels.voice import VoiceChannel
 from channels.web_chat import WebChatChannel
 from csba.services import load_demo_data, open_agent, open_index, open_store
@@ -142,6 +143,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
         return [EvidenceOut(asin=h.asin, marketplace=h.marketplace, language=h.language,
                             field=h.field, text=h.text, score=h.score) for h in hits]
 
+    answer_503_when_the_database_is_unavailable(app)
     document_errors(app)
     return app
 

@@ -1,11 +1,12 @@
 """The error answers every route shares, written into the OpenAPI schema in one place.
 
-Some 4xx answers come from the framework or from shared dependencies rather than from a
-route's own code, so no route lists them: a bearer token that is missing or wrong (401), a
-JSON body that does not parse (400), a path naming something that does not exist (404), and
-the 422 of a rule refusal (``{"detail": {"rule", "message"}}``) or a plain message beside
-FastAPI's validation list. A client (or a schema-driven fuzzer) reading the schema must find
-every status the service answers with, and a body that matches what it says.
+Some answers come from the framework, from shared dependencies or from the app's error
+handlers rather than from a route's own code, so no route lists them: a bearer token that is
+missing or wrong (401), a JSON body that does not parse (400), a path naming something that
+does not exist (404), the 422 of a rule refusal (``{"detail": {"rule", "message"}}``) or a
+plain message beside FastAPI's validation list, and the 503 of a database that is unavailable
+(with its ``Retry-After`` header). A client (or a schema-driven fuzzer) reading the schema
+must find every status the service answers with, and a body that matches what it says.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+
+from channels.unavailable import RETRY_AFTER_HEADER
 
 _DETAIL_MESSAGE = {"type": "object", "required": ["detail"],
                    "properties": {"detail": {"type": "string"}}}
@@ -49,6 +52,11 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
                 # FastAPI documents its validation list only; refusals name a rule instead.
                 responses["422"] = _error(responses["422"].get("description")
                                           or "the request is refused")
+            # Any route answers 503 while the database is unavailable (channels.unavailable).
+            unavailable = responses.setdefault("503", _error(
+                "the database is unavailable right now; try again after Retry-After seconds"))
+            unavailable.setdefault("content", _error("")["content"])
+            unavailable.setdefault("headers", {"Retry-After": RETRY_AFTER_HEADER})
             for status, response in responses.items():
                 # A 4xx documented by description alone gets the shared error body.
                 if status.startswith("4") and "content" not in response:

@@ -32,6 +32,7 @@ from agent.messages import MAX_TEXT_CHARS, InboundMessage, Reply
 from agent.records import ORDER_ID_PATTERN
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
+from channels.unavailable import RETRY_AFTER
 from csba.money import Marketplace
 from csba.settings import Settings
 from knowledge.pages import ASIN_PATTERN, ProductPage
@@ -299,7 +300,8 @@ class WebChatChannel:
                 # The message is stored; the same client_message_id processes it again.
                 log.exception("chat turn failed in conversation %s", conv.id)
                 raise HTTPException(503, "the message could not be answered now; send it "
-                                         "again with the same client_message_id") from exc
+                                         "again with the same client_message_id",
+                                    headers=RETRY_AFTER) from exc
 
         @router.get("/v1/conversations/{conversation_id}/messages", tags=["chat"])
         def get_history(request: Request,

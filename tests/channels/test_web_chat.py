@@ -178,6 +178,7 @@ def test_a_failed_turn_answers_503_and_the_retry_processes_the_stored_message(
     key = start(client, **CUSTOMER)
     failed = post(client, key, WEIGHT)
     assert failed.status_code == 503 and "same client_message_id" in failed.json()["detail"]
+    assert int(failed.headers["Retry-After"]) > 0
     assert message_count(store) == 1  # stored before answering: nothing is lost
     retried = post(client, key, WEIGHT)
     assert retried.status_code == 200 and retried.json()["outcome"] == "answered"
