@@ -296,6 +296,9 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_format)
+    import torch
+
+    torch.set_num_threads(settings.serve_torch_threads)
     uvicorn.run(create_app(settings, load_demo_if_empty=True), host=host, port=port,
                 log_config=None)
 
