@@ -14,10 +14,11 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, func, select
 
 from agent.core import Agent
-from agent.db import CaseRow, MessageRow, Store, TurnClaimRow, make_engine
+from agent.db import CaseRow, MessageRow, Store, TurnClaimRow, _write_gate, make_engine
 from agent.messages import InboundMessage, Reply
 from csba.services import DEMO_DATA_DIR
 from tests.conftest import NOW
@@ -98,3 +99,24 @@ def test_writes_take_the_lock_when_they_begin_and_reads_never_wait(tmp_path: Pat
             assert reader.scalar(select(func.count()).select_from(MessageRow)) == 0
         assert store.counts()["orders"] == 0
     assert begun == ["BEGIN IMMEDIATE", "BEGIN", "BEGIN"]
+
+
+def test_the_write_gate_opens_however_a_write_transaction_ends(tmp_path: Path) -> None:
+    database = tmp_path / "gate.sqlite3"
+    store = Store(make_engine(f"sqlite:///{database}"))
+    gate = _write_gate(str(database))
+    with store.sessions.begin() as session:
+        session.execute(select(func.count()).select_from(MessageRow))
+        assert gate.locked()  # held with the write lock
+    assert not gate.locked()  # committed
+    with pytest.raises(RuntimeError), store.sessions.begin() as session:
+        session.execute(select(func.count()).select_from(MessageRow))
+        raise RuntimeError("the turn failed")
+    assert not gate.locked()  # rolled back
+    session = store.sessions()
+    session.execute(select(func.count()).select_from(MessageRow))
+    session.close()  # neither committed nor rolled back by the caller: the pool rolls back
+    assert not gate.locked()
+    with store.reads() as reader:  # reads never take it
+        reader.execute(select(func.count()).select_from(MessageRow))
+        assert not gate.locked()
