@@ -77,6 +77,17 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _default_language(language: str | None, marketplace: str | None) -> str:
+    """A conversation's language, else its marketplace's."""
+    return language or MARKETPLACE_LANGUAGE.get(marketplace or "", "en")
+
+
+def _search_query(text: str) -> str:
+    """A product question as the index searches it: order numbers and addresses are not part
+    of the question (nor of a seller's case)."""
+    return PHONE.sub(" ", EMAIL.sub(" ", ORDER_ID.sub(" ", text)))
+
+
 @dataclass
 class Turn:
     """What one turn knows and what it has decided so far."""
@@ -96,6 +107,16 @@ class Turn:
     @property
     def today(self) -> date:
         return self.now.date()
+
+
+@dataclass(frozen=True)
+class Understood:
+    """What a message says on its own (its language, from the conversation's default, and its
+    intent), worked out before the turn's transaction takes the write lock."""
+
+    default_language: str
+    language: str
+    intent: str
 
 
 @dataclass(frozen=True)
@@ -140,13 +161,14 @@ class Agent:
                 return Reply.model_validate(waited)
         # Stored and committed before answering: a crash below leaves it for a retry.
         try:
+            understood = self._understand(msg, conv_id)
             with self.store.sessions.begin() as session:
                 conv = session.get_one(ConversationRow, conv_id)
                 row = session.get_one(MessageRow, message_id)
                 if row.reply is not None:  # answered between our look and our claim
                     reply = Reply.model_validate(row.reply)
                 else:
-                    reply = self._turn(session, conv, msg, now)
+                    reply = self._turn(session, conv, msg, now, understood)
                     row.reply = reply.model_dump(mode="json")
                     conv.updated_at = now
                 session.execute(delete(TurnClaimRow).where(TurnClaimRow.message_id == message_id))
@@ -183,6 +205,25 @@ class Agent:
                 return stored.id, conv.id, True
             return stored.id, conv.id, False
 
+    def _understand(self, msg: InboundMessage, conv_id: str) -> Understood | None:
+        """The message's language and intent, and for a product question its search
+        embedded, before the turn takes the write lock (on SQLite every other turn's write
+        waits for it). The turn uses them while the conversation's language is still the one
+        they were worked out from."""
+        with self.store.reads() as session:
+            conv = session.execute(select(
+                ConversationRow.language, ConversationRow.marketplace,
+                ConversationRow.pending_intent).where(ConversationRow.id == conv_id)).first()
+        if conv is None:
+            return None
+        text = msg.text.strip()
+        default = _default_language(conv.language, msg.marketplace or conv.marketplace)
+        language = detect_language(text, default)
+        intent = classify_intent(text, language).intent
+        if "product_question" in (intent, conv.pending_intent):
+            self.index.prepare(_search_query(text))
+        return Understood(default, language, intent)
+
     def _conversation(self, session: Session, msg: InboundMessage, now: datetime
                       ) -> ConversationRow:
         conv = session.scalar(select(ConversationRow).where(
@@ -197,13 +238,15 @@ class Agent:
         return conv
 
     def _turn(self, session: Session, conv: ConversationRow, msg: InboundMessage,
-              now: datetime) -> Reply:
+              now: datetime, understood: Understood | None = None) -> Reply:
         text = msg.text.strip()
-        default = conv.language or MARKETPLACE_LANGUAGE.get(
-            msg.marketplace or conv.marketplace or "", "en")
-        language = detect_language(text, default)
+        default = _default_language(conv.language, msg.marketplace or conv.marketplace)
+        if understood is not None and understood.default_language == default:
+            language, intent = understood.language, understood.intent
+        else:  # the conversation's language changed since (another of its turns)
+            language = detect_language(text, default)
+            intent = classify_intent(text, language).intent
         conv.language = language
-        intent: str = classify_intent(text, language).intent
         order_ids = extract_order_ids(text)
         emails = extract_emails(text)
         short = len(text.split()) <= _SHORT_ANSWER_WORDS
@@ -473,8 +516,7 @@ class Agent:
             [i.asin for i in order.items]
         pages = {a: self._page(order, a) for a in asins}
         names = " ".join(p.title for p in pages.values() if p)
-        # Order numbers and addresses are not part of the question (nor of a seller's case).
-        question = PHONE.sub(" ", EMAIL.sub(" ", ORDER_ID.sub(" ", text)))
+        question = _search_query(text)
         found: ProductAnswer = answer_product_question(
             self.index, question, language=lang, marketplace=order.marketplace, asins=asins,
             product_names=names, dense_languages=self.dense_languages)

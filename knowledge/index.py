@@ -7,7 +7,9 @@ it has not seen; ``search`` returns evidence with provenance, filtered by market
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +37,8 @@ EMBED_BATCH = 256
 # in calls of 256 chunks the batches pad about 20% more than in calls of 1024.
 EMBED_WINDOW = 1024
 OTHER_LANGUAGE_DENSE_WEIGHT = 0.5
+# Query embeddings made ahead of their search (``prepare``) and not searched yet.
+PREPARED_QUERIES_KEPT = 64
 
 Progress = Callable[[int], None]
 
@@ -78,6 +82,8 @@ class KnowledgeIndex:
         self.dense = dense
         self.lexical = lexical
         self.dense_languages = dense_languages
+        self._prepared: OrderedDict[str, list[float]] = OrderedDict()
+        self._prepared_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, embeddings: Embeddings | None = None) -> KnowledgeIndex:
@@ -170,6 +176,23 @@ class KnowledgeIndex:
                 n *= 4
         return self.dense.search(vector, k=k, marketplace=marketplace, asins=asins)
 
+    def prepare(self, query: str) -> None:
+        """Embed a query that is about to be searched, now: a caller that will search while
+        holding something others wait for (a database write lock) embeds before taking it.
+        The next ``search`` of exactly this query uses the vector, once."""
+        if not query.strip():
+            return
+        vector = self.dense.embeddings.embed_query(query)
+        with self._prepared_lock:
+            self._prepared[query] = vector
+            while len(self._prepared) > PREPARED_QUERIES_KEPT:
+                self._prepared.popitem(last=False)
+
+    def _query_vector(self, query: str) -> list[float]:
+        with self._prepared_lock:
+            vector = self._prepared.pop(query, None)
+        return vector if vector is not None else self.dense.embeddings.embed_query(query)
+
     def search(self, query: str, *, marketplace: str | None = None,
                asins: Sequence[str] | None = None, language: str | None = None,
                k: int = 5) -> list[Evidence]:
@@ -186,7 +209,7 @@ class KnowledgeIndex:
         terms = {lang: query_tokens(query, lang) for lang in sorted(languages)}
         lexical = self.lexical.search(terms, k=CANDIDATES_PER_LEG, marketplace=marketplace,
                                       asins=asins)
-        vector = self.dense.embeddings.embed_query(query)
+        vector = self._query_vector(query)
         dense = self._dense_search(vector, marketplace, asins)
         dense_ranks = {h.chunk_id: i for i, h in enumerate(dense, start=1)}
         lexical_ranks = {h.chunk_id: i for i, h in enumerate(lexical, start=1)}

@@ -95,3 +95,25 @@ def test_rank_fusion_rewards_agreement() -> None:
     assert max(fused, key=fused.__getitem__) == "b"
     weighted = reciprocal_rank_fusion([["a"], ["b"]], weights=(0.5, 1.0))
     assert weighted["b"] > weighted["a"]
+
+
+def test_a_prepared_query_is_searched_with_its_vector_once(
+        demo_index: KnowledgeIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    query = "Wie schwer ist die Schreibtischlampe?"
+    scope = {"marketplace": "DE", "asins": ["B0DE4LT7K2"]}
+    expected = demo_index.search(query, **scope)  # type: ignore[arg-type]
+    embedded: list[str] = []
+    embeddings = type(demo_index.dense.embeddings)
+    embed_query = embeddings.embed_query
+
+    def counted(self: object, text: str) -> list[float]:
+        embedded.append(text)
+        return embed_query(self, text)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embeddings, "embed_query", counted)
+    demo_index.prepare(query)
+    assert embedded == [query]
+    assert demo_index.search(query, **scope) == expected  # type: ignore[arg-type]
+    assert embedded == [query]  # the search used the prepared vector
+    assert demo_index.search(query, **scope) == expected  # type: ignore[arg-type]
+    assert embedded == [query, query]  # once: a later search embeds again
