@@ -170,6 +170,7 @@ class Agent:
                 else:
                     reply = self._turn(session, conv, msg, now, understood)
                     row.reply = reply.model_dump(mode="json")
+                    row.awaiting_delivery = msg.reply_in_response
                     conv.updated_at = now
                 session.execute(delete(TurnClaimRow).where(TurnClaimRow.message_id == message_id))
         except BaseException:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Connection,
     Date,
     DateTime,
@@ -105,6 +106,10 @@ class MessageRow(Base):
     text: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reply: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The reply rides in the webhook's HTTP answer (TwiML) and has not been seen leaving: a
+    # process killed between the turn's commit and that answer would leave the customer with
+    # none, so the server sends it by other means when this stays set (channels/recovery.py).
+    awaiting_delivery: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class CaseRow(Base):

@@ -45,6 +45,9 @@ class InboundMessage:
     # stored with the message before its turn: a reply sent later, even after a crash in the
     # turn, still knows where to leave from.
     channel_state: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The channel answers in the webhook's own HTTP response (SMS and WhatsApp TwiML), which
+    # nothing resends: the stored reply waits for ``mark_delivered`` once that answer is out.
+    reply_in_response: bool = False
 
     def __post_init__(self) -> None:
         if not self.provider_message_id:

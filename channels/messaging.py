@@ -15,6 +15,7 @@ from typing import Any, Self
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -24,6 +25,7 @@ from agent.core import as_utc
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import Channel, InboundMessage, Reply
 from channels.base import MessageHandler
+from channels.recovery import mark_delivered
 from channels.twilio_auth import (
     WEBHOOK_ERRORS,
     TwilioSignature,
@@ -179,7 +181,7 @@ class MessagingChannel:
                 received_at=self.clock(), provider_message_id=sid,
                 marketplace=marketplace_for_number(ours),
                 metadata={"num_media": params.get("NumMedia") or "0"},
-                channel_state={NUMBER_KEY: ours} if ours else {})
+                channel_state={NUMBER_KEY: ours} if ours else {}, reply_in_response=True)
             reply = await run_in_threadpool(self._answer, handle, msg, ours)
             response = MessagingResponse()
             parts = split_message(reply.text, MESSAGE_LIMITS[channel])
@@ -187,7 +189,10 @@ class MessagingChannel:
                 response.message(part)
             log.info("%s message %s answered in %d part(s), %d chars in, %d out", channel, sid,
                      len(parts), len(body), len(reply.text))
-            return twiml(response)
+            answered = twiml(response)
+            # Once the answer has left; if the process dies first, recovery sends the reply.
+            answered.background = BackgroundTask(mark_delivered, self.store, channel, sid)
+            return answered
 
         return router
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.cases import queue_customer_message
@@ -81,4 +81,45 @@ def answer_stranded(store: Store, handle: MessageHandler, now: datetime | None =
         queued += 1
         log.info("stranded message %s answered late on %s (conversation %s)", row.id,
                  row.channel, conv.id)
-    return queued
+    return queued + resend_undelivered(store, now, older_than=older_than)
+
+
+def mark_delivered(store: Store, channel: str, provider_message_id: str) -> None:
+    """The webhook's answer carrying the reply has left: nothing more to send."""
+    with store.sessions.begin() as session:
+        session.execute(update(MessageRow).where(
+            MessageRow.channel == channel, MessageRow.provider_message_id == provider_message_id,
+            MessageRow.awaiting_delivery.is_(True)).values(awaiting_delivery=False))
+
+
+def resend_undelivered(store: Store, now: datetime, *,
+                       older_than: timedelta = STRANDED_AFTER) -> int:
+    """Replies made for a webhook's answer that never left (the process died between the
+    turn's commit and the answer): the stored reply is sent through the outbox instead. At
+    least once: a process killed after answering but before marking sends it twice."""
+    with store.reads() as session:
+        waiting = session.execute(
+            select(MessageRow.id, MessageRow.conversation_id)
+            .where(MessageRow.awaiting_delivery.is_(True), MessageRow.reply.is_not(None),
+                   MessageRow.received_at <= now - older_than)
+            .order_by(MessageRow.id).limit(BATCH)).all()
+    sent = 0
+    for message_id, conversation_id in waiting:
+        try:
+            with store.sessions.begin() as session:
+                row = session.get_one(MessageRow, message_id)
+                if not row.awaiting_delivery or row.reply is None:
+                    continue  # another worker took it
+                row.awaiting_delivery = False
+                key = late_reply_key(row)
+                if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
+                    continue
+                queue_customer_message(session, conversation=session.get_one(
+                    ConversationRow, conversation_id), text=row.reply["text"], dedupe_key=key,
+                    now=now, case_id=row.reply.get("case_id"))
+        except IntegrityError:
+            continue
+        sent += 1
+        log.info("reply to message %s never left in its webhook answer: sent by the outbox",
+                 message_id)
+    return sent

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from agent.core import Agent
 from agent.db import OutboxRow, Store
-from agent.messages import Channel
-from channels.recovery import STRANDED_AFTER, answer_stranded
+from agent.messages import Channel, InboundMessage
+from channels.recovery import STRANDED_AFTER, answer_stranded, mark_delivered
 from tests.conftest import NOW, Say
 
 pytestmark = pytest.mark.slow
@@ -78,3 +78,28 @@ def test_a_message_that_still_fails_stays_for_the_next_round(
     assert answer_stranded(store, agent.handle, CLOCK + timedelta(minutes=3)) == 0
     monkeypatch.undo()
     assert answer_stranded(store, agent.handle, CLOCK + timedelta(minutes=4)) == 1
+
+
+def test_a_reply_whose_webhook_answer_never_left_is_sent_by_sms_once(
+        agent: Agent, store: Store) -> None:
+    # The turn committed its reply for the TwiML answer; the process died before answering.
+    reply = agent.handle(InboundMessage(
+        channel="sms", sender=PHONE, text=QUESTION, thread_key=PHONE, received_at=CLOCK,
+        provider_message_id="SM-unsent", reply_in_response=True))
+    assert answer_stranded(store, agent.handle, CLOCK + timedelta(seconds=30)) == 0  # too soon
+    later = CLOCK + STRANDED_AFTER + timedelta(seconds=1)
+    assert answer_stranded(store, agent.handle, later) == 1
+    [row] = outbox(store)
+    assert (row.channel, row.recipient, row.body) == ("sms", PHONE, reply.text)
+    assert row.dedupe_key == "late-reply:1"
+    assert answer_stranded(store, agent.handle, later + timedelta(minutes=5)) == 0
+
+
+def test_a_reply_that_left_in_its_webhook_answer_is_not_sent_again(
+        agent: Agent, store: Store) -> None:
+    agent.handle(InboundMessage(
+        channel="sms", sender=PHONE, text=QUESTION, thread_key=PHONE, received_at=CLOCK,
+        provider_message_id="SM-sent", reply_in_response=True))
+    mark_delivered(store, "sms", "SM-sent")
+    assert answer_stranded(store, agent.handle, CLOCK + timedelta(minutes=5)) == 0
+    assert outbox(store) == []

@@ -356,6 +356,7 @@ def test_an_sms_question_gets_a_message_reply(client: TestClient, store: Store) 
         "zugestellt.</Message></Response>")
     (row,) = message_rows(store)
     assert (row.channel, row.provider_message_id) == ("sms", "SM0000000000000000000000000000000a")
+    assert row.reply is not None and not row.awaiting_delivery  # marked once the answer left
     with store.sessions() as session:
         conv = session.scalars(select(ConversationRow)).one()
         assert conv.thread_key == DELIVERED_DE[1] and conv.state[NUMBER_KEY] == DE_LINE

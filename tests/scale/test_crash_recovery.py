@@ -186,8 +186,9 @@ def settle(store: Store, deadline: float) -> None:
     (or failing for want of a Twilio number, which no retry can cure: see below)."""
     while time.monotonic() < deadline:
         with store.sessions() as session:
-            unanswered = session.scalar(select(func.count()).select_from(MessageRow)
-                                        .where(MessageRow.reply.is_(None)))
+            # A reply made for a webhook answer that never left counts as unanswered too.
+            unanswered = session.scalar(select(func.count()).select_from(MessageRow).where(
+                or_(MessageRow.reply.is_(None), MessageRow.awaiting_delivery.is_(True))))
             unsent = session.scalar(select(func.count()).select_from(OutboxRow).where(
                 OutboxRow.sent_at.is_(None),
                 or_(OutboxRow.last_error.is_(None),
