@@ -155,6 +155,13 @@ def _wordlist_languages() -> frozenset[str]:
     return frozenset(available_languages())
 
 
+def load_word_lists(languages: tuple[str, ...] = ("de", "es", "en", "fr", "it")) -> None:
+    """Read the word lists now (a few hundred milliseconds each), not in a customer's turn."""
+    for language in languages:
+        if language in _wordlist_languages():
+            zipf_frequency("a", language)
+
+
 def _rare(word: str, language: str) -> bool:
     if zipf_frequency(word, language) >= SPECIALIST_ZIPF:
         return False

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
@@ -39,6 +40,7 @@ EMBED_WINDOW = 1024
 OTHER_LANGUAGE_DENSE_WEIGHT = 0.5
 # Query embeddings made ahead of their search (``prepare``) and not searched yet.
 PREPARED_QUERIES_KEPT = 64
+EMBEDDING_WORKERS = 2
 
 Progress = Callable[[int], None]
 
@@ -82,8 +84,12 @@ class KnowledgeIndex:
         self.dense = dense
         self.lexical = lexical
         self.dense_languages = dense_languages
-        self._prepared: OrderedDict[str, list[float]] = OrderedDict()
+        self._prepared: OrderedDict[str, Future[list[float]]] = OrderedDict()
         self._prepared_lock = threading.Lock()
+        # Queries are embedded here while their turn goes on (one model thread each, one
+        # per core): the turn's reads and the lexical leg run meanwhile.
+        self._embedder = ThreadPoolExecutor(max_workers=EMBEDDING_WORKERS,
+                                            thread_name_prefix="embed-query")
 
     @classmethod
     def open(cls, settings: Settings, embeddings: Embeddings | None = None) -> KnowledgeIndex:
@@ -94,6 +100,7 @@ class KnowledgeIndex:
                    LexicalIndex(settings.lexical_path))
 
     def close(self) -> None:
+        self._embedder.shutdown(wait=True)
         self.lexical.close()
 
     # --- writing ------------------------------------------------------------------------
@@ -177,21 +184,22 @@ class KnowledgeIndex:
         return self.dense.search(vector, k=k, marketplace=marketplace, asins=asins)
 
     def prepare(self, query: str) -> None:
-        """Embed a query that is about to be searched, now: a caller that will search while
-        holding something others wait for (a database write lock) embeds before taking it.
-        The next ``search`` of exactly this query uses the vector, once."""
+        """Start embedding a query that is about to be searched, and return: the caller goes
+        on with its own work (its reads, the lexical leg) on the other core meanwhile. The next
+        ``search`` of exactly this query waits for the vector, and uses it once."""
         if not query.strip():
             return
-        vector = self.dense.embeddings.embed_query(query)
+        future = self._embedder.submit(self.dense.embeddings.embed_query, query)
         with self._prepared_lock:
-            self._prepared[query] = vector
+            self._prepared[query] = future
             while len(self._prepared) > PREPARED_QUERIES_KEPT:
                 self._prepared.popitem(last=False)
 
     def _query_vector(self, query: str) -> list[float]:
         with self._prepared_lock:
-            vector = self._prepared.pop(query, None)
-        return vector if vector is not None else self.dense.embeddings.embed_query(query)
+            future = self._prepared.pop(query, None)
+        return future.result() if future is not None else \
+            self.dense.embeddings.embed_query(query)
 
     def search(self, query: str, *, marketplace: str | None = None,
                asins: Sequence[str] | None = None, language: str | None = None,
