@@ -189,7 +189,15 @@ class KnowledgeIndex:
         ``search`` of exactly this query waits for the vector, and uses it once."""
         if not query.strip():
             return
-        future = self._embedder.submit(self.dense.embeddings.embed_query, query)
+        import torch
+
+        if torch.get_num_threads() > 1:
+            # A model call spread over every core would wait at each layer for the core the
+            # caller is using: embed here and now instead (`csba serve` runs one thread).
+            future: Future[list[float]] = Future()
+            future.set_result(self.dense.embeddings.embed_query(query))
+        else:
+            future = self._embedder.submit(self.dense.embeddings.embed_query, query)
         with self._prepared_lock:
             self._prepared[query] = future
             while len(self._prepared) > PREPARED_QUERIES_KEPT:
