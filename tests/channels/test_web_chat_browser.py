@@ -7,7 +7,6 @@ never ``playwright install``: the browser is the system's.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -28,20 +27,12 @@ from knowledge.index import KnowledgeIndex
 from tests.channels import test_web_chat as api_tests
 from tests.channels.test_web_chat import HEADLAMP_US, UNANSWERED, WEIGHT
 from tests.conftest import NOW
+from tests.support.browser import headless_chromium
+from tests.support.browser import sync_api as playwright_api
 from tests.support.net import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-try:
-    from playwright import sync_api as playwright_api
-except ImportError:
-    if os.environ.get("CI"):  # CI installs it: a missing package there is a failure
-        raise
-    pytest.skip("playwright is missing: pip install playwright", allow_module_level=True)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 SCREENSHOT = Path("/tmp/chat.png")
 TIMEOUT_MS = 30_000
 BATTERY = "What is the battery capacity of the headlamp?"
@@ -79,19 +70,9 @@ def server(chat: WebChatChannel, agent_here: Agent) -> Iterator[str]:
 
 @pytest.fixture()
 def page(server: str) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        message = "Debian's chromium is missing: apt-get install -y chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 900, "height": 820})
+    with headless_chromium(900, 820) as context:
         context.set_default_timeout(TIMEOUT_MS)
-        opened = context.new_page()
-        yield opened
-        context.close()
-        browser.close()
+        yield context.new_page()
 
 
 def test_a_customer_chats_reloads_and_hears_from_the_seller(

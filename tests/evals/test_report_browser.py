@@ -5,44 +5,26 @@ Needs Debian's chromium and the playwright package (never ``playwright install``
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
-try:
-    from playwright import sync_api as playwright_api
-except ImportError:
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("playwright is missing: pip install playwright", allow_module_level=True)
+from tests.support.browser import headless_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 CHARTS = ("score-by-intent", "score-by-language", "latency", "outcome-confusion")
 
 
 @pytest.fixture()
 def page() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        message = "Debian's chromium is missing: apt-get install -y chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    with headless_chromium(1280, 900) as context:
         # Self-contained means nothing is fetched: any request other than the file fails.
         requests: list[str] = []
         context.on("request", lambda r: requests.append(r.url))
-        opened = context.new_page()
-        yield opened, requests
-        context.close()
-        browser.close()
+        yield context.new_page(), requests
 
 
 def test_report_renders_its_charts_offline(page: tuple[Any, list[str]],

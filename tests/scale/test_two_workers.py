@@ -21,9 +21,9 @@ from tests.scale.serving import (
     TWILIO_TOKEN,
     ServerProcess,
     prepare_data_dir,
-    running_chroma,
     server_env,
 )
+from tests.support.chroma import running_chroma
 from tests.support.mail import MailCatcher, running_relay
 from tests.support.postgres import drop_database, fresh_database
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
