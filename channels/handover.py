@@ -330,40 +330,36 @@ class HandoverDesk:
         message = SELLER_TEXTS["taken_over"].format(
             order_id=order.order_id, handover_id=handover_id, answered_by=answered_by,
             more=more)
-        try:
-            with self.store.sessions.begin() as session:
-                conv = session.get_one(ConversationRow, reply.conversation_id)
-                row = session.scalar(select(MessageRow).where(
-                    MessageRow.channel == msg.channel,
-                    MessageRow.provider_message_id == msg.provider_message_id))
-                assert row is not None  # the turn stored it before answering
-                # The key a late answer of the same message would use: one answer, ever.
-                key = late_reply_key(row)
-                if msg.channel == "email":
-                    subject = reply_subject(request.subject) or \
-                        CUSTOMER_SUBJECT[language].format(order_id=order.order_id)
-                    queue_email(session, dedupe_key=key, recipient=msg.sender, subject=subject,
-                                body=body, kind=CUSTOMER_KIND, now=now,
-                                conversation_id=conv.id, case_id=reply.case_id,
-                                in_reply_to=request.customer_message_id, domain=self.domain)
-                else:
-                    queue_customer_message(session, conversation=conv, text=body,
-                                           dedupe_key=key, now=now, case_id=reply.case_id)
-                session.add(HandoverRow(
-                    id=handover_id, source_key=request.source_key, source=request.source,
-                    seller_id=seller.seller_id, order_id=order.order_id, status="taken_over",
-                    outcome=reply.outcome, case_id=reply.case_id,
-                    answered_by=msg.channel, conversation_id=conv.id, created_at=now))
-                session.flush()
-                if seller_reply is not None:
-                    seller_reply(session, message)
-        except IntegrityError:
-            stored = self._stored(request.source_key)
-            if stored is None:
-                raise
-            return replace(stored, duplicate=True)
+        def write(session: Session) -> None:
+            conv = session.get_one(ConversationRow, reply.conversation_id)
+            row = session.scalar(select(MessageRow).where(
+                MessageRow.channel == msg.channel,
+                MessageRow.provider_message_id == msg.provider_message_id))
+            assert row is not None  # the turn stored it before answering
+            # The key a late answer of the same message would use: one answer, ever.
+            key = late_reply_key(row)
+            if msg.channel == "email":
+                subject = reply_subject(request.subject) or \
+                    CUSTOMER_SUBJECT[language].format(order_id=order.order_id)
+                queue_email(session, dedupe_key=key, recipient=msg.sender, subject=subject,
+                            body=body, kind=CUSTOMER_KIND, now=now,
+                            conversation_id=conv.id, case_id=reply.case_id,
+                            in_reply_to=request.customer_message_id, domain=self.domain)
+            else:
+                queue_customer_message(session, conversation=conv, text=body,
+                                       dedupe_key=key, now=now, case_id=reply.case_id)
+            session.add(HandoverRow(
+                id=handover_id, source_key=request.source_key, source=request.source,
+                seller_id=seller.seller_id, order_id=order.order_id, status="taken_over",
+                outcome=reply.outcome, case_id=reply.case_id,
+                answered_by=msg.channel, conversation_id=conv.id, created_at=now))
+
+        duplicate = self._save_once(request.source_key, write, seller_reply, message)
+        if duplicate is not None:
+            return duplicate
         log.info("hand-over %s taken over: seller=%s order=%s conversation=%s outcome=%s "
-                 "case=%s chars=%d", handover_id, seller.seller_id, order.order_id, conv.id,
+                 "case=%s chars=%d", handover_id, seller.seller_id, order.order_id,
+                 reply.conversation_id,
                  reply.outcome, reply.case_id or "-", len(msg.text))
         return HandoverResult(handover_id, "taken_over", message, order_id=order.order_id,
                               outcome=reply.outcome, case_id=reply.case_id,
@@ -373,26 +369,39 @@ class HandoverDesk:
                 order: Order | None, rule: str, seller_reply: SellerReply | None
                 ) -> HandoverResult:
         message = SELLER_TEXTS[rule].format(order_id=order.order_id if order else "-")
-        try:
-            with self.store.sessions.begin() as session:
-                session.add(HandoverRow(
-                    id=handover_id, source_key=request.source_key, source=request.source,
-                    seller_id=seller.seller_id if seller else None,
-                    # Only the seller's own order is kept: what else was named stays unknown.
-                    order_id=order.order_id if order else None, status="refused", rule=rule,
-                    created_at=self.clock()))
-                session.flush()
-                if seller_reply is not None:
-                    seller_reply(session, message)
-        except IntegrityError:
-            stored = self._stored(request.source_key)
-            if stored is None:
-                raise
-            return replace(stored, duplicate=True)
+
+        def write(session: Session) -> None:
+            session.add(HandoverRow(
+                id=handover_id, source_key=request.source_key, source=request.source,
+                seller_id=seller.seller_id if seller else None,
+                # Only the seller's own order is kept: what else was named stays unknown.
+                order_id=order.order_id if order else None, status="refused", rule=rule,
+                created_at=self.clock()))
+
+        duplicate = self._save_once(request.source_key, write, seller_reply, message)
+        if duplicate is not None:
+            return duplicate
         log.info("hand-over %s refused (%s) seller=%s order=%s", handover_id, rule,
                  seller.seller_id if seller else "-", order.order_id if order else "-")
         return HandoverResult(handover_id, "refused", message, rule=rule,
                               order_id=order.order_id if order else None)
+
+    def _save_once(self, source_key: str, write: Callable[[Session], None],
+                   seller_reply: SellerReply | None, message: str) -> HandoverResult | None:
+        """``write`` and the seller's answer ``message`` in one transaction: None once saved;
+        for a source handed over before, its stored result, marked as a duplicate."""
+        try:
+            with self.store.sessions.begin() as session:
+                write(session)
+                session.flush()  # a second hand-over of the source fails here, before mail
+                if seller_reply is not None:
+                    seller_reply(session, message)
+        except IntegrityError:
+            stored = self._stored(source_key)
+            if stored is None:
+                raise
+            return replace(stored, duplicate=True)
+        return None
 
     def _stored(self, source_key: str) -> HandoverResult | None:
         with self.store.reads() as session:
