@@ -13,16 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from csba.ingest import ingest, read_inputs
 from csba.services import DEMO_DATA_DIR, open_index, open_store
 from csba.settings import Settings
-from tests.support.net import free_port
+from tests.support.net import answers, free_port
 
 TWILIO_TOKEN = "scale-auth-token-0123456789abcdef"
 WEBHOOK_TOKEN = "scale-webhook-token-0123456789"
@@ -83,17 +80,9 @@ class ServerProcess:
                 [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
         self.starts += 1
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"csba serve did not start (see {self.log_path}):\n{tail}")
-            time.sleep(0.2)
+        if not answers(f"{self.url}/healthz", self.proc, timeout):
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"csba serve did not start (see {self.log_path}):\n{tail}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.support.net import free_port
+from tests.support.net import answers, free_port
 
 
 @contextmanager
@@ -25,16 +22,8 @@ def running_chroma(path: Path) -> Iterator[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("chroma server did not start")
-            time.sleep(0.2)
+        if not answers(f"{url}/api/v2/heartbeat", proc, 60):
+            raise RuntimeError("chroma server did not start")
         yield url
     finally:
         proc.terminate()
