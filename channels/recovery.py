@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from agent.cases import queue_customer_message
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
@@ -68,20 +69,30 @@ def answer_stranded(store: Store, handle: MessageHandler, now: datetime | None =
         except Exception as exc:  # noqa: BLE001 - one failing message must not stop the rest
             log.warning("stranded message %s still fails: %s", row.id, type(exc).__name__)
             continue
-        key = late_reply_key(row)
         try:
             with store.sessions.begin() as session:
-                if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
-                    continue  # the channel queued the reply itself after all
-                queue_customer_message(session, conversation=session.get_one(
-                    ConversationRow, conv.id), text=reply.text, dedupe_key=key, now=now,
-                    case_id=reply.case_id)
+                queued_now = _queue_late_reply(session, row, conv.id, reply.text,
+                                               reply.case_id, now)
         except IntegrityError:
             continue
+        if not queued_now:
+            continue  # the channel queued the reply itself after all
         queued += 1
         log.info("stranded message %s answered late on %s (conversation %s)", row.id,
                  row.channel, conv.id)
     return queued + resend_undelivered(store, now, older_than=older_than)
+
+
+def _queue_late_reply(session: Session, row: MessageRow, conversation_id: str, text: str,
+                      case_id: str | None, now: datetime) -> bool:
+    """Queue ``text`` as the late reply to ``row`` on its conversation's channel, unless a
+    reply is queued under its key already; whether it was queued."""
+    key = late_reply_key(row)
+    if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
+        return False
+    queue_customer_message(session, conversation=session.get_one(
+        ConversationRow, conversation_id), text=text, dedupe_key=key, now=now, case_id=case_id)
+    return True
 
 
 def mark_delivered(store: Store, channel: str, provider_message_id: str) -> None:
@@ -111,13 +122,11 @@ def resend_undelivered(store: Store, now: datetime, *,
                 if not row.awaiting_delivery or row.reply is None:
                     continue  # another worker took it
                 row.awaiting_delivery = False
-                key = late_reply_key(row)
-                if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
-                    continue
-                queue_customer_message(session, conversation=session.get_one(
-                    ConversationRow, conversation_id), text=row.reply["text"], dedupe_key=key,
-                    now=now, case_id=row.reply.get("case_id"))
+                queued_now = _queue_late_reply(session, row, conversation_id,
+                                               row.reply["text"], row.reply.get("case_id"), now)
         except IntegrityError:
+            continue
+        if not queued_now:
             continue
         sent += 1
         log.info("reply to message %s never left in its webhook answer: sent by the outbox",
