@@ -110,6 +110,19 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class StoredMessage:
+    """A stored message waiting for its turn, and what its conversation said when it was
+    stored (read in the same transaction, so the turn need not read it again to begin)."""
+
+    message_id: int
+    conversation_id: str
+    claimed: bool  # this delivery stored it and holds its turn
+    language: str | None
+    marketplace: str | None
+    pending_intent: str | None
+
+
+@dataclass(frozen=True)
 class Understood:
     """What a message says on its own (its language, from the conversation's default, and its
     intent), worked out before the turn's transaction takes the write lock."""
@@ -148,8 +161,8 @@ class Agent:
             stored = self._store_message(msg, now)
         if isinstance(stored, Reply):
             return stored
-        message_id, conv_id, claimed = stored
-        if not claimed and not inflight.claim(self.store, message_id):
+        message_id, conv_id = stored.message_id, stored.conversation_id
+        if not stored.claimed and not inflight.claim(self.store, message_id):
             # Another delivery of this message is mid-turn: answer with its reply when it
             # comes (a provider's impatient redelivery gets the same answer), or take over
             # when that delivery gives up.
@@ -161,7 +174,7 @@ class Agent:
                 return Reply.model_validate(waited)
         # Stored and committed before answering: a crash below leaves it for a retry.
         try:
-            understood = self._understand(msg, conv_id)
+            understood = self._understand(msg, stored)
             with self.store.sessions.begin() as session:
                 conv = session.get_one(ConversationRow, conv_id)
                 row = session.get_one(MessageRow, message_id)
@@ -181,10 +194,10 @@ class Agent:
         return reply
 
     def _store_message(self, msg: InboundMessage, now: datetime
-                       ) -> Reply | tuple[int, str, bool]:
-        """The stored reply of a message answered before, or the ids of the stored message and
-        whether this delivery claimed its turn (a new message is claimed as it is stored: one
-        commit, so one disk flush, fewer per turn)."""
+                       ) -> Reply | StoredMessage:
+        """The stored reply of a message answered before, or the stored message and whether
+        this delivery claimed its turn (a new message is claimed as it is stored: one commit,
+        so one disk flush, fewer per turn)."""
         with self.store.sessions.begin() as session:
             stored = session.scalar(select(MessageRow).where(
                 MessageRow.channel == msg.channel,
@@ -196,6 +209,7 @@ class Agent:
             if msg.channel_state and any((conv.state or {}).get(k) != v
                                          for k, v in msg.channel_state.items()):
                 conv.state = {**(conv.state or {}), **msg.channel_state}
+            new = stored is None
             if stored is None:
                 stored = MessageRow(conversation_id=conv.id, channel=msg.channel,
                                     provider_message_id=msg.provider_message_id,
@@ -203,25 +217,20 @@ class Agent:
                 session.add(stored)
                 session.flush()
                 session.add(TurnClaimRow(message_id=stored.id, claimed_at=inflight.wall_clock()))
-                return stored.id, conv.id, True
-            return stored.id, conv.id, False
+            return StoredMessage(stored.id, conv.id, claimed=new,
+                                 language=conv.language, marketplace=conv.marketplace,
+                                 pending_intent=conv.pending_intent)
 
-    def _understand(self, msg: InboundMessage, conv_id: str) -> Understood | None:
+    def _understand(self, msg: InboundMessage, stored: StoredMessage) -> Understood:
         """The message's language and intent, and for a product question its search
         embedded, before the turn takes the write lock (on SQLite every other turn's write
         waits for it). The turn uses them while the conversation's language is still the one
         they were worked out from."""
-        with self.store.reads() as session:
-            conv = session.execute(select(
-                ConversationRow.language, ConversationRow.marketplace,
-                ConversationRow.pending_intent).where(ConversationRow.id == conv_id)).first()
-        if conv is None:
-            return None
         text = msg.text.strip()
-        default = _default_language(conv.language, msg.marketplace or conv.marketplace)
+        default = _default_language(stored.language, msg.marketplace or stored.marketplace)
         language = detect_language(text, default)
         intent = classify_intent(text, language).intent
-        if "product_question" in (intent, conv.pending_intent):
+        if "product_question" in (intent, stored.pending_intent):
             self.index.prepare(_search_query(text))
         return Understood(default, language, intent)
 
@@ -239,10 +248,10 @@ class Agent:
         return conv
 
     def _turn(self, session: Session, conv: ConversationRow, msg: InboundMessage,
-              now: datetime, understood: Understood | None = None) -> Reply:
+              now: datetime, understood: Understood) -> Reply:
         text = msg.text.strip()
         default = _default_language(conv.language, msg.marketplace or conv.marketplace)
-        if understood is not None and understood.default_language == default:
+        if understood.default_language == default:
             language, intent = understood.language, understood.intent
         else:  # the conversation's language changed since (another of its turns)
             language = detect_language(text, default)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from agent import inflight
-from agent.core import Agent
+from agent.core import Agent, StoredMessage
 from agent.db import CaseRow, MessageRow, Store, TurnClaimRow
 from agent.messages import InboundMessage
 from tests.conftest import NOW
@@ -37,17 +37,18 @@ def store_only(agent: Agent, msg: InboundMessage) -> int:
     """The message stored as a delivery would store it, its turn not run yet and not claimed
     (as after a process that died between storing and answering, its lease run out)."""
     stored = agent._store_message(msg, datetime.fromisoformat(NOW))
-    assert isinstance(stored, tuple)
-    inflight.release(agent.store, stored[0])
-    return stored[0]
+    assert isinstance(stored, StoredMessage)
+    inflight.release(agent.store, stored.message_id)
+    return stored.message_id
 
 
 def test_the_delivery_that_stores_a_message_holds_its_claim(agent: Agent, store: Store) -> None:
     stored = agent._store_message(message(), datetime.fromisoformat(NOW))
-    assert isinstance(stored, tuple) and stored[2] is True
-    assert inflight.claim(store, stored[0]) is False  # a concurrent delivery must wait
+    assert isinstance(stored, StoredMessage) and stored.claimed is True
+    assert inflight.claim(store, stored.message_id) is False  # a concurrent delivery must wait
     again = agent._store_message(message(), datetime.fromisoformat(NOW))
-    assert isinstance(again, tuple) and again[0] == stored[0] and again[2] is False
+    assert isinstance(again, StoredMessage) and again.message_id == stored.message_id
+    assert again.claimed is False
 
 
 def test_a_message_is_claimed_once(agent: Agent, store: Store) -> None:
