@@ -298,11 +298,18 @@ def serve(
     from agent.understanding import classify_intent, detect_language
     from channels.app import create_app
     from csba.logs import configure_logging
+    from knowledge.embedding_process import ProcessEmbeddings
+    from knowledge.index import KnowledgeIndex
 
     settings = _settings()
     configure_logging(settings.log_format)
     torch.set_num_threads(settings.serve_torch_threads)
-    app = create_app(settings, load_demo_if_empty=True)
+    embeddings = ProcessEmbeddings(settings.embedding_model,
+                                   batch_size=settings.embedding_batch_size,
+                                   threads=settings.serve_torch_threads) \
+        if settings.serve_embedding_process else None
+    index = KnowledgeIndex.open(settings, embeddings)
+    app = create_app(settings, load_demo_if_empty=True, index=index)
     # The intent model, the language detector, the word lists and Chroma's vector index
     # (0.4 s at 100k chunks) load on first use: load them before the first customer.
     detect_language("Where is my order?", "en")
@@ -314,7 +321,12 @@ def serve(
     # 0.3 to 0.5 s, a stalled turn). Frozen, the collector walks only what requests create.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        index.close()
+        if embeddings is not None:
+            embeddings.close()
 
 
 if __name__ == "__main__":

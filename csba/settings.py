@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # alone, one thread costs a short query about 10 %. Ingest (batches) keeps every core.
     serve_torch_threads: int = Field(default=1, gt=0,
                                      description="intra-op threads of the model in `csba serve`")
+    # The server's model runs in a child process: beside the server's busy threads a forward
+    # pass waits for the interpreter lock at each of its hundreds of Python calls (one query:
+    # 18 ms alone, 671 ms beside one busy thread, measured).
+    serve_embedding_process: bool = Field(
+        default=True, description="run the model of `csba serve` in a process of its own")
     smtp_url: str = Field(default="smtp://127.0.0.1:8025", description="outbound SMTP relay")
     smtp_port: int = Field(default=2525, gt=0, lt=65536, description="inbound SMTP server port")
     smtp_host: str = Field(default="127.0.0.1", description="interface of the inbound SMTP server")

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from langchain_core.embeddings import Embeddings
 
@@ -43,6 +44,17 @@ PREPARED_QUERIES_KEPT = 64
 EMBEDDING_WORKERS = 2
 
 Progress = Callable[[int], None]
+
+
+@runtime_checkable
+class EmbedsAhead(Protocol):
+    """Embeddings that start a query's embedding and return at once (a model running
+    elsewhere: ``knowledge.embedding_process``)."""
+
+    @property
+    def idle(self) -> bool: ...
+
+    def submit_query(self, text: str) -> Future[list[float]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,12 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], weights: Sequence[
         for rank, key in enumerate(ranking, start=1):
             scores[key] = scores.get(key, 0.0) + weight / (k + rank)
     return scores
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 class KnowledgeIndex:
@@ -183,21 +201,32 @@ class KnowledgeIndex:
                 n *= 4
         return self.dense.search(vector, k=k, marketplace=marketplace, asins=asins)
 
-    def prepare(self, query: str) -> None:
+    def prepare(self, query: str, *, if_idle: bool = False) -> None:
         """Start embedding a query that is about to be searched, and return: the caller goes
         on with its own work (its reads, the lexical leg) on the other core meanwhile. The next
-        ``search`` of exactly this query waits for the vector, and uses it once."""
+        ``search`` of exactly this query waits for the vector, and uses it once.
+
+        ``if_idle``: a query that may not be searched at all, embedded only where that costs
+        nothing (a model process with nothing else to do)."""
         if not query.strip():
             return
-        import torch
-
-        if torch.get_num_threads() > 1:
+        with self._prepared_lock:
+            if query in self._prepared:  # already on its way
+                return
+        embeddings = self.dense.embeddings
+        future: Future[list[float]]
+        if if_idle and not (isinstance(embeddings, EmbedsAhead) and embeddings.idle):
+            return
+        if isinstance(embeddings, EmbedsAhead):
+            # The model has a process of its own: the request leaves from this thread now.
+            future = embeddings.submit_query(query)
+        elif _torch_threads() > 1:
             # A model call spread over every core would wait at each layer for the core the
             # caller is using: embed here and now instead (`csba serve` runs one thread).
-            future: Future[list[float]] = Future()
-            future.set_result(self.dense.embeddings.embed_query(query))
+            future = Future()
+            future.set_result(embeddings.embed_query(query))
         else:
-            future = self._embedder.submit(self.dense.embeddings.embed_query, query)
+            future = self._embedder.submit(embeddings.embed_query, query)
         with self._prepared_lock:
             self._prepared[query] = future
             while len(self._prepared) > PREPARED_QUERIES_KEPT:

@@ -1,0 +1,196 @@
+"""The embedding model in a process of its own, for the server.
+
+A forward pass of the model is hundreds of small Python calls, and each needs the interpreter
+lock. In the server, whose threads hold that lock in turn (requests, turns, the outbox), a
+query's embedding waits for it at every call: 18 ms alone, 671 ms beside one busy Python thread
+(measured on the model with one torch thread). In a process of its own the model has an
+interpreter to itself, and it runs on the other core while the turn goes on.
+
+One child process serves requests in order over a pipe. A request is sent by the thread that
+asks (no hand-over to a helper thread that would wait for the lock first); one reader thread
+hands each answer to its future. A child that dies (killed, out of memory) fails the requests
+it held with ``EmbeddingProcessDied``; the next request starts another child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+log = logging.getLogger(__name__)
+
+# Loading torch and the model takes seconds; more than this means the child is stuck.
+START_TIMEOUT_SECONDS = 300.0
+READY = "ready"
+
+
+class EmbeddingProcessDied(RuntimeError):
+    """The embedding process ended before it answered."""
+
+
+def _serve(conn: Connection, model_name: str, batch_size: int, threads: int) -> None:
+    """The child: load the model, then answer ``(id, kind, payload)`` requests until the parent
+    says ``None`` or its end closes (it exited or was killed: the child must not outlive it)."""
+    import torch
+
+    from knowledge.embeddings import load_embeddings
+
+    torch.set_num_threads(threads)
+    model = load_embeddings(model_name, batch_size=batch_size)
+    model.embed_query("warm up")  # the first call builds the model's lazy parts
+    conn.send(READY)
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:  # the parent closes
+            return
+        request_id, kind, payload = request
+        try:
+            result: Any = (model.embed_query(payload) if kind == "query"
+                           else model.embed_documents(payload))
+            conn.send((request_id, True, result))
+        except Exception as exc:  # noqa: BLE001 - the parent raises it for its caller
+            conn.send((request_id, False, f"{type(exc).__name__}: {exc}"))
+
+
+class _Child:
+    """One running child, its pipe, the requests it holds and the thread reading its answers."""
+
+    def __init__(self, model_name: str, batch_size: int, threads: int) -> None:
+        context = multiprocessing.get_context("spawn")  # no copy of the server's threads/locks
+        self.conn, child_end = context.Pipe()
+        self.process = context.Process(target=_serve, name="csba-embeddings", daemon=True,
+                                       args=(child_end, model_name, batch_size, threads))
+        self.process.start()
+        child_end.close()
+        if not self.conn.poll(START_TIMEOUT_SECONDS):
+            self.process.kill()
+            raise EmbeddingProcessDied(
+                f"the embedding process did not load {model_name} in {START_TIMEOUT_SECONDS:.0f} s")
+        try:
+            ready = self.conn.recv()
+        except EOFError:
+            raise EmbeddingProcessDied(
+                f"the embedding process exited while loading {model_name} "
+                f"(exit code {self.process.exitcode}); see its error above") from None
+        if ready != READY:
+            raise EmbeddingProcessDied(f"unexpected first message from the process: {ready!r}")
+        self.pending: dict[int, Future[Any]] = {}
+        self.lock = threading.Lock()  # one sender at a time; guards ``pending`` and ``alive``
+        self.alive = True
+        self.reader = threading.Thread(target=self._read, name="embeddings-reader", daemon=True)
+        self.reader.start()
+
+    def send(self, request_id: int, kind: str, payload: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self.lock:
+            if not self.alive:
+                raise EmbeddingProcessDied("the embedding process has ended")
+            self.pending[request_id] = future
+            try:
+                self.conn.send((request_id, kind, payload))
+            except OSError as exc:
+                del self.pending[request_id]
+                raise EmbeddingProcessDied(f"the embedding process has ended: {exc}") from exc
+        return future
+
+    def _read(self) -> None:
+        while True:
+            try:
+                request_id, ok, result = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            with self.lock:
+                future = self.pending.pop(request_id)
+            if ok:
+                future.set_result(result)
+            else:
+                future.set_exception(RuntimeError(f"embedding failed: {result}"))
+        self.process.join(timeout=5)
+        with self.lock:
+            self.alive = False
+            orphans, self.pending = self.pending, {}
+        if orphans:
+            log.error("embedding process exited (code %s) with %d requests unanswered",
+                      self.process.exitcode, len(orphans))
+        for future in orphans.values():
+            future.set_exception(EmbeddingProcessDied(
+                f"the embedding process exited (code {self.process.exitcode})"))
+
+    def close(self) -> None:
+        with self.lock:
+            if self.alive:
+                with contextlib.suppress(OSError):
+                    self.conn.send(None)  # the child returns; the reader then sees the end
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.reader.join(timeout=10)
+        self.conn.close()
+
+
+class ProcessEmbeddings(Embeddings):
+    """LangChain ``Embeddings`` whose model runs in a child process (see the module's doc).
+
+    ``submit_query`` starts a query's embedding and returns at once; ``embed_query`` and
+    ``embed_documents`` wait for theirs. The child is started here, and the constructor
+    returns when its model is loaded."""
+
+    def __init__(self, model_name: str, *, batch_size: int = 64, threads: int = 1) -> None:
+        self._args = (model_name, batch_size, threads)
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._child = _Child(*self._args)
+        log.info("embedding process %d serving %s", self._child.process.pid, model_name)
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.process.pid
+
+    def _send(self, kind: str, payload: Any) -> Future[Any]:
+        child = self._child
+        if not child.alive:
+            with self._lock:
+                if self._closed:
+                    raise EmbeddingProcessDied("the embeddings are closed")
+                if self._child is child:  # the first to notice starts the next child
+                    log.warning("embedding process %s ended; starting another",
+                                child.process.pid)
+                    self._child = _Child(*self._args)
+                child = self._child
+        return child.send(next(self._ids), kind, payload)
+
+    @property
+    def idle(self) -> bool:
+        """Whether the process has nothing to do: work started now waits for nothing."""
+        return self._child.alive and not self._child.pending
+
+    def submit_query(self, text: str) -> Future[list[float]]:
+        return self._send("query", text)
+
+    def embed_query(self, text: str) -> list[float]:
+        result: list[float] = self._send("query", text).result()
+        return result
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        result: list[list[float]] = self._send("documents", list(texts)).result()
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._child.close()

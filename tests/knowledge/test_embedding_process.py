@@ -1,0 +1,118 @@
+"""The model in a process of its own: the same vectors, errors and deaths reported, restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_huggingface import HuggingFaceEmbeddings
+
+from csba.settings import Settings
+from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
+from knowledge.index import KnowledgeIndex
+from knowledge.pages import ProductPage
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = ["Darf die Bettwäsche in den Trockner?", "¿Qué medida tienen las sábanas?",
+             "How long does the battery last?"]
+
+
+@pytest.fixture(scope="module")
+def in_process() -> Iterator[ProcessEmbeddings]:
+    embeddings = ProcessEmbeddings("all-MiniLM-L6-v2")
+    yield embeddings
+    embeddings.close()
+
+
+def wait_until(condition: object, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_vectors_are_those_of_the_model_in_this_process(
+        in_process: ProcessEmbeddings, embeddings: HuggingFaceEmbeddings) -> None:
+    for question in QUESTIONS:
+        assert np.allclose(in_process.embed_query(question), embeddings.embed_query(question),
+                           atol=1e-5)
+    assert np.allclose(in_process.embed_documents(QUESTIONS),
+                       embeddings.embed_documents(QUESTIONS), atol=1e-5)
+    assert in_process.embed_documents([]) == []
+
+
+def test_a_query_submitted_is_answered_later_and_the_process_is_idle_again(
+        in_process: ProcessEmbeddings) -> None:
+    futures: list[Future[list[float]]] = [in_process.submit_query(q) for q in QUESTIONS]
+    vectors = [f.result(timeout=30) for f in futures]
+    assert [len(v) for v in vectors] == [384, 384, 384]
+    assert vectors[0] != vectors[1]
+    wait_until(lambda: in_process.idle)
+
+
+def test_a_failure_in_the_process_reaches_the_caller_and_the_process_lives_on(
+        in_process: ProcessEmbeddings) -> None:
+    with pytest.raises(RuntimeError, match="embedding failed: "):
+        in_process.embed_documents([None])  # type: ignore[list-item]
+    assert len(in_process.embed_query("still there?")) == 384
+
+
+def test_a_request_held_by_a_dying_process_fails_and_the_next_starts_another() -> None:
+    embeddings = ProcessEmbeddings("all-MiniLM-L6-v2")
+    try:
+        first = embeddings.pid
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)  # the request waits in the pipe, unread
+        held = embeddings.submit_query("Where is my parcel?")
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(EmbeddingProcessDied, match="exited"):
+            held.result(timeout=30)
+        vector = embeddings.embed_query("Where is my parcel?")
+        assert len(vector) == 384
+        assert embeddings.pid not in (None, first)
+    finally:
+        embeddings.close()
+
+
+def test_closed_embeddings_refuse_work_and_leave_no_process() -> None:
+    embeddings = ProcessEmbeddings("all-MiniLM-L6-v2")
+    pid = embeddings.pid
+    embeddings.close()
+    with pytest.raises(EmbeddingProcessDied):
+        embeddings.embed_query("anyone?")
+    assert pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # reaped: gone, not a zombie
+
+
+def test_an_index_on_the_process_finds_what_one_on_this_process_finds(
+        tmp_path: Path, in_process: ProcessEmbeddings, embeddings: HuggingFaceEmbeddings,
+        demo_pages: list[ProductPage]) -> None:
+    pages = [p for p in demo_pages if p.marketplace == "DE"][:3]
+    here = KnowledgeIndex.open(Settings(data_dir=tmp_path / "here", _env_file=None),  # type: ignore[call-arg]
+                               embeddings)
+    there = KnowledgeIndex.open(Settings(data_dir=tmp_path / "there", _env_file=None),  # type: ignore[call-arg]
+                                in_process)
+    try:
+        here.sync(pages)
+        there.sync(pages)
+        for question in QUESTIONS:
+            there.prepare(question)  # sent now, searched below
+            found = there.search(question, marketplace="DE", k=5)
+            assert [e.chunk_id for e in found] == \
+                [e.chunk_id for e in here.search(question, marketplace="DE", k=5)]
+        # A guess is embedded ahead only where the model has nothing else to do.
+        there.prepare("Is it dishwasher safe?", if_idle=True)
+        here.prepare("Is it dishwasher safe?", if_idle=True)
+        assert "Is it dishwasher safe?" in there._prepared
+        assert "Is it dishwasher safe?" not in here._prepared
+    finally:
+        here.close()
+        there.close()
