@@ -155,6 +155,7 @@ class Agent:
 
     def handle(self, msg: InboundMessage) -> Reply:
         now = as_utc(msg.received_at)
+        early = self._understand_early(msg)
         try:
             stored = self._store_message(msg, now)
         except IntegrityError:  # a concurrent delivery stored it first: that row is the one
@@ -174,7 +175,7 @@ class Agent:
                 return Reply.model_validate(waited)
         # Stored and committed before answering: a crash below leaves it for a retry.
         try:
-            understood = self._understand(msg, stored)
+            understood = self._understand(msg, stored, early)
             with self.store.sessions.begin() as session:
                 conv = session.get_one(ConversationRow, conv_id)
                 row = session.get_one(MessageRow, message_id)
@@ -221,17 +222,43 @@ class Agent:
                                  language=conv.language, marketplace=conv.marketplace,
                                  pending_intent=conv.pending_intent)
 
-    def _understand(self, msg: InboundMessage, stored: StoredMessage) -> Understood:
+    def _understand_early(self, msg: InboundMessage) -> Understood | None:
+        """The message's language (from its marketplace's default) and intent before it is
+        stored, and a product question's embedding started: the longest part of a product
+        turn then runs beside the storing and the reads. Only a head start: ``_understand``
+        keeps what still holds once the conversation is known, and a failure here is left to
+        it (the message is stored first)."""
+        try:
+            text = msg.text.strip()
+            query = _search_query(text)
+            # Before knowing it is a product question, where the model has nothing else to
+            # do: a product turn then waits for neither the classification nor the model.
+            self.index.prepare(query, if_idle=True)
+            default = _default_language(None, msg.marketplace)
+            language = detect_language(text, default)
+            intent = classify_intent(text, language).intent
+            if intent == "product_question":
+                self.index.prepare(query)
+        except Exception:  # noqa: BLE001 - worked out again, and reported, after storing
+            log.warning("message understood only after storing", exc_info=True)
+            return None
+        return Understood(default, language, intent)
+
+    def _understand(self, msg: InboundMessage, stored: StoredMessage,
+                    early: Understood | None = None) -> Understood:
         """The message's language and intent, and for a product question its search
         embedded, before the turn takes the write lock (on SQLite every other turn's write
         waits for it). The turn uses them while the conversation's language is still the one
-        they were worked out from."""
+        they were worked out from. What ``early`` worked out is kept where its inputs were
+        the same."""
         text = msg.text.strip()
         default = _default_language(stored.language, msg.marketplace or stored.marketplace)
-        language = detect_language(text, default)
-        intent = classify_intent(text, language).intent
+        language = (early.language if early and early.default_language == default
+                    else detect_language(text, default))
+        intent = (early.intent if early and early.language == language
+                  else classify_intent(text, language).intent)
         if "product_question" in (intent, stored.pending_intent):
-            self.index.prepare(_search_query(text))
+            self.index.prepare(_search_query(text))  # a no-op when started early
         return Understood(default, language, intent)
 
     def _conversation(self, session: Session, msg: InboundMessage, now: datetime

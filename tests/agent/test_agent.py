@@ -386,3 +386,39 @@ def test_a_customer_who_signs_with_their_name_stays_anonymous_to_the_seller(
         assert notice is not None
         for secret in ("Michael", "Rodriguez", "720", "0187"):
             assert secret not in case.question and secret not in notice.body
+
+
+def test_a_failure_before_storing_loses_nothing(
+        agent: Agent, store: Store, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The intent is worked out before the message is stored (a product question's search
+    starts early); a failure there is left to the turn, which stores the message first."""
+    import agent.core as core
+
+    real = core.classify_intent
+    calls: list[str] = []
+
+    def fails_first(text: str, language: str) -> object:
+        calls.append(text)
+        if len(calls) == 1:
+            raise RuntimeError("model not loaded")
+        return real(text, language)
+
+    monkeypatch.setattr(core, "classify_intent", fails_first)
+    order_id, email = SHEETS_ES
+    reply = agent.handle(InboundMessage(
+        channel="chat", sender=email, text=f"¿De qué medida son las sábanas? ({order_id})",
+        thread_key="early-1", received_at=datetime.fromisoformat(NOW),
+        provider_message_id="early-1"))
+    assert (reply.intent, reply.outcome) == ("product_question", "answered")
+    assert len(calls) == 2 and "understood only after storing" in caplog.text
+
+    monkeypatch.setattr(core, "classify_intent", lambda text, language: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        agent.handle(InboundMessage(
+            channel="chat", sender=email, text="¿Y la funda nórdica?", thread_key="early-2",
+            received_at=datetime.fromisoformat(NOW), provider_message_id="early-2"))
+    with store.sessions() as s:  # stored, unanswered: the recovery answers it later
+        kept = s.scalar(select(MessageRow).where(MessageRow.provider_message_id == "early-2"))
+        assert kept is not None and kept.reply is None
+
