@@ -24,6 +24,15 @@ MAX_TEXT_CHARS = 4000
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyMail:
+    """How an email's reply answers it: the thread it joins and the address it leaves from."""
+
+    subject: str
+    references: tuple[str, ...] = ()
+    domain: str = "csba.example"
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One customer message as a channel received it.
 
@@ -48,6 +57,9 @@ class InboundMessage:
     # The channel answers in the webhook's own HTTP response (SMS and WhatsApp TwiML), which
     # nothing resends: the stored reply waits for ``mark_delivered`` once that answer is out.
     reply_in_response: bool = False
+    # An email: its reply is queued as a mail answering this one, in the transaction that
+    # stores the reply (a stored reply is a queued one, and the turn writes once).
+    reply_mail: ReplyMail | None = None
 
     def __post_init__(self) -> None:
         if not self.provider_message_id:

@@ -22,7 +22,7 @@ from email import policy
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, Self
 
@@ -32,13 +32,12 @@ from bs4 import BeautifulSoup
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from starlette.concurrency import run_in_threadpool
 
 from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow, Store, make_engine
-from agent.messages import MAX_TEXT_CHARS, InboundMessage, Outcome, Reply
-from agent.outgoing_mail import dedupe_key, queue_email, reply_subject, trim_references
+from agent.messages import MAX_TEXT_CHARS, InboundMessage, Outcome, Reply, ReplyMail
+from agent.outgoing_mail import trim_references
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
@@ -94,6 +93,9 @@ class NoText(UnreadableEmail):
 
 # --- parsing --------------------------------------------------------------------------------
 
+_RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedEmail:
     sender: str
@@ -105,6 +107,9 @@ class ParsedEmail:
     attachments: tuple[str, ...]  # file names, "" for an unnamed part
     content_type: str
     headers: Mapping[str, str]  # the headers that mark mail never to be answered
+    # The addresses it was written to, lower case, by the headers: the webhook has no SMTP
+    # envelope, and an MTA records the original recipient in these.
+    recipients: frozenset[str] = frozenset()
 
     @property
     def thread_root(self) -> str:
@@ -130,7 +135,9 @@ def parse_email(raw: bytes, *, require_text: bool = True) -> ParsedEmail:
         attachments=tuple(_attachment_names(message, body)),
         content_type=message.get_content_type(),
         headers=MappingProxyType({name: value for name in _FILTER_HEADERS
-                                  if (value := _header(message, name)) or name in message}))
+                                  if (value := _header(message, name)) or name in message}),
+        recipients=frozenset(spec.lower() for _, spec in getaddresses(
+            [str(message.get(name, "")) for name in _RECIPIENT_HEADERS]) if spec))
     if require_text:
         require_text_of(parsed)
     return parsed
@@ -415,7 +422,7 @@ class EmailChannel:
         if reason is not None:
             log.info("email %s not answered: %s", parsed.message_id, reason)
             return Receipt(parsed.message_id, ignored=reason)
-        if self.handover is not None and self.handover.addressed(raw, recipients):
+        if self.handover is not None and self.handover.addressed(parsed, recipients):
             return Receipt(parsed.message_id,
                            handover=self.handover.receive(raw, parsed, handle))
         # Before the text check: a seller's empty reply is refused by mail, not bounced.
@@ -432,29 +439,14 @@ class EmailChannel:
             received_at=self.clock(), provider_message_id=parsed.message_id,
             metadata=MappingProxyType({
                 "subject": parsed.subject, "attachments": str(len(parsed.attachments)),
-                "attachment_names": json.dumps(list(parsed.attachments), ensure_ascii=False)})))
-        queued = self._queue_reply(parsed, reply)
-        log.info("email %s conversation=%s outcome=%s chars=%d attachments=%d %s",
-                 parsed.message_id, reply.conversation_id, reply.outcome, len(parsed.text),
-                 len(parsed.attachments), "queued" if queued else "already queued")
+                "attachment_names": json.dumps(list(parsed.attachments), ensure_ascii=False)}),
+            # The turn queues its reply as a mail answering this one: a redelivery of the
+            # mail gets the stored reply back and queues nothing.
+            reply_mail=ReplyMail(subject=parsed.subject, references=parsed.references,
+                                 domain=self.domain)))
+        log.info("email %s conversation=%s outcome=%s chars=%d attachments=%d", parsed.message_id,
+                 reply.conversation_id, reply.outcome, len(parsed.text), len(parsed.attachments))
         return Receipt(parsed.message_id, reply=reply)
-
-    def _queue_reply(self, parsed: ParsedEmail, reply: Reply) -> bool:
-        """Queue the reply once per inbound Message-ID; False when it was already queued."""
-        key = dedupe_key("email-reply", parsed.message_id)
-        try:
-            with self.store.sessions.begin() as session:
-                if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
-                    return False
-                queue_email(session, dedupe_key=key, recipient=parsed.sender,
-                            subject=reply_subject(parsed.subject), body=reply.text,
-                            kind="email_reply", now=self.clock(),
-                            conversation_id=reply.conversation_id,
-                            in_reply_to=parsed.message_id, references=parsed.references,
-                            domain=self.domain)
-        except IntegrityError:  # a concurrent delivery of the same mail queued it first
-            return False
-        return True
 
     def _check_token(self, request: Request) -> None:
         """With a webhook token configured, only the mail provider holding it may post."""

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import getaddresses
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
@@ -477,15 +476,12 @@ class HandoverMail:
         self.desk = HandoverDesk(store, domain=domain, clock=clock)
         self.store = store
 
-    def addressed(self, raw: bytes, recipients: Sequence[str] = ()) -> bool:
+    def addressed(self, parsed: ParsedEmail, recipients: Sequence[str] = ()) -> bool:
         """Whether a mail is for a hand-over address: by the envelope, else its headers (the
         webhook has no envelope; an MTA records the original recipient in them)."""
         if any(r.strip().strip("<>").lower() in self.addresses for r in recipients):
             return True
-        message = _parse(raw)
-        values = [str(message.get(name, "")) for name in
-                  ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")]
-        return any(spec.lower() in self.addresses for _, spec in getaddresses(values))
+        return not self.addresses.isdisjoint(parsed.recipients)
 
     def receive(self, raw: bytes, parsed: ParsedEmail, handle: MessageHandler
                 ) -> HandoverResult:

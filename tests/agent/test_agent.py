@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, RefundRow, Store
-from agent.messages import InboundMessage, Reply
+from agent.messages import InboundMessage, Reply, ReplyMail
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.agent.conftest import NOW, Say
@@ -422,3 +422,24 @@ def test_a_failure_before_storing_loses_nothing(
         kept = s.scalar(select(MessageRow).where(MessageRow.provider_message_id == "early-2"))
         assert kept is not None and kept.reply is None
 
+
+def test_an_emails_reply_is_queued_by_the_turn_that_stores_it_once(
+        agent: Agent, store: Store) -> None:
+    order_id, email = DELIVERED_DE
+    msg = InboundMessage(
+        channel="email", sender=email, text=f"Wo ist meine Bestellung? ({order_id})",
+        thread_key="<root@example.de>", received_at=datetime.fromisoformat(NOW),
+        provider_message_id="<m2@example.de>",
+        reply_mail=ReplyMail(subject="Bestellung", references=("<root@example.de>",),
+                             domain="shop.example"))
+    reply = agent.handle(msg)
+    assert agent.handle(msg) == reply  # a redelivery: the stored reply, nothing queued again
+    with store.sessions() as s:
+        rows = s.scalars(select(OutboxRow).where(OutboxRow.channel == "email")).all()
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row.recipient, row.subject, row.body) == (email, "Re: Bestellung", reply.text)
+        assert row.meta["in_reply_to"] == "<m2@example.de>"
+        assert row.meta["references"] == "<root@example.de> <m2@example.de>"
+        assert row.meta["message_id"].endswith("@shop.example>")
+        assert row.meta["conversation_id"] == reply.conversation_id

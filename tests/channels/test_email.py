@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
+from agent.outgoing_mail import reply_subject
 from channels.base import ChannelAdapter, MessageHandler
 from channels.email_in import (
     MAX_MESSAGE_BYTES,
@@ -25,7 +26,6 @@ from channels.email_in import (
     NoSender,
     NoText,
     parse_email,
-    reply_subject,
     should_not_reply,
 )
 from channels.email_out import SmtpSender
