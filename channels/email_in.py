@@ -32,12 +32,13 @@ from bs4 import BeautifulSoup
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from starlette.concurrency import run_in_threadpool
 
 from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow, Store, make_engine
 from agent.messages import MAX_TEXT_CHARS, InboundMessage, Outcome, Reply, ReplyMail
-from agent.outgoing_mail import trim_references
+from agent.outgoing_mail import dedupe_key, queue_email, reply_subject, trim_references
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
@@ -444,9 +445,25 @@ class EmailChannel:
             # mail gets the stored reply back and queues nothing.
             reply_mail=ReplyMail(subject=parsed.subject, references=parsed.references,
                                  domain=self.domain)))
+        if reply.intent == "rate_limited":  # refused before the agent: no turn queued it
+            self._queue_refusal(parsed, reply)
         log.info("email %s conversation=%s outcome=%s chars=%d attachments=%d", parsed.message_id,
                  reply.conversation_id, reply.outcome, len(parsed.text), len(parsed.attachments))
         return Receipt(parsed.message_id, reply=reply)
+
+    def _queue_refusal(self, parsed: ParsedEmail, reply: Reply) -> None:
+        """Queue the rate limit's polite reply, once per inbound Message-ID."""
+        key = dedupe_key("email-reply", parsed.message_id)
+        try:
+            with self.store.sessions.begin() as session:
+                if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
+                    return
+                queue_email(session, dedupe_key=key, recipient=parsed.sender,
+                            subject=reply_subject(parsed.subject), body=reply.text,
+                            kind="email_reply", now=self.clock(), in_reply_to=parsed.message_id,
+                            references=parsed.references, domain=self.domain)
+        except IntegrityError:  # a concurrent delivery of the same mail queued it first
+            return
 
     def _check_token(self, request: Request) -> None:
         """With a webhook token configured, only the mail provider holding it may post."""

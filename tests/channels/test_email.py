@@ -17,6 +17,7 @@ from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
 from agent.outgoing_mail import reply_subject
+from agent.replies import render
 from channels.base import ChannelAdapter, MessageHandler
 from channels.email_in import (
     MAX_MESSAGE_BYTES,
@@ -30,6 +31,7 @@ from channels.email_in import (
 )
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
+from channels.rate_limit import SenderRateLimiter, rate_limited
 from csba.settings import Settings
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, Mount
@@ -267,6 +269,24 @@ def replies(store: Store) -> list[OutboxRow]:
     with store.sessions() as s:
         return list(s.scalars(select(OutboxRow).where(
             OutboxRow.dedupe_key.startswith("email-reply:")).order_by(OutboxRow.id)))
+
+
+@pytest.mark.slow
+def test_over_the_rate_limit_a_mail_gets_the_polite_reply_once(
+        agent: Agent, channel: EmailChannel, store: Store) -> None:
+    app = FastAPI()
+    app.include_router(channel.router(
+        rate_limited(agent.handle, SenderRateLimiter("1/minute"), store)))
+    with TestClient(app) as client:
+        answered = post(client, mail(message_id="<r1.miriam@example.de>"))
+        refused = post(client, mail(message_id="<r2.miriam@example.de>"))
+        again = post(client, mail(message_id="<r2.miriam@example.de>"))
+    assert [status for status, _ in (answered, refused, again)] == [202, 202, 202]
+    [first, polite] = replies(store)  # the answer, and one refusal for two deliveries
+    assert first.meta["in_reply_to"] == "<r1.miriam@example.de>"
+    assert (polite.body, polite.subject, polite.meta["in_reply_to"]) == (
+        render("rate_limited", "de"), "Re: Wo ist meine Bestellung?", "<r2.miriam@example.de>")
+    assert polite.meta["conversation_id"] is None
 
 
 @pytest.mark.slow
