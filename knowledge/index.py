@@ -21,6 +21,7 @@ from csba.money import MARKETPLACE_LANGUAGE
 from csba.settings import Settings
 from knowledge.chunks import Chunk, Provenance, chunk_page
 from knowledge.dense import DenseHit, DenseIndex, chroma_client
+from knowledge.embedding_process import EmbeddingProcessDied
 from knowledge.embeddings import load_embeddings
 from knowledge.lexical import LexicalIndex
 from knowledge.pages import ProductPage
@@ -235,8 +236,12 @@ class KnowledgeIndex:
     def _query_vector(self, query: str) -> list[float]:
         with self._prepared_lock:
             future = self._prepared.pop(query, None)
-        return future.result() if future is not None else \
-            self.dense.embeddings.embed_query(query)
+        if future is not None:
+            try:
+                return future.result()
+            except EmbeddingProcessDied:
+                log.warning("a prepared query's model process died; embedding it again")
+        return self.dense.embeddings.embed_query(query)
 
     def search(self, query: str, *, marketplace: str | None = None,
                asins: Sequence[str] | None = None, language: str | None = None,

@@ -116,3 +116,22 @@ def test_an_index_on_the_process_finds_what_one_on_this_process_finds(
     finally:
         here.close()
         there.close()
+
+
+def test_a_search_whose_prepared_query_died_with_its_process_is_embedded_again(
+        tmp_path: Path, demo_pages: list[ProductPage]) -> None:
+    embeddings = ProcessEmbeddings("all-MiniLM-L6-v2")
+    index = KnowledgeIndex.open(Settings(data_dir=tmp_path, _env_file=None),  # type: ignore[call-arg]
+                                embeddings)
+    try:
+        index.sync([p for p in demo_pages if p.marketplace == "DE"][:2])
+        first = embeddings.pid
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)
+        index.prepare(QUESTIONS[0])  # held by a process about to die
+        os.kill(first, signal.SIGKILL)
+        assert index.search(QUESTIONS[0], marketplace="DE", k=3)
+        assert embeddings.pid != first
+    finally:
+        index.close()
+        embeddings.close()
