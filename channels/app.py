@@ -20,6 +20,7 @@ from pydantic import BaseModel, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from channels.base import ChannelAdapter
+from channels.concurrency import bounded
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.messaging import MessagingChannel
 from channels.metrics import ServiceMetrics
@@ -69,10 +70,11 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
         "chat": WebChatChannel.from_settings(settings)}
     senders: dict[str, OutboundSender] = {**channels, "whatsapp": sms}
 
-    # Every channel reaches the agent through this one handler: measured, then rate-limited.
+    # Every channel reaches the agent through this one handler: measured, rate-limited, then
+    # a few turns at a time.
     metrics = ServiceMetrics(store)
-    handle = metrics.timed(rate_limited(agent.handle, SenderRateLimiter(settings.rate_limit),
-                                        store))
+    handle = metrics.timed(rate_limited(bounded(agent.handle, settings.concurrent_turns),
+                                        SenderRateLimiter(settings.rate_limit), store))
 
     worker = OutboxWorker(store, senders,
                           claim_for=timedelta(seconds=settings.outbox_claim_seconds))

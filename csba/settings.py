@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # 18 ms alone, 671 ms beside one busy thread, measured).
     serve_embedding_process: bool = Field(
         default=True, description="run the model of `csba serve` in a process of its own")
+    # A turn is mostly Python, which a process runs one thread at a time: a few turns at once
+    # and the rest waiting answers a burst as fast as forty at once, with a far shorter tail.
+    concurrent_turns: int = Field(default=2, gt=0,
+                                  description="turns one server process runs at once")
     smtp_url: str = Field(default="smtp://127.0.0.1:8025", description="outbound SMTP relay")
     smtp_port: int = Field(default=2525, gt=0, lt=65536, description="inbound SMTP server port")
     smtp_host: str = Field(default="127.0.0.1", description="interface of the inbound SMTP server")
