@@ -86,7 +86,10 @@ class _Child:
         if ready != READY:
             raise EmbeddingProcessDied(f"unexpected first message from the process: {ready!r}")
         self.pending: dict[int, Future[Any]] = {}
-        self.lock = threading.Lock()  # one sender at a time; guards ``pending`` and ``alive``
+        self.lock = threading.Lock()  # guards ``pending`` and ``alive``; never held for I/O
+        # One sender at a time. Apart from ``lock``: a sender blocked on a full pipe must not
+        # keep the reader from taking the answers the child is blocked sending.
+        self.send_lock = threading.Lock()
         self.alive = True
         self.reader = threading.Thread(target=self._read, name="embeddings-reader", daemon=True)
         self.reader.start()
@@ -96,12 +99,14 @@ class _Child:
         with self.lock:
             if not self.alive:
                 raise EmbeddingProcessDied("the embedding process has ended")
-            self.pending[request_id] = future
-            try:
+            self.pending[request_id] = future  # before sending: the answer may come at once
+        try:
+            with self.send_lock:
                 self.conn.send((request_id, kind, payload))
-            except OSError as exc:
-                del self.pending[request_id]
-                raise EmbeddingProcessDied(f"the embedding process has ended: {exc}") from exc
+        except OSError as exc:
+            with self.lock:
+                self.pending.pop(request_id, None)
+            raise EmbeddingProcessDied(f"the embedding process has ended: {exc}") from exc
         return future
 
     def _read(self) -> None:
@@ -128,10 +133,9 @@ class _Child:
                 f"the embedding process exited (code {self.process.exitcode})"))
 
     def close(self) -> None:
-        with self.lock:
-            if self.alive:
-                with contextlib.suppress(OSError):
-                    self.conn.send(None)  # the child returns; the reader then sees the end
+        if self.alive:
+            with self.send_lock, contextlib.suppress(OSError):
+                self.conn.send(None)  # the child returns; the reader then sees the end
         self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.kill()

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +135,20 @@ def test_a_search_whose_prepared_query_died_with_its_process_is_embedded_again(
     finally:
         index.close()
         embeddings.close()
+
+
+def test_large_requests_from_several_threads_at_once_each_get_their_own_answer(
+        in_process: ProcessEmbeddings, embeddings: HuggingFaceEmbeddings) -> None:
+    """Requests and answers bigger than a pipe's buffer, both ways at once: a sender waiting
+    for the child to read must not keep the reader from the answers the child is sending."""
+    batches = [[f"{q} ({n}, {i})" for i in range(300)] for n, q in enumerate(QUESTIONS)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        documents = [pool.submit(in_process.embed_documents, batch) for batch in batches]
+        queries = [pool.submit(in_process.embed_query, q) for q in QUESTIONS]
+        done = [f.result(timeout=300) for f in documents]
+        asked = [f.result(timeout=300) for f in queries]
+    for batch, vectors in zip(batches, done, strict=True):
+        assert len(vectors) == 300
+        assert np.allclose(vectors[7], embeddings.embed_query(batch[7]), atol=1e-5)
+    for question, vector in zip(QUESTIONS, asked, strict=True):
+        assert np.allclose(vector, embeddings.embed_query(question), atol=1e-5)
