@@ -10,7 +10,7 @@ loopback stand-ins. Measured, per scale:
   run, right before and after the channel turns;
 - 50 chat conversations at once (bounded thread pool, loopback only): turns/s and the
   latency of each turn;
-- the server's peak RSS (``VmHWM``).
+- the peak RSS (``VmHWM``) of the server and of its model process.
 
 The figures go to ``var/bench/channels-last.json`` and into ``docs/benchmarks.md`` as its
 section d (written after ``benchmarks.run``, which rewrites the rest of the page).
@@ -135,6 +135,19 @@ def serving(data_dir: Path, scratch: Path, database_url: str | None = None
             yield server
         finally:
             server.stop()
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (the server's model process)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:  # ended meanwhile
+            continue
+        if any(line.split() == ["PPid:", str(pid)] for line in lines):
+            found.append(int(status.parent.name))
+    return found
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -318,6 +331,7 @@ def measure_scale(scale: str, seed: int, cache: Path, rounds: int, customers: Cu
         load = concurrent_chats(server, 50, 4) if sqlite_load else None
         paced = concurrent_chats(server, 50, 4, PACE_SECONDS) if sqlite_load else None
         rss = peak_rss_mb(server.proc.pid)
+        model_rss = sum(peak_rss_mb(child) for child in children(server.proc.pid))
         stack.close()
         # SQLite has one writer; the same load on PostgreSQL, the several-workers database.
         on_postgres = paced_postgres = None
@@ -331,7 +345,7 @@ def measure_scale(scale: str, seed: int, cache: Path, rounds: int, customers: Cu
             "channels": {name: summary(values) for name, values in latency.items()},
             "concurrent": load, "concurrent_postgres": on_postgres,
             "concurrent_paced": paced, "concurrent_postgres_paced": paced_postgres,
-            "server_peak_rss_mb": rss}
+            "server_peak_rss_mb": rss, "model_peak_rss_mb": model_rss}
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -344,7 +358,8 @@ def section(figures: dict[str, Any]) -> str:
         f"{figures['started']}, {figures['rounds']} rounds of the {len(TURNS)} turns of "
         "`benchmarks/agent_turn.py` per channel and scale; load average "
         f"{figures['load'][0]} at the start, {figures['load'][1]} at the end. A real "
-        "`csba serve` per scale, its mail and Twilio calls going to loopback stand-ins; "
+        "`csba serve` per scale (its model in a process of its own, as it runs by default), "
+        "its mail and Twilio calls going to loopback stand-ins; "
         "latency is the client's (server time plus loopback HTTP), one request at a time, "
         "each turn a new message. The floor is `embed_query` of the same texts in the "
         "benchmark's process, right before and after the channel turns. Scales: the demo "
@@ -378,7 +393,7 @@ def section(figures: dict[str, Any]) -> str:
     add("Turn latency by channel, p50 / p95 in ms, beside the floor (embedding p50 / p95):")
     add("")
     add("| scale | chunks | floor | " + " | ".join(CHANNELS) + " | slowest p95 / floor | "
-        "server peak RSS |")
+        "peak RSS, server + model process |")
     add("|---|---|---|" + "---|" * len(CHANNELS) + "---|---|")
     for name, s in scales.items():
         cells = [f"{s['channels'][c]['p50_ms']:.0f} / {s['channels'][c]['p95_ms']:.0f}"
@@ -386,7 +401,8 @@ def section(figures: dict[str, Any]) -> str:
         worst = max(s["channels"][c]["p95_ms"] for c in CHANNELS)
         add(f"| {name} | {s['chunks']:,} | {s['floor']['p50_ms']:.1f} / "
             f"{s['floor']['p95_ms']:.1f} | " + " | ".join(cells) +
-            f" | {worst / s['floor']['p50_ms']:.1f}x | {s['server_peak_rss_mb']:,.0f} MiB |")
+            f" | {worst / s['floor']['p50_ms']:.1f}x | {s['server_peak_rss_mb']:,.0f} + "
+            f"{s.get('model_peak_rss_mb', 0):,.0f} MiB |")
     add("")
     if not any(s.get("concurrent") or s.get("concurrent_postgres") for s in scales.values()):
         add("The 50-conversation load was not run this time (`--no-sqlite-load`, "
