@@ -30,18 +30,10 @@ from agent.cases import (
     seller_language,
 )
 from agent.contacts import record_contact
-from agent.db import (
-    CaseRow,
-    ConversationRow,
-    MessageRow,
-    OutboxRow,
-    RefundRow,
-    Store,
-    TurnClaimRow,
-)
+from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store, TurnClaimRow
 from agent.enrolment import enrolment_history
-from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply, ReplyMail
-from agent.outgoing_mail import dedupe_key, queue_email, reply_subject
+from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
+from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
 from agent.product_answers import ProductAnswer, answer_product_question
 from agent.records import Order, OrderItem, Seller
@@ -89,20 +81,6 @@ def as_utc(value: datetime) -> datetime:
 def _default_language(language: str | None, marketplace: str | None) -> str:
     """A conversation's language, else its marketplace's."""
     return language or MARKETPLACE_LANGUAGE.get(marketplace or "", "en")
-
-
-def _queue_reply_mail(session: Session, msg: InboundMessage, mail: ReplyMail, reply: Reply,
-                      now: datetime) -> None:
-    """Queue an email's reply as a mail answering it, once per inbound Message-ID (the key a
-    late reply of the recovery uses too)."""
-    key = dedupe_key("email-reply", msg.provider_message_id)
-    if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)) is not None:
-        return
-    queue_email(session, dedupe_key=key, recipient=msg.sender,
-                subject=reply_subject(mail.subject), body=reply.text, kind="email_reply",
-                now=now, conversation_id=reply.conversation_id,
-                in_reply_to=msg.provider_message_id, references=mail.references,
-                domain=mail.domain)
 
 
 def _search_query(text: str) -> str:
@@ -210,7 +188,10 @@ class Agent:
                     row.awaiting_delivery = msg.reply_in_response
                     conv.updated_at = now
                     if msg.reply_mail is not None:
-                        _queue_reply_mail(session, msg, msg.reply_mail, reply, now)
+                        queue_email_reply(session, message_id=msg.provider_message_id,
+                                          recipient=msg.sender, mail=msg.reply_mail,
+                                          body=reply.text, now=now,
+                                          conversation_id=reply.conversation_id)
                 session.execute(delete(TurnClaimRow).where(TurnClaimRow.message_id == message_id))
         except BaseException:
             inflight.release(self.store, message_id)

@@ -28,8 +28,8 @@ class ReplyMail:
     """How an email's reply answers it: the thread it joins and the address it leaves from."""
 
     subject: str
+    domain: str
     references: tuple[str, ...] = ()
-    domain: str = "csba.example"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow
+from agent.messages import ReplyMail
 
 MAIL_DOMAIN = "csba.example"  # the domain of the service's own address (channels.email_out)
 MAX_REFERENCES = 20  # RFC 5322 lets a long References list be trimmed to root + recent ids
@@ -48,6 +49,12 @@ def dedupe_key(prefix: str, message_id: str) -> str:
     if len(key) <= 128:
         return key
     return f"{prefix}:sha256:{hashlib.sha256(message_id.encode()).hexdigest()}"
+
+
+def email_reply_key(message_id: str) -> str:
+    """The outbox key of the one reply to an inbound mail, whoever queues it (its turn, the
+    rate limit's refusal, a late reply, a hand-over's answer)."""
+    return dedupe_key("email-reply", message_id)
 
 
 def reply_subject(subject: str) -> str | None:
@@ -110,3 +117,16 @@ def customer_thread(session: Session, conversation: ConversationRow) -> Customer
     root = [conversation.thread_key] if is_message_id(conversation.thread_key) else []
     return CustomerThread(theirs[-1], trim_references([*root, *theirs[:-1]]),
                           reply_subject(subject or ""))
+
+
+def queue_email_reply(session: Session, *, message_id: str, recipient: str, mail: ReplyMail,
+                      body: str, now: datetime, conversation_id: str | None = None) -> bool:
+    """Queue ``body`` as the mail answering inbound mail ``message_id``, in the caller's
+    transaction, unless its reply is queued already; whether it was queued."""
+    key = email_reply_key(message_id)
+    if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)) is not None:
+        return False
+    queue_email(session, dedupe_key=key, recipient=recipient, subject=reply_subject(mail.subject),
+                body=body, kind="email_reply", now=now, conversation_id=conversation_id,
+                in_reply_to=message_id, references=mail.references, domain=mail.domain)
+    return True

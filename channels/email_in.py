@@ -38,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow, Store, make_engine
 from agent.messages import MAX_TEXT_CHARS, InboundMessage, Outcome, Reply, ReplyMail
-from agent.outgoing_mail import dedupe_key, queue_email, reply_subject, trim_references
+from agent.outgoing_mail import queue_email_reply, trim_references
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
@@ -433,6 +433,8 @@ class EmailChannel:
                 return Receipt(parsed.message_id,
                                seller_mail=self.seller_mail.receive(parsed, case_id))
         require_text_of(parsed)
+        reply_mail = ReplyMail(subject=parsed.subject, references=parsed.references,
+                               domain=self.domain)
         with self.store.reads() as session:
             thread_key = resolve_thread_key(session, parsed)
         reply = handle(InboundMessage(
@@ -443,25 +445,20 @@ class EmailChannel:
                 "attachment_names": json.dumps(list(parsed.attachments), ensure_ascii=False)}),
             # The turn queues its reply as a mail answering this one: a redelivery of the
             # mail gets the stored reply back and queues nothing.
-            reply_mail=ReplyMail(subject=parsed.subject, references=parsed.references,
-                                 domain=self.domain)))
+            reply_mail=reply_mail))
         if reply.intent == "rate_limited":  # refused before the agent: no turn queued it
-            self._queue_refusal(parsed, reply)
+            self._queue_refusal(parsed, reply_mail, reply)
         log.info("email %s conversation=%s outcome=%s chars=%d attachments=%d", parsed.message_id,
                  reply.conversation_id, reply.outcome, len(parsed.text), len(parsed.attachments))
         return Receipt(parsed.message_id, reply=reply)
 
-    def _queue_refusal(self, parsed: ParsedEmail, reply: Reply) -> None:
+    def _queue_refusal(self, parsed: ParsedEmail, mail: ReplyMail, reply: Reply) -> None:
         """Queue the rate limit's polite reply, once per inbound Message-ID."""
-        key = dedupe_key("email-reply", parsed.message_id)
         try:
             with self.store.sessions.begin() as session:
-                if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)):
-                    return
-                queue_email(session, dedupe_key=key, recipient=parsed.sender,
-                            subject=reply_subject(parsed.subject), body=reply.text,
-                            kind="email_reply", now=self.clock(), in_reply_to=parsed.message_id,
-                            references=parsed.references, domain=self.domain)
+                queue_email_reply(session, message_id=parsed.message_id,
+                                  recipient=parsed.sender, mail=mail, body=reply.text,
+                                  now=self.clock())
         except IntegrityError:  # a concurrent delivery of the same mail queued it first
             return
 

@@ -20,7 +20,7 @@ from agent.cases import queue_customer_message
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from agent.inflight import MessageInFlight
 from agent.messages import InboundMessage
-from agent.outgoing_mail import dedupe_key
+from agent.outgoing_mail import email_reply_key
 from channels.base import MessageHandler
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def late_reply_key(row: MessageRow) -> str:
     """The outbox key of the reply to one message; email uses the key its channel uses, so a
     later redelivery of the same mail cannot queue a second reply."""
     if row.channel == "email":
-        return dedupe_key("email-reply", row.provider_message_id)
+        return email_reply_key(row.provider_message_id)
     return f"late-reply:{row.id}"
 
 
