@@ -83,6 +83,16 @@ def _default_language(language: str | None, marketplace: str | None) -> str:
     return language or MARKETPLACE_LANGUAGE.get(marketplace or "", "en")
 
 
+def _understood(text: str, default: str, known: Understood | None) -> Understood:
+    """A message's language (``default`` when unsure) and intent; what ``known`` worked out
+    is kept where its inputs were the same."""
+    language = (known.language if known and known.default_language == default
+                else detect_language(text, default))
+    intent = (known.intent if known and known.language == language
+              else classify_intent(text, language).intent)
+    return Understood(default, language, intent)
+
+
 def _search_query(text: str) -> str:
     """A product question as the index searches it: order numbers and addresses are not part
     of the question (nor of a seller's case)."""
@@ -240,15 +250,13 @@ class Agent:
             # Before knowing it is a product question, where the model has nothing else to
             # do: a product turn then waits for neither the classification nor the model.
             self.index.prepare(query, if_idle=True)
-            default = _default_language(None, msg.marketplace)
-            language = detect_language(text, default)
-            intent = classify_intent(text, language).intent
-            if intent == "product_question":
+            understood = _understood(text, _default_language(None, msg.marketplace), None)
+            if understood.intent == "product_question":
                 self.index.prepare(query)
         except Exception:  # noqa: BLE001 - worked out again, and reported, after storing
             log.warning("message understood only after storing", exc_info=True)
             return None
-        return Understood(default, language, intent)
+        return understood
 
     def _understand(self, msg: InboundMessage, stored: StoredMessage,
                     early: Understood | None = None) -> Understood:
@@ -258,14 +266,12 @@ class Agent:
         they were worked out from. What ``early`` worked out is kept where its inputs were
         the same."""
         text = msg.text.strip()
-        default = _default_language(stored.language, msg.marketplace or stored.marketplace)
-        language = (early.language if early and early.default_language == default
-                    else detect_language(text, default))
-        intent = (early.intent if early and early.language == language
-                  else classify_intent(text, language).intent)
-        if "product_question" in (intent, stored.pending_intent):
+        understood = _understood(
+            text, _default_language(stored.language, msg.marketplace or stored.marketplace),
+            early)
+        if "product_question" in (understood.intent, stored.pending_intent):
             self.index.prepare(_search_query(text))  # a no-op when started early
-        return Understood(default, language, intent)
+        return understood
 
     def _conversation(self, session: Session, msg: InboundMessage, now: datetime
                       ) -> ConversationRow:
@@ -283,12 +289,11 @@ class Agent:
     def _turn(self, session: Session, conv: ConversationRow, msg: InboundMessage,
               now: datetime, understood: Understood) -> Reply:
         text = msg.text.strip()
-        default = _default_language(conv.language, msg.marketplace or conv.marketplace)
-        if understood.default_language == default:
-            language, intent = understood.language, understood.intent
-        else:  # the conversation's language changed since (another of its turns)
-            language = detect_language(text, default)
-            intent = classify_intent(text, language).intent
+        # Worked out again only if the conversation's language changed since (another turn).
+        understood = _understood(
+            text, _default_language(conv.language, msg.marketplace or conv.marketplace),
+            understood)
+        language, intent = understood.language, understood.intent
         conv.language = language
         order_ids = extract_order_ids(text)
         emails = extract_emails(text)
