@@ -42,7 +42,7 @@ from benchmarks.agent_turn import TURNS
 from benchmarks.generate import DEFAULT_SEED
 from benchmarks.workers import ROOT, percentile
 from csba.jsonl import read_jsonl
-from csba.services import DEMO_DATA_DIR
+from csba.services import DEMO_DATA_DAY, DEMO_DATA_DIR
 from tests.scale.serving import TWILIO_TOKEN, WEBHOOK_TOKEN, ServerProcess, server_env
 from tests.support.mail import running_relay
 from tests.support.postgres import PostgresUnavailable, fresh_database, running_cluster
@@ -451,6 +451,8 @@ def write_section(output: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The servers answer on the demo data's own day (they inherit this), whatever the run's date.
+    os.environ.setdefault("CSBA_CLOCK_START", f"{DEMO_DATA_DAY.isoformat()}T10:00:00+00:00")
     parser = argparse.ArgumentParser(prog="python -m benchmarks.channels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", default=",".join(DEFAULT_SCALES),

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request, Response
@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     owns_index = index is None
     index = index or open_index(settings)
     agent = open_agent(settings, store, index)
+    clock = settings.clock
     # One adapter per channel (the registry); voice follow-ups go out as SMS.
     # A seller's reply to a case notification is that case's answer.
     email = EmailChannel.from_settings(settings, answer_case=agent.answer_case)
@@ -72,7 +73,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
 
     # Every channel reaches the agent through this one handler: measured, rate-limited, then
     # a few turns at a time.
-    metrics = ServiceMetrics(store)
+    metrics = ServiceMetrics(store, clock)
     handle = metrics.timed(rate_limited(bounded(agent.handle, settings.concurrent_turns),
                                         SenderRateLimiter(settings.rate_limit), store))
 
@@ -83,10 +84,10 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     async def send_outbox(worker: OutboxWorker) -> None:
         while True:
             try:
-                await run_in_threadpool(lambda: answer_stranded(store, handle,
+                await run_in_threadpool(lambda: answer_stranded(store, handle, clock(),
                                                                 older_than=stranded_after))
-                await run_in_threadpool(worker.run_once)
-                await run_in_threadpool(agent.expire_cases, _now())
+                await run_in_threadpool(worker.run_once, clock())
+                await run_in_threadpool(agent.expire_cases, clock())
             except Exception:  # noqa: BLE001 - the loop must outlive one bad round
                 log.exception("outbox round failed")
             await asyncio.sleep(OUTBOX_INTERVAL_SECONDS)
@@ -94,7 +95,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if load_demo_if_empty and not store.page_keys():
-            load_demo_data(store, index)
+            load_demo_data(store, index, today=clock().date())
         server = InboundSmtpServer(email, handle, host=settings.smtp_host) if smtp_server else None
         if server:
             server.start()
@@ -117,11 +118,12 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     app.state.outbox = worker
     for channel in channels.values():
         app.include_router(channel.router(handle))
-    app.include_router(seller_portal_router(agent))
+    app.include_router(seller_portal_router(agent, clock=clock))
     app.include_router(seller_account_router(store, settings))
     # A handed-over message takes the same handler as every channel's: measured and limited.
     app.include_router(seller_reports_router(store, handle,
-                                             handover_addresses=settings.handover_addresses))
+                                             handover_addresses=settings.handover_addresses,
+                                             clock=clock))
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
@@ -149,6 +151,3 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     document_errors(app)
     return app
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)

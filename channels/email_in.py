@@ -14,9 +14,8 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email import errors as email_errors
 from email import policy
 from email.headerregistry import AddressHeader
@@ -42,6 +41,7 @@ from agent.outgoing_mail import queue_email_reply, trim_references
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
+from csba.clock import Clock, wall_clock
 from csba.settings import Settings
 
 if TYPE_CHECKING:  # channels.handover reads mail with this module's parser
@@ -373,7 +373,7 @@ class EmailChannel:
     name: str = CHANNEL
 
     def __init__(self, store: Store, sender: SmtpSender, *, smtp_port: int = 2525,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 clock: Clock = wall_clock,
                  answer_case: CaseAnswerer | None = None,
                  webhook_token: str | None = None,
                  handover_addresses: Mapping[str, str] | None = None) -> None:
@@ -401,7 +401,7 @@ class EmailChannel:
         # Its own engine on the agent's database: threading and the reply queue live there.
         return cls(Store(make_engine(settings.resolved_database_url)),
                    SmtpSender(settings.smtp_url), smtp_port=settings.smtp_port,
-                   answer_case=answer_case,
+                   answer_case=answer_case, clock=settings.clock,
                    webhook_token=settings.email_webhook_token.get_secret_value()
                    if settings.email_webhook_token else None,
                    handover_addresses=settings.handover_addresses)

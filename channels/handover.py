@@ -15,7 +15,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -38,6 +38,7 @@ from agent.understanding import classify_intent, detect_language, extract_order_
 from channels.base import MessageHandler
 from channels.forwards import read_forward
 from channels.recovery import late_reply_key
+from csba.clock import Clock, wall_clock
 from csba.money import MARKETPLACE_LANGUAGE
 
 if TYPE_CHECKING:  # email_in builds this desk; the parsed mail is only read here
@@ -212,7 +213,7 @@ class HandoverDesk:
     transaction, so a redelivered forward or a retried POST changes nothing."""
 
     def __init__(self, store: Store, *, domain: str = MAIL_DOMAIN,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = wall_clock) -> None:
         self.store = store
         self.domain = domain
         self.clock = clock
@@ -468,7 +469,7 @@ class HandoverMail:
 
     def __init__(self, store: Store, addresses: Mapping[str, str], *,
                  domain: str = MAIL_DOMAIN,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = wall_clock) -> None:
         if not addresses:
             raise ValueError("at least one hand-over address is required")
         self.addresses = frozenset(a.strip().lower() for a in addresses.values())

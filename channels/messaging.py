@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any, Self
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -35,12 +35,12 @@ from channels.twilio_auth import (
     require_param,
     twiml,
 )
+from csba.clock import Clock, wall_clock
 from csba.services import open_store
 from csba.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 WHATSAPP_PREFIX = "whatsapp:"
 # Twilio's limits on one message body: SMS 1600 characters (it concatenates the segments),
 # WhatsApp 4096.
@@ -52,9 +52,6 @@ NUMBER_KEY = "twilio_number"
 _SENTENCE_END = re.compile(r"(?<=[.!?…])(?=\s)")
 _WORD_START = re.compile(r"(?=\s)")
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class WhatsAppWindowClosed(Exception):
@@ -125,7 +122,7 @@ class MessagingChannel:
     channels: tuple[Channel, ...] = ("sms", "whatsapp")
 
     def __init__(self, store: Store, *, account_sid: str, auth_token: str,
-                 public_base_url: str, api_base: str | None = None, clock: Clock = utc_now,
+                 public_base_url: str, api_base: str | None = None, clock: Clock = wall_clock,
                  timeout: float = 10.0) -> None:
         if not account_sid.startswith("AC"):
             raise ValueError(f"a Twilio account SID starts with 'AC', got {account_sid[:4]!r}")
@@ -148,7 +145,7 @@ class MessagingChannel:
     def from_settings(cls, settings: Settings) -> Self:
         return cls(open_store(settings), account_sid=settings.twilio_account_sid,
                    auth_token=settings.twilio_auth_token.get_secret_value(),
-                   public_base_url=str(settings.public_base_url),
+                   public_base_url=str(settings.public_base_url), clock=settings.clock,
                    api_base=str(settings.twilio_api_base).rstrip("/")
                    if settings.twilio_api_base else None)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from agent.db import CaseRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
 from channels.base import MessageHandler
+from csba.clock import Clock, wall_clock
 
 # Buckets around what a turn costs: tens of milliseconds, and Twilio's 15 s budget at the top.
 TURN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
@@ -28,11 +29,12 @@ TURN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
 class StoreBacklog(Collector):
     """Outbox rows waiting to be sent (and the age of the oldest), cases awaiting a seller."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock = wall_clock) -> None:
         self.store = store
+        self.clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        now = datetime.now(UTC)
+        now = self.clock()
         backlog = GaugeMetricFamily("csba_outbox_backlog", "outbox rows not sent yet",
                                     labels=["channel"])
         oldest = GaugeMetricFamily("csba_outbox_oldest_unsent_seconds",
@@ -61,7 +63,7 @@ class StoreBacklog(Collector):
 class ServiceMetrics:
     """One registry per application, so two apps in one process never share counters."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock = wall_clock) -> None:
         self.registry = CollectorRegistry()
         self.turns = Counter("csba_turns", "customer messages answered",
                              ["channel", "intent", "outcome"], registry=self.registry)
@@ -72,7 +74,7 @@ class ServiceMetrics:
         self.rate_limited = Counter("csba_rate_limited", "messages answered with the rate-limit "
                                     "reply instead of the agent", ["channel"],
                                     registry=self.registry)
-        self.registry.register(StoreBacklog(store))
+        self.registry.register(StoreBacklog(store, clock))
 
     def timed(self, handle: MessageHandler) -> MessageHandler:
         def measured(msg: InboundMessage) -> Reply:

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -159,7 +159,7 @@ def seller_account_router(store: Store, settings: Settings, *,
     """Routes of the seller's account (``/v1/seller/...``, ``/seller/...``) and of the
     operators who decide claims (``/v1/operator/...``)."""
     ensure_tables(store.engine)
-    now = clock or (lambda: datetime.now(UTC))
+    now = clock or settings.clock
     data_dir = settings.data_dir
     operator_token = settings.operator_token
     router = APIRouter()

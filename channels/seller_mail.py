@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from sqlalchemy import DateTime, String, select
@@ -23,6 +23,7 @@ from agent.cases import CASE_ID_PATTERN, OPEN, SELLER_NOTIFICATION, CaseError, s
 from agent.db import Base, CaseRow, ConversationRow, SentEmailRow, Store
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
 from agent.replies import render
+from csba.clock import Clock, wall_clock
 
 if TYPE_CHECKING:  # email_in imports this module; the parsed mail is only read here
     from channels.email_in import ParsedEmail
@@ -107,7 +108,7 @@ class SellerMail:
     """Turns a seller's reply to a case notification into the case's answer, or refuses it."""
 
     def __init__(self, store: Store, answer_case: CaseAnswerer, *, domain: str = MAIL_DOMAIN,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = wall_clock) -> None:
         self.store = store
         self.answer_case = answer_case
         self.domain = domain

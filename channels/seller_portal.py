@@ -29,6 +29,7 @@ from agent.core import Agent, as_utc
 from agent.db import Base, CaseRow, Store
 from agent.messages import MAX_TEXT_CHARS
 from agent.records import Customer
+from csba.clock import wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
     """The portal's API (``/v1/seller/...``, Bearer token) and pages (``/seller...``)."""
     store = agent.store
     ensure_tables(store.engine)
-    now = clock or (lambda: datetime.now(UTC))
+    now = clock or wall_clock
     router = APIRouter()
 
     Seller = Annotated[str, Depends(seller_from_bearer(store))]

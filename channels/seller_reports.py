@@ -11,7 +11,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from html import escape
 from typing import Annotated, Literal
 
@@ -40,6 +40,7 @@ from channels.seller_portal import (
     display_name,
     seller_from_bearer,
 )
+from csba.clock import wall_clock
 from seller.page_gaps import Period, page_gap_chart, page_gap_report, page_gaps_csv
 from seller.summaries import ResolutionSummary, UnknownOrder, resolution_summary
 
@@ -110,7 +111,7 @@ def seller_reports_router(store: Store, handle: MessageHandler, *,
                           handover_addresses: dict[str, str],
                           clock: Callable[[], datetime] | None = None) -> APIRouter:
     """``handle`` is the handler every channel uses: a handed-over message gets the same turn."""
-    now = clock or (lambda: datetime.now(UTC))
+    now = clock or wall_clock
     desk = HandoverDesk(store, clock=now)
     router = APIRouter()
     SellerId = Annotated[str, Depends(seller_from_bearer(store))]

@@ -13,7 +13,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -33,6 +33,7 @@ from agent.records import ORDER_ID_PATTERN
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.unavailable import RETRY_AFTER
+from csba.clock import Clock, wall_clock
 from csba.money import Marketplace
 from csba.settings import Settings
 from knowledge.pages import ASIN_PATTERN, ProductPage
@@ -212,15 +213,15 @@ class WebChatChannel:
     name = CHANNEL
 
     def __init__(self, store: Store | None = None, *, mail: SmtpSender | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Clock = wall_clock) -> None:
         self.store = store
         self.mail = mail
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock
         self.sockets = SocketRegistry()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls(mail=SmtpSender(settings.smtp_url))
+        return cls(mail=SmtpSender(settings.smtp_url), clock=settings.clock)
 
     def _store(self, connection: HTTPConnection) -> Store:
         store = self.store or getattr(connection.app.state, "store", None)

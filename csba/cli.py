@@ -111,7 +111,6 @@ def chat(
 ) -> None:
     """Talk to the agent in the terminal (demo data loads if the database is empty)."""
     import uuid
-    from datetime import UTC, datetime
 
     from agent.messages import InboundMessage
     from csba.services import load_demo_data, open_agent, open_index, open_store
@@ -122,7 +121,7 @@ def chat(
         index = open_index(settings)
     if not store.page_keys():
         with console.status("loading the demo data"):
-            load_demo_data(store, index)
+            load_demo_data(store, index, today=settings.clock().date())
     agent = open_agent(settings, store, index)
     thread = uuid.uuid4().hex
     out.print(f"[dim]You are {email} on {channel}. Try: 'Wo ist meine Bestellung "
@@ -134,7 +133,7 @@ def chat(
                 continue
             reply = agent.handle(InboundMessage(
                 channel=channel, sender=email, text=text, thread_key=thread,  # type: ignore[arg-type]
-                received_at=datetime.now(UTC), provider_message_id=uuid.uuid4().hex,
+                received_at=settings.clock(), provider_message_id=uuid.uuid4().hex,
                 marketplace=marketplace))
             out.print(f"[bold green]agent>[/bold green] {reply.text}")
             extra = [reply.outcome, reply.intent]
@@ -233,7 +232,6 @@ def statement(
 ) -> None:
     """Print a seller's monthly fee statement (units, contacts, CPU, tier, fee, total)."""
     import json
-    from datetime import UTC, datetime
 
     from csba.services import open_store
     from seller.months import Month
@@ -245,7 +243,7 @@ def statement(
     settings = _settings()
     try:
         found = statements_for(open_store(settings), seller, Month.parse(month),
-                               today=datetime.now(UTC).date(),
+                               today=settings.clock().date(),
                                marketplace=marketplace.upper() if marketplace else None,
                                uk_table=settings.uk_fee_table)
     except StatementError as exc:

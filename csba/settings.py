@@ -6,11 +6,15 @@ so a test configures the whole system by constructing ``Settings(...)`` with its
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from csba.clock import Clock, clock_from
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 _DEV_TOKEN = "dev-insecure-token"
@@ -27,6 +31,10 @@ class Settings(BaseSettings):
     )
 
     mode: Literal["development", "production"] = "development"
+    clock_start: datetime | None = Field(
+        default=None,
+        description="the service's clock starts at this instant (ISO 8601 with a zone) and runs "
+                    "at the wall clock's pace; default: the wall clock. For demos, replays, tests")
     data_dir: Path = Field(default=Path("var"), description="Chroma, lexical index, SQLite file")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: a SQLite file in the data dir"
@@ -104,6 +112,13 @@ class Settings(BaseSettings):
             raise ValueError(f"CSBA_LLM must be 'provider:model', got {value!r}")
         return value
 
+    @field_validator("clock_start")
+    @classmethod
+    def _clock_start_has_a_zone(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("CSBA_CLOCK_START needs a time zone, e.g. 2026-11-25T10:00:00Z")
+        return value
+
     @field_validator("handover_addresses")
     @classmethod
     def _handover_addresses_are_addresses(cls, value: dict[str, str]) -> dict[str, str]:
@@ -129,6 +144,12 @@ class Settings(BaseSettings):
             # The webhook would otherwise take mail from anyone who finds the URL.
             raise ValueError("CSBA_EMAIL_WEBHOOK_TOKEN must be set in production mode")
         return self
+
+    @cached_property
+    def clock(self) -> Clock:
+        """The one clock of everything built from these settings (made once, so every part
+        reads the same instant)."""
+        return clock_from(self.clock_start)
 
     @property
     def resolved_database_url(self) -> str:

@@ -6,6 +6,11 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The demo data and every dataset here are dated around this instant: every service a test
+# builds from settings, in this process or a server it starts, runs on a clock started here, so
+# a return window or a delivery estimate means the same on any day the suite runs.
+NOW = "2026-11-25T10:00:00+00:00"
+os.environ["CSBA_CLOCK_START"] = NOW
 
 from collections.abc import Callable, Iterator  # noqa: E402
 from datetime import datetime  # noqa: E402
@@ -34,7 +39,6 @@ from tests.support.postgres import (  # noqa: E402
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
-NOW = "2026-11-25T10:00:00+00:00"
 Say = Callable[..., Reply]
 
 
