@@ -60,6 +60,11 @@ class InboundMessage:
     # An email: its reply is queued as a mail answering this one, in the transaction that
     # stores the reply (a stored reply is a queued one, and the turn writes once).
     reply_mail: ReplyMail | None = None
+    # The contact (email address or phone number) the channel proved this message comes from:
+    # a number Twilio signed for, a mail sender the mail checks vouch for, a login the host
+    # site signed, a code sent to the order's contact and typed back. ``sender`` is only where
+    # replies go: an address or number anyone can type proves nothing.
+    verified_contact: str | None = None
 
     def __post_init__(self) -> None:
         if not self.provider_message_id:

@@ -84,6 +84,7 @@ def measure(rounds: int = 20) -> dict[str, Any]:
                     msg = InboundMessage(
                         channel="email", sender=email, text=f"{text} ({order_id})",
                         thread_key=f"bench-{n}-{i}", received_at=received_at,
+                        verified_contact=email,
                         provider_message_id=f"bench-{n}-{i}")
                     started = time.perf_counter()
                     reply = agent.handle(msg)

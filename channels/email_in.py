@@ -440,6 +440,7 @@ class EmailChannel:
         reply = handle(InboundMessage(
             channel=CHANNEL, sender=parsed.sender, text=parsed.text, thread_key=thread_key,
             received_at=self.clock(), provider_message_id=parsed.message_id,
+            verified_contact=parsed.sender,
             metadata=MappingProxyType({
                 "subject": parsed.subject, "attachments": str(len(parsed.attachments)),
                 "attachment_names": json.dumps(list(parsed.attachments), ensure_ascii=False)}),

@@ -175,7 +175,7 @@ class MessagingChannel:
             channel = message_channel(sender)
             msg = InboundMessage(
                 channel=channel, sender=sender, text=body, thread_key=sender,
-                received_at=self.clock(), provider_message_id=sid,
+                received_at=self.clock(), provider_message_id=sid, verified_contact=sender,
                 marketplace=marketplace_for_number(ours),
                 metadata={"num_media": params.get("NumMedia") or "0"},
                 channel_state={NUMBER_KEY: ours} if ours else {}, reply_in_response=True)

@@ -201,6 +201,7 @@ class VoiceChannel:
             msg = InboundMessage(
                 channel="voice", sender=caller, text=text, thread_key=call_sid,
                 received_at=self.clock(), provider_message_id=f"{call_sid}:{turn}",
+                verified_contact=caller,
                 marketplace=marketplace, metadata={"input": source},
                 channel_state={NUMBER_KEY: ours} if ours else {})
             started = time.perf_counter()

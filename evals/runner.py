@@ -109,6 +109,8 @@ def messages(case: EvalCase) -> Iterator[InboundMessage]:
             channel=case.channel, sender=sender, text=text, thread_key=f"eval:{case.id}",
             received_at=case.now + number * TURN_INTERVAL,
             provider_message_id=f"eval:{case.id}:{number}", marketplace=case.marketplace,
+            # A case's customer is the identity its channel proved (the contract's ``customer``).
+            verified_contact=sender,
             order_id=case.order_id)
 
 

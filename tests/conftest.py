@@ -97,7 +97,7 @@ def say(agent: Agent) -> Say:
         return agent.handle(InboundMessage(
             channel=channel, sender=sender, text=text, thread_key=thread,
             received_at=datetime.fromisoformat(at),
-            provider_message_id=message_id or f"msg-{next(counter)}",
+            provider_message_id=message_id or f"msg-{next(counter)}", verified_contact=sender,
             order_id=order_id, marketplace=marketplace))
 
     return send
