@@ -29,6 +29,7 @@ from agent.cases import (
     seller_case,
     seller_language,
 )
+from agent.contact_filter import contact_filter
 from agent.contacts import record_contact
 from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store, TurnClaimRow
 from agent.enrolment import enrolment_history
@@ -41,6 +42,7 @@ from agent.refunds import record_refund
 from agent.replies import address, day, money, render
 from agent.returns import ReturnDecision, decide_return
 from agent.scope import order_scope
+from agent.seller_answers import pages_as_indexed, publish_answer
 from agent.understanding import (
     EMAIL,
     ORDER_ID,
@@ -571,12 +573,18 @@ class Agent:
         if found.answered:
             first = found.facts[0][0]
             t.conv.asin = first.asin
+            # Page and seller text reaches the customer here: with no link, address or
+            # number but the marketplace's own and the seller's registered ones.
+            shown = contact_filter(order.marketplace, t.seller or self.store.seller(
+                order.seller_id))
             for hit, _ in found.facts:
                 t.citations.append(Citation(
                     kind="seller_answer" if hit.field.startswith("seller_answers")
-                    else "product_page", asin=hit.asin, field=hit.field, text=hit.text))
+                    else "product_page", asin=hit.asin, field=hit.field,
+                    text=shown.clean(hit.text, lang)))
+            quotes = [shown.clean(q, lang) for _, q in found.facts]
             facts = " ".join(q if q.endswith((".", "!", "?", "…")) else q + "."
-                             for _, q in found.facts)
+                             for q in quotes)
             return TurnResult(render("product_answer", lang,
                                    item=self._item_name(pages.get(first.asin), first.asin),
                                    facts=facts), "answered")
@@ -709,7 +717,7 @@ class Agent:
         if not answer:
             raise CaseError("the answer is empty")
         now = as_utc(now)
-        page_update: tuple[str, str] | None = None
+        published: ProductPage | None = None
         with self.store.sessions.begin() as session:
             case = seller_case(session, case_id, seller_id)
             if case.status != "awaiting_seller":
@@ -719,32 +727,25 @@ class Agent:
             conv = session.get_one(ConversationRow, case.conversation_id)
             asin = case.asins[0] if case.asins else ""
             page = self.store.page(asin, case.marketplace) if asin else None
+            shown = contact_filter(case.marketplace, self.store.seller(case.seller_id)
+                                   ).clean(answer, case.language)
             text = render("seller_answer_relay", case.language, case_id=case.id,
-                          item=self._item_name(page, asin), answer=answer)
+                          item=self._item_name(page, asin), answer=shown)
             queue_customer_message(session, conversation=conv, text=text,
                                    dedupe_key=f"case-answer:{case.id}", now=now,
                                    case_id=case.id)
             case.resolution = {"kind": "seller_answer", "at": now.isoformat()}
-            if case.add_to_knowledge and page is not None:
-                page_update = (asin, case.marketplace)
+            # The answer joins the product's knowledge in the answer's own transaction: its
+            # own row, which no re-ingest of the page overwrites.
+            if case.add_to_knowledge and page is not None \
+                    and publish_answer(session, case, answer, now):
+                published = page
             if record is not None:
                 record(session, case)
             result = case
-        if page_update:
-            self._add_seller_answer(*page_update, answer)
+        if published is not None:
+            self.index.sync(pages_as_indexed(self.store, [published]))
         return result
-
-    def _add_seller_answer(self, asin: str, marketplace: str, answer: str) -> None:
-        page = self.store.page(asin, marketplace)
-        if page is None:
-            return
-        extra = page.model_dump()
-        answers = list(extra.get("seller_answers") or [])
-        if answer not in answers:
-            answers.append(answer)
-        updated = ProductPage.model_validate({**extra, "seller_answers": answers})
-        self.index.sync([updated])
-        self.store.save(pages=[updated])
 
     def expire_cases(self, now: datetime) -> list[str]:
         """Cases past their 24 hours: decide by policy and tell the customer."""

@@ -6,6 +6,7 @@ trip; the columns beside it exist only to look records up.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import threading
@@ -26,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
     create_engine,
     event,
     func,
@@ -317,6 +319,7 @@ def make_engine(url: str) -> Engine:
             return statement, _replace_nul(parameters)
     Base.metadata.create_all(engine)
     _add_missing_columns(engine)
+    move_page_seller_answers(engine)
     return engine
 
 
@@ -470,3 +473,84 @@ class Store:
             return {name: session.scalar(select(func.count()).select_from(table)) or 0
                     for name, table in (("sellers", SellerRow), ("orders", OrderRow),
                                         ("pages", PageRow))}
+
+
+# --- Seller answers --------------------------------------------------------------------------
+
+
+class SellerAnswerRow(Base):
+    """A seller's answer to a product question, published to the product's knowledge with the
+    seller's consent. Kept apart from the page record, which a catalog re-ingest overwrites,
+    and joined to the page when the page is indexed (``agent/seller_answers.py``).
+
+    Who answered (the case, the seller), when, the consent and the text: never the question,
+    the order, the conversation or anything else about the customer who asked.
+    """
+
+    __tablename__ = "seller_answers"
+    __table_args__ = (UniqueConstraint("asin", "marketplace", "answer_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asin: Mapped[str] = mapped_column(String(10), index=True)
+    marketplace: Mapped[str] = mapped_column(String(2))
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    case_id: Mapped[str] = mapped_column(String(16), unique=True)
+    answer: Mapped[str] = mapped_column(Text)
+    # The text's SHA-256: one answer is published once per page (a text column is too long
+    # for every database's unique index).
+    answer_hash: Mapped[str] = mapped_column(String(64))
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The seller agreed, when answering, that the answer goes on the product's knowledge
+    # (the portal's checkbox, the mail's consent line); only such answers are rows here.
+    consented: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+def answer_hash(answer: str) -> str:
+    return hashlib.sha256(answer.encode("utf-8")).hexdigest()
+
+
+def move_page_seller_answers(engine: Engine) -> int:
+    """Move the answers earlier versions wrote into a page record's ``seller_answers`` into
+    the ``seller_answers`` table; returns how many. Run at every start, so it is idempotent.
+
+    Only an answer that a case of the page recorded with the seller's consent is moved (its
+    row then names that case, seller and time); any other entry of a page's
+    ``seller_answers`` came with the catalog line and stays in the page record, the
+    catalog's own."""
+    moved = 0
+    writes = sessionmaker(engine.execution_options(**{WRITE_TRANSACTION: True}))
+    with writes.begin() as session:
+        # The text filter spares reading every page's JSON on each start.
+        pages = session.scalars(select(PageRow).where(
+            cast(PageRow.data, Text).like('%"seller_answers"%')))
+        for page in pages:
+            answers = page.data.get("seller_answers")
+            if not isinstance(answers, list) or not answers:
+                continue
+            cases = {c.answer.strip(): c for c in session.scalars(select(CaseRow).where(
+                CaseRow.marketplace == page.marketplace, CaseRow.add_to_knowledge.is_(True),
+                CaseRow.answer.is_not(None))) if page.asin in (c.asins or [])[:1] and c.answer}
+            kept = []
+            for answer in answers:
+                case = cases.get(answer.strip()) if isinstance(answer, str) else None
+                if case is None:
+                    kept.append(answer)
+                    continue
+                published = session.scalar(select(SellerAnswerRow.id).where(
+                    (SellerAnswerRow.case_id == case.id)
+                    | ((SellerAnswerRow.asin == page.asin)
+                       & (SellerAnswerRow.marketplace == page.marketplace)
+                       & (SellerAnswerRow.answer_hash == answer_hash(answer)))))
+                if published is None:
+                    session.add(SellerAnswerRow(
+                        asin=page.asin, marketplace=page.marketplace, seller_id=case.seller_id,
+                        case_id=case.id, answer=answer, answer_hash=answer_hash(answer),
+                        answered_at=case.answered_at or case.created_at, consented=True))
+                    session.flush()
+                moved += 1
+            if len(kept) != len(answers):
+                data = {k: v for k, v in page.data.items() if k != "seller_answers"}
+                if kept:
+                    data["seller_answers"] = kept
+                page.data = data
+                page.content_hash = ProductPage.model_validate(data).content_hash()
+    return moved

@@ -99,6 +99,9 @@ class Seller(_Record):
     name: str
     country: str = Field(pattern=r"^[A-Z]{2}$")
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    # The seller's registered phone number (an extension of sellers.jsonl): with ``email``,
+    # the only contact detail of a page or an answer quoted to customers.
+    phone: str | None = None
     languages: list[str] = Field(default_factory=list)
     # A string address is accepted as well as a structured one; None means "no address there".
     return_addresses: dict[str, Address | str | None] = Field(default_factory=dict)

@@ -43,6 +43,7 @@ def ingest(
         help="remove indexed pages that are not in the given catalog files")] = False,
 ) -> None:
     """Load data files; only new or changed page fields are embedded."""
+    from agent.seller_answers import pages_as_indexed
     from csba.ingest import ingest as run_ingest
     from csba.ingest import read_inputs
     from csba.services import open_index, open_store
@@ -61,7 +62,7 @@ def ingest(
     with console.status("loading the embedding model"):
         index = open_index(settings)
     try:
-        _, _, plan = index.plan(data.pages, prune=prune)
+        _, _, plan = index.plan(pages_as_indexed(store, data.pages), prune=prune)
         with Progress(TextColumn("embedding page fields"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("embed", total=plan.to_embed)

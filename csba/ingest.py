@@ -13,6 +13,7 @@ from pathlib import Path
 from agent.db import Store
 from agent.enrolment import seed_enrolments
 from agent.records import Order, Seller
+from agent.seller_answers import pages_as_indexed
 from csba.jsonl import read_jsonl
 from knowledge.index import KnowledgeIndex, Progress, SyncReport
 from knowledge.loaders import load_catalogs
@@ -44,8 +45,11 @@ def ingest(data: IngestInput, store: Store, index: KnowledgeIndex, *, prune: boo
     report = SyncReport()
     if data.pages or prune:
         removed = (sorted(store.page_keys() - {p.key for p in data.pages}) if prune else [])
-        # Index first: a page is in the database only once the agent can retrieve it.
-        report = index.sync(data.pages, prune=prune, progress=progress)
+        # Index first: a page is in the database only once the agent can retrieve it. The
+        # index holds each page with the answers its seller published (their own table, so
+        # a page record overwritten by the catalog loses none of them).
+        report = index.sync(pages_as_indexed(store, data.pages), prune=prune,
+                            progress=progress)
         store.save(pages=data.pages)
         store.delete_pages(removed)
     return report

@@ -72,6 +72,9 @@ class MarketplacePolicy(_PolicyPart):
     # Digits after the decimal point of the currency (JPY has none).
     money_decimals: int = Field(default=2, ge=0, le=3)
     read_on: date
+    # The marketplace's own web site(s), subdomains included: the only links of a page or a
+    # seller's answer that are quoted to a customer (agent/contact_filter.py).
+    own_domains: list[str] = Field(default_factory=list)
     window: ReturnWindow
     holiday_extensions: list[HolidayExtension] = Field(default_factory=list)
     non_returnable_categories: list[str] = Field(default_factory=list)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from agent.core import as_utc
 from agent.db import CaseRow, Store
+from agent.seller_answers import published_case_ids
 from channels.seller_portal import redact_customer
 
 Period = Literal["week", "month"]
@@ -110,6 +111,9 @@ def page_gap_report(store: Store, seller_id: str, *, period: Period = "month",
         rows = list(session.scalars(select(CaseRow).where(
             CaseRow.seller_id == seller_id, CaseRow.category == PRODUCT_QUESTION)
             .order_by(CaseRow.created_at, CaseRow.id)))
+    # Whether an answer is on the page is read from the published answers themselves, which
+    # a re-ingest of the catalog keeps: not from the consent the case recorded.
+    on_page = published_case_ids(store, [r.id for r in rows if r.add_to_knowledge])
     products: dict[tuple[str, str], ProductGaps] = {}
     days: list[date] = []
     for row in rows:
@@ -131,7 +135,7 @@ def page_gap_report(store: Store, seller_id: str, *, period: Period = "month",
             question=redact_customer(row.question, order.customer if order else None),
             status=row.status, answer=row.answer,
             answered_at=as_utc(row.answered_at) if row.answered_at else None,
-            added_to_page=bool(row.add_to_knowledge)))
+            added_to_page=row.id in on_page))
     ordered = sorted(products.values(), key=lambda p: (-len(p.gaps), p.asin, p.marketplace))
     return PageGapReport(seller_id, period,
                          _periods(min(days), max(days), period) if days else [], ordered)

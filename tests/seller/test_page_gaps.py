@@ -12,6 +12,7 @@ import pytest
 
 from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, Store
+from agent.seller_answers import publish_answer
 from evals.dataset import read_dataset
 from evals.runner import messages
 from seller.page_gaps import page_gap_chart, page_gap_report, page_gaps_csv
@@ -24,14 +25,17 @@ def add_case(store: Store, case_id: str, *, seller: str = "A1LICHTWERK",
              opened: datetime, answer: str | None = None, category: str = "product_question",
              question: str = "Q: app control") -> None:
     with store.sessions.begin() as session:
-        session.add(CaseRow(
+        case = CaseRow(
             id=case_id, seller_id=seller, order_id="028-0578308-6271497", marketplace="DE",
             asins=[asin], category=category, question=question, needs="-", topic=topic,
             status="answered" if answer else "awaiting_seller", created_at=opened,
             due_at=opened + timedelta(hours=24), answer=answer,
             answered_at=opened + timedelta(hours=2) if answer else None,
             add_to_knowledge=bool(answer), conversation_id=_conversation(store),
-            language="de"))
+            language="de")
+        session.add(case)
+        if answer:  # answered with consent: the answer is published to the page
+            publish_answer(session, case, answer, opened + timedelta(hours=2))
 
 
 def _conversation(store: Store) -> str:
