@@ -299,24 +299,36 @@ def serve(
     from agent.understanding import classify_intent, detect_language
     from channels.app import create_app
     from csba.logs import configure_logging
-    from knowledge.embedding_process import ProcessEmbeddings
+    from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
     from knowledge.index import KnowledgeIndex
 
     settings = _settings()
     configure_logging(settings.log_format)
     torch.set_num_threads(settings.serve_torch_threads)
-    embeddings = ProcessEmbeddings(settings.embedding_model,
-                                   batch_size=settings.embedding_batch_size,
-                                   threads=settings.serve_torch_threads) \
-        if settings.serve_embedding_process else None
-    index = KnowledgeIndex.open(settings, embeddings)
-    app = create_app(settings, load_demo_if_empty=True, index=index)
-    # The intent model, the language detector, the word lists and Chroma's vector index
-    # (0.4 s at 100k chunks) load on first use: load them before the first customer.
-    detect_language("Where is my order?", "en")
-    classify_intent("Where is my order?", "en")
-    load_word_lists()
-    app.state.index.search("Where is my order?", k=1)
+    embeddings: ProcessEmbeddings | None = None
+    try:
+        # A model process that dies while the server starts is started again a bounded
+        # number of times (knowledge/embedding_process.py); then the start fails, here.
+        if settings.serve_embedding_process:
+            embeddings = ProcessEmbeddings(settings.embedding_model,
+                                           batch_size=settings.embedding_batch_size,
+                                           threads=settings.serve_torch_threads)
+        index = KnowledgeIndex.open(settings, embeddings)
+        app = create_app(settings, load_demo_if_empty=True, index=index)
+        # The intent model, the language detector, the word lists and Chroma's vector index
+        # (0.4 s at 100k chunks) load on first use: load them before the first customer.
+        detect_language("Where is my order?", "en")
+        classify_intent("Where is my order?", "en")
+        load_word_lists()
+        app.state.index.search("Where is my order?", k=1)
+    except EmbeddingProcessDied as exc:
+        console.print(f"[red]csba serve could not start:[/red] {exc}", soft_wrap=True,
+                      highlight=False)
+        if embeddings is not None:
+            embeddings.close()
+        raise typer.Exit(1) from exc
+    if embeddings is not None:
+        embeddings.started()
     # The models, the index and the data loaded at start are some 600,000 objects that live as
     # long as the process: left to the collector, every full collection walks them all (about
     # 0.3 to 0.5 s, a stalled turn). Frozen, the collector walks only what requests create.

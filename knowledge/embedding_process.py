@@ -9,7 +9,10 @@ interpreter to itself, and it runs on the other core while the turn goes on.
 One child process serves requests in order over a pipe. A request is sent by the thread that
 asks (no hand-over to a helper thread that would wait for the lock first); one reader thread
 hands each answer to its future. A child that dies (killed, out of memory) fails the requests
-it held with ``EmbeddingProcessDied``; the next request starts another child.
+it held with ``EmbeddingProcessDied``; the next request starts another child. While the server
+starts (until ``started``), a child that dies is started again and the work it held is asked
+again, up to ``START_ATTEMPTS`` children in all: a death then costs the start a few seconds,
+not the server; a model that cannot run at all ends the start with a precise error.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import itertools
 import logging
 import multiprocessing
 import threading
+import time
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
@@ -30,6 +34,10 @@ log = logging.getLogger(__name__)
 # Loading torch and the model takes seconds; more than this means the child is stuck.
 START_TIMEOUT_SECONDS = 300.0
 READY = "ready"
+# Children started in all while the server starts, before it gives up; the wait before the
+# next doubles from the first (a model killed by a passing memory squeeze gets room to load).
+START_ATTEMPTS = 3
+START_BACKOFF_SECONDS = 1.0
 
 
 class EmbeddingProcessDied(RuntimeError):
@@ -80,6 +88,7 @@ class _Child:
         try:
             ready = self.conn.recv()
         except EOFError:
+            self.process.join(timeout=5)  # reaped, so its exit code is known
             raise EmbeddingProcessDied(
                 f"the embedding process exited while loading {model_name} "
                 f"(exit code {self.process.exitcode}); see its error above") from None
@@ -151,17 +160,60 @@ class ProcessEmbeddings(Embeddings):
     ``embed_documents`` wait for theirs. The child is started here, and the constructor
     returns when its model is loaded."""
 
-    def __init__(self, model_name: str, *, batch_size: int = 64, threads: int = 1) -> None:
+    def __init__(self, model_name: str, *, batch_size: int = 64, threads: int = 1,
+                 start_attempts: int = START_ATTEMPTS,
+                 start_backoff: float = START_BACKOFF_SECONDS) -> None:
+        if start_attempts < 1:
+            raise ValueError(f"start_attempts must be >= 1, got {start_attempts}")
+        if start_backoff < 0:
+            raise ValueError(f"start_backoff must be >= 0, got {start_backoff}")
         self._args = (model_name, batch_size, threads)
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._closed = False
-        self._child = _Child(*self._args)
+        self._starting = True
+        # Apart from ``_lock``: a death is counted while ``_send`` holds that one.
+        self._start_lock = threading.Lock()
+        self._start_attempts, self._start_backoff = start_attempts, start_backoff
+        self._start_deaths = 0
+        self._child = self._new_child()
         log.info("embedding process %d serving %s", self._child.process.pid, model_name)
 
     @property
     def pid(self) -> int | None:
         return self._child.process.pid
+
+    def started(self) -> None:
+        """The server is up: from now on a death fails the requests the child held and the
+        next request starts another (one try each), as a request must not wait for retries."""
+        with self._start_lock:
+            self._starting = False
+
+    def _died_while_starting(self, error: EmbeddingProcessDied) -> bool:
+        """Count a death while starting: True to try again (after the backoff), False when
+        the start is over (the caller's error stands); raises once the attempts are spent."""
+        with self._start_lock:
+            if not self._starting or self._closed:
+                return False
+            self._start_deaths += 1
+            deaths = self._start_deaths
+        if deaths >= self._start_attempts:
+            raise EmbeddingProcessDied(
+                f"the embedding process ({self._args[0]}) died {deaths} times while the "
+                f"server started; giving up. Last: {error}") from error
+        wait = self._start_backoff * 2 ** (deaths - 1)
+        log.warning("embedding process died while the server started (%d of %d): %s; "
+                    "starting another in %.1f s", deaths, self._start_attempts, error, wait)
+        time.sleep(wait)  # a backoff, not a wait for another thread
+        return True
+
+    def _new_child(self) -> _Child:
+        while True:
+            try:
+                return _Child(*self._args)
+            except EmbeddingProcessDied as exc:
+                if not self._died_while_starting(exc):
+                    raise
 
     def _send(self, kind: str, payload: Any) -> Future[Any]:
         child = self._child
@@ -172,9 +224,18 @@ class ProcessEmbeddings(Embeddings):
                 if self._child is child:  # the first to notice starts the next child
                     log.warning("embedding process %s ended; starting another",
                                 child.process.pid)
-                    self._child = _Child(*self._args)
+                    self._child = self._new_child()
                 child = self._child
         return child.send(next(self._ids), kind, payload)
+
+    def _result(self, kind: str, payload: Any) -> Any:
+        """Send and wait; while starting, work a dying child held is asked of the next."""
+        while True:
+            try:
+                return self._send(kind, payload).result()
+            except EmbeddingProcessDied as exc:
+                if not self._died_while_starting(exc):
+                    raise
 
     @property
     def idle(self) -> bool:
@@ -185,13 +246,13 @@ class ProcessEmbeddings(Embeddings):
         return self._send("query", text)
 
     def embed_query(self, text: str) -> list[float]:
-        result: list[float] = self._send("query", text).result()
+        result: list[float] = self._result("query", text)
         return result
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        result: list[list[float]] = self._send("documents", list(texts)).result()
+        result: list[list[float]] = self._result("documents", list(texts))
         return result
 
     def close(self) -> None:

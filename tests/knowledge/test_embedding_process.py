@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from langchain_huggingface import HuggingFaceEmbeddings
 
@@ -152,3 +153,64 @@ def test_large_requests_from_several_threads_at_once_each_get_their_own_answer(
         assert np.allclose(vectors[7], embeddings.embed_query(batch[7]), atol=1e-5)
     for question, vector in zip(QUESTIONS, asked, strict=True):
         assert np.allclose(vector, embeddings.embed_query(question), atol=1e-5)
+
+
+def kill_first_model_child(parent: int, before: set[int], seconds: float = 120) -> int:
+    """SIGKILL the first model process ``parent`` starts (one not in ``before``), as soon as
+    it exists: while it is still loading the model. Returns its pid."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for child in psutil.Process(parent).children(recursive=True):
+            try:
+                started = child.pid not in before and \
+                    any("spawn_main" in part for part in child.cmdline())
+            except psutil.NoSuchProcess:
+                continue
+            if started:
+                os.kill(child.pid, signal.SIGKILL)
+                return child.pid
+        time.sleep(0.01)
+    raise AssertionError("no model process was started")
+
+
+def model_children(parent: int) -> set[int]:
+    return {c.pid for c in psutil.Process(parent).children(recursive=True)}
+
+
+def test_a_model_process_killed_while_starting_is_started_again() -> None:
+    """The start survives a model process killed while it loads; once started, a death is
+    the requests' own (the next request starts another, nothing is retried for them)."""
+    before = model_children(os.getpid())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killer = pool.submit(kill_first_model_child, os.getpid(), before)
+        embeddings = ProcessEmbeddings("all-MiniLM-L6-v2", start_backoff=0.1)
+        killed = killer.result(timeout=30)
+    try:
+        assert embeddings.pid not in (None, killed)
+        assert embeddings._start_deaths == 1  # the kill landed while it was starting
+        assert len(embeddings.embed_query("Where is my parcel?")) == 384
+        embeddings.started()
+        running = embeddings.pid
+        assert running is not None
+        os.kill(running, signal.SIGSTOP)
+        held = embeddings.submit_query("Where is my parcel?")
+        os.kill(running, signal.SIGKILL)
+        with pytest.raises(EmbeddingProcessDied, match="exited"):
+            held.result(timeout=30)
+        assert embeddings._start_deaths == 1
+    finally:
+        embeddings.close()
+
+
+def test_a_model_process_that_always_dies_ends_the_start_with_a_precise_error(
+        tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(EmbeddingProcessDied, match=(
+            rf"the embedding process \({missing}\) died 3 times while the server started; "
+            r"giving up\. Last: the embedding process exited while loading .* \(exit code 1\)")):
+        ProcessEmbeddings(str(missing), start_attempts=3, start_backoff=0)
+
+
+def test_start_attempts_are_validated() -> None:
+    with pytest.raises(ValueError, match="start_attempts must be >= 1, got 0"):
+        ProcessEmbeddings("all-MiniLM-L6-v2", start_attempts=0)
