@@ -28,9 +28,10 @@ _LINK = (r"(?:https?://|www\.)[^\s<>\"')\]]+"
          rf"|(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})\b(?:/[^\s<>\"')\]]*)?")
 # Phone numbers as written to be dialled: international (+49 ..., 0049 ...), national with
 # a trunk 0 and a separator (030 1234567, 0800-123 45 67), or North American (555) 123-4567.
-# Not an EAN, a model number or a range such as 1200-1800: no prefix, no trunk 0.
+# Not an EAN, a model number, a range such as 1200-1800 or a date: no prefix, no trunk 0
+# followed by a group of three digits or more.
 _PHONE = (r"(?<![\w+])(?:\+|00)\d[\d \u00a0()./-]{5,20}\d(?!\w)"
-          r"|(?<![\w+])\(?0\d{1,5}\)?[ /-]\d[\d \u00a0/-]{3,14}\d(?!\w)"
+          r"|(?<![\w+])\(?0\d{1,5}\)?[ /-]\d{3,}(?:[ \u00a0-]\d{2,})*(?!\w)"
           r"|(?<![\w+])\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\w)")
 _CONTACT = re.compile(rf"(?P<email>{EMAIL.pattern})|(?P<link>{_LINK})|(?P<phone>{_PHONE})",
                       re.IGNORECASE)
