@@ -18,6 +18,7 @@ from csba.settings import Settings
 from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
+from tests.support.model_process import kill_first_model_child
 
 pytestmark = pytest.mark.slow
 
@@ -153,24 +154,6 @@ def test_large_requests_from_several_threads_at_once_each_get_their_own_answer(
         assert np.allclose(vectors[7], embeddings.embed_query(batch[7]), atol=1e-5)
     for question, vector in zip(QUESTIONS, asked, strict=True):
         assert np.allclose(vector, embeddings.embed_query(question), atol=1e-5)
-
-
-def kill_first_model_child(parent: int, before: set[int], seconds: float = 120) -> int:
-    """SIGKILL the first model process ``parent`` starts (one not in ``before``), as soon as
-    it exists: while it is still loading the model. Returns its pid."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for child in psutil.Process(parent).children(recursive=True):
-            try:
-                started = child.pid not in before and \
-                    any("spawn_main" in part for part in child.cmdline())
-            except psutil.NoSuchProcess:
-                continue
-            if started:
-                os.kill(child.pid, signal.SIGKILL)
-                return child.pid
-        time.sleep(0.01)
-    raise AssertionError("no model process was started")
 
 
 def model_children(parent: int) -> set[int]:

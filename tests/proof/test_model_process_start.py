@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.knowledge.test_embedding_process import kill_first_model_child
 from tests.scale.serving import prepare_data_dir
+from tests.support.model_process import kill_first_model_child
 from tests.support.net import answers, free_port
 
 pytestmark = pytest.mark.slow
