@@ -165,8 +165,7 @@ def test_a_catalog_lines_own_answers_come_first_and_the_published_ones_follow(
                                                  "seller_answers[1]": ANSWER}
 
 
-def test_answers_an_earlier_version_kept_in_the_page_record_move_to_their_table(
-        tmp_path: Path, store: Store) -> None:
+def moves_answers_from_page_records(store: Store) -> None:
     """A database written before the table: the answer in the page's JSON moves, with the
     case that recorded it, once; a catalog line's own answer stays where it was."""
     from agent.seller_answers import published_answers
@@ -179,11 +178,26 @@ def test_answers_an_earlier_version_kept_in_the_page_record_move_to_their_table(
         row = session.get_one(PageRow, HEADLAMP)
         row.data = {**row.data, "seller_answers": ["From the catalog.", ANSWER]}
     for _ in range(2):  # every start runs it; the second finds nothing to move
-        reopened = Store(make_engine(str(store.engine.url)))
+        reopened = Store(make_engine(store.engine.url.render_as_string(hide_password=False)))
         assert published_answers(reopened) == {HEADLAMP: [ANSWER]}
         page = reopened.page(*HEADLAMP)
         assert page is not None and page.model_extra == {"seller_answers": ["From the catalog."]}
         reopened.engine.dispose()
+
+
+def test_answers_an_earlier_version_kept_in_the_page_record_move_to_their_table(
+        store: Store) -> None:
+    moves_answers_from_page_records(store)
+
+
+def test_the_move_works_on_postgresql_too(postgres_url: str,
+                                          demo_pages: list[ProductPage]) -> None:
+    store = Store(make_engine(postgres_url))
+    try:
+        store.save(pages=[p for p in demo_pages if p.key == HEADLAMP])
+        moves_answers_from_page_records(store)
+    finally:
+        store.engine.dispose()
 
 
 # --- links and numbers ----------------------------------------------------------------------------
