@@ -45,8 +45,9 @@ def token_weakness(token: str) -> str | None:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CSBA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+        env_prefix="CSBA_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        # A refused setting is named by the message; the values (tokens) never print.
+        hide_input_in_errors=True)
 
     mode: Literal["development", "production"] = "development"
     clock_start: datetime | None = Field(
