@@ -138,6 +138,10 @@ def test_a_50_mb_body_is_refused_before_it_is_read(server: HttpServer) -> None:
         "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
         chunked(json_of_size(FIFTY_MB)))
     growth = server.rss_bytes() - before
+    # The README's numbers, shown with -s.
+    print(f"50 MB body: answers {declared[0]}/{streamed[0]} of {len(declared[1])}/"  # noqa: T201
+          f"{len(streamed[1])} bytes, {declared[2]}/{streamed[2]} bytes sent, "
+          f"RSS {before / 2**20:.0f} MB, grew {growth / 2**10:.0f} KiB")
     for status, response, sent in (declared, streamed):
         assert status == 413, response[:300]
         assert len(response) < 2048, len(response)  # a short message, not the body back
