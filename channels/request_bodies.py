@@ -96,14 +96,14 @@ def _no_constant(name: str) -> Any:
     raise JsonProblem("json_number", f"{name} is not a JSON number")
 
 
-def _where(path: tuple[str | int, ...]) -> str:
-    out = "body"
+def _where(path: tuple[str | int, ...], what: str) -> str:
+    out = what
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
 
 
-def _walk(value: Any) -> Iterator[tuple[tuple[str | int, ...], str, int]]:
+def _walk(value: Any, what: str) -> Iterator[tuple[tuple[str | int, ...], str, int]]:
     """(path, string, depth) of every key and string in a parsed document, without recursion."""
     stack: list[tuple[tuple[str | int, ...], Any, int]] = [((), value, 1)]
     while stack:
@@ -117,8 +117,8 @@ def _walk(value: Any) -> Iterator[tuple[tuple[str | int, ...], str, int]]:
         elif isinstance(item, str):
             yield path, item, depth
         if depth > MAX_JSON_DEPTH:
-            raise JsonProblem("json_depth", f"the body nests deeper than {MAX_JSON_DEPTH} "
-                                            "levels")
+            raise JsonProblem("json_depth", f"the {what} nests deeper than "
+                                            f"{MAX_JSON_DEPTH} levels")
 
 
 def check_json_text(body: bytes) -> None:
@@ -128,24 +128,32 @@ def check_json_text(body: bytes) -> None:
     except UnicodeDecodeError as exc:
         raise JsonProblem("json_encoding", f"the body is not UTF-8 (byte {exc.start} is "
                                            "invalid)") from None
+    parse_json_text(text)
+
+
+def parse_json_text(text: str, what: str = "body") -> Any:
+    """``text`` parsed as JSON every part of the service can store (a WebSocket frame, a
+    body); ``JsonProblem`` names the rule and the place in the ``what``, never the text."""
     try:
         document = json.loads(text, parse_int=_bounded_number, parse_float=_bounded_number,
                               parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise JsonProblem("json_syntax", f"the body is not JSON: {exc.msg} at line "
+        raise JsonProblem("json_syntax", f"the {what} is not JSON: {exc.msg} at line "
                                          f"{exc.lineno}, column {exc.colno}") from None
     except RecursionError:
-        raise JsonProblem("json_depth", f"the body nests deeper than {MAX_JSON_DEPTH} "
+        raise JsonProblem("json_depth", f"the {what} nests deeper than {MAX_JSON_DEPTH} "
                                         "levels") from None
-    for path, string, _ in _walk(document):
+    for path, string, _ in _walk(document, what):
         if "\x00" in string:
-            raise JsonProblem("json_text", f"{_where(path)} holds a NUL character (\\u0000)")
+            raise JsonProblem("json_text", f"{_where(path, what)} holds a NUL character "
+                                           "(\\u0000)")
         try:
             string.encode("utf-8")
         except UnicodeEncodeError:
-            raise JsonProblem("json_text", f"{_where(path)} holds a lone surrogate escape "
-                                           "(\\ud800-\\udfff without its pair): not Unicode "
-                                           "text") from None
+            raise JsonProblem("json_text", f"{_where(path, what)} holds a lone surrogate "
+                                           "escape (\\ud800-\\udfff without its pair): not "
+                                           "Unicode text") from None
+    return document
 
 
 def _is_json(content_type: str) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -28,7 +29,7 @@ from markdown_it import MarkdownIt
 from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
-from agent.db import Store
+from agent.db import MessageRow, Store
 from agent.messages import Reply
 from channels.app import create_app
 from channels.seller_portal import COOKIE, issue_token
@@ -188,6 +189,31 @@ def test_byte_soups_are_refused_precisely_never_5xx_never_echoed(server: HttpSer
         assert detail["rule"].startswith("json_") and detail["message"], detail
     log = server.log()
     assert MARK not in log and "Traceback" not in log, log[-3000:]
+
+
+FRAMES = {name: SOUPS[name].replace(b'{"text"', b'{"type": "message", "text"', 1).decode()
+          for name in ("lone surrogate", "surrogate in a key", "NUL escape", "huge float")}
+FRAMES["deep arrays"] = (f'{{"type": "message", "text": "{MARK}", "client_message_id": '
+                         + "[" * 5000 + "]" * 5000 + "}")
+
+
+@pytest.mark.parametrize("soup", list(FRAMES), ids=str)
+def test_chat_frames_of_byte_soup_are_refused_and_the_socket_stays_open(
+        client: TestClient, store: Store, soup: str) -> None:
+    frame = FRAMES[soup]
+    with client.websocket_connect("/v1/chat") as ws:
+        ws.send_json({"type": "hello", "marketplace": "US"})
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_text(frame)
+        answer = ws.receive_json()
+        assert answer["type"] == "error" and MARK not in answer["message"], answer
+        assert re.search(r"lone surrogate|NUL character|number|nests deeper", answer["message"])
+        ws.send_json({"type": "message", "text": "Where is my order?", "client_message_id": "ok"})
+        assert ws.receive_json()["type"] == "typing"
+        assert ws.receive_json()["type"] == "reply"
+    with store.reads() as session:
+        texts = session.scalars(sqlalchemy.select(MessageRow.text)).all()
+    assert texts and not any(MARK in text for text in texts)
 
 
 def test_a_validation_error_names_the_field_and_rule_not_the_value(server: HttpServer) -> None:
