@@ -1,14 +1,14 @@
 """The error answers every route shares, written into the OpenAPI schema in one place.
 
-Some answers come from the framework, from shared dependencies or from the app's error
-handlers rather than from a route's own code, so no route lists them: a bearer token that is
-missing or wrong (401), too many of them from one address (429), a JSON body that does not
-parse or holds text no store can keep (400), a body over the route's limit (413), a path
-naming something that does not exist (404), the 422 of a rule refusal (``{"detail": {"rule",
-"message"}}``) or a plain message beside FastAPI's validation list, and the 503 of a database
-that is unavailable
-(with its ``Retry-After`` header). A client (or a schema-driven fuzzer) reading the schema
-must find every status the service answers with, and a body that matches what it says.
+Some answers come from the framework, from shared dependencies, from the app's error
+handlers or its middleware rather than from a route's own code, so no route lists them: a
+bearer token that is missing or wrong (401), too many of them from one address (429), a JSON
+body that does not parse or holds text no store can keep (400), a body over the route's limit
+(413), a path naming something that does not exist (404), the 422 of a rule refusal
+(``{"detail": {"rule", "message"}}``) or a plain message beside FastAPI's validation list, and
+the 503 of a database that is unavailable (with its ``Retry-After`` header). A client (or a
+schema-driven fuzzer) reading the schema must find every status the service answers with, and
+a body that matches what it says.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from seller.evidence import MAX_PHOTO_BYTES, MAX_PHOTOS
 MAX_JSON_DEPTH = 32
 # A number token longer than this is no amount, count or id any route takes.
 MAX_NUMBER_CHARS = 40
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 # A claim's description and order fields, and the multipart framing around its photos.
 _FORM_FIELDS_BYTES = 64 * 1024
 
@@ -97,25 +99,29 @@ def _no_constant(name: str) -> Any:
 
 
 def _where(path: tuple[str | int, ...], what: str) -> str:
+    """``body.items[2].name``; a key that is no field name (it may be text) is not quoted."""
     out = what
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if _FIELD_NAME.fullmatch(part) else ".<key>"
     return out
 
 
-def _walk(value: Any, what: str) -> Iterator[tuple[tuple[str | int, ...], str, int]]:
-    """(path, string, depth) of every key and string in a parsed document, without recursion."""
+def _walk(value: Any, what: str) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(path, string) of every key and string in a parsed document, without recursion."""
     stack: list[tuple[tuple[str | int, ...], Any, int]] = [((), value, 1)]
     while stack:
         path, item, depth = stack.pop()
         if isinstance(item, dict):
             for key, child in item.items():
-                yield path, key, depth
+                yield path, key
                 stack.append(((*path, key), child, depth + 1))
         elif isinstance(item, list):
             stack.extend(((*path, i), child, depth + 1) for i, child in enumerate(item))
         elif isinstance(item, str):
-            yield path, item, depth
+            yield path, item
         if depth > MAX_JSON_DEPTH:
             raise JsonProblem("json_depth", f"the {what} nests deeper than "
                                             f"{MAX_JSON_DEPTH} levels")
@@ -143,7 +149,7 @@ def parse_json_text(text: str, what: str = "body") -> Any:
     except RecursionError:
         raise JsonProblem("json_depth", f"the {what} nests deeper than {MAX_JSON_DEPTH} "
                                         "levels") from None
-    for path, string, _ in _walk(document, what):
+    for path, string in _walk(document, what):
         if "\x00" in string:
             raise JsonProblem("json_text", f"{_where(path, what)} holds a NUL character "
                                            "(\\u0000)")
