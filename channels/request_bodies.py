@@ -62,7 +62,9 @@ class BodyTooLarge(HTTPException):
     HTTPException met while reading a body, so the route answers 413 and reads no further."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, refusal("body_too_large", too_large_message(limit)))
+        # The rest of the body stays unread: the connection cannot carry another request.
+        super().__init__(413, refusal("body_too_large", too_large_message(limit)),
+                         headers={"Connection": "close"})
 
 
 def refusal(rule: str, message: str) -> dict[str, str]:

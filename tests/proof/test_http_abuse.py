@@ -67,8 +67,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
         "CSBA_MODE": "production", "CSBA_DATA_DIR": str(root / "data"),
         "CSBA_TWILIO_AUTH_TOKEN": "abuse-twilio-token-7c1f", "CSBA_PUBLIC_BASE_URL": BASE,
         "CSBA_OPERATOR_TOKEN": STRONG_OPERATOR_TOKEN,
-        "CSBA_EMAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN, "CSBA_LOG_FORMAT": "text",
-        "CSBA_SERVE_EMBEDDING_PROCESS": "false"}, log_path=root / "server.log")
+        "CSBA_EMAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN, "CSBA_LOG_FORMAT": "text"},
+        log_path=root / "server.log")
     running.start()
     yield running
     running.stop()
@@ -124,6 +124,12 @@ def json_of_size(total: int) -> Iterator[bytes]:
     yield suffix
 
 
+def form_of_size(total: int) -> Iterator[bytes]:
+    yield b"csrf=x&token="
+    for _ in range(total // CHUNK):
+        yield b"a" * CHUNK
+
+
 def chunked(parts: Iterator[bytes]) -> Iterator[bytes]:
     for part in parts:
         yield f"{len(part):x}\r\n".encode() + part + b"\r\n"
@@ -138,12 +144,18 @@ def test_a_50_mb_body_is_refused_before_it_is_read(server: HttpServer) -> None:
     streamed = raw_post(server, "/v1/conversations", {
         "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
         chunked(json_of_size(FIFTY_MB)))
+    # A form is counted as the route reads it, and refused as it passes the limit.
+    form = raw_post(server, "/seller/login", {
+        "Content-Type": "application/x-www-form-urlencoded", "Transfer-Encoding": "chunked"},
+        chunked(form_of_size(FIFTY_MB)))
     growth = server.rss_bytes() - before
     # The README's numbers, shown with -s.
-    print(f"50 MB body: answers {declared[0]}/{streamed[0]} of {len(declared[1])}/"  # noqa: T201
-          f"{len(streamed[1])} bytes, {declared[2]}/{streamed[2]} bytes sent, "
+    print("50 MB bodies (declared JSON, chunked JSON, chunked form): "  # noqa: T201
+          f"answers {[r[0] for r in (declared, streamed, form)]} of "
+          f"{[len(r[1]) for r in (declared, streamed, form)]} bytes, "
+          f"{[r[2] for r in (declared, streamed, form)]} bytes sent, "
           f"RSS {before / 2**20:.0f} MB, grew {growth / 2**10:.0f} KiB")
-    for status, response, sent in (declared, streamed):
+    for status, response, sent in (declared, streamed, form):
         assert status == 413, response[:300]
         assert len(response) < 2048, len(response)  # a short message, not the body back
         assert b'"rule":"body_too_large"' in response
