@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from channels.base import ChannelAdapter
 from channels.concurrency import bounded
+from channels.credential_guesses import CredentialGuesses, CredentialThrottle
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.messaging import MessagingChannel
 from channels.metrics import ServiceMetrics
@@ -28,10 +29,13 @@ from channels.openapi_errors import document_errors
 from channels.outbox import OutboundSender, OutboxWorker
 from channels.rate_limit import SenderRateLimiter, rate_limited
 from channels.recovery import answer_stranded
+from channels.request_bodies import RequestBodyGuard, service_body_limits
+from channels.security_headers import SecurityHeaders
 from channels.seller_account import seller_account_router
 from channels.seller_portal import seller_portal_router
 from channels.seller_reports import seller_reports_router
 from channels.unavailable import answer_503_when_the_database_is_unavailable
+from channels.validation_errors import answer_validation_errors_without_input
 from channels.voice import VoiceChannel
 from channels.web_chat import WebChatChannel
 from csba.services import load_demo_data, open_agent, open_index, open_store
@@ -148,6 +152,13 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
                             field=h.field, text=h.text, score=h.score) for h in hits]
 
     answer_503_when_the_database_is_unavailable(app)
+    answer_validation_errors_without_input(app)
+    # Outermost last: every answer (a 413 or 429 too) gets the security headers; a client
+    # past its guesses is refused before its body is read; no route sees an unchecked body.
+    app.add_middleware(RequestBodyGuard, limits=service_body_limits(settings.max_body_bytes))
+    app.add_middleware(CredentialThrottle,
+                       guesses=CredentialGuesses(settings.credential_guess_limit))
+    app.add_middleware(SecurityHeaders)
     document_errors(app)
     return app
 

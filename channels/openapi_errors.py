@@ -1,12 +1,14 @@
 """The error answers every route shares, written into the OpenAPI schema in one place.
 
-Some answers come from the framework, from shared dependencies or from the app's error
-handlers rather than from a route's own code, so no route lists them: a bearer token that is
-missing or wrong (401), a JSON body that does not parse (400), a path naming something that
-does not exist (404), the 422 of a rule refusal (``{"detail": {"rule", "message"}}``) or a
-plain message beside FastAPI's validation list, and the 503 of a database that is unavailable
-(with its ``Retry-After`` header). A client (or a schema-driven fuzzer) reading the schema
-must find every status the service answers with, and a body that matches what it says.
+Some answers come from the framework, from shared dependencies, from the app's error
+handlers or its middleware rather than from a route's own code, so no route lists them: a
+bearer token that is missing or wrong (401), too many of them from one address (429), a JSON
+body that does not parse or holds text no store can keep (400), a body over the route's limit
+(413), a path naming something that does not exist (404), the 422 of a rule refusal
+(``{"detail": {"rule", "message"}}``) or a plain message beside FastAPI's validation list, and
+the 503 of a database that is unavailable (with its ``Retry-After`` header). A client (or a
+schema-driven fuzzer) reading the schema must find every status the service answers with, and
+a body that matches what it says.
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault("400", _error("the JSON body does not parse"))
             if {"multipart/form-data", "application/x-www-form-urlencoded"} & set(body):
                 responses.setdefault("400", _error("the form body does not parse"))
+            if body:  # channels.request_bodies, before the route reads a byte
+                responses.setdefault("413", _error("the body is larger than this route's limit"))
+            if operation.get("security") or {"401", "403"} & set(responses):
+                # channels.credential_guesses: an address past its wrong tokens waits.
+                throttled = responses.setdefault("429", _error(
+                    "too many wrong credentials from this address; retry after Retry-After "
+                    "seconds"))
+                throttled.setdefault("headers", {"Retry-After": RETRY_AFTER_HEADER})
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 responses.setdefault("404", _error("nothing of that id (for this caller)"))
             if "422" in responses:

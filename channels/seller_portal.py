@@ -34,6 +34,10 @@ from csba.clock import wall_clock
 log = logging.getLogger(__name__)
 
 COOKIE = "csba_seller"
+# The sign-in form's double-submit token: the same random value in a cookie and in the form.
+# A page of another site can post the form but can neither read nor set the cookie, so it
+# cannot sign a browser into an account of the attacker's choosing.
+LOGIN_CSRF_COOKIE = "csba_login_csrf"
 OPEN = "awaiting_seller"
 CaseStatus = Literal["awaiting_seller", "answered", "resolved", "expired"]
 _bearer = HTTPBearer(auto_error=False, description="a seller token from issue_token")
@@ -272,18 +276,32 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
     def seller_name(seller_id: str) -> str:
         return display_name(store, seller_id)
 
+    def login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+        csrf = secrets.token_hex(32)
+        response = HTMLResponse(render_login(csrf, error), status_code=status)
+        response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="strict",
+                            path="/seller", secure=request.url.scheme == "https")
+        return response
+
     @router.get("/seller", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> Response:
         if page_seller(request):
             return RedirectResponse("/seller/cases", status_code=303)
-        return HTMLResponse(render_login())
+        return login_form(request)
 
     @router.post("/seller/login", include_in_schema=False)
-    def login(request: Request, token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    def login(request: Request, token: Annotated[str, Form(max_length=200)] = "",
+              csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+            log.warning("portal sign-in refused: the form's CSRF token did not match")
+            return login_form(request, "The sign-in form expired or was sent from another "
+                                       "page. Please sign in again.", status=403)
         token = token.strip()
         if not seller_for_token(store, token):
-            return HTMLResponse(render_login("That token is not valid."), status_code=401)
+            return login_form(request, "That token is not valid.", status=401)
         response = RedirectResponse("/seller/cases", status_code=303)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/seller")
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/seller",
                             secure=request.url.scheme == "https")
         return response
@@ -421,11 +439,12 @@ def _badge(status: str) -> str:
             f"{escape(STATUS_LABELS.get(status, status))}</span>")
 
 
-def render_login(error: str | None = None) -> str:
+def render_login(csrf: str, error: str | None = None) -> str:
     problem = f'<p class="error">{escape(error)}</p>' if error else ""
     return _layout("Seller portal: sign in", (
         f"<h1>Sign in</h1>{problem}<p>Enter the portal token you received for your seller "
-        f'account.</p><form method="post" action="/seller/login"><p><input type="password" '
+        f'account.</p><form method="post" action="/seller/login">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}"><p><input type="password" '
         f'name="token" autocomplete="current-password" aria-label="Token" required></p>'
         f'<button class="primary">Sign in</button></form>'))
 

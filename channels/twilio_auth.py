@@ -84,11 +84,13 @@ class TwilioSignature:
         params = await read_form(request)
         url = self.signed_url(request)
         if not self.validator.validate(url, params, signature):
-            log.warning("refused a Twilio webhook with a wrong signature for %s",
+            # The operator's clue stays in the server log: the caller learns nothing of the
+            # deployment's public URL.
+            log.warning("refused a Twilio webhook with a wrong signature for %s: checked "
+                        "against %s%s; if Twilio itself sent it, check CSBA_TWILIO_AUTH_TOKEN "
+                        "and CSBA_PUBLIC_BASE_URL", request.url.path, self.public_base_url,
                         request.url.path)
-            raise HTTPException(403, f"{SIGNATURE_HEADER} does not match this request: check "
-                                     "CSBA_TWILIO_AUTH_TOKEN and CSBA_PUBLIC_BASE_URL "
-                                     f"(signed URL {url})")
+            raise HTTPException(403, f"{SIGNATURE_HEADER} does not match this request")
         return params
 
 

@@ -7,7 +7,6 @@ message id makes a retried send idempotent. Keeps only open sockets in memory, n
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import threading
@@ -32,6 +31,7 @@ from agent.messages import MAX_TEXT_CHARS, InboundMessage, Reply
 from agent.records import ORDER_ID_PATTERN
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
+from channels.request_bodies import JsonProblem, parse_json_text
 from channels.unavailable import RETRY_AFTER
 from csba.clock import Clock, wall_clock
 from csba.money import Marketplace
@@ -371,9 +371,10 @@ class ChatSocket:
                                  f"{MAX_FRAME_CHARS}")
                 continue
             try:
-                frame = json.loads(raw)
-            except ValueError:
-                await self.error("frames must be JSON objects")
+                frame = parse_json_text(raw, "frame")
+            except JsonProblem as problem:  # a lone surrogate or a NUL would fail the turn
+                await self.error("frames must be JSON objects" if problem.rule == "json_syntax"
+                                 else str(problem))
                 continue
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "hello":

@@ -6,6 +6,7 @@ so a test configures the whole system by constructing ``Settings(...)`` with its
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -25,10 +26,28 @@ DEFAULT_HANDOVER_ADDRESSES = {"DE": "handover-de@csba.example", "CN": "handover-
                               "*": "handover@csba.example"}
 
 
+MIN_TOKEN_CHARS = 32
+MIN_TOKEN_DISTINCT_CHARS = 12
+_REPEATED = re.compile(r"(.+?)\1+", re.DOTALL)
+
+
+def token_weakness(token: str) -> str | None:
+    """Why a secret token is guessable (never quoting it), or None when it is not."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"it has {len(token)} characters; at least {MIN_TOKEN_CHARS} are required"
+    if len(set(token)) < MIN_TOKEN_DISTINCT_CHARS:
+        return (f"it uses {len(set(token))} different characters; at least "
+                f"{MIN_TOKEN_DISTINCT_CHARS} are required")
+    if _REPEATED.fullmatch(token):
+        return "it repeats a shorter pattern"
+    return None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CSBA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+        env_prefix="CSBA_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        # A refused setting is named by the message; the values (tokens) never print.
+        hide_input_in_errors=True)
 
     mode: Literal["development", "production"] = "development"
     clock_start: datetime | None = Field(
@@ -83,6 +102,15 @@ class Settings(BaseSettings):
         default="20/minute;300/day",
         description="new messages one sender may send per channel (limits' notation, ';'-joined)",
     )
+    # The chat's longest message (4000 characters) is at most 48 kB as JSON escapes; routes
+    # that take more (raw mail, claim photos, Twilio's forms) have their own larger limits.
+    max_body_bytes: int = Field(
+        default=64 * 1024, gt=0,
+        description="largest request body of a JSON or form route, in bytes; larger: 413")
+    credential_guess_limit: str = Field(
+        default="10/minute;100/hour",
+        description="wrong tokens one client address may present (operator, seller, mail "
+                    "webhook, portal sign-in) before it is answered 429 (limits' notation)")
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per log line, for a log pipeline"
     )
@@ -140,6 +168,13 @@ class Settings(BaseSettings):
         if self.mode == "production" and \
                 self.operator_token.get_secret_value() == _DEV_OPERATOR_TOKEN:
             raise ValueError("CSBA_OPERATOR_TOKEN must be set in production mode")
+        if self.mode == "production":
+            # It decides claims and records refunds: it must withstand guessing.
+            weakness = token_weakness(self.operator_token.get_secret_value())
+            if weakness:
+                raise ValueError(f"CSBA_OPERATOR_TOKEN is too weak for production: {weakness}; "
+                                 "make one with `python -c 'import secrets; "
+                                 "print(secrets.token_urlsafe(32))'`")
         if self.mode == "production" and self.email_webhook_token is None:
             # The webhook would otherwise take mail from anyone who finds the URL.
             raise ValueError("CSBA_EMAIL_WEBHOOK_TOKEN must be set in production mode")

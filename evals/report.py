@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -109,6 +110,16 @@ def _metric_rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\](){}#|!~])")
+
+
+def _md(text: str) -> str:
+    """Text from a reply or a case as inert Markdown: a reply quoting a product page's
+    ``<script>`` or ``[link](javascript:...)`` renders as the characters it holds, on one line."""
+    one_line = " ".join(text.split())
+    return _MD_SPECIAL.sub(r"\\\1", escape(one_line, quote=False))
+
+
 def write_markdown(m: dict[str, Any], runs: Sequence[CaseRun], path: Path) -> None:
     lines = [f"# Eval report: {m['dataset']}", "",
              f"{m['agent']['cases']} cases, {len(m['failing'])} failing; generated "
@@ -134,10 +145,10 @@ def write_markdown(m: dict[str, Any], runs: Sequence[CaseRun], path: Path) -> No
     for run in runs:
         if run.agent.passed:
             continue
-        lines.append(f"- **{run.case.id}** ({run.case.channel}): "
-                     + "; ".join(run.agent.failures))
+        lines.append(f"- **{_md(run.case.id)}** ({_md(run.case.channel)}): "
+                     + "; ".join(_md(f) for f in run.agent.failures))
         if run.agent.replies:
-            lines.append(f"  - reply: {run.agent.replies[-1].text}")
+            lines.append(f"  - reply: {_md(run.agent.replies[-1].text)}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -39,7 +39,8 @@ def test_defaults_keep_everything_in_the_data_dir(tmp_path: Path) -> None:
 def test_production_refuses_the_development_token() -> None:
     with pytest.raises(ValidationError, match="CSBA_TWILIO_AUTH_TOKEN"):
         Settings(mode="production", _env_file=None)  # type: ignore[call-arg]
-    Settings(mode="production", twilio_auth_token="real", operator_token="real-operator",
+    Settings(mode="production", twilio_auth_token="real",
+             operator_token="op-k3Jx9vQ2mZ7tLw4RbN8cYh5Fd1Gs6Pa0",
              email_webhook_token="real-webhook",  # type: ignore[arg-type]
              _env_file=None)  # type: ignore[call-arg]
 

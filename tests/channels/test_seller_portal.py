@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -82,8 +83,17 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def sign_in(client: TestClient, token: str) -> None:
-    response = client.post("/seller/login", data={"token": token}, follow_redirects=False)
+    response = post_sign_in(client, token)
     assert response.status_code == 303 and response.headers["location"] == "/seller/cases"
+
+
+def post_sign_in(client: TestClient, token: str) -> httpx.Response:
+    """The sign-in form as a browser sends it: its CSRF field beside its cookie's twin."""
+    form = client.get("/seller", follow_redirects=False)
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', form.text)
+    assert found, "the sign-in form carries its CSRF field"
+    return client.post("/seller/login", data={"token": token, "csrf": found.group(1)},
+                       follow_redirects=False)
 
 
 def form_csrf(html: str) -> str:
@@ -304,13 +314,14 @@ def test_pages_without_a_valid_cookie_go_to_the_sign_in_form(client: TestClient,
     assert client.get("/seller/cases", follow_redirects=False).status_code == 303
     form = client.get("/seller")
     assert form.status_code == 200 and 'name="token"' in form.text
-    wrong = client.post("/seller/login", data={"token": "guess"}, follow_redirects=False)
+    wrong = post_sign_in(client, "guess")
     assert wrong.status_code == 401 and "not valid" in wrong.text
 
 
 def test_sign_in_sets_a_strict_http_only_cookie(client: TestClient, token: str) -> None:
-    response = client.post("/seller/login", data={"token": token}, follow_redirects=False)
-    cookie = response.headers["set-cookie"].lower()
+    response = post_sign_in(client, token)
+    cookie = next(c for c in response.headers.get_list("set-cookie")
+                  if c.startswith(f"{COOKIE}=")).lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/seller" in cookie
     assert client.get("/seller", follow_redirects=False).headers["location"] == "/seller/cases"
     client.post("/seller/logout")
