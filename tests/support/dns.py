@@ -80,7 +80,7 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
 
 
 @dataclass
-class TestDns:
+class LoopbackDns:
     zone: Zone
     port: int
 
@@ -91,14 +91,32 @@ class TestDns:
 
 
 @contextmanager
-def running_dns(zone: Zone | None = None) -> Iterator[TestDns]:
+def running_dns(zone: Zone | None = None) -> Iterator[LoopbackDns]:
     zone = zone or Zone()
     port = free_port()
     server = DNSServer(_ZoneResolver(zone), address="127.0.0.1", port=port,
                        logger=DNSLogger(logf=lambda _: None))
     server.start_thread()
     try:
-        yield TestDns(zone, port)
+        yield LoopbackDns(zone, port)
     finally:
         server.stop()
         server.server.server_close()
+
+
+_SHARED: LoopbackDns | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_test_dns() -> LoopbackDns:
+    """One server with the default zone for the whole test process: what every service a
+    test builds from ``Settings`` asks (a test changing records starts its own)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            port = free_port()
+            server = DNSServer(_ZoneResolver(Zone()), address="127.0.0.1", port=port,
+                               logger=DNSLogger(logf=lambda _: None))
+            server.start_thread()  # a daemon thread: it ends with the process
+            _SHARED = LoopbackDns(server.server.resolver.zone, port)
+        return _SHARED

@@ -13,7 +13,8 @@ from email.utils import parseaddr
 
 import dkim
 
-from tests.support.dns import DKIM_DIR, SELECTOR
+from channels.mail_auth import MailSenderChecks, sender_checks
+from tests.support.dns import DKIM_DIR, SELECTOR, shared_test_dns
 
 # The authserv-id the webhook tests configure as their inbound provider's.
 AUTHSERV_ID = "mx.inbound-provider.example"
@@ -50,3 +51,8 @@ def provider_verified(message: EmailMessage | bytes, *, authserv_id: str = AUTHS
     header = (f"Authentication-Results: {authserv_id}; dkim={dmarc} header.d={d} "
               f"header.s={SELECTOR}; dmarc={dmarc} header.from={d}\r\n")
     return header.encode() + raw
+
+
+def checks_for_tests() -> MailSenderChecks:
+    """The checks of a channel a test builds itself: the test DNS, the test provider."""
+    return sender_checks(shared_test_dns().nameserver, AUTHSERV_ID)
