@@ -613,8 +613,9 @@ class EmailChannel:
         recipient = row.recipient.strip().lower()
         with self.store.reads() as session:
             for amount, window in self.recipient_limits:
+                # Every channel's mail to the address counts (a chat's follow-up by mail too).
                 sent = session.scalar(select(func.count()).select_from(OutboxRow).where(
-                    OutboxRow.channel == CHANNEL, func.lower(OutboxRow.recipient) == recipient,
+                    func.lower(OutboxRow.recipient) == recipient,
                     OutboxRow.sent_at.is_not(None), OutboxRow.sent_at > now - window)) or 0
                 if sent >= amount:
                     log.warning("outbox row %s held back: its recipient got %d mails in %s",

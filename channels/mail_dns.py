@@ -34,7 +34,11 @@ class MailDns:
             self.resolver.nameservers = [host]
             self.resolver.port = int(port)
         else:
-            self.resolver = dns.resolver.Resolver()
+            try:
+                self.resolver = dns.resolver.Resolver()
+            except dns.resolver.NoResolverConfiguration:
+                # No resolver here: every lookup fails, so every sender stays unproven.
+                self.resolver = dns.resolver.Resolver(configure=False)
         self.resolver.lifetime = timeout
         self.nameserver = nameserver
 

@@ -98,10 +98,15 @@ class Service:
 
 
 @pytest.fixture()
+def rate_limit() -> str:
+    return "100000/minute"  # not under test, unless a test names its own
+
+
+@pytest.fixture()
 def service(tmp_path: Path, store: Store, settings_dns: LoopbackDns,
             embeddings: HuggingFaceEmbeddings,
             demo_pages: list[ProductPage], mail_relay: MailCatcher,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+            monkeypatch: pytest.MonkeyPatch, rate_limit: str) -> Iterator[Service]:
     """The service with its SMTP server; the headlamp's page alone, so that an answer added
     to a page is this test's own."""
     seen: list[InboundMessage] = []
@@ -114,7 +119,7 @@ def service(tmp_path: Path, store: Store, settings_dns: LoopbackDns,
     monkeypatch.setattr(Agent, "handle", recording)
     settings = proof_settings(tmp_path, store, smtp_url=mail_relay.url, smtp_port=free_port(),
                               dns_nameserver=settings_dns.nameserver,
-                              email_authserv_id=AUTHSERV_ID)
+                              email_authserv_id=AUTHSERV_ID, rate_limit=rate_limit)
     with index_of(settings, embeddings, demo_pages, {HEADLAMP, "B0ES8S2P5N"}) as index:
         app = create_app(settings, index=index, smtp_server=True, outbox_worker=False)
         with TestClient(app) as client:
@@ -285,6 +290,16 @@ def test_thirty_forged_mails_mail_nobody(service: Service) -> None:
     assert [m["To"] for m in service.flush()] == []
 
 
+@pytest.mark.parametrize("rate_limit", ["2/minute"])
+def test_over_the_rate_limit_forged_mail_gets_no_refusal_mail(service: Service) -> None:
+    victim = "victim@example.org"
+    for n in range(30):
+        spam = mail(f"Order {LUCIA[0]}?", sender=victim, subject=f"Your invoice {n}")
+        assert service.smtp(bytes(spam), mail_from=ATTACKER)[0] == 250
+    assert len(service.seen) == 2  # the rest refused before the agent
+    assert not service.outbox_to(victim) and not service.outbox_to(ATTACKER)
+
+
 def test_another_authserv_id_is_anyones_writing(service: Service) -> None:
     victim = "victim@example.org"
     message = mail(f"Order {LUCIA[0]}?", sender=victim, subject="Claimed pass")
@@ -306,6 +321,8 @@ def test_one_address_gets_no_more_mail_than_the_per_recipient_limit(service: Ser
     assert len(service.outbox_to(LUCIA[1])) == 12
     sent = service.flush()
     assert len([m for m in sent if m["To"] == LUCIA[1]]) == 10  # CSBA_EMAIL_RECIPIENT_LIMIT
+    # The rest wait in the outbox for the window, not lost.
+    assert len([r for r in service.outbox_to(LUCIA[1]) if r.sent_at is None]) == 2
 
 
 # --- item 8: unparseable and hidden ----------------------------------------------------------
