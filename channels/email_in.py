@@ -49,6 +49,7 @@ from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.hidden_text import remove_hidden
 from channels.mail_auth import CheckKind, SenderAuth, SenderChecks, sender_checks
+from channels.seller_mail import REPLY_KIND as SELLER_MAIL_REPLY
 from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
 from csba.clock import Clock, wall_clock
 from csba.settings import Settings
@@ -59,6 +60,13 @@ if TYPE_CHECKING:  # channels.handover reads mail with this module's parser
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+# The mails written because someone wrote to us (answers and refusals): whoever writes chooses
+# where they go, so they are what the per-recipient limit holds back. Case notifications,
+# case answers and hand-over answers go to addresses from our own records and always leave.
+# The thread key prefix of a conversation started by a sender nothing proved: nothing in it
+# is ever mailed (a late answer, a seller's answer to its case), since whoever wrote chose it.
+UNPROVEN_THREAD = "unproven "
+LIMITED_KINDS = frozenset({"email_reply", SELLER_MAIL_REPLY, "handover_seller_reply"})
 MAX_MESSAGE_ID_CHARS = 250  # keeps thread keys and provider ids inside their 512-char columns
 ACCEPTED_CONTENT_TYPES = frozenset({"message/rfc822", "application/octet-stream"})
 CHANNEL: Literal["email"] = "email"
@@ -364,8 +372,10 @@ def resolve_thread_key(session: DbSession, parsed: ParsedEmail, *, proven: bool 
     if not proven:
         # A sender nothing proved never continues a conversation, a proven one's above all:
         # a forged From in a customer's thread must not inherit what that thread verified.
-        own = f"unproven {key} {parsed.sender.lower()}"
-        return own if len(own) <= 512 else f"sha256:{hashlib.sha256(own.encode()).hexdigest()}"
+        own = f"{key} {parsed.sender.lower()}"
+        if len(UNPROVEN_THREAD + own) > 512:
+            own = f"sha256:{hashlib.sha256(own.encode()).hexdigest()}"
+        return UNPROVEN_THREAD + own
     contact = session.scalar(select(ConversationRow.contact).where(
         ConversationRow.channel == CHANNEL, ConversationRow.thread_key == key))
     if contact is not None and contact.lower() != parsed.sender.lower():
@@ -598,14 +608,27 @@ class EmailChannel:
 
     def send(self, row: OutboxRow) -> None:
         """Send one queued mail: a case notification with its case's secret reply address,
-        and never more to one address than the per-recipient limit allows."""
-        self._within_recipient_limit(row, self.clock())
+        and no reply to an address past the per-recipient limit."""
+        conversation_id = row.meta.get("conversation_id")
+        if conversation_id and self._unproven(str(conversation_id)):
+            # Kept in the conversation, mailed to nobody: no backscatter. The row is done.
+            log.warning("outbox row %s not mailed: its conversation's sender was never proven",
+                        row.id)
+            return
+        if row.meta.get("kind") in LIMITED_KINDS:
+            self._within_recipient_limit(row, self.clock())
         reply_to = None
         case_id = row.meta.get("case_id")
         if self.seller_mail is not None and row.meta.get("kind") == SELLER_NOTIFICATION \
                 and case_id:
             reply_to = self.seller_mail.addresses.address(str(case_id))
         self.sender.send(row, reply_to=reply_to)
+
+    def _unproven(self, conversation_id: str) -> bool:
+        with self.store.reads() as session:
+            key = session.scalar(select(ConversationRow.thread_key).where(
+                ConversationRow.id == conversation_id, ConversationRow.channel == CHANNEL))
+        return key is not None and key.startswith(UNPROVEN_THREAD)
 
     def _within_recipient_limit(self, row: OutboxRow, now: datetime) -> None:
         """Bounds what anyone can make us send one address (backscatter, a refusal loop):

@@ -96,8 +96,8 @@ class Settings(BaseSettings):
                     "default: a random key kept in the database")
     email_recipient_limit: str = Field(
         default="10/hour;30/day",
-        description="mails the service sends one address at most (limits' notation, "
-                    "';'-joined); more wait until the window allows them")
+        description="replies to mail are held back from an address that got this many mails "
+                    "from the service (limits' notation, ';'-joined), until the window allows")
     rate_limit: str = Field(
         default="20/minute;300/day",
         description="new messages one sender may send per channel (limits' notation, ';'-joined)",

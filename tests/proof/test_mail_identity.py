@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from langchain_huggingface import HuggingFaceEmbeddings
 from sqlalchemy import func, select
 
-from agent.cases import OPEN
+from agent.cases import OPEN, queue_customer_message
 from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
@@ -279,6 +279,23 @@ def test_a_forged_customer_is_not_their_verified_contact(service: Service) -> No
 
 
 # --- item 4: backscatter ------------------------------------------------------------------------
+
+def test_nothing_of_a_forged_senders_conversation_is_ever_mailed(service: Service) -> None:
+    forged = mail(f"Does the headlamp fit a Petzl helmet mount? Order {HEADLAMP_ORDER}.",
+                  sender=HEADLAMP_CUSTOMER, subject="Headlamp")
+    assert service.smtp(bytes(forged), mail_from=ATTACKER)[0] == 250
+    # What a late answer or a seller's answer to a case queues for the conversation later.
+    with service.store.sessions.begin() as session:
+        conversation = session.scalars(select(ConversationRow)).one()
+        queue_customer_message(session, conversation=conversation, text="A later answer.",
+                               dedupe_key="later:1", now=CLOCK)
+    before = len(service.relay.received)
+    service.client.app.state.outbox.run_once(CLOCK)  # type: ignore[attr-defined]
+    assert service.outbox_to(HEADLAMP_CUSTOMER)  # kept in the record, done in the outbox
+    assert all(row.sent_at is not None for row in service.outbox_to(HEADLAMP_CUSTOMER))
+    assert [m["To"] for _, m in service.relay.received[before:]
+            if m["To"] == HEADLAMP_CUSTOMER] == []
+
 
 def test_thirty_forged_mails_mail_nobody(service: Service) -> None:
     victim = "victim@example.org"
