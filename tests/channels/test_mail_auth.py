@@ -17,9 +17,11 @@ from channels.mail_auth import (
     aligned,
     organisational_domain,
     parse_dmarc,
+    sender_checks,
 )
 from channels.mail_dns import MailDns
 from channels.seller_mail import CaseAddresses
+from csba.settings import Settings
 from tests.support.dns import DKIM_DIR, SELECTOR, LoopbackDns, running_dns
 from tests.support.mail_auth import AUTHSERV_ID, as_bytes, dkim_signed, provider_verified
 from tests.support.net import free_port
@@ -173,3 +175,14 @@ def test_visible_text_in_colour_is_kept() -> None:
             '<p style="color:#333">dark grey</p><p style="font-size:13px">normal</p>')
     text = _html_text(html)
     assert all(part in text for part in ("white on black", "dark grey", "normal"))
+
+
+def test_settings_name_the_checks_and_refuse_a_bad_limit() -> None:
+    settings = Settings(dns_nameserver="127.0.0.1:5353", email_authserv_id="mx.example",
+                        _env_file=None)  # type: ignore[call-arg]
+    checks = sender_checks(settings.dns_nameserver, settings.email_authserv_id)
+    assert checks.smtp.dns.resolver.nameservers == ["127.0.0.1"]
+    assert checks.smtp.dns.resolver.port == 5353
+    assert checks.provider.authserv_id == "mx.example"
+    with pytest.raises(ValueError, match="CSBA_EMAIL_RECIPIENT_LIMIT"):
+        Settings(email_recipient_limit="many", _env_file=None)  # type: ignore[call-arg]
