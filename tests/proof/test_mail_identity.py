@@ -288,7 +288,7 @@ def test_nothing_of_a_forged_senders_conversation_is_ever_mailed(service: Servic
     with service.store.sessions.begin() as session:
         conversation = session.scalars(select(ConversationRow)).one()
         queue_customer_message(session, conversation=conversation, text="A later answer.",
-                               dedupe_key="later:1", now=CLOCK)
+                               dedupe_key="later:1", now=CLOCK, case_id=None)
     before = len(service.relay.received)
     service.client.app.state.outbox.run_once(CLOCK)  # type: ignore[attr-defined]
     assert service.outbox_to(HEADLAMP_CUSTOMER)  # kept in the record, done in the outbox
