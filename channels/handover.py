@@ -494,9 +494,6 @@ class HandoverMail:
         proven = auth.verified_address
         seller = seller_by_email(self.store, proven) if proven is not None else None
         source_key = f"mail:{parsed.message_id}"
-        if proven is None:
-            log.warning("hand-over mail %s: sender not proven (%s)", parsed.message_id,
-                        auth.describe())
 
         def to_proven(session: Session, body: str) -> None:
             assert proven is not None
