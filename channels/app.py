@@ -78,6 +78,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     # Every channel reaches the agent through this one handler: measured, rate-limited, then
     # a few turns at a time.
     metrics = ServiceMetrics(store, clock)
+    email.on_auth_failure = lambda kind: metrics.mail_auth_failed.labels(kind).inc()
     handle = metrics.timed(rate_limited(bounded(agent.handle, settings.concurrent_turns),
                                         SenderRateLimiter(settings.rate_limit), store))
 

@@ -3,6 +3,10 @@
 It parses, threads and filters mail and hands the agent an InboundMessage keyed by Message-ID;
 a seller's reply to a case notification goes to ``channels.seller_mail`` instead. It never
 answers auto-replies, lists or bounces, and never logs addresses, subjects or text.
+
+Who sent a mail is proven, not believed (``channels.mail_auth``): ``verified_contact`` is the
+From address only when DMARC alignment proved it, and only a proven address is ever mailed
+back (no backscatter). Mail that cannot be parsed is refused permanently (SMTP 550, HTTP 422).
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email import errors as email_errors
 from email import policy
 from email.headerregistry import AddressHeader
@@ -29,17 +34,22 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from bs4 import BeautifulSoup
 from fastapi import APIRouter, HTTPException, Request
+from limits import parse_many
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from starlette.concurrency import run_in_threadpool
 
+from agent.cases import SELLER_NOTIFICATION
 from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow, Store, make_engine
 from agent.messages import MAX_TEXT_CHARS, InboundMessage, Outcome, Reply, ReplyMail
 from agent.outgoing_mail import queue_email_reply, trim_references
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
+from channels.hidden_text import remove_hidden
+from channels.mail_auth import CheckKind, SenderAuth, SenderChecks, sender_checks
+from channels.seller_mail import REPLY_KIND as SELLER_MAIL_REPLY
 from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
 from csba.clock import Clock, wall_clock
 from csba.settings import Settings
@@ -50,6 +60,13 @@ if TYPE_CHECKING:  # channels.handover reads mail with this module's parser
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+# The mails written because someone wrote to us (answers and refusals): whoever writes chooses
+# where they go, so they are what the per-recipient limit holds back. Case notifications,
+# case answers and hand-over answers go to addresses from our own records and always leave.
+# The thread key prefix of a conversation started by a sender nothing proved: nothing in it
+# is ever mailed (a late answer, a seller's answer to its case), since whoever wrote chose it.
+UNPROVEN_THREAD = "unproven "
+LIMITED_KINDS = frozenset({"email_reply", SELLER_MAIL_REPLY, "handover_seller_reply"})
 MAX_MESSAGE_ID_CHARS = 250  # keeps thread keys and provider ids inside their 512-char columns
 ACCEPTED_CONTENT_TYPES = frozenset({"message/rfc822", "application/octet-stream"})
 CHANNEL: Literal["email"] = "email"
@@ -92,6 +109,11 @@ class NoText(UnreadableEmail):
     pass
 
 
+class RecipientLimited(Exception):
+    """An address got as many mails from us as the per-recipient limit allows for now: the
+    outbox sends this one later (its back-off), never more than the limit in a window."""
+
+
 # --- parsing --------------------------------------------------------------------------------
 
 _RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
@@ -120,9 +142,12 @@ class ParsedEmail:
         return self.in_reply_to or self.message_id
 
 
+MAX_MIME_DEPTH = 20  # real mail nests a few levels; a forward of a forward, a dozen at most
+
+
 def parse_email(raw: bytes, *, require_text: bool = True) -> ParsedEmail:
     """Read one RFC 5322 message; raises ``UnreadableEmail`` saying what is missing."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = read_message(raw)
     sender = _sender(message)
     message_id = _message_id(message)
     body = _body_part(message)
@@ -142,6 +167,25 @@ def parse_email(raw: bytes, *, require_text: bool = True) -> ParsedEmail:
     if require_text:
         require_text_of(parsed)
     return parsed
+
+
+def read_message(raw: bytes) -> EmailMessage:
+    """The parsed message, or ``UnreadableEmail`` for MIME nested past any real mail's depth
+    (the standard parser recurses per level: thousands of levels exhaust the stack)."""
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+    except RecursionError as exc:
+        raise UnreadableEmail(f"MIME parts nested deeper than {MAX_MIME_DEPTH} levels") from exc
+    assert isinstance(message, EmailMessage)
+    level: list[tuple[EmailMessage | MIMEPart, int]] = [(message, 1)]
+    while level:
+        part, depth = level.pop()
+        if depth > MAX_MIME_DEPTH:
+            raise UnreadableEmail(f"MIME parts nested deeper than {MAX_MIME_DEPTH} levels")
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            level.extend((sub, depth + 1) for sub in payload if isinstance(sub, MIMEPart))
+    return message
 
 
 def require_text_of(parsed: ParsedEmail) -> None:
@@ -212,8 +256,9 @@ def _html_text(html: str, *, drop_quotes: bool = True) -> str:
     """The text of an HTML part; ``drop_quotes=False`` keeps quoted and forwarded mail, which
     a hand-over forward is made of."""
     soup = BeautifulSoup(html, "html.parser")
+    remove_hidden(soup)  # what CSS hides from the reader is not the sender's message
     # Quoted earlier mails live in blockquotes and in the clients' own quote containers.
-    for tag in soup(["script", "style", "head", "title",
+    for tag in soup(["script", "style", "head", "title", "template", "noscript",
                      *(["blockquote"] if drop_quotes else [])]):
         tag.decompose()
     if drop_quotes:
@@ -305,7 +350,7 @@ def should_not_reply(parsed: ParsedEmail) -> str | None:
 
 # --- threading ------------------------------------------------------------------------------
 
-def resolve_thread_key(session: DbSession, parsed: ParsedEmail) -> str:
+def resolve_thread_key(session: DbSession, parsed: ParsedEmail, *, proven: bool = True) -> str:
     """The conversation's thread key: the thread root, or the thread an id we know belongs to.
 
     Clients drop References and rewrite subjects; an In-Reply-To naming a mail we sent or the
@@ -324,6 +369,13 @@ def resolve_thread_key(session: DbSession, parsed: ParsedEmail) -> str:
             .where(MessageRow.channel == CHANNEL, MessageRow.provider_message_id.in_(known))):
         found.setdefault(mid, thread_key)
     key = next((found[mid] for mid in known if mid in found), parsed.thread_root)
+    if not proven:
+        # A sender nothing proved never continues a conversation, a proven one's above all:
+        # a forged From in a customer's thread must not inherit what that thread verified.
+        own = f"{key} {parsed.sender.lower()}"
+        if len(UNPROVEN_THREAD + own) > 512:
+            own = f"sha256:{hashlib.sha256(own.encode()).hexdigest()}"
+        return UNPROVEN_THREAD + own
     contact = session.scalar(select(ConversationRow.contact).where(
         ConversationRow.channel == CHANNEL, ConversationRow.thread_key == key))
     if contact is not None and contact.lower() != parsed.sender.lower():
@@ -376,7 +428,10 @@ class EmailChannel:
                  clock: Clock = wall_clock,
                  answer_case: CaseAnswerer | None = None,
                  webhook_token: str | None = None,
-                 handover_addresses: Mapping[str, str] | None = None) -> None:
+                 handover_addresses: Mapping[str, str] | None = None,
+                 checks: SenderChecks | None = None,
+                 case_secret: bytes | None = None,
+                 recipient_limit: str = "10/hour;30/day") -> None:
         if not 0 < smtp_port < 65536:
             raise ValueError(f"smtp_port must be 1..65535, got {smtp_port}")
         self.store = store
@@ -384,9 +439,17 @@ class EmailChannel:
         self.smtp_port = smtp_port
         self.clock = clock
         self.webhook_token = webhook_token
+        # Fail closed by default: the system's DNS on our SMTP server, and no provider's
+        # verdict believed on the webhook until its authserv-id is configured.
+        self.checks: SenderChecks = checks or sender_checks()
+        self.recipient_limits = [(item.amount, timedelta(seconds=item.get_expiry()))
+                                 for item in parse_many(recipient_limit)]
+        # Told of each failed sender check (the app counts them for Prometheus).
+        self.on_auth_failure: Callable[[CheckKind], None] = lambda kind: None
         self.domain = parseaddr(sender.sender)[1].rpartition("@")[2] or "csba.example"
         # Without the agent's answer_case, sellers answer in the portal only.
-        self.seller_mail = (SellerMail(store, answer_case, domain=self.domain, clock=clock)
+        self.seller_mail = (SellerMail(store, answer_case, domain=self.domain, clock=clock,
+                                       secret=case_secret)
                             if answer_case is not None else None)
         # Without hand-over addresses, no mail is taken as a seller's hand-over.
         self.handover: HandoverMail | None = None
@@ -404,12 +467,18 @@ class EmailChannel:
                    answer_case=answer_case, clock=settings.clock,
                    webhook_token=settings.email_webhook_token.get_secret_value()
                    if settings.email_webhook_token else None,
-                   handover_addresses=settings.handover_addresses)
+                   handover_addresses=settings.handover_addresses,
+                   checks=sender_checks(settings.dns_nameserver, settings.email_authserv_id),
+                   case_secret=settings.mail_secret.get_secret_value().encode()
+                   if settings.mail_secret else None,
+                   recipient_limit=settings.email_recipient_limit)
 
     def receive(self, raw: bytes, handle: MessageHandler, *,
-                recipients: Sequence[str] = ()) -> Receipt:
+                recipients: Sequence[str] = (), auth: SenderAuth | None = None) -> Receipt:
         """Process one raw mail, from the webhook or the SMTP server alike; ``recipients``
         are the SMTP envelope's (the webhook has none: headers tell the hand-over address).
+        ``auth`` is what our SMTP server's checks proved; without it (the webhook) the
+        inbound provider's Authentication-Results are read.
 
         Raises ``UnreadableEmail`` for mail that can never be processed; any other exception
         means "try again later" (the message may be stored; a redelivery is processed once).
@@ -423,35 +492,53 @@ class EmailChannel:
         if reason is not None:
             log.info("email %s not answered: %s", parsed.message_id, reason)
             return Receipt(parsed.message_id, ignored=reason)
+        if auth is None:
+            auth = self.checks.from_headers(raw)
+        # The address the checks proved must be the one this channel reads as the sender.
+        proven = auth.verified_address if auth.proves(parsed.sender) else None
         if self.handover is not None and self.handover.addressed(parsed, recipients):
-            return Receipt(parsed.message_id,
-                           handover=self.handover.receive(raw, parsed, handle))
+            result = self.handover.receive(raw, parsed, handle, auth)
+            if proven is None:
+                self._auth_failed("handover", parsed, auth)
+            return Receipt(parsed.message_id, handover=result)
         # Before the text check: a seller's empty reply is refused by mail, not bounced.
         if self.seller_mail is not None:
-            case_id = self.seller_mail.recognise(parsed)
+            case_id = self.seller_mail.recognise(parsed, recipients)
             if case_id is not None:
-                return Receipt(parsed.message_id,
-                               seller_mail=self.seller_mail.receive(parsed, case_id))
+                outcome = self.seller_mail.receive(parsed, case_id, auth, recipients)
+                if outcome.reason == "unproven":
+                    self._auth_failed("seller_answer", parsed, auth)
+                return Receipt(parsed.message_id, seller_mail=outcome)
         require_text_of(parsed)
+        if proven is None:
+            # Stored and answered in the conversation, but nothing is mailed to an address
+            # that did not prove itself, and the agent is told nothing was proven.
+            self._auth_failed("customer", parsed, auth)
         reply_mail = ReplyMail(subject=parsed.subject, references=parsed.references,
                                domain=self.domain)
         with self.store.reads() as session:
-            thread_key = resolve_thread_key(session, parsed)
+            thread_key = resolve_thread_key(session, parsed, proven=proven is not None)
         reply = handle(InboundMessage(
             channel=CHANNEL, sender=parsed.sender, text=parsed.text, thread_key=thread_key,
             received_at=self.clock(), provider_message_id=parsed.message_id,
-            verified_contact=parsed.sender,
+            verified_contact=proven,
             metadata=MappingProxyType({
                 "subject": parsed.subject, "attachments": str(len(parsed.attachments)),
                 "attachment_names": json.dumps(list(parsed.attachments), ensure_ascii=False)}),
             # The turn queues its reply as a mail answering this one: a redelivery of the
             # mail gets the stored reply back and queues nothing.
-            reply_mail=reply_mail))
-        if reply.intent == "rate_limited":  # refused before the agent: no turn queued it
+            reply_mail=reply_mail if proven is not None else None))
+        if reply.intent == "rate_limited" and proven is not None:
+            # Refused before the agent: no turn queued it
             self._queue_refusal(parsed, reply_mail, reply)
         log.info("email %s conversation=%s outcome=%s chars=%d attachments=%d", parsed.message_id,
                  reply.conversation_id, reply.outcome, len(parsed.text), len(parsed.attachments))
         return Receipt(parsed.message_id, reply=reply)
+
+    def _auth_failed(self, kind: CheckKind, parsed: ParsedEmail, auth: SenderAuth) -> None:
+        log.warning("email %s: sender not proven for %s (%s)", parsed.message_id, kind,
+                    auth.describe())
+        self.on_auth_failure(kind)
 
     def _queue_refusal(self, parsed: ParsedEmail, mail: ReplyMail, reply: Reply) -> None:
         """Queue the rate limit's polite reply, once per inbound Message-ID."""
@@ -520,7 +607,43 @@ class EmailChannel:
         return router
 
     def send(self, row: OutboxRow) -> None:
-        self.sender.send(row)
+        """Send one queued mail: a case notification with its case's secret reply address,
+        and no reply to an address past the per-recipient limit."""
+        conversation_id = row.meta.get("conversation_id")
+        if conversation_id and self._unproven(str(conversation_id)):
+            # Kept in the conversation, mailed to nobody: no backscatter. The row is done.
+            log.warning("outbox row %s not mailed: its conversation's sender was never proven",
+                        row.id)
+            return
+        if row.meta.get("kind") in LIMITED_KINDS:
+            self._within_recipient_limit(row, self.clock())
+        reply_to = None
+        case_id = row.meta.get("case_id")
+        if self.seller_mail is not None and row.meta.get("kind") == SELLER_NOTIFICATION \
+                and case_id:
+            reply_to = self.seller_mail.addresses.address(str(case_id))
+        self.sender.send(row, reply_to=reply_to)
+
+    def _unproven(self, conversation_id: str) -> bool:
+        with self.store.reads() as session:
+            key = session.scalar(select(ConversationRow.thread_key).where(
+                ConversationRow.id == conversation_id, ConversationRow.channel == CHANNEL))
+        return key is not None and key.startswith(UNPROVEN_THREAD)
+
+    def _within_recipient_limit(self, row: OutboxRow, now: datetime) -> None:
+        """Bounds what anyone can make us send one address (backscatter, a refusal loop):
+        counted from the outbox itself, so every server process shares the count."""
+        recipient = row.recipient.strip().lower()
+        with self.store.reads() as session:
+            for amount, window in self.recipient_limits:
+                # Every channel's mail to the address counts (a chat's follow-up by mail too).
+                sent = session.scalar(select(func.count()).select_from(OutboxRow).where(
+                    func.lower(OutboxRow.recipient) == recipient,
+                    OutboxRow.sent_at.is_not(None), OutboxRow.sent_at > now - window)) or 0
+                if sent >= amount:
+                    log.warning("outbox row %s held back: its recipient got %d mails in %s",
+                                row.id, sent, window)
+                    raise RecipientLimited(f"{sent} mails to this recipient within {window}")
 
 
 async def _read_body(request: Request) -> bytes:
@@ -552,11 +675,17 @@ class _SmtpHandler:
         # aiosmtpd reports the null reverse-path as "<>".
         mail_from = (envelope.mail_from or "").strip().strip("<>").replace("\r", "").replace(
             "\n", "")
-        raw = f"Return-Path: <{mail_from}>\r\n".encode() + raw
         loop = asyncio.get_running_loop()
+        # The checks read the mail as it came, before we add a header.
+        peer = session.peer[0] if isinstance(session.peer, tuple) else None
+        check = functools.partial(self.channel.checks.check_smtp, raw, ip=peer,
+                                  helo=session.host_name, mail_from=mail_from)
+        raw = f"Return-Path: <{mail_from}>\r\n".encode() + raw
         try:
+            auth = await loop.run_in_executor(None, check)
             await loop.run_in_executor(None, functools.partial(
-                self.channel.receive, raw, self.handle, recipients=tuple(envelope.rcpt_tos)))
+                self.channel.receive, raw, self.handle, recipients=tuple(envelope.rcpt_tos),
+                auth=auth))
         except NoSender:
             return "550 No sender address (From)"
         except UnreadableEmail as exc:

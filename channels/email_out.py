@@ -28,10 +28,12 @@ class SmtpSender:
         self.sender = sender
         self.timeout = timeout
 
-    def compose(self, row: OutboxRow) -> EmailMessage:
+    def compose(self, row: OutboxRow, *, reply_to: str | None = None) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = row.recipient
+        if reply_to:  # a case notification: its answer must come to the case's secret address
+            message["Reply-To"] = reply_to
         message["Subject"] = row.subject or str(row.meta.get("subject") or "Your inquiry")
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = str(row.meta.get("message_id") or make_msgid(domain="csba.example"))
@@ -42,9 +44,9 @@ class SmtpSender:
         message.set_content(row.body)
         return message
 
-    def send(self, row: OutboxRow) -> None:
+    def send(self, row: OutboxRow, *, reply_to: str | None = None) -> None:
         factory = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
         with factory(self.host, self.port, timeout=self.timeout) as client:
             if self.username and self.password:
                 client.login(self.username, self.password)
-            client.send_message(self.compose(row))
+            client.send_message(self.compose(row, reply_to=reply_to))

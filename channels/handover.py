@@ -43,6 +43,7 @@ from csba.money import MARKETPLACE_LANGUAGE
 
 if TYPE_CHECKING:  # email_in builds this desk; the parsed mail is only read here
     from channels.email_in import ParsedEmail
+    from channels.mail_auth import SenderAuth
 
 log = logging.getLogger(__name__)
 
@@ -484,19 +485,26 @@ class HandoverMail:
             return True
         return not self.addresses.isdisjoint(parsed.recipients)
 
-    def receive(self, raw: bytes, parsed: ParsedEmail, handle: MessageHandler
-                ) -> HandoverResult:
+    def receive(self, raw: bytes, parsed: ParsedEmail, handle: MessageHandler,
+                auth: SenderAuth) -> HandoverResult:
+        """``auth``: what the mail checks proved. Only a seller's registered address, proven
+        by DMARC alignment, hands a message over; only a proven sender gets a reply."""
         message = _parse(raw)
         forward = read_forward(message)
-        seller = seller_by_email(self.store, parsed.sender)
+        proven = auth.verified_address
+        seller = seller_by_email(self.store, proven) if proven is not None else None
         source_key = f"mail:{parsed.message_id}"
 
-        def reply(session: Session, body: str) -> None:
+        def to_proven(session: Session, body: str) -> None:
+            assert proven is not None
             queue_email(session, dedupe_key=dedupe_key("handover", parsed.message_id),
-                        recipient=parsed.sender, subject=reply_subject(parsed.subject),
+                        recipient=proven, subject=reply_subject(parsed.subject),
                         body=body, kind=SELLER_REPLY_KIND, now=self.desk.clock(),
                         in_reply_to=parsed.message_id, references=parsed.references,
                         domain=self.domain)
+
+        # A forged sender gets no mail: the refusal is recorded, nobody is written to.
+        reply = to_proven if proven is not None else None
 
         if forward is None:
             request = HandoverRequest(source="email", source_key=source_key, text="",

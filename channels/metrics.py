@@ -74,6 +74,9 @@ class ServiceMetrics:
         self.rate_limited = Counter("csba_rate_limited", "messages answered with the rate-limit "
                                     "reply instead of the agent", ["channel"],
                                     registry=self.registry)
+        self.mail_auth_failed = Counter(
+            "csba_mail_auth_failed", "mails whose sender the DKIM/SPF/DMARC checks did not "
+            "prove, by what they claimed to be", ["kind"], registry=self.registry)
         self.registry.register(StoreBacklog(store, clock))
 
     def timed(self, handle: MessageHandler) -> MessageHandler:

@@ -1,21 +1,30 @@
 """Sellers answer a case by replying to its notification email.
 
-A reply is recognised by the case number in its subject or by In-Reply-To/References naming
-the notification; only the case's seller, writing from its registered address, answers it.
-Every other outcome is one short reply to the sender that tells a non-seller nothing about
-any case. This module never handles a customer's mail and never logs text or addresses.
+A reply is recognised by the case's secret reply address (the notification's Reply-To,
+``case+<case id>.<token>@<our domain>``, the token an HMAC of the case id under a key only the
+service holds), by the case number in its subject or by In-Reply-To/References naming the
+notification. It answers the case only when both hold: it was sent to that case's secret
+address, and its From is the seller's registered address, proven by DMARC alignment
+(``channels.mail_auth``). Every other outcome is at most one short reply that tells a
+non-seller nothing about any case, and only to a sender the checks proved: a forged From
+gets no mail at all. This module never handles a customer's mail and never logs text or
+addresses.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import re
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from sqlalchemy import DateTime, String, select
+from sqlalchemy import DateTime, LargeBinary, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -27,13 +36,15 @@ from csba.clock import Clock, wall_clock
 
 if TYPE_CHECKING:  # email_in imports this module; the parsed mail is only read here
     from channels.email_in import ParsedEmail
+    from channels.mail_auth import SenderAuth
 
 log = logging.getLogger(__name__)
 
 SellerMailResult = Literal["answered", "refused", "duplicate"]
 # What the sender is told. "no_case" covers an unknown case, another seller's case and a
 # sender that is not the case's seller alike, so the reply confirms no case to anyone.
-Refusal = Literal["no_case", "answered", "expired", "empty"]
+# "unproven": not from the seller's proven address, or not to the case's secret address.
+Refusal = Literal["no_case", "answered", "expired", "empty", "unproven"]
 REPLY_KIND = "seller_mail_reply"
 
 # Reply and forward prefixes of the common clients (en, de, fr, es, it, nordic) and gateway
@@ -45,6 +56,62 @@ _CONSENT_LINE = re.compile(
     r"^\s*(?:add\s+to\s+page|zur\s+seite\s+hinzuf(?:ü|ue)gen)\s*:\s*(\w+)\s*[.!]?\s*$",
     re.IGNORECASE)
 _YES = frozenset({"yes", "ja"})
+_CASE_LOCAL = re.compile(rf"^case\+({CASE_ID_PATTERN})\.([a-z2-7]{{26}})$", re.IGNORECASE)
+TOKEN_BYTES = 16  # 128 bits of HMAC-SHA256: no sender guesses it
+
+
+class MailSecretRow(Base):
+    """The service's random key for the cases' reply addresses, when no setting names one:
+    made once, shared by every server process on the database."""
+
+    __tablename__ = "mail_secrets"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+def stored_secret(store: Store, name: str = "case_reply") -> bytes:
+    Base.metadata.create_all(store.engine, tables=[MailSecretRow.__table__])  # type: ignore[list-item]
+    with store.reads() as session:
+        row = session.get(MailSecretRow, name)
+        if row is not None:
+            return bytes(row.value)
+    try:
+        with store.sessions.begin() as session:
+            session.add(MailSecretRow(name=name, value=secrets.token_bytes(32)))
+    except IntegrityError:  # another process made it first: theirs is the one
+        pass
+    with store.reads() as session:
+        return bytes(session.get_one(MailSecretRow, name).value)
+
+
+class CaseAddresses:
+    """Each case's secret reply address, the way ticket systems prove a reply: only whoever
+    got the notification knows it."""
+
+    def __init__(self, secret: bytes, domain: str) -> None:
+        if len(secret) < 16:
+            raise ValueError("the case address key needs at least 16 bytes")
+        self.secret = secret
+        self.domain = domain.lower()
+
+    def token(self, case_id: str) -> str:
+        mac = hmac.new(self.secret, f"case-reply:{case_id.upper()}".encode(), hashlib.sha256)
+        return base64.b32encode(mac.digest()[:TOKEN_BYTES]).decode().rstrip("=").lower()
+
+    def address(self, case_id: str) -> str:
+        return f"case+{case_id.lower()}.{self.token(case_id)}@{self.domain}"
+
+    def case_of(self, addresses: Iterable[str]) -> str | None:
+        """The case whose secret address is among ``addresses``, or None."""
+        for address in addresses:
+            local, _, domain = address.strip().strip("<>").lower().rpartition("@")
+            match = _CASE_LOCAL.match(local)
+            if domain != self.domain or match is None:
+                continue
+            case_id = match.group(1).upper()
+            if hmac.compare_digest(match.group(2).lower(), self.token(case_id)):
+                return case_id
+        return None
 
 
 class SellerMailRow(Base):
@@ -108,19 +175,23 @@ class SellerMail:
     """Turns a seller's reply to a case notification into the case's answer, or refuses it."""
 
     def __init__(self, store: Store, answer_case: CaseAnswerer, *, domain: str = MAIL_DOMAIN,
-                 clock: Clock = wall_clock) -> None:
+                 clock: Clock = wall_clock, secret: bytes | None = None) -> None:
         self.store = store
         self.answer_case = answer_case
         self.domain = domain
         self.clock = clock
         Base.metadata.create_all(store.engine, tables=[SellerMailRow.__table__])  # type: ignore[list-item]
+        self.addresses = CaseAddresses(secret or stored_secret(store), domain)
 
-    def recognise(self, parsed: ParsedEmail) -> str | None:
+    def recognise(self, parsed: ParsedEmail, recipients: Iterable[str] = ()) -> str | None:
         """The id of the case this mail answers, or None for a customer's mail.
 
         The case's own customer writing with the case number in the subject is a customer
         writing to the service, not a refused seller.
         """
+        secret_case = self.addresses.case_of([*recipients, *parsed.recipients])
+        if secret_case is not None:
+            return secret_case
         answered_ids = [mid for mid in (parsed.in_reply_to, *parsed.references) if mid]
         with self.store.reads() as session:
             if answered_ids:
@@ -140,11 +211,18 @@ class SellerMail:
                 return None
         return case_id
 
-    def receive(self, parsed: ParsedEmail, case_id: str) -> SellerMailOutcome:
-        """Answer the case or refuse, once per Message-ID however often the mail arrives."""
+    def receive(self, parsed: ParsedEmail, case_id: str, auth: SenderAuth,
+                recipients: Iterable[str] = ()) -> SellerMailOutcome:
+        """Answer the case or refuse, once per Message-ID however often the mail arrives.
+
+        ``auth`` is what the mail checks proved about the sender; ``recipients`` the SMTP
+        envelope's (the headers' are on ``parsed``).
+        """
         if self._seen(parsed.message_id):
             return self._duplicate(parsed.message_id)
         now = self.clock()
+        # Replies go only to a sender the checks proved: a forged From gets no mail.
+        reply_to = auth.verified_address
         with self.store.reads() as session:
             case = session.get(CaseRow, case_id)
             seller = self.store.seller(case.seller_id) if case is not None else None
@@ -152,13 +230,21 @@ class SellerMail:
         if case is None or seller is None or not same_address(seller.email, parsed.sender):
             log.info("seller mail %s for case %s refused: %s", parsed.message_id,
                      case_id, "unknown case" if case is None else "not its seller")
-            return self._refuse(parsed, "no_case", now, case_id=None)
+            return self._refuse(parsed, "no_case", now, case_id=None, reply_to=reply_to)
+        secret_case = self.addresses.case_of([*recipients, *parsed.recipients])
+        if not auth.proves(seller.email) or secret_case != case.id:
+            log.warning("seller mail %s for case %s refused: sender not proven (%s, secret "
+                        "address %s)", parsed.message_id, case.id, auth.describe(),
+                        "right" if secret_case == case.id else "missing")
+            return self._refuse(parsed, "unproven", now, case_id=None, reply_to=reply_to)
         lang = seller_language(seller)
         if status != OPEN:
-            return self._refuse(parsed, _closed(status), now, case_id=case.id, language=lang)
+            return self._refuse(parsed, _closed(status), now, case_id=case.id, language=lang,
+                                reply_to=reply_to)
         answer, consent = read_answer(parsed.text)
         if not answer:
-            return self._refuse(parsed, "empty", now, case_id=case.id, language=lang)
+            return self._refuse(parsed, "empty", now, case_id=case.id, language=lang,
+                                reply_to=reply_to)
 
         def record(session: Session, answered: CaseRow) -> None:
             session.add(SellerMailRow(message_id=parsed.message_id, case_id=answered.id,
@@ -168,7 +254,8 @@ class SellerMail:
                 knowledge = render("seller_mail_added" if answered.add_to_knowledge
                                    else "seller_mail_not_added", lang)
             self._queue_reply(session, parsed, now, case_id=answered.id, body=render(
-                "seller_mail_relayed", lang, case_id=answered.id, knowledge=knowledge))
+                "seller_mail_relayed", lang, case_id=answered.id, knowledge=knowledge),
+                recipient=reply_to)
 
         try:
             self.answer_case(case.id, case.seller_id, answer, add_to_knowledge=consent, now=now,
@@ -180,7 +267,8 @@ class SellerMail:
                 status = session.get_one(CaseRow, case.id).status
             if status == OPEN:  # it failed for another reason: the sender's retry may succeed
                 raise
-            return self._refuse(parsed, _closed(status), now, case_id=case.id, language=lang)
+            return self._refuse(parsed, _closed(status), now, case_id=case.id, language=lang,
+                                reply_to=reply_to)
         log.info("seller mail %s answered case %s (consent %s, %d chars)", parsed.message_id,
                  case.id, consent, len(answer))
         return SellerMailOutcome("answered")
@@ -195,16 +283,19 @@ class SellerMail:
         return SellerMailOutcome("duplicate")
 
     def _refuse(self, parsed: ParsedEmail, reason: Refusal, now: datetime, *,
-                case_id: str | None, language: str = "en") -> SellerMailOutcome:
+                case_id: str | None, reply_to: str | None,
+                language: str = "en") -> SellerMailOutcome:
         """Record the refusal and queue its one reply; a redelivery finds the record."""
-        body = (render("seller_mail_refused_unknown", language) if reason == "no_case"
+        body = (render("seller_mail_refused_unknown", language)
+                if reason in {"no_case", "unproven"}
                 else render(f"seller_mail_refused_{reason}", language, case_id=case_id))
         try:
             with self.store.sessions.begin() as session:
                 session.add(SellerMailRow(message_id=parsed.message_id, case_id=case_id,
                                           result="refused", reason=reason, received_at=now))
                 session.flush()
-                self._queue_reply(session, parsed, now, case_id=case_id, body=body)
+                self._queue_reply(session, parsed, now, case_id=case_id, body=body,
+                                  recipient=reply_to)
         except IntegrityError:
             return self._duplicate(parsed.message_id)
         log.info("seller mail %s refused (%s) case=%s", parsed.message_id, reason,
@@ -212,10 +303,13 @@ class SellerMail:
         return SellerMailOutcome("refused", reason)
 
     def _queue_reply(self, session: Session, parsed: ParsedEmail, now: datetime, *,
-                     case_id: str | None, body: str) -> None:
+                     case_id: str | None, body: str, recipient: str | None) -> None:
         # case_id only when the sender is the case's seller: a reply to a refusal sent to
         # anyone else must not lead back to a case.
+        if recipient is None:
+            log.info("seller mail %s: no reply, the sender is not proven", parsed.message_id)
+            return
         queue_email(session, dedupe_key=dedupe_key("seller-mail", parsed.message_id),
-                    recipient=parsed.sender, subject=reply_subject(parsed.subject), body=body,
+                    recipient=recipient, subject=reply_subject(parsed.subject), body=body,
                     kind=REPLY_KIND, now=now, case_id=case_id, in_reply_to=parsed.message_id,
                     references=parsed.references, domain=self.domain)

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -98,6 +99,24 @@ class Settings(BaseSettings):
     email_webhook_token: SecretStr | None = Field(
         default=None, description="Bearer token the raw-MIME webhook requires (when set)"
     )
+    # Mail senders are proven, not believed (README "Mail senders").
+    dns_nameserver: str | None = Field(
+        default=None,
+        description="the DNS server (host or host:port) the mail checks ask for DKIM keys, SPF "
+                    "and DMARC records; default: the system's resolver")
+    email_authserv_id: str | None = Field(
+        default=None,
+        description="the authserv-id of the inbound provider posting to the webhook: its "
+                    "Authentication-Results header is its verdict; unset: webhook mail is "
+                    "unverified")
+    mail_secret: SecretStr | None = Field(
+        default=None,
+        description="key of the secret reply address of each case (case+<token>@our domain); "
+                    "default: a random key kept in the database")
+    email_recipient_limit: str = Field(
+        default="10/hour;30/day",
+        description="replies to mail are held back from an address that got this many mails "
+                    "from the service (limits' notation, ';'-joined), until the window allows")
     rate_limit: str = Field(
         default="20/minute;300/day",
         description="new messages one sender may send per channel (limits' notation, ';'-joined)",
@@ -132,6 +151,15 @@ class Settings(BaseSettings):
         description="where sellers forward customers' mail for the service to take over: "
                     "seller country (or '*' for every other) -> address; JSON in the env",
     )
+
+    @field_validator("email_recipient_limit")
+    @classmethod
+    def _recipient_limit_parses(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"CSBA_EMAIL_RECIPIENT_LIMIT is not a limit: {value!r}") from exc
+        return value
 
     @field_validator("llm")
     @classmethod

@@ -12,6 +12,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 NOW = "2026-11-25T10:00:00+00:00"
 os.environ["CSBA_CLOCK_START"] = NOW
 
+# Mail senders are proven by DKIM/SPF/DMARC: every service a test builds, here or in a server
+# it starts, asks the test DNS on loopback, and trusts the test inbound provider's verdict.
+from tests.support.dns import shared_test_dns  # noqa: E402
+from tests.support.mail_auth import AUTHSERV_ID  # noqa: E402
+
+os.environ["CSBA_DNS_NAMESERVER"] = shared_test_dns().nameserver
+os.environ["CSBA_EMAIL_AUTHSERV_ID"] = AUTHSERV_ID
+
 from collections.abc import Callable, Iterator  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402

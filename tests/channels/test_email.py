@@ -36,6 +36,7 @@ from csba.settings import Settings
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, Mount
 from tests.support.mail import MailCatcher
+from tests.support.mail_auth import checks_for_tests, dkim_signed, provider_verified
 from tests.support.net import free_port
 
 SERVICE = "service@csba.example"
@@ -209,7 +210,7 @@ def test_from_settings_and_the_openapi_page(settings: Settings) -> None:
 @pytest.fixture()
 def channel(agent: Agent, mail_relay: MailCatcher) -> EmailChannel:
     return EmailChannel(agent.store, SmtpSender(mail_relay.url),
-                        smtp_port=free_port(), clock=lambda: CLOCK)
+                        smtp_port=free_port(), clock=lambda: CLOCK, checks=checks_for_tests())
 
 
 @pytest.fixture()
@@ -242,16 +243,21 @@ def client(channel: EmailChannel, handle: MessageHandler) -> TestClient:
 
 
 def deliver(port: int, message: EmailMessage | bytes, *, mail_from: str = MIRIAM[1]) -> None:
-    raw = message if isinstance(message, bytes) else bytes(message)
+    """Over SMTP, DKIM-signed by its From domain as its provider would (raw bytes as given)."""
+    raw = message if isinstance(message, bytes) else signed(message)
     with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
         smtp.sendmail(mail_from, [SERVICE], raw)
 
 
 def post(client: TestClient, message: EmailMessage | bytes,
          content_type: str = "message/rfc822") -> tuple[int, dict[str, object]]:
-    raw = message if isinstance(message, bytes) else bytes(message)
+    raw = message if isinstance(message, bytes) else provider_verified(message)
     response = client.post("/email/inbound", content=raw, headers={"Content-Type": content_type})
     return response.status_code, response.json()
+
+
+def signed(message: EmailMessage) -> bytes:
+    return dkim_signed(message) if message["From"] else bytes(message)
 
 
 def counts(store: Store) -> tuple[int, int, int]:
@@ -483,7 +489,8 @@ class TestEmailWebhookContract(ChannelContract):
     @pytest.fixture()
     def mount(self, agent: Agent, mail_relay: MailCatcher) -> Mount:
         guarded = EmailChannel(agent.store, SmtpSender(mail_relay.url), smtp_port=free_port(),
-                               clock=lambda: CLOCK, webhook_token=WEBHOOK_TOKEN)
+                               clock=lambda: CLOCK, webhook_token=WEBHOOK_TOKEN,
+                               checks=checks_for_tests())
 
         def mounted(handle: MessageHandler) -> TestClient:
             app = FastAPI()
@@ -495,7 +502,7 @@ class TestEmailWebhookContract(ChannelContract):
     def raw(text: str, provider_id: str) -> bytes:
         message = mail(text, sender=HEADLAMP_CUSTOMER, message_id=f"<{provider_id}@example.com>",
                        subject="Headlamp")
-        return bytes(message)
+        return provider_verified(message)
 
     @staticmethod
     def post_raw(client: TestClient, raw: bytes, token: str | None = WEBHOOK_TOKEN) -> Answer:

@@ -23,6 +23,7 @@ from channels.seller_portal import issue_token
 from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from tests.support.mail import MailCatcher
+from tests.support.mail_auth import dkim_signed
 from tests.support.net import free_port
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
@@ -140,8 +141,8 @@ def test_email(server: tuple[TestClient, int], store: Store, mail_relay: MailCat
     mail["From"], mail["To"] = f"Michael Rodriguez <{EMAIL}>", "service@csba.example"
     mail["Subject"], mail["Message-ID"] = "Headlamp question", "<q1.e2e@example.com>"
     mail.set_content(QUESTION)
-    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=60) as smtp:
-        smtp.send_message(mail)
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=60) as smtp:  # signed, as Gmail would
+        smtp.sendmail(EMAIL, ["service@csba.example"], dkim_signed(mail))
     case_id = only_case(store)
     send_outbox(client)  # the first reply (a case is open) and the seller's notification
     seller_answers(client, store, case_id)

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage, Message
+from email.utils import getaddresses, parseaddr
 
 import pytest
 from fastapi import FastAPI
@@ -33,6 +34,7 @@ from knowledge.pages import ProductPage
 from tests.conftest import NOW
 from tests.support.index import index_of
 from tests.support.mail import MailCatcher
+from tests.support.mail_auth import checks_for_tests, dkim_signed, provider_verified
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
@@ -103,7 +105,8 @@ def agent(store: Store, headlamp_index: KnowledgeIndex) -> Agent:
 @pytest.fixture()
 def channel(agent: Agent, mail_relay: MailCatcher) -> EmailChannel:
     return EmailChannel(agent.store, SmtpSender(mail_relay.url), smtp_port=free_port(),
-                        clock=lambda: CLOCK, answer_case=agent.answer_case)
+                        clock=lambda: CLOCK, answer_case=agent.answer_case,
+                        checks=checks_for_tests())
 
 
 @pytest.fixture()
@@ -116,10 +119,11 @@ def smtp_port(channel: EmailChannel, agent: Agent) -> Iterator[int]:
 
 def mail(text: str, *, sender: str, subject: str, message_id: str,
          in_reply_to: str | None = None, references: str | None = None,
-         headers: dict[str, str] | None = None) -> EmailMessage:
+         headers: dict[str, str] | None = None,
+         to: str = f"Customer Service <{SERVICE}>") -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = f"Customer Service <{SERVICE}>"
+    message["To"] = to
     message["Subject"] = subject
     message["Date"] = "Wed, 25 Nov 2026 11:00:00 -0700"
     message["Message-ID"] = message_id
@@ -134,10 +138,13 @@ def mail(text: str, *, sender: str, subject: str, message_id: str,
 
 
 def deliver(port: int, message: EmailMessage, *, mail_from: str | None = None) -> None:
-    # send_message writes CRLF line ends: a mail of bare LFs is one over-long SMTP line.
+    """Over SMTP to the addresses in To, DKIM-signed by the From domain as its provider
+    would (CRLF line ends: a mail of bare LFs is one over-long SMTP line)."""
+    sender = parseaddr(str(message["From"]))[1]
+    recipients = [address for _, address in getaddresses([str(message["To"])])]
     with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
-        smtp.send_message(message, from_addr=mail_from if mail_from is not None
-                          else str(message["From"]), to_addrs=[SERVICE])
+        smtp.sendmail(mail_from if mail_from is not None else sender, recipients,
+                      dkim_signed(message))
 
 
 def send_outbox(store: Store, channel: EmailChannel, relay: MailCatcher,
@@ -168,7 +175,8 @@ def reply_to(notification: Message, text: str, *, sender: str = SELLER[1],
         f"{text}\n\nOn Wed, Nov 25, 2026 at 3:00 AM Customer Service <{SERVICE}> wrote:\n"
         f"{quoted}\n", sender=sender,
         subject=subject if subject is not None else f"Re: {notification['Subject']}",
-        message_id=message_id, in_reply_to=notification["Message-ID"] if threaded else None,
+        to=notification["Reply-To"], message_id=message_id,
+        in_reply_to=notification["Message-ID"] if threaded else None,
         references=notification["Message-ID"] if threaded else None)
 
 
@@ -209,12 +217,16 @@ def test_the_notification_headers_golden(opened: tuple[str, Message], store: Sto
             if k not in {"Date", "Content-Transfer-Encoding"}] == [
         ("From", "Customer Service <service@csba.example>"),
         ("To", SELLER[1]),
+        ("Reply-To", notification["Reply-To"]),
         ("Subject", f"Case {case_id}: product_question for order {ORDER}"),
         ("Message-ID", row.meta["message_id"]),
         ("Auto-Submitted", "auto-replied"),
         ("Content-Type", 'text/plain; charset="utf-8"'),
         ("MIME-Version", "1.0"),
     ]
+    # The answer must come to the case's secret address: only this mail's reader knows it.
+    assert re.fullmatch(rf"case\+{case_id.lower()}\.[a-z2-7]{{26}}@csba\.example",
+                        notification["Reply-To"])
     text = body(notification)
     assert "reply to this email from this address" in text
     assert "ADD TO PAGE: yes" in text and "ZUR SEITE HINZUFÜGEN: ja" in text
@@ -489,7 +501,7 @@ def test_the_webhook_takes_a_sellers_reply(opened: tuple[str, Message], channel:
     case_id, notification = opened
     app = FastAPI()
     app.include_router(channel.router(agent.handle))
-    raw = bytes(reply_to(notification, ANSWER))
+    raw = provider_verified(reply_to(notification, ANSWER))
     with TestClient(app) as client:
         responses = [client.post("/email/inbound", content=raw,
                                  headers={"Content-Type": "message/rfc822"}) for _ in range(2)]

@@ -11,6 +11,7 @@ import smtplib
 from collections.abc import Iterator
 from datetime import datetime
 from email.message import EmailMessage
+from email.utils import parseaddr
 
 import pytest
 from sqlalchemy import func, select
@@ -36,6 +37,7 @@ from tests.handover.mails import (
     forward,
 )
 from tests.support.mail import MailCatcher
+from tests.support.mail_auth import checks_for_tests, dkim_signed
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
@@ -51,7 +53,8 @@ RIDGELINE_ORDER = "111-0182947-4168020"  # A5RIDGELINE's: another seller's order
 def channel(agent: Agent, mail_relay: MailCatcher) -> EmailChannel:
     return EmailChannel(agent.store, SmtpSender(mail_relay.url), smtp_port=free_port(),
                         clock=lambda: CLOCK, answer_case=agent.answer_case,
-                        handover_addresses=DEFAULT_HANDOVER_ADDRESSES)
+                        handover_addresses=DEFAULT_HANDOVER_ADDRESSES,
+                        checks=checks_for_tests())
 
 
 @pytest.fixture()
@@ -63,8 +66,9 @@ def smtp_port(channel: EmailChannel, agent: Agent) -> Iterator[int]:
 
 
 def deliver(port: int, message: EmailMessage, to: str) -> None:
+    """Over SMTP, DKIM-signed by the From domain as its provider would."""
     with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
-        smtp.send_message(message, from_addr=str(message["From"]), to_addrs=[to])
+        smtp.sendmail(parseaddr(str(message["From"]))[1], [to], dkim_signed(message))
 
 
 def sent(store: Store, channel: EmailChannel, relay: MailCatcher) -> dict[str, EmailMessage]:
@@ -122,8 +126,7 @@ def test_an_inline_forward_is_answered_to_the_customer_and_confirmed_to_the_sell
     reply = forward("Danke, dann warte ich noch.", sender=customer,
                     to="service@csba.example", subject=f"Re: {answer['Subject']}")
     reply["In-Reply-To"] = str(answer["Message-ID"])
-    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=120) as smtp:
-        smtp.send_message(reply, from_addr=customer, to_addrs=["service@csba.example"])
+    deliver(smtp_port, reply, "service@csba.example")
     with store.sessions() as session:
         conversations = session.scalars(select(ConversationRow)).all()
         assert len(conversations) == 1

@@ -22,6 +22,7 @@ from agent.db import CaseRow, MessageRow, OutboxRow, Store
 from tests.contracts.channel import HEADLAMP_ORDER, REPLAYS, UNANSWERABLE
 from tests.proof.conftest import BASE, WEBHOOK_TOKEN
 from tests.proof.test_signature_matrix import sign
+from tests.support.mail_auth import provider_verified
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,7 @@ def delivery(client: TestClient, msg: Message) -> Callable[[], tuple[int, str]]:
     mail["From"], mail["To"] = HEADLAMP_EMAIL, "service@csba.example"
     mail["Subject"], mail["Message-ID"] = "Question", f"<replay-{msg.index}@proof.example>"
     mail.set_content(msg.text)
-    raw = mail.as_bytes()
+    raw = provider_verified(mail)  # the provider vouches for the sender, as in production
     headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "message/rfc822"}
     return lambda: _answer(client.post("/email/inbound", content=raw, headers=headers))
 

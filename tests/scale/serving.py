@@ -19,6 +19,8 @@ from pathlib import Path
 from csba.ingest import ingest, read_inputs
 from csba.services import DEMO_DATA_DIR, open_index, open_store
 from csba.settings import Settings
+from tests.support.dns import shared_test_dns
+from tests.support.mail_auth import AUTHSERV_ID
 from tests.support.net import answers, free_port
 
 TWILIO_TOKEN = "scale-auth-token-0123456789abcdef"
@@ -73,6 +75,9 @@ class ServerProcess:
         env = {**os.environ, **self.env, "CSBA_DATA_DIR": str(self.data_dir),
                "CSBA_SMTP_PORT": str(self.smtp_port),
                "CSBA_PUBLIC_BASE_URL": self.url, "HF_HUB_OFFLINE": "1",
+               # mail senders are checked against the test DNS, as in the test process
+               "CSBA_DNS_NAMESERVER": shared_test_dns().nameserver,
+               "CSBA_EMAIL_AUTHSERV_ID": AUTHSERV_ID,
                "TRANSFORMERS_OFFLINE": "1"}
         exe = shutil.which("csba") or str(Path(sys.executable).with_name("csba"))
         with self.log_path.open("ab") as log:

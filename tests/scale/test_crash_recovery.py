@@ -39,6 +39,7 @@ from tests.scale.serving import (
     server_env,
 )
 from tests.support.mail import MailCatcher, running_relay
+from tests.support.mail_auth import dkim_signed
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
 pytestmark = pytest.mark.slow
@@ -154,7 +155,7 @@ class Load:
 
             def deliver(mail: EmailMessage = mail) -> bool:
                 with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=30) as smtp:
-                    smtp.sendmail(email, [SERVICE_ADDRESS], bytes(mail))
+                    smtp.sendmail(email, [SERVICE_ADDRESS], dkim_signed(mail))
                 return True  # sendmail raises on a 4xx or 5xx answer
 
             self.retrying(deliver)
