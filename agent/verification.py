@@ -105,9 +105,11 @@ def _queue_code(session: Session, row: VerificationCodeRow, order: Order, code: 
     key = f"verification-code:{row.id}"
     meta = {"kind": "verification_code", "conversation_id": row.conversation_id}
     if order.customer.email:
+        # Not linked to the conversation: a reply to this mail is a new email conversation,
+        # never a message in the (perhaps someone else's) chat that asked for the code.
         queue_email(session, dedupe_key=key, recipient=order.customer.email.lower(),
                     subject=render("code_subject", language), body=body,
-                    kind="verification_code", now=now, conversation_id=row.conversation_id)
+                    kind="verification_code", now=now)
         return
     assert order.customer.phone
     session.add(OutboxRow(dedupe_key=key, channel="sms",

@@ -110,7 +110,9 @@ def live(tmp_path: Path, store: Store, demo_index: KnowledgeIndex,
 def start(live: Live, **body: Any) -> tuple[str, dict[str, str]]:
     made = httpx.post(f"{live.url}/v1/conversations", json=body, timeout=30)
     assert made.status_code == 201, made.text
-    return made.json()["conversation_id"], {SECRET_HEADER: made.json()["conversation_secret"]}
+    # .get: on a server without secrets the suite still reaches what it proves.
+    return made.json()["conversation_id"], {SECRET_HEADER: made.json().get(
+        "conversation_secret", "none")}
 
 
 def say(live: Live, chat: tuple[str, dict[str, str]], text: str, n: int) -> dict[str, Any]:
@@ -274,25 +276,28 @@ def test_a_transcript_needs_the_conversations_secret(live: Live) -> None:
 
 def test_a_deeply_nested_frame_gets_a_close_frame_and_loses_nothing(live: Live) -> None:
     async def run() -> tuple[int | None, str, dict[str, Any]]:
+        async def recv(ws: Any) -> Any:
+            return await asyncio.wait_for(ws.recv(), timeout=60)  # bounded, never a hang
+
         ws_url = live.url.replace("http", "ws") + "/v1/chat"
-        async with websockets.connect(ws_url) as ws:
+        async with websockets.connect(ws_url, open_timeout=30, close_timeout=10) as ws:
             await ws.send(json.dumps({"type": "hello", "marketplace": "ES",
                                       "identity_token": chat_token(RAUL[1])}))
-            ready = json.loads(await ws.recv())
+            ready = json.loads(await recv(ws))
             await ws.send(json.dumps({"type": "message", "text": "¿Dónde está mi pedido?",
                                       "client_message_id": "kept"}))
-            await ws.recv()  # typing
-            await ws.recv()  # the reply
+            await recv(ws)  # typing
+            await recv(ws)  # the reply
             await ws.send("[" * 5000)
             with pytest.raises(websockets.ConnectionClosedError):
-                await ws.recv()
+                await recv(ws)
             # The server's close frame, not a dropped socket (that would be 1006, no reason).
             code, reason = ws.close_code, ws.close_reason or ""
-        async with websockets.connect(ws_url) as ws:
+        async with websockets.connect(ws_url, open_timeout=30, close_timeout=10) as ws:
             await ws.send(json.dumps({"type": "hello", "conversation_id":
                                       ready["conversation_id"], "conversation_secret":
                                       ready["conversation_secret"]}))
-            resumed = json.loads(await ws.recv())
+            resumed = json.loads(await recv(ws))
         return code, reason, resumed
 
     code, reason, resumed = asyncio.run(run())
