@@ -57,8 +57,8 @@ SECRET_HEADER = "X-Conversation-Secret"
 SECRET_KEY = "secret_sha256"  # where a conversation's state keeps the hash of its secret
 DEFAULT_START_LIMIT = "10/minute;100/day"
 DEFAULT_MESSAGE_LIMIT = "30/minute;600/day"
-# WebSocket close codes (RFC 6455): the frame was not valid data, broke a rule, was too big.
-CLOSE_INVALID_DATA, CLOSE_POLICY, CLOSE_TOO_BIG = 1007, 1008, 1009
+# WebSocket close codes (RFC 6455): the frame was not valid data, or too big to take.
+CLOSE_INVALID_DATA, CLOSE_TOO_BIG = 1007, 1009
 
 
 # The conversation's secret: in a header, so no URL (and no access log) ever holds it.
