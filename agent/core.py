@@ -54,6 +54,13 @@ from agent.understanding import (
     extract_order_ids,
     extract_return_reason,
 )
+from agent.verification import (
+    check_code,
+    extract_code,
+    is_customer,
+    live_code,
+    request_code,
+)
 from csba.money import MARKETPLACE_LANGUAGE, Money
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
@@ -232,7 +239,8 @@ class Agent:
             if stored is None:
                 stored = MessageRow(conversation_id=conv.id, channel=msg.channel,
                                     provider_message_id=msg.provider_message_id,
-                                    text=msg.text, received_at=now)
+                                    text=msg.text, received_at=now,
+                                    verified_contact=msg.verified_contact)
                 session.add(stored)
                 session.flush()
                 session.add(TurnClaimRow(message_id=stored.id, claimed_at=inflight.wall_clock()))
@@ -301,6 +309,7 @@ class Agent:
         emails = extract_emails(text)
         short = len(text.split()) <= _SHORT_ANSWER_WORDS
         if conv.pending_intent and (order_ids or emails or extract_asins(text)
+                                    or conv.pending == "code" and extract_code(text)
                                     or short and intent in {"other", "greeting", "thanks",
                                                             "order_status"}
                                     # "The jumper." names the item asked for; it is not
@@ -310,7 +319,7 @@ class Agent:
             intent = conv.pending_intent
         turn = Turn(msg=msg, conv=conv, session=session, language=language, intent=intent,
                     now=now)
-        result = self._act(turn, text, order_ids, emails)
+        result = self._act(turn, text, order_ids)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
         if result.outcome != "needs_info":
@@ -328,7 +337,7 @@ class Agent:
 
     # --- routing --------------------------------------------------------------------------
 
-    def _act(self, t: Turn, text: str, order_ids: list[str], emails: list[str]) -> TurnResult:
+    def _act(self, t: Turn, text: str, order_ids: list[str]) -> TurnResult:
         lang = t.language
         if order_ids:  # remembered even when this turn does not need it yet
             t.conv.order_id = order_ids[0]
@@ -344,7 +353,7 @@ class Agent:
             return TurnResult(render("thanks", lang), "answered")
         if t.intent == "other" and t.conv.misunderstood + 1 < MISUNDERSTOOD_LIMIT:
             return TurnResult(render("ask_rephrase", lang), "needs_info")
-        found = self._find_order(t, order_ids, emails)
+        found = self._find_order(t, order_ids)
         if isinstance(found, TurnResult):
             return found
         order, seller = found
@@ -373,43 +382,48 @@ class Agent:
         t.conv.pending, t.conv.pending_intent = pending, t.intent
         return TurnResult(render(key, t.language, **slots), "needs_info")
 
-    def _find_order(self, t: Turn, order_ids: list[str], emails: list[str]
+    def _find_order(self, t: Turn, order_ids: list[str]
                     ) -> tuple[Order, Seller | None] | TurnResult:
-        conv = t.conv
+        """The order this turn is about, once the requester proved it is theirs: their
+        channel proved the order's contact, or they typed back the code sent to it here."""
+        conv, msg = t.conv, t.msg
         if order_ids and order_ids[0] != conv.order_id:
             conv.order_id = order_ids[0]
-        elif not conv.order_id and t.msg.order_id:
-            conv.order_id = t.msg.order_id
+        elif not conv.order_id and msg.order_id:
+            conv.order_id = msg.order_id
         if not conv.order_id:
-            known = self.store.orders_for_contact(t.msg.sender)
-            if len(known) == 1:
-                conv.order_id = conv.verified_order_id = known[0].order_id
-            else:
+            # Only a proven contact's own orders: a typed address proves nothing.
+            known = self.store.orders_for_contact(msg.verified_contact) \
+                if msg.verified_contact else []
+            if len(known) != 1:
                 return self._ask(t, "ask_order_id", "order_id")
-        order = self.store.order(conv.order_id)
-        if order is None:
-            bad = conv.order_id
-            conv.order_id = None
-            return self._ask(t, "order_not_found", "order_id", order_id=bad)
-        if conv.verified_order_id != order.order_id:
-            if not self._identity_matches(order, t.msg, emails):
-                if emails:
-                    return self._ask(t, "identity_failed", "identity", order_id=order.order_id)
-                return self._ask(t, "ask_identity", "identity", order_id=order.order_id)
-            conv.verified_order_id = order.order_id
+            conv.order_id = known[0].order_id
+        order_id = conv.order_id
+        order = self.store.order(order_id)
+        if order is not None and (conv.verified_order_id == order_id
+                                  or is_customer(order, msg.verified_contact)):
+            conv.marketplace = order.marketplace
+            return order, self.store.seller(order.seller_id)
+        # From here on, an order that does not exist and someone else's are answered alike.
+        typed = extract_code(msg.text) if conv.pending == "code" and not order_ids else None
+        if typed is None:
+            if conv.pending == "code" and not order_ids and live_code(t.session, conv, order_id):
+                return self._ask(t, "code_ask", "code", order_id=order_id)
+            if not request_code(t.session, conv=conv, order_id=order_id, order=order,
+                                language=t.language, now=t.now):
+                return self._ask(t, "code_limit", "code", order_id=order_id)
+            log.info("one-time code requested in conversation %s", conv.id)
+            return self._ask(t, "code_sent", "code", order_id=order_id)
+        checked, left = check_code(t.session, conv=conv, order_id=order_id, typed=typed,
+                                   now=t.now)
+        if checked != "confirmed" or order is None:
+            key = {"wrong": "code_wrong", "expired": "code_expired",
+                   "exhausted": "code_exhausted"}.get(checked, "code_expired")
+            return self._ask(t, key, "code", order_id=order_id, tries=left)
+        log.info("one-time code confirmed in conversation %s", conv.id)
+        conv.verified_order_id = order_id
         conv.marketplace = order.marketplace
         return order, self.store.seller(order.seller_id)
-
-    @staticmethod
-    def _identity_matches(order: Order, msg: InboundMessage, emails: list[str]) -> bool:
-        customer = order.customer
-        email = (customer.email or "").lower()
-        phone = re.sub(r"[^\d+]", "", customer.phone or "")
-        sender = msg.sender.lower().removeprefix("whatsapp:")
-        if email and (sender == email or email in emails):
-            return True
-        return bool(phone) and msg.channel in {"sms", "whatsapp", "voice"} \
-            and re.sub(r"[^\d+]", "", sender) == phone
 
     # --- actions --------------------------------------------------------------------------
 

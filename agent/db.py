@@ -86,7 +86,12 @@ class ConversationRow(Base):
     language: Mapped[str | None] = mapped_column(String(2))
     marketplace: Mapped[str | None] = mapped_column(String(2))
     order_id: Mapped[str | None] = mapped_column(String(32))
+    # The order whose one-time code was typed back in this conversation (or a seller handed
+    # over): usable here whoever sends the next message.
     verified_order_id: Mapped[str | None] = mapped_column(String(32))
+    # The contact the channel proved when the conversation began (a chat's login the host
+    # site signed); channels that prove each message carry it on the message instead.
+    verified_contact: Mapped[str | None] = mapped_column(String(320))
     asin: Mapped[str | None] = mapped_column(String(10))
     pending: Mapped[str | None] = mapped_column(String(32))  # what the agent last asked for
     pending_intent: Mapped[str | None] = mapped_column(String(32))
@@ -112,6 +117,29 @@ class MessageRow(Base):
     # process killed between the turn's commit and that answer would leave the customer with
     # none, so the server sends it by other means when this stays set (channels/recovery.py).
     awaiting_delivery: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # What the channel proved the message comes from (``InboundMessage.verified_contact``):
+    # a message answered again after a restart is judged on the same proof.
+    verified_contact: Mapped[str | None] = mapped_column(String(320))
+
+
+class VerificationCodeRow(Base):
+    """A one-time code sent to an order's contact so a requester can prove the order is theirs.
+
+    Only a salted hash of the code is kept. A request about an order that does not exist (or
+    has no contact) gets a row too, never sent: whoever asks cannot tell the two apart.
+    """
+
+    __tablename__ = "verification_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    order_id: Mapped[str] = mapped_column(String(32), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # used, replaced
+    sent: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class CaseRow(Base):

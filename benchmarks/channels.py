@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -41,9 +42,11 @@ from twilio.request_validator import RequestValidator
 from benchmarks.agent_turn import TURNS
 from benchmarks.generate import DEFAULT_SEED
 from benchmarks.workers import ROOT, percentile
+from channels.web_chat import SECRET_HEADER
 from csba.jsonl import read_jsonl
 from csba.services import DEMO_DATA_DAY, DEMO_DATA_DIR
 from tests.scale.serving import TWILIO_TOKEN, WEBHOOK_TOKEN, ServerProcess, server_env
+from tests.support.identity import chat_token
 from tests.support.mail import running_relay
 from tests.support.postgres import PostgresUnavailable, fresh_database, running_cluster
 from tests.support.twilio import ACCOUNT, running_recorder
@@ -196,11 +199,13 @@ class Turns:
         return self.http.post(path, data=params, headers={"X-Twilio-Signature": signature})
 
     def chat(self, order_id: str, email: str, text: str) -> float:
-        made = self.http.post("/v1/conversations", json={"email": email})
+        made = self.http.post("/v1/conversations", json={
+            "email": email, "identity_token": chat_token(email, TOKEN_LIFETIME)})
         conversation = made.json()["conversation_id"]
         started = time.perf_counter()
         answer = self.http.post(f"/v1/conversations/{conversation}/messages", json={
-            "text": f"{text} ({order_id})", "client_message_id": self._next("c")})
+            "text": f"{text} ({order_id})", "client_message_id": self._next("c")},
+            headers={SECRET_HEADER: made.json()["conversation_secret"]})
         elapsed = _ms(started)
         answer.raise_for_status()
         return elapsed
@@ -265,12 +270,14 @@ def concurrent_chats(server: ServerProcess, conversations: int, turns: int,
     def conversation(n: int) -> list[float]:
         with httpx.Client(base_url=server.url, timeout=120) as http:
             order_id, email, _ = customers[n % len(customers)]
-            made = http.post("/v1/conversations", json={"email": email})
+            login = {"email": email, "identity_token": chat_token(email, TOKEN_LIFETIME)}
+            made = http.post("/v1/conversations", json=login)
             while made.status_code >= 500:  # opening a chat is safe to repeat
                 retries.append(n)
                 time.sleep(RETRY_SECONDS)
-                made = http.post("/v1/conversations", json={"email": email})
+                made = http.post("/v1/conversations", json=login)
             conversation_id = made.json()["conversation_id"]
+            secret = {SECRET_HEADER: made.json()["conversation_secret"]}
             times = []
             time.sleep(pause * n / conversations)
             for i in range(turns):
@@ -281,7 +288,8 @@ def concurrent_chats(server: ServerProcess, conversations: int, turns: int,
                 while True:
                     answer = http.post(f"/v1/conversations/{conversation_id}/messages",
                                        json={"text": f"{text} ({order_id})",
-                                             "client_message_id": f"load-{pause}-{n}-{i}"})
+                                             "client_message_id": f"load-{pause}-{n}-{i}"},
+                                       headers=secret)
                     # 503 asks the client to send again with the same id, as the chat page
                     # does after a pause; the customer waits through it, so it is timed. A
                     # 500 is retried the same way (the id makes it safe) and counted too.
@@ -448,6 +456,10 @@ def write_section(output: Path, text: str) -> None:
     else:
         page = page[:limits] + text + "\n" + page[limits:]
     output.write_text(page, "utf-8")
+
+
+# The servers' clock starts at the demo day and runs on: logins stay valid for a long run.
+TOKEN_LIFETIME = timedelta(hours=23)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,12 +123,15 @@ class MessagingChannel:
 
     def __init__(self, store: Store, *, account_sid: str, auth_token: str,
                  public_base_url: str, api_base: str | None = None, clock: Clock = wall_clock,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, sms_number: str | None = None) -> None:
         if not account_sid.startswith("AC"):
             raise ValueError(f"a Twilio account SID starts with 'AC', got {account_sid[:4]!r}")
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout}")
         self.store = store
+        # Where a text starts from when its conversation began elsewhere (a one-time code
+        # asked for in a chat goes to the order's phone): no number of the customer's own.
+        self.sms_number = sms_number
         self.signature = TwilioSignature(auth_token, public_base_url)
         self.clock = clock
         # The library's own HTTP client, with a timeout so a hung API call cannot stall the
@@ -146,6 +149,7 @@ class MessagingChannel:
         return cls(open_store(settings), account_sid=settings.twilio_account_sid,
                    auth_token=settings.twilio_auth_token.get_secret_value(),
                    public_base_url=str(settings.public_base_url), clock=settings.clock,
+                   sms_number=settings.twilio_sms_number,
                    api_base=str(settings.twilio_api_base).rstrip("/")
                    if settings.twilio_api_base else None)
 
@@ -212,7 +216,7 @@ class MessagingChannel:
         whatsapp = channel == "whatsapp"
         with self.store.reads() as session:
             conv = self._conversation(session, row)
-            number = str((conv.state or {}).get(NUMBER_KEY) or "")
+            number = str((conv.state or {}).get(NUMBER_KEY) or self.sms_number or "")
             if not number:
                 raise NoTwilioNumber(f"conversation {conv.id} has no Twilio number to send from")
             if whatsapp:

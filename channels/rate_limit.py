@@ -9,6 +9,9 @@ already stored do not count, so a provider's retries never trip the limit.
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections.abc import Sequence
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
@@ -43,6 +46,21 @@ class SenderRateLimiter:
             return False
         hits = [self.limiter.hit(item, key) for item in self.items]  # count in every window
         return all(hits)
+
+    def wait(self, keys: Sequence[str]) -> int:
+        """Count one request against every key (a client's IP, an identity) when all are
+        under every limit and return 0; else count nothing and return the seconds until
+        the fullest window has room again."""
+        blocked = [(item, key) for key in keys for item in self.items
+                   if not self.limiter.test(item, key)]
+        if blocked:
+            reset = max(self.limiter.get_window_stats(item, key).reset_time
+                        for item, key in blocked)
+            return max(1, math.ceil(reset - time.time()))
+        for key in keys:
+            for item in self.items:
+                self.limiter.hit(item, key)
+        return 0
 
 
 def rate_limited(handle: MessageHandler, limiter: SenderRateLimiter, store: Store,

@@ -61,7 +61,9 @@ def answer_stranded(store: Store, handle: MessageHandler, now: datetime | None =
             sender=conv.contact, text=row.text, thread_key=conv.thread_key,
             received_at=row.received_at if row.received_at.tzinfo
             else row.received_at.replace(tzinfo=UTC),
-            provider_message_id=row.provider_message_id, marketplace=conv.marketplace)
+            provider_message_id=row.provider_message_id, marketplace=conv.marketplace,
+            # Judged again on the proof its channel had when it arrived.
+            verified_contact=row.verified_contact or conv.verified_contact)
         try:
             reply = handle(msg)
         except MessageInFlight:

@@ -1,12 +1,17 @@
 """The web chat: a JSON chat API, the chat page's WebSocket, and later replies pushed to it.
 
-A conversation is keyed by an opaque random session key (the thread key); a client's own
-message id makes a retried send idempotent. Keeps only open sockets in memory, never state.
+A conversation has a public id (its thread key, fine in a URL and a log) and a secret that
+reads or writes it, sent in a header or a frame, never in a URL; only a hash of the secret is
+stored. Who the customer is comes from a token the host site signed (channels/chat_identity.py),
+never from a typed address. A client's own message id makes a retried send idempotent. Keeps
+only open sockets and rate-limit counts in memory, never state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import secrets
 import threading
@@ -14,9 +19,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, NoReturn, Self
 
-from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
+from fastapi import APIRouter, Header, HTTPException, Query, Request, WebSocket
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,7 +35,9 @@ from agent.db import ConversationRow, MessageRow, OutboxRow, PageRow, Store
 from agent.messages import MAX_TEXT_CHARS, InboundMessage, Reply
 from agent.records import ORDER_ID_PATTERN
 from channels.base import MessageHandler
+from channels.chat_identity import MAX_TOKEN_CHARS, InvalidIdentity, verify_identity
 from channels.email_out import SmtpSender
+from channels.rate_limit import SenderRateLimiter
 from channels.request_bodies import JsonProblem, parse_json_text
 from channels.unavailable import RETRY_AFTER
 from csba.clock import Clock, wall_clock
@@ -46,6 +53,17 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 MAX_FRAME_CHARS = 3 * MAX_TEXT_CHARS  # a message frame's text plus its envelope, generously
 PUSH_TIMEOUT = 10.0  # seconds a later reply may take to reach an open socket
+SECRET_HEADER = "X-Conversation-Secret"
+SECRET_KEY = "secret_sha256"  # where a conversation's state keeps the hash of its secret
+DEFAULT_START_LIMIT = "10/minute;100/day"
+DEFAULT_MESSAGE_LIMIT = "30/minute;600/day"
+# WebSocket close codes (RFC 6455): the frame was not valid data, or too big to take.
+CLOSE_INVALID_DATA, CLOSE_TOO_BIG = 1007, 1009
+
+
+# The conversation's secret: in a header, so no URL (and no access log) ever holds it.
+Secret = Annotated[str | None, Header(alias=SECRET_HEADER, max_length=100,
+                                      description="the conversation_secret")]
 
 
 class ConversationIn(BaseModel):
@@ -54,18 +72,24 @@ class ConversationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     marketplace: Marketplace | None = None
-    # The signed-in customer's address, supplied by the page that embeds the chat; the demo
-    # page lets one type it. It is the channel identity the agent checks orders against.
+    # Where later replies may be mailed when the customer is not connected. It proves
+    # nothing: only ``identity_token`` says who the customer is.
     email: Annotated[str | None, Field(max_length=320, pattern=EMAIL_PATTERN)] = None
     order_id: Annotated[str | None, Field(pattern=ORDER_ID_PATTERN)] = None
+    identity_token: Annotated[str | None, Field(
+        min_length=1, max_length=MAX_TOKEN_CHARS,
+        description="the logged-in customer, signed by the host site: "
+                    "v1.<expires>.<contact>.<hex HMAC-SHA256 of what precedes it>")] = None
 
 
 class ConversationOut(BaseModel):
-    conversation_id: str
+    conversation_id: str  # public: goes in URLs
     marketplace: str | None
     order_id: str | None
-    identified: bool  # an email identity was given
+    identified: bool  # a signed identity token was verified
     created_at: datetime
+    conversation_secret: str = Field(description=f"send it in the {SECRET_HEADER} header to "
+                                                 "read or write this conversation; shown once")
 
 
 class MessageIn(BaseModel):
@@ -80,6 +104,7 @@ class MessageIn(BaseModel):
 class HelloFrame(ConversationIn):
     type: Literal["hello"]
     conversation_id: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    conversation_secret: Annotated[str | None, Field(min_length=1, max_length=100)] = None
 
 
 class MessageFrame(MessageIn):
@@ -102,6 +127,14 @@ class NotConnected(Exception):
     """A later reply for a chat customer who is neither connected nor reachable by email."""
 
 
+class TooManyRequests(Exception):
+    """Over a chat limit (per client IP or per identity); ``retry_after`` in seconds."""
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"too many {what}; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 def validation_message(error: ValidationError) -> str:
     """Pydantic's errors as one line that names each field: ``text: String should ...``."""
     parts = []
@@ -115,23 +148,39 @@ def provider_message_id(key: str, client_message_id: str) -> str:
     return f"{key}:{client_message_id}"
 
 
-def open_conversation(store: Store, start: ConversationIn, now: datetime) -> ConversationRow:
-    """A new conversation under a fresh session key; the identity is stored with it."""
-    key = secrets.token_urlsafe(24)
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def open_conversation(store: Store, start: ConversationIn, now: datetime,
+                      verified: str | None = None) -> tuple[ConversationRow, str]:
+    """A new conversation under a fresh public id and its secret (returned once, stored as a
+    hash); ``verified`` is the contact a signed token proved."""
+    key, secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+    mail_to = verified if verified and "@" in verified else (start.email or "").lower()
     row = ConversationRow(
-        id=uuid.uuid4().hex, channel=CHANNEL, thread_key=key,
-        contact=(start.email or "").lower() or key, marketplace=start.marketplace,
-        order_id=start.order_id, misunderstood=0, state={}, created_at=now, updated_at=now)
+        id=uuid.uuid4().hex, channel=CHANNEL, thread_key=key, contact=mail_to or key,
+        marketplace=start.marketplace, order_id=start.order_id, verified_contact=verified,
+        misunderstood=0, state={SECRET_KEY: _secret_hash(secret)}, created_at=now,
+        updated_at=now)
     with store.sessions.begin() as session:
         session.add(row)
-    log.info("chat conversation %s opened (identified=%s)", row.id, bool(start.email))
-    return row
+    log.info("chat conversation %s opened (identified=%s)", row.id, verified is not None)
+    return row, secret
 
 
-def find_conversation(store: Store, key: str) -> ConversationRow | None:
+def find_conversation(store: Store, key: str, secret: str | None) -> ConversationRow | None:
+    """The conversation with this public id, only for the holder of its secret: a wrong
+    secret and an unknown id are the same answer."""
+    if not secret:
+        return None
     with store.reads() as session:
-        return session.scalar(select(ConversationRow).where(
+        conv = session.scalar(select(ConversationRow).where(
             ConversationRow.channel == CHANNEL, ConversationRow.thread_key == key))
+    stored = str((conv.state or {}).get(SECRET_KEY) or "") if conv else ""
+    if conv is None or not hmac.compare_digest(stored, _secret_hash(secret)):
+        return None
+    return conv
 
 
 def _reply_for(key: str, stored: dict[str, Any]) -> Reply:
@@ -213,15 +262,52 @@ class WebChatChannel:
     name = CHANNEL
 
     def __init__(self, store: Store | None = None, *, mail: SmtpSender | None = None,
-                 clock: Clock = wall_clock) -> None:
+                 clock: Clock = wall_clock, identity_secret: str | None = None,
+                 start_limit: str = DEFAULT_START_LIMIT,
+                 message_limit: str = DEFAULT_MESSAGE_LIMIT) -> None:
         self.store = store
         self.mail = mail
         self.clock = clock
+        self.identity_secret = identity_secret
+        # A new conversation per guess must not escape the limits: they count per client IP
+        # and per identity, not per conversation alone.
+        self.start_limiter = SenderRateLimiter(start_limit)
+        self.message_limiter = SenderRateLimiter(message_limit)
         self.sockets = SocketRegistry()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls(mail=SmtpSender(settings.smtp_url), clock=settings.clock)
+        secret = settings.chat_identity_secret
+        return cls(mail=SmtpSender(settings.smtp_url), clock=settings.clock,
+                   identity_secret=secret.get_secret_value() if secret else None,
+                   start_limit=settings.chat_start_limit,
+                   message_limit=settings.chat_message_limit)
+
+    def start(self, store: Store, start: ConversationIn, client_ip: str
+              ) -> tuple[ConversationRow, str]:
+        """Open a conversation: the identity token checked (``InvalidIdentity``), the client's
+        IP and the identity within their limits (``TooManyRequests``)."""
+        verified = verify_identity(self.identity_secret, start.identity_token, self.clock()) \
+            if start.identity_token else None
+        keys = [f"ip:{client_ip}"] + ([f"id:{verified}"] if verified else [])
+        wait = self.start_limiter.wait(keys)
+        if wait:
+            log.warning("chat start refused: over the limit")
+            raise TooManyRequests("new chats", wait)
+        return open_conversation(store, start, self.clock(), verified)
+
+    def admit(self, store: Store, conv: ConversationRow, message: MessageIn,
+              client_ip: str) -> None:
+        """Count a new message against its client's IP and its conversation's identity;
+        a resent message already stored counts nothing."""
+        msg_id = provider_message_id(conv.thread_key, message.client_message_id)
+        if store.has_message(CHANNEL, msg_id):
+            return
+        wait = self.message_limiter.wait(
+            [f"ip:{client_ip}", f"id:{conv.verified_contact or conv.id}"])
+        if wait:
+            log.warning("chat message refused in conversation %s: over the limit", conv.id)
+            raise TooManyRequests("messages", wait)
 
     def _store(self, connection: HTTPConnection) -> Store:
         store = self.store or getattr(connection.app.state, "store", None)
@@ -264,35 +350,65 @@ class WebChatChannel:
             inbound = InboundMessage(
                 channel=CHANNEL, sender=conv.contact, text=message.text, thread_key=key,
                 received_at=self.clock(), provider_message_id=msg_id,
-                marketplace=conv.marketplace)
+                marketplace=conv.marketplace, verified_contact=conv.verified_contact)
             return handle(inbound).model_copy(update={"conversation_id": key})
 
         @router.get("/", include_in_schema=False)
         def chat_page() -> FileResponse:
             return FileResponse(PAGE, media_type="text/html; charset=utf-8")
 
-        @router.post("/v1/conversations", status_code=201, tags=["chat"])
+        def too_many(exc: TooManyRequests) -> HTTPException:
+            return HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+        def conversation(request: Request, conversation_id: str, secret: str | None
+                         ) -> ConversationRow:
+            if not secret:
+                raise HTTPException(401, f"the conversation's secret is required in the "
+                                         f"{SECRET_HEADER} header")
+            conv = find_conversation(self._store(request), conversation_id, secret)
+            if conv is None:
+                raise HTTPException(404, "no such conversation with this secret; create one "
+                                         "with POST /v1/conversations")
+            return conv
+
+        @router.post("/v1/conversations", status_code=201, tags=["chat"], responses={
+            400: {"description": "the identity token is malformed, forged or expired"},
+            429: {"description": "too many new chats from this client or identity"}})
         def create_conversation(request: Request, start: ConversationIn | None = None
                                 ) -> ConversationOut:
-            """Start a chat; the returned ``conversation_id`` is the session key to post to."""
+            """Start a chat. ``conversation_id`` is public; ``conversation_secret`` (returned
+            only here) goes in the X-Conversation-Secret header of every later request."""
             start = start or ConversationIn()
-            row = open_conversation(self._store(request), start, self.clock())
+            client_ip = request.client.host if request.client else "-"
+            try:
+                row, secret = self.start(self._store(request), start, client_ip)
+            except InvalidIdentity as exc:
+                raise HTTPException(400, str(exc)) from None
+            except TooManyRequests as exc:
+                raise too_many(exc) from None
             return ConversationOut(conversation_id=row.thread_key, marketplace=row.marketplace,
-                                   order_id=row.order_id, identified=bool(start.email),
-                                   created_at=row.created_at)
+                                   order_id=row.order_id,
+                                   identified=row.verified_contact is not None,
+                                   created_at=row.created_at, conversation_secret=secret)
 
         @router.post("/v1/conversations/{conversation_id}/messages", tags=["chat"], responses={
+            401: {"description": "the X-Conversation-Secret header is missing"},
+            404: {"description": "no conversation with this id and secret"},
             409: {"description": "client_message_id was used for another text"},
+            429: {"description": "too many messages from this client or identity"},
             503: {"description": "not answered now; send again with the same id"}})
         def post_message(request: Request, message: MessageIn,
-                         conversation_id: Annotated[str, PathParam(max_length=100)]) -> Reply:
+                         conversation_id: Annotated[str, PathParam(max_length=100)],
+                         secret: Secret = None) -> Reply:
             """Send a customer message; the reply is the contract's Reply. Sending again with
             the same ``client_message_id`` returns the same reply and stores nothing new."""
             store = self._store(request)
-            conv = find_conversation(store, conversation_id)
-            if conv is None:
-                raise HTTPException(404, "no such conversation; create one with "
-                                         "POST /v1/conversations")
+            conv = conversation(request, conversation_id, secret)
+            try:
+                self.admit(store, conv, message,
+                           request.client.host if request.client else "-")
+            except TooManyRequests as exc:
+                raise too_many(exc) from None
             try:
                 return answer(store, conv, message)
             except HTTPException:
@@ -304,16 +420,16 @@ class WebChatChannel:
                                          "again with the same client_message_id",
                                     headers=RETRY_AFTER) from exc
 
-        @router.get("/v1/conversations/{conversation_id}/messages", tags=["chat"])
+        @router.get("/v1/conversations/{conversation_id}/messages", tags=["chat"], responses={
+            401: {"description": "the X-Conversation-Secret header is missing"},
+            404: {"description": "no conversation with this id and secret"}})
         def get_history(request: Request,
-                        conversation_id: Annotated[str, PathParam(max_length=100)]
-                        ) -> list[HistoryItem]:
-            """The conversation so far: messages, replies and later replies."""
-            store = self._store(request)
-            conv = find_conversation(store, conversation_id)
-            if conv is None:
-                raise HTTPException(404, "no such conversation")
-            return conversation_history(store, conv)
+                        conversation_id: Annotated[str, PathParam(max_length=100)],
+                        secret: Secret = None) -> list[HistoryItem]:
+            """The conversation so far: messages, replies and later replies; only for the
+            holder of its secret."""
+            conv = conversation(request, conversation_id, secret)
+            return conversation_history(self._store(request), conv)
 
         @router.get("/v1/knowledge/pages/{asin}", tags=["knowledge"])
         def product_page(request: Request, asin: Annotated[str, PathParam(pattern=ASIN_PATTERN)],
@@ -357,6 +473,13 @@ class ChatSocket:
     async def error(self, message: str, **extra: Any) -> None:
         await self.socket.send_json({"type": "error", "message": message, **extra})
 
+    async def close(self, code: int, reason: str) -> NoReturn:
+        """End the socket with a close frame saying why; what was stored stays stored and a
+        page that reconnects resumes the conversation."""
+        log.info("chat socket closed with %d", code)
+        await self.socket.close(code, reason[:120])  # a close reason has at most 123 bytes
+        raise WebSocketDisconnect(code)
+
     async def run(self) -> None:
         while True:
             event = await self.socket.receive()
@@ -364,17 +487,21 @@ class ChatSocket:
                 raise WebSocketDisconnect(event.get("code", 1000))
             raw = event.get("text")
             if raw is None:
-                await self.error("frames must be text: JSON objects, not binary")
-                continue
+                await self.close(CLOSE_INVALID_DATA, "frames must be text: JSON objects")
             if len(raw) > MAX_FRAME_CHARS:
-                await self.error(f"frame too large: {len(raw)} characters, at most "
-                                 f"{MAX_FRAME_CHARS}")
-                continue
+                await self.close(CLOSE_TOO_BIG, f"frame too large: {len(raw)} characters, "
+                                                f"at most {MAX_FRAME_CHARS}")
             try:
                 frame = parse_json_text(raw, "frame")
-            except JsonProblem as problem:  # a lone surrogate or a NUL would fail the turn
-                await self.error("frames must be JSON objects" if problem.rule == "json_syntax"
-                                 else str(problem))
+            except JsonProblem as problem:
+                # A frame that is not JSON at all is a broken client: close, saying why.
+                if problem.rule == "json_syntax":
+                    await self.close(CLOSE_INVALID_DATA, "frames must be JSON objects")
+                if problem.rule == "json_depth":
+                    await self.close(CLOSE_INVALID_DATA, "frame nested too deeply")
+                # JSON whose text cannot be stored (a lone surrogate, a NUL, a huge number):
+                # the frame is refused and the conversation goes on.
+                await self.error(str(problem))
                 continue
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "hello":
@@ -394,23 +521,36 @@ class ChatSocket:
         except ValidationError as exc:
             await self.error(validation_message(exc))
             return
-        conv = None
+        conv, secret = None, hello.conversation_secret
         if hello.conversation_id:
-            conv = await run_in_threadpool(find_conversation, self.store, hello.conversation_id)
+            conv = await run_in_threadpool(find_conversation, self.store, hello.conversation_id,
+                                           hello.conversation_secret)
         resumed = conv is not None
         if conv is None:
-            # An unknown key (expired storage, a reset server) starts afresh, never fails.
+            # An unknown id or a wrong secret (expired storage, a reset server) starts
+            # afresh, never fails, and tells nothing about the conversation asked for.
             start = ConversationIn.model_validate(hello.model_dump(include={
-                "marketplace", "email", "order_id"}))
-            conv = await run_in_threadpool(open_conversation, self.store, start,
-                                           self.channel.clock())
+                "marketplace", "email", "order_id", "identity_token"}))
+            client = self.socket.client.host if self.socket.client else "-"
+            try:
+                conv, secret = await run_in_threadpool(self.channel.start, self.store, start,
+                                                       client)
+            except InvalidIdentity as exc:
+                await self.error(str(exc))
+                return
+            except TooManyRequests as exc:
+                await self.error(str(exc), retry_after=exc.retry_after)
+                return
+        assert conv is not None
         history = await run_in_threadpool(conversation_history, self.store, conv) \
             if resumed else []
         self.conv = conv
         self.channel.sockets.add(conv.thread_key, self.socket)
         await self.socket.send_json({
             "type": "ready", "conversation_id": conv.thread_key, "resumed": resumed,
-            "marketplace": conv.marketplace,
+            "marketplace": conv.marketplace, "identified": conv.verified_contact is not None,
+            # The page keeps it to resume after a reload; it never goes in a URL.
+            "conversation_secret": secret,
             "history": [item.model_dump(mode="json") for item in history]})
 
     async def message(self, frame: dict[str, Any]) -> None:
@@ -423,6 +563,12 @@ class ChatSocket:
             message = MessageFrame.model_validate(frame)
         except ValidationError as exc:
             await self.error(validation_message(exc), **echo)
+            return
+        client = self.socket.client.host if self.socket.client else "-"
+        try:
+            await run_in_threadpool(self.channel.admit, self.store, self.conv, message, client)
+        except TooManyRequests as exc:
+            await self.error(str(exc), retry_after=exc.retry_after, **echo)
             return
         await self.socket.send_json({"type": "typing", **echo})
         try:

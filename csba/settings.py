@@ -91,6 +91,21 @@ class Settings(BaseSettings):
     twilio_api_base: HttpUrl | None = Field(
         default=None, description="Twilio REST API base URL; default: Twilio's own"
     )
+    twilio_sms_number: str | None = Field(
+        default=None, pattern=r"^\+[1-9]\d{6,14}$",
+        description="the Twilio number texts are sent from when the conversation has none "
+                    "(one-time codes asked for in a chat or by email go to the order's phone)")
+    chat_identity_secret: SecretStr | None = Field(
+        default=None,
+        description="the key the host site signs its logged-in customer's chat token with "
+                    "(HMAC-SHA256); unset: every chat is anonymous")
+    chat_start_limit: str = Field(
+        default="10/minute;100/day",
+        description="new chats one client IP, or one signed identity, may start "
+                    "(limits' notation, ';'-joined)")
+    chat_message_limit: str = Field(
+        default="30/minute;600/day",
+        description="chat messages one client IP, or one conversation's identity, may send")
     llm: str | None = Field(default=None, description="optional chat model, provider:model")
     operator_token: SecretStr = Field(
         default=SecretStr(_DEV_OPERATOR_TOKEN),

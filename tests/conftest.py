@@ -38,6 +38,7 @@ from knowledge.embeddings import load_embeddings  # noqa: E402
 from knowledge.index import KnowledgeIndex  # noqa: E402
 from knowledge.loaders import load_catalog  # noqa: E402
 from knowledge.pages import ProductPage  # noqa: E402
+from tests.support.identity import CHAT_IDENTITY_SECRET, CLOCK_START, chat_token  # noqa: E402
 from tests.support.mail import MailCatcher, running_relay  # noqa: E402
 from tests.support.postgres import (  # noqa: E402
     PostgresUnavailable,
@@ -45,6 +46,12 @@ from tests.support.postgres import (  # noqa: E402
     fresh_database,
     running_cluster,
 )
+
+# Every service a test builds (in this process or a server it starts) verifies chat logins
+# with this key; ``chat_token`` signs as a host site would.
+os.environ["CSBA_CHAT_IDENTITY_SECRET"] = CHAT_IDENTITY_SECRET
+assert CLOCK_START == NOW
+__all__ = ["CHAT_IDENTITY_SECRET", "NOW", "chat_token"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 Say = Callable[..., Reply]

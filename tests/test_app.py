@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from channels.app import create_app
 from csba.logs import configure_logging
 from csba.settings import Settings
+from tests.conftest import chat_token
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +54,8 @@ def test_openapi_is_served(client: TestClient) -> None:
 # --- operations: metrics and logs -----------------------------------------------------------
 
 HEADLAMP_CUSTOMER = {"email": "michael.rodriguez@example.com", "marketplace": "US",
-                     "order_id": "111-0182947-4168020"}
+                     "order_id": "111-0182947-4168020",
+                     "identity_token": chat_token("michael.rodriguez@example.com")}
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"
 
 
@@ -69,9 +71,11 @@ def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 def test_metrics_count_turns_latency_backlog_and_cases(
         client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     before = scrape(client)
-    key = client.post("/v1/conversations", json=HEADLAMP_CUSTOMER).json()["conversation_id"]
+    started = client.post("/v1/conversations", json=HEADLAMP_CUSTOMER).json()
+    key, secret = started["conversation_id"], started["conversation_secret"]
     with caplog.at_level(logging.DEBUG):
         reply = client.post(f"/v1/conversations/{key}/messages",
+                            headers={"X-Conversation-Secret": secret},
                             json={"text": UNANSWERED, "client_message_id": "m-metrics"}).json()
     assert reply["outcome"] == "escalated"
     after = scrape(client)

@@ -90,6 +90,7 @@ def test_the_demo_means_the_same_on_any_day_it_is_loaded(
         order = next(o for o in data.orders if o.order_id == LATE_ORDER)
         replies.append(agent.handle(InboundMessage(
             channel="email", sender=order.customer.email, text=f"Where is my order {LATE_ORDER}?",
+            verified_contact=order.customer.email,
             thread_key="t", provider_message_id="m1", order_id=LATE_ORDER,
             received_at=START + timedelta(days=days_later))))
     for reply in replies:

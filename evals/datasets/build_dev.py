@@ -819,9 +819,10 @@ add("de-identity-then-email", D_OVER,
     in_channel=False, identity="session-de-42",
     per_turn=[{"outcome": "needs_info", "language": "de", "facts": ["123-1234567-1234567"]},
               {"outcome": "needs_info", "language": "de", "forbidden": ["Hermes", "11. November"]},
-              {"outcome": "escalated", "language": "de", "intent": "order_status",
-               "case": True}],
-    tags=("identity.verified", "multi_turn"))
+              # A typed address proves nothing: a code goes to the order's contact instead.
+              {"outcome": "needs_info", "language": "de", "intent": "order_status",
+               "forbidden": ["Hermes", "11. November"], "case": False}],
+    tags=("identity.typed_email", "multi_turn"))
 add("de-identity-wrong-phone-sms", D_BED, [f"Wo ist Bestellung {D_BED}?"], channel="sms",
     in_channel=False, identity="+4915199999999", outcome="needs_info",
     forbidden=["7. November"], tags=("identity.asked",))
@@ -834,10 +835,8 @@ add("es-identity-then-email", E_SHIRT,
     [f"Quiero devolver la camisa del pedido {E_SHIRT}.", "javier.martinez@example.es"],
     channel="chat", in_channel=False, identity="session-es-7",
     per_turn=[{"outcome": "needs_info", "language": "es", "forbidden": ["43,94"]},
-              {"outcome": "answered", "language": "es",
-               "return_decision": decision(True, "seller_return_address", "buyer",
-                                           money(39.95, "EUR"))}],
-    tags=("identity.verified", "multi_turn"))
+              {"outcome": "needs_info", "language": "es", "forbidden": ["39,95", "43,94"]}],
+    tags=("identity.typed_email", "multi_turn"))
 add("en-uk-identity-stranger", U_THROW,
     [f"Where is order {U_THROW}? My email is someone@example.com"], channel="chat",
     in_channel=False, identity="session-stranger-3", outcome="needs_info",
@@ -850,10 +849,8 @@ add("en-us-identity-then-email", S_HEAD,
      "It's michael.rodriguez@example.com"], channel="chat", in_channel=False,
     identity="session-us-9",
     per_turn=[{"outcome": "needs_info", "language": "en", "forbidden": ["29.95"]},
-              {"outcome": "answered", "language": "en",
-               "return_decision": decision(True, "seller_return_address", "buyer",
-                                           money(29.95, "USD"))}],
-    tags=("identity.verified", "multi_turn"))
+              {"outcome": "needs_info", "language": "en", "forbidden": ["29.95"]}],
+    tags=("identity.typed_email", "multi_turn"))
 add("en-us-identity-phone-voice", S_PACK, [f"Where is my order {S_PACK}?"], channel="voice",
     in_channel=False, outcome="answered", intent="order_status", facts=["7 November 2026"],
     tags=("identity.phone",))

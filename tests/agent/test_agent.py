@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 import pytest
@@ -59,11 +60,19 @@ def test_asks_for_the_order_number_remembers_it_and_checks_identity(say: Say, st
     second = say(OVERDUE_DE[0], channel="chat", sender="session-42")
     assert second.outcome == "needs_info" and "@" not in second.text
     assert "DHL" not in second.text and "Hermes" not in second.text  # nothing disclosed yet
+    # A typed address proves nothing; the code sent to the order's own address does.
     third = say(f"It is {OVERDUE_DE[1]}", channel="chat", sender="session-42")
-    assert third.outcome == "escalated" and third.case_id
-    assert third.intent == "order_status"
+    assert third.outcome == "needs_info" and "Hermes" not in third.text
     with store.sessions() as s:
-        case = s.get(CaseRow, third.case_id)
+        [sent] = s.scalars(select(OutboxRow).where(OutboxRow.channel == "email"))
+        assert sent.recipient == OVERDUE_DE[1] and sent.meta["kind"] == "verification_code"
+        code = re.search(r"\b\d{6}\b", sent.body)
+    assert code is not None and code.group() not in second.text + third.text
+    fourth = say(code.group(), channel="chat", sender="session-42")
+    assert fourth.outcome == "escalated" and fourth.case_id
+    assert fourth.intent == "order_status"
+    with store.sessions() as s:
+        case = s.get(CaseRow, fourth.case_id)
         assert case is not None and case.category == "shipment"
 
 
@@ -231,7 +240,7 @@ def test_seller_answer_reaches_the_customer_and_can_become_knowledge(
         return agent.handle(InboundMessage(
             channel="email", sender=sender, text=f"{text} ({HEADLAMP_US[0]})",
             thread_key=thread, received_at=datetime.fromisoformat(NOW),
-            provider_message_id=f"{thread}-1"))
+            provider_message_id=f"{thread}-1", verified_contact=sender))
 
     reply = ask_as(HEADLAMP_US[1], question, "first")
     assert reply.case_id
@@ -412,7 +421,7 @@ def test_a_failure_before_storing_loses_nothing(
     reply = agent.handle(InboundMessage(
         channel="chat", sender=email, text=f"¿De qué medida son las sábanas? ({order_id})",
         thread_key="early-1", received_at=datetime.fromisoformat(NOW),
-        provider_message_id="early-1"))
+        provider_message_id="early-1", verified_contact=email))
     assert (reply.intent, reply.outcome) == ("product_question", "answered")
     assert len(calls) == 2 and "understood only after storing" in caplog.text
 
@@ -420,7 +429,8 @@ def test_a_failure_before_storing_loses_nothing(
     with pytest.raises(ZeroDivisionError):
         agent.handle(InboundMessage(
             channel="chat", sender=email, text="¿Y la funda nórdica?", thread_key="early-2",
-            received_at=datetime.fromisoformat(NOW), provider_message_id="early-2"))
+            received_at=datetime.fromisoformat(NOW), provider_message_id="early-2",
+            verified_contact=email))
     with store.sessions() as s:  # stored, unanswered: the recovery answers it later
         kept = s.scalar(select(MessageRow).where(MessageRow.provider_message_id == "early-2"))
         assert kept is not None and kept.reply is None
@@ -432,7 +442,7 @@ def test_an_emails_reply_is_queued_by_the_turn_that_stores_it_once(
     msg = InboundMessage(
         channel="email", sender=email, text=f"Wo ist meine Bestellung? ({order_id})",
         thread_key="<root@example.de>", received_at=datetime.fromisoformat(NOW),
-        provider_message_id="<m2@example.de>",
+        provider_message_id="<m2@example.de>", verified_contact=email,
         reply_mail=ReplyMail(subject="Bestellung", references=("<root@example.de>",),
                              domain="shop.example"))
     reply = agent.handle(msg)

@@ -46,7 +46,7 @@ def messages() -> list[InboundMessage]:
              "Does it fit on a Petzl bicycle helmet mount? Order {order_id}")
     orders = demo_orders()[:CUSTOMERS]
     assert len(orders) == CUSTOMERS
-    return [InboundMessage(channel="email", sender=email,
+    return [InboundMessage(channel="email", sender=email, verified_contact=email,
                            text=texts[n % 2].format(order_id=order_id),
                            thread_key=f"thread-{n}", received_at=datetime.fromisoformat(NOW),
                            provider_message_id=f"concurrent-{n}")

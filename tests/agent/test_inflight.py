@@ -19,6 +19,7 @@ QUESTION = "Does the headlamp fit on a Petzl bicycle helmet mount? Order 111-018
 
 def message(provider_id: str = "SM-claimed") -> InboundMessage:
     return InboundMessage(channel="sms", sender="+17205550187", text=QUESTION,
+                          verified_contact="+17205550187",
                           thread_key="+17205550187", received_at=datetime.fromisoformat(NOW),
                           provider_message_id=provider_id)
 

@@ -15,6 +15,7 @@ from channels.concurrency import bounded
 
 def message(n: int) -> InboundMessage:
     return InboundMessage(channel="chat", sender="c@example.com", text=f"turn {n}",
+                          verified_contact="c@example.com",
                           thread_key=f"t{n}", received_at=datetime.now(UTC),
                           provider_message_id=f"m{n}")
 

@@ -15,10 +15,12 @@ from channels.app import create_app
 from channels.unavailable import RETRY_AFTER_SECONDS
 from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
+from tests.conftest import chat_token
 from tests.contracts.channel import Answer
 
 CUSTOMER = {"email": "michael.rodriguez@example.com", "marketplace": "US",
-            "order_id": "111-0182947-4168020"}
+            "order_id": "111-0182947-4168020",
+            "identity_token": chat_token("michael.rodriguez@example.com")}
 QUESTION = {"text": "Where is my order?", "client_message_id": "m1"}
 
 
@@ -56,14 +58,17 @@ def assert_unavailable(response: Answer) -> None:
 
 def test_the_chat_api_answers_503_while_the_database_is_unreachable(
         client: TestClient) -> None:
-    key = client.post("/v1/conversations", json=CUSTOMER).json()["conversation_id"]
+    started = client.post("/v1/conversations", json=CUSTOMER).json()
+    key, secret = started["conversation_id"], {"X-Conversation-Secret":
+                                               started["conversation_secret"]}
     with Unreachable(client):
         with pytest.raises(OperationalError):  # what the routes ran into before
             client.app.state.store.counts()  # type: ignore[attr-defined]
         assert_unavailable(client.post("/v1/conversations", json=CUSTOMER))
-        assert_unavailable(client.post(f"/v1/conversations/{key}/messages", json=QUESTION))
-        assert_unavailable(client.get(f"/v1/conversations/{key}/messages"))
-    answered = client.post(f"/v1/conversations/{key}/messages", json=QUESTION)
+        assert_unavailable(client.post(f"/v1/conversations/{key}/messages", json=QUESTION,
+                                       headers=secret))
+        assert_unavailable(client.get(f"/v1/conversations/{key}/messages", headers=secret))
+    answered = client.post(f"/v1/conversations/{key}/messages", json=QUESTION, headers=secret)
     assert answered.status_code == 200 and answered.json()["conversation_id"] == key
 
 

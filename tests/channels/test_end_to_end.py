@@ -22,6 +22,7 @@ from channels.app import create_app
 from channels.seller_portal import issue_token
 from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
+from tests.conftest import chat_token
 from tests.support.mail import MailCatcher
 from tests.support.mail_auth import dkim_signed
 from tests.support.net import free_port
@@ -88,7 +89,8 @@ def only_case(store: Store) -> str:
 def test_web_chat(server: tuple[TestClient, int], store: Store) -> None:
     client, _ = server
     with client.websocket_connect("/v1/chat") as ws:
-        ws.send_json({"type": "hello", "email": EMAIL, "marketplace": "US", "order_id": ORDER})
+        ws.send_json({"type": "hello", "email": EMAIL, "marketplace": "US", "order_id": ORDER,
+                      "identity_token": chat_token(EMAIL)})
         assert ws.receive_json()["type"] == "ready"
         ws.send_json({"type": "message", "text": QUESTION, "client_message_id": "q1"})
         assert ws.receive_json()["type"] == "typing"

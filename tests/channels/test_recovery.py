@@ -46,6 +46,7 @@ def test_a_stranded_text_message_is_answered_by_sms_once(
     assert outbox(store) == []
     later = CLOCK + STRANDED_AFTER + timedelta(seconds=1)
     assert answer_stranded(store, agent.handle, later) == 1
+    # Answered on the proof the number had when it arrived: no code to prove it again.
     [row] = outbox(store)
     assert (row.channel, row.recipient, row.dedupe_key) == ("sms", PHONE, "late-reply:1")
     assert ORDER in row.body and row.meta["kind"] == "customer_follow_up"
@@ -85,7 +86,7 @@ def test_a_reply_whose_webhook_answer_never_left_is_sent_by_sms_once(
     # The turn committed its reply for the TwiML answer; the process died before answering.
     reply = agent.handle(InboundMessage(
         channel="sms", sender=PHONE, text=QUESTION, thread_key=PHONE, received_at=CLOCK,
-        provider_message_id="SM-unsent", reply_in_response=True))
+        provider_message_id="SM-unsent", reply_in_response=True, verified_contact=PHONE))
     assert answer_stranded(store, agent.handle, CLOCK + timedelta(seconds=30)) == 0  # too soon
     later = CLOCK + STRANDED_AFTER + timedelta(seconds=1)
     assert answer_stranded(store, agent.handle, later) == 1
@@ -99,7 +100,7 @@ def test_a_reply_that_left_in_its_webhook_answer_is_not_sent_again(
         agent: Agent, store: Store) -> None:
     agent.handle(InboundMessage(
         channel="sms", sender=PHONE, text=QUESTION, thread_key=PHONE, received_at=CLOCK,
-        provider_message_id="SM-sent", reply_in_response=True))
+        provider_message_id="SM-sent", reply_in_response=True, verified_contact=PHONE))
     mark_delivered(store, "sms", "SM-sent")
     assert answer_stranded(store, agent.handle, CLOCK + timedelta(minutes=5)) == 0
     assert outbox(store) == []

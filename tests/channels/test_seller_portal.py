@@ -267,6 +267,7 @@ def own_index_agent(store: Store, index: KnowledgeIndex,
 def ask(agent: Agent, text: str, message_id: str) -> Reply:
     return agent.handle(InboundMessage(
         channel="email", sender=HEADLAMP_US[1], text=f"{text} ({HEADLAMP_US[0]})",
+        verified_contact=HEADLAMP_US[1],
         thread_key=message_id, received_at=datetime.fromisoformat(NOW),
         provider_message_id=message_id))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,11 +18,11 @@ from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
-from channels.web_chat import NotConnected, WebChatChannel
+from channels.web_chat import SECRET_HEADER, NotConnected, WebChatChannel
 from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
-from tests.conftest import NOW
+from tests.conftest import CHAT_IDENTITY_SECRET, NOW, chat_token
 from tests.contracts.channel import Answer, ChannelContract, Mount
 from tests.support.index import index_of
 from tests.support.mail import MailCatcher
@@ -32,7 +33,10 @@ HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
 HEADLAMP = "B0USRL3HL4"
 WEIGHT = "How much does the headlamp weigh?"
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
-CUSTOMER = {"email": HEADLAMP_US[1], "marketplace": "US", "order_id": HEADLAMP_US[0]}
+# The host site's signed login of the headlamp's buyer.
+CUSTOMER = {"email": HEADLAMP_US[1], "marketplace": "US", "order_id": HEADLAMP_US[0],
+            "identity_token": chat_token(HEADLAMP_US[1])}
+SECRETS: dict[str, str] = {}  # conversation id -> its secret, as a client keeps it
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,8 @@ def headlamp_agent(store: Store, headlamp_index: KnowledgeIndex) -> Agent:
 @pytest.fixture()
 def chat(store: Store, mail_relay: MailCatcher) -> WebChatChannel:
     return WebChatChannel(store, mail=SmtpSender(mail_relay.url),
-                          clock=lambda: datetime.fromisoformat(NOW))
+                          clock=lambda: datetime.fromisoformat(NOW),
+                          identity_secret=CHAT_IDENTITY_SECRET)
 
 
 @pytest.fixture()
@@ -67,11 +72,17 @@ def client(chat: WebChatChannel, headlamp_agent: Agent) -> Iterator[TestClient]:
 def start(client: TestClient, **body: Any) -> str:
     response = client.post("/v1/conversations", json=body)
     assert response.status_code == 201, response.text
-    return str(response.json()["conversation_id"])
+    key = str(response.json()["conversation_id"])
+    SECRETS[key] = response.json()["conversation_secret"]
+    return key
+
+
+def secret(key: str) -> dict[str, str]:
+    return {SECRET_HEADER: SECRETS.get(key, "not-the-secret")}
 
 
 def post(client: TestClient, key: str, text: str, client_id: str = "m1") -> Any:
-    return client.post(f"/v1/conversations/{key}/messages",
+    return client.post(f"/v1/conversations/{key}/messages", headers=secret(key),
                        json={"text": text, "client_message_id": client_id})
 
 
@@ -94,10 +105,13 @@ def test_a_conversation_starts_with_an_opaque_key_and_keeps_the_identity(
     assert body["identified"] is True and body["marketplace"] == "US"
     key = body["conversation_id"]
     assert len(key) >= 32 and HEADLAMP_US[1] not in key
+    assert len(body["conversation_secret"]) >= 40 and body["conversation_secret"] != key
     assert start(client) != key  # every conversation gets its own random key
     with store.sessions() as s:
         conv = s.scalar(select(ConversationRow).where(ConversationRow.thread_key == key))
         assert conv is not None and conv.channel == "chat" and conv.contact == HEADLAMP_US[1]
+        assert conv.verified_contact == HEADLAMP_US[1]
+        assert body["conversation_secret"] not in str(conv.state)  # only its hash is kept
 
 
 def test_a_message_gets_the_reply_contract_with_citations(client: TestClient,
@@ -145,7 +159,8 @@ def test_a_retry_with_the_same_client_message_id_is_answered_once(
 def test_invalid_messages_get_422_naming_the_field_and_store_nothing(
         client: TestClient, store: Store, body: dict[str, str], field: str) -> None:
     key = start(client, **CUSTOMER)
-    response = client.post(f"/v1/conversations/{key}/messages", json=body)
+    response = client.post(f"/v1/conversations/{key}/messages", json=body,
+                           headers=secret(key))
     assert response.status_code == 422
     assert field_named(response) == [field]
     assert message_count(store) == 0
@@ -188,7 +203,7 @@ def test_a_failed_turn_answers_503_and_the_retry_processes_the_stored_message(
 def test_history_lists_messages_and_replies(client: TestClient) -> None:
     key = start(client, **CUSTOMER)
     reply = post(client, key, WEIGHT).json()
-    [item] = client.get(f"/v1/conversations/{key}/messages").json()
+    [item] = client.get(f"/v1/conversations/{key}/messages", headers=secret(key)).json()
     assert item["text"] == WEIGHT and item["client_message_id"] == "m1"
     assert item["reply"] == reply
 
@@ -209,8 +224,8 @@ def test_the_chat_page_is_served(client: TestClient) -> None:
 
 
 class TestWebChatContract(ChannelContract):
-    """The chat signs nothing: its credential is the random conversation key a client gets
-    from ``POST /v1/conversations``, so a forged key is refused (404) and writes nothing."""
+    """The chat's credential is the random secret a client gets with its conversation from
+    ``POST /v1/conversations``: a forged id or secret is refused (404) and writes nothing."""
 
     refused_status = 404
 
@@ -262,9 +277,13 @@ class TestWebChatContract(ChannelContract):
 # --- the WebSocket --------------------------------------------------------------------------
 
 def hello(ws: Any, **fields: Any) -> dict[str, Any]:
+    if fields.get("conversation_id") in SECRETS:  # the page resumes with the secret it kept
+        fields["conversation_secret"] = SECRETS[fields["conversation_id"]]
     ws.send_json({"type": "hello", **fields})
     ready: dict[str, Any] = ws.receive_json()
     assert ready["type"] == "ready", ready
+    if ready["conversation_secret"]:
+        SECRETS[ready["conversation_id"]] = ready["conversation_secret"]
     return ready
 
 
@@ -305,24 +324,56 @@ def test_an_unknown_conversation_key_starts_afresh(client: TestClient) -> None:
         assert ready["conversation_id"] != "gone-after-a-server-reset"
 
 
+def test_resuming_needs_the_conversations_secret(client: TestClient) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        key = hello(ws, **CUSTOMER)["conversation_id"]
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "w1"})
+        ws.receive_json()
+        ws.receive_json()
+    with client.websocket_connect("/v1/chat") as ws:
+        ws.send_json({"type": "hello", "conversation_id": key, "conversation_secret": "guess"})
+        ready = ws.receive_json()
+        assert ready["resumed"] is False and ready["conversation_id"] != key
+        assert ready["history"] == []
+
+
+@pytest.mark.parametrize(("frame", "code", "reason"), [
+    ("not json", 1007, "frames must be JSON objects"),
+    ("[" * 5000, 1007, "nested too deeply"),
+    ("x" * 20_000, 1009, "frame too large"),
+    ("binary", 1007, "frames must be text"),
+])
+def test_malformed_frames_close_the_socket_saying_why(
+        client: TestClient, store: Store, frame: str, code: int, reason: str) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        key = hello(ws, **CUSTOMER)["conversation_id"]
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "kept"})
+        ws.receive_json()
+        ws.receive_json()
+        if frame == "binary":
+            ws.send_bytes(b'{"type": "message"}')
+        else:
+            ws.send_text(frame)
+        closed = ws.receive()
+        assert closed["type"] == "websocket.close" and closed["code"] == code
+        assert reason in closed["reason"]
+    assert message_count(store) == 1  # what was stored stays, and the page resumes it
+    with client.websocket_connect("/v1/chat") as ws:
+        assert hello(ws, conversation_id=key)["resumed"] is True
+
+
 @pytest.mark.parametrize(("frame", "error"), [
-    ("not json", "frames must be JSON objects"),
     ("[1, 2]", "unknown frame type None"),
     ('{"type": "bye"}', "unknown frame type 'bye'"),
     ('{"type": "message", "text": "", "client_message_id": "e1"}', "text: String should have"),
     ('{"type": "message", "text": "hi"}', "client_message_id: Field required"),
     ('{"type": "hello"}', "already has a conversation"),
-    ("x" * 20_000, "frame too large"),
-    ("binary", "frames must be text"),
 ])
 def test_bad_frames_get_a_precise_error_and_the_socket_stays_open(
         client: TestClient, store: Store, frame: str, error: str) -> None:
     with client.websocket_connect("/v1/chat") as ws:
         hello(ws, **CUSTOMER)
-        if frame == "binary":
-            ws.send_bytes(b'{"type": "message"}')
-        else:
-            ws.send_text(frame)
+        ws.send_text(frame)
         answer = ws.receive_json()
         assert answer["type"] == "error" and error in answer["message"], answer
         assert message_count(store) == 0
@@ -386,6 +437,11 @@ def test_a_disconnected_anonymous_customer_makes_the_outbox_retry(
         mail_relay: MailCatcher) -> None:
     key = start(client, marketplace="US")
     post(client, key, f"My order is {HEADLAMP_US[0]}, my email {HEADLAMP_US[1]}", "id-1")
+    with store.sessions() as s:  # the code went to the order's own address; typed back here
+        code = s.scalar(select(OutboxRow.body).where(OutboxRow.recipient == HEADLAMP_US[1]))
+    found = re.search(r"\b\d{6}\b", code or "")
+    assert found is not None
+    assert post(client, key, found.group(), "id-2").json()["outcome"] == "answered"
     row = seller_answer(client, headlamp_agent, store, key)
     assert row.recipient == key
     with pytest.raises(NotConnected):

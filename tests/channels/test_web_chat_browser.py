@@ -26,7 +26,7 @@ from channels.web_chat import WebChatChannel
 from knowledge.index import KnowledgeIndex
 from tests.channels import test_web_chat as api_tests
 from tests.channels.test_web_chat import HEADLAMP_US, UNANSWERED, WEIGHT
-from tests.conftest import NOW
+from tests.conftest import CHAT_IDENTITY_SECRET, NOW, chat_token
 from tests.support.browser import headless_chromium
 from tests.support.browser import sync_api as playwright_api
 from tests.support.net import free_port
@@ -41,7 +41,8 @@ headlamp_index = api_tests.headlamp_index  # the same fixture: an index of the h
 
 @pytest.fixture()
 def chat(store: Store) -> WebChatChannel:
-    return WebChatChannel(store, clock=lambda: datetime.fromisoformat(NOW))
+    return WebChatChannel(store, clock=lambda: datetime.fromisoformat(NOW),
+                          identity_secret=CHAT_IDENTITY_SECRET)
 
 
 @pytest.fixture()
@@ -82,7 +83,9 @@ def test_a_customer_chats_reloads_and_hears_from_the_seller(
     frames: list[dict[str, Any]] = []
     page.on("websocket", lambda ws: ws.on(
         "framereceived", lambda payload: frames.append(json.loads(payload))))
-    page.goto(f"{server}/?order={HEADLAMP_US[0]}")
+    # The host site hands the page its signed login in the fragment, which no server sees.
+    page.goto(f"{server}/?order={HEADLAMP_US[0]}#identity={chat_token(HEADLAMP_US[1])}")
+    assert "identity" not in page.url  # taken out of the address bar at once
     expect(page.locator("#status")).to_have_text("online")
 
     page.fill("#email", HEADLAMP_US[1])

@@ -34,7 +34,8 @@ def proof_settings(tmp_path: Path, store: Store, **overrides: object) -> Setting
         "public_base_url": HttpUrl(BASE), "operator_token": SecretStr(OPERATOR_TOKEN),
         "email_webhook_token": SecretStr(WEBHOOK_TOKEN),
         # The suites send hundreds of messages from few senders: the limiter is not under test.
-        "rate_limit": "100000/minute"}
+        "rate_limit": "100000/minute", "chat_start_limit": "100000/minute",
+        "chat_message_limit": "100000/minute"}
     values.update(overrides)
     return Settings(**values, _env_file=None)  # type: ignore[arg-type,call-arg]
 

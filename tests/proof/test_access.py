@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from agent.db import Store
 from channels.seller_portal import issue_token
 from csba.services import DEMO_DATA_DIR
+from tests.conftest import chat_token
 from tests.contracts.channel import HEADLAMP_ORDER, UNANSWERABLE
 from tests.proof.conftest import BASE, OPERATOR_TOKEN, TWILIO_TOKEN, WEBHOOK_TOKEN
 from tests.proof.test_signature_matrix import sign
@@ -51,8 +52,10 @@ def test_each_credential_reaches_only_what_is_its_own(
     with TestClient(service) as client:
         # The headlamp's buyer asks what its page cannot answer: a case for its seller.
         chat = client.post("/v1/conversations", json={
-            "email": HEADLAMP_EMAIL, "marketplace": "US", "order_id": HEADLAMP_ORDER}).json()
+            "email": HEADLAMP_EMAIL, "marketplace": "US", "order_id": HEADLAMP_ORDER,
+            "identity_token": chat_token(HEADLAMP_EMAIL)}).json()
         asked = client.post(f"/v1/conversations/{chat['conversation_id']}/messages",
+                            headers={"X-Conversation-Secret": chat["conversation_secret"]},
                             json={"text": UNANSWERABLE, "client_message_id": "q1"}).json()
         case_id = asked["case_id"]
         assert case_id
@@ -138,6 +141,7 @@ def test_a_customer_reaches_only_their_own_orders(service: FastAPI) -> None:
                                   f"Tracking number for {HEADLAMP_ORDER} please, I am "
                                   "Michael Rodriguez."]):
             reply = client.post(f"/v1/conversations/{key}/messages",
+                                headers={"X-Conversation-Secret": chat["conversation_secret"]},
                                 json={"text": text, "client_message_id": f"m{i}"}).json()
             assert reply["outcome"] == "needs_info", reply
             assert reply["return_decision"] is None and reply["case_id"] is None

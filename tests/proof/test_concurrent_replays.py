@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from agent.db import CaseRow, MessageRow, OutboxRow, Store
+from tests.conftest import chat_token
 from tests.contracts.channel import HEADLAMP_ORDER, REPLAYS, UNANSWERABLE
 from tests.proof.conftest import BASE, WEBHOOK_TOKEN
 from tests.proof.test_signature_matrix import sign
@@ -71,10 +72,12 @@ def delivery(client: TestClient, msg: Message) -> Callable[[], tuple[int, str]]:
         return twilio(client, "/twilio/voice/turn?turn=1&silent=0&lang=en", params)
     if msg.channel == "chat":
         start = client.post("/v1/conversations", json={
-            "email": HEADLAMP_EMAIL, "marketplace": "US", "order_id": HEADLAMP_ORDER})
-        key = start.json()["conversation_id"]
+            "email": HEADLAMP_EMAIL, "marketplace": "US", "order_id": HEADLAMP_ORDER,
+            "identity_token": chat_token(HEADLAMP_EMAIL)}).json()
+        key, secret = start["conversation_id"], start["conversation_secret"]
         body = {"text": msg.text, "client_message_id": f"chat-{msg.index}"}
-        return lambda: _answer(client.post(f"/v1/conversations/{key}/messages", json=body))
+        return lambda: _answer(client.post(f"/v1/conversations/{key}/messages", json=body,
+                                           headers={"X-Conversation-Secret": secret}))
     mail = EmailMessage()
     mail["From"], mail["To"] = HEADLAMP_EMAIL, "service@csba.example"
     mail["Subject"], mail["Message-ID"] = "Question", f"<replay-{msg.index}@proof.example>"

@@ -205,8 +205,7 @@ def test_byte_soups_are_refused_precisely_never_5xx_never_echoed(server: HttpSer
 
 FRAMES = {name: SOUPS[name].replace(b'{"text"', b'{"type": "message", "text"', 1).decode()
           for name in ("lone surrogate", "surrogate in a key", "NUL escape", "huge float")}
-FRAMES["deep arrays"] = (f'{{"type": "message", "text": "{MARK}", "client_message_id": '
-                         + "[" * 5000 + "]" * 5000 + "}")
+# A frame nested too deeply to parse is closed with 1007 instead (test_chat_identity.py).
 
 
 @pytest.mark.parametrize("soup", list(FRAMES), ids=str)
@@ -219,7 +218,7 @@ def test_chat_frames_of_byte_soup_are_refused_and_the_socket_stays_open(
         ws.send_text(frame)
         answer = ws.receive_json()
         assert answer["type"] == "error" and MARK not in answer["message"], answer
-        assert re.search(r"lone surrogate|NUL character|number|nests deeper", answer["message"])
+        assert re.search(r"lone surrogate|NUL character|number", answer["message"])
         ws.send_json({"type": "message", "text": "Where is my order?", "client_message_id": "ok"})
         assert ws.receive_json()["type"] == "typing"
         assert ws.receive_json()["type"] == "reply"

@@ -97,7 +97,7 @@ def fresh_agent(tmp_path: Path, demo_index: KnowledgeIndex, demo_pages: list[Pro
 
 def ask(agent: Agent, text: str, sender: str, order_id: str, key: str = "twin") -> Reply:
     return agent.handle(InboundMessage(
-        channel="email", sender=sender, text=text, thread_key=key,
+        channel="email", sender=sender, verified_contact=sender, text=text, thread_key=key,
         received_at=datetime.fromisoformat(NOW), provider_message_id=f"{key}-{len(text)}",
         order_id=order_id))
 

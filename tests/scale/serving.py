@@ -20,6 +20,7 @@ from csba.ingest import ingest, read_inputs
 from csba.services import DEMO_DATA_DIR, open_index, open_store
 from csba.settings import Settings
 from tests.support.dns import shared_test_dns
+from tests.support.identity import CHAT_IDENTITY_SECRET
 from tests.support.mail_auth import AUTHSERV_ID
 from tests.support.net import answers, free_port
 
@@ -111,7 +112,9 @@ def server_env(*, database_url: str, smtp_url: str, twilio_api_base: str,
            "CSBA_TWILIO_API_BASE": twilio_api_base,
            "CSBA_TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef",
            "CSBA_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "CSBA_EMAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
-           "CSBA_RATE_LIMIT": "10000/minute", "CSBA_LOG_FORMAT": "json"}
+           "CSBA_RATE_LIMIT": "10000/minute", "CSBA_LOG_FORMAT": "json",
+           "CSBA_CHAT_START_LIMIT": "10000/minute", "CSBA_CHAT_MESSAGE_LIMIT": "10000/minute",
+           "CSBA_CHAT_IDENTITY_SECRET": CHAT_IDENTITY_SECRET}
     if chroma_url:
         env["CSBA_CHROMA_URL"] = chroma_url
     if fast_recovery:

@@ -31,6 +31,7 @@ from twilio.request_validator import RequestValidator
 
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store, make_engine
 from channels.web_chat import provider_message_id
+from tests.conftest import chat_token
 from tests.scale.serving import (
     TWILIO_TOKEN,
     ServerProcess,
@@ -124,12 +125,15 @@ class Load:
 
     def chat_flow(self, n: int, order: str, email: str) -> None:
         conversation: list[str] = []
+        secret: dict[str, str] = {}
 
         def start() -> bool:
             made = httpx.post(f"{self.server.url}/v1/conversations", timeout=30,
-                              json={"marketplace": "US", "email": email})
+                              json={"marketplace": "US", "email": email,
+                                    "identity_token": chat_token(email)})
             if made.status_code == 201:
                 conversation.append(made.json()["conversation_id"])
+                secret["X-Conversation-Secret"] = made.json()["conversation_secret"]
             return made.status_code == 201
 
         self.retrying(start)
@@ -139,7 +143,8 @@ class Load:
             def post(client_id: str = client_id, text: str = text) -> bool:
                 sent = httpx.post(
                     f"{self.server.url}/v1/conversations/{conversation[0]}/messages",
-                    json={"text": text, "client_message_id": client_id}, timeout=30)
+                    json={"text": text, "client_message_id": client_id}, timeout=30,
+                    headers=secret)
                 return sent.status_code == 200
 
             self.retrying(post)

@@ -30,6 +30,7 @@ def any_store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
 
 def message(text: str, provider_id: str = "m-1") -> InboundMessage:
     return InboundMessage(channel="email", sender=EMAIL, text=text, thread_key="t-nul",
+                          verified_contact=EMAIL,
                           received_at=datetime(2026, 11, 25, 10, tzinfo=UTC),
                           provider_message_id=provider_id)
 

@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store, make_engine
 from channels.seller_portal import issue_token
+from tests.conftest import chat_token
 from tests.scale.serving import (
     TWILIO_TOKEN,
     ServerProcess,
@@ -71,9 +72,12 @@ def workers(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> I
             drop_database(postgres_server, database_url)
 
 
+SECRETS: dict[str, str] = {}  # conversation id -> its secret, as the client keeps it
+
 def chat(server: ServerProcess, conversation: str, text: str, client_id: str) -> Any:
     answer = httpx.post(f"{server.url}/v1/conversations/{conversation}/messages",
-                        json={"text": text, "client_message_id": client_id}, timeout=60)
+                        json={"text": text, "client_message_id": client_id}, timeout=60,
+                        headers={"X-Conversation-Secret": SECRETS[conversation]})
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -91,10 +95,11 @@ def sms(server: ServerProcess, sid: str, sender: str, text: str) -> httpx.Respon
 def test_alternate_turns_on_two_workers_keep_the_conversation(
         workers: Workers) -> None:
     a, b, store, relay, _ = workers
-    started = httpx.post(f"{a.url}/v1/conversations", json={"marketplace": "US",
-                                                            "email": EMAIL}, timeout=60)
+    started = httpx.post(f"{a.url}/v1/conversations", json={
+        "marketplace": "US", "email": EMAIL, "identity_token": chat_token(EMAIL)}, timeout=60)
     assert started.status_code == 201
     conversation = started.json()["conversation_id"]
+    SECRETS[conversation] = started.json()["conversation_secret"]
 
     # Turn 1 on A: the question names no order, and this customer has two.
     first = chat(a, conversation, QUESTION, "t1")

@@ -134,13 +134,15 @@ def ask(account_agent: Agent) -> Ask:
     counter = itertools.count(1)
 
     def send(order: Order, at: str, *, channel: Channel = "email", thread: str | None = None,
-             text: str | None = None) -> Reply:
+             text: str | None = None, proven: bool = True) -> Reply:
         email = order.customer.email or ""
         sender = email if channel == "email" else f"session-{next(counter)}"
         body = text or (f"Where is my order {order.order_id}?" if channel == "email" else
                         f"Where is my order {order.order_id}? My email is {email}")
+        # Every channel proves the customer here: the mail's sender, the chat's signed login.
         return account_agent.handle(InboundMessage(
-            channel=channel, sender=sender, text=body,
+            channel=channel, sender=sender, verified_contact=email if proven else None,
+            text=body,
             thread_key=thread or f"{channel}-{order.order_id}-{at}",
             received_at=datetime.fromisoformat(f"{at}T10:00:00+00:00"),
             provider_message_id=f"m-{next(counter)}"))

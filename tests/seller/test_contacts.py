@@ -38,6 +38,7 @@ def test_a_redelivered_message_counts_once(account_store: Store,
     order = order_record(purchased="2026-08-01", shipped="2026-08-02")
     account_store.save(orders=[order])
     message = InboundMessage(channel="email", sender=order.customer.email or "",
+                             verified_contact=order.customer.email or "",
                              text=f"Where is my order {order.order_id}?", thread_key="t-1",
                              received_at=datetime(2026, 8, 10, 9, tzinfo=UTC),
                              provider_message_id="<same@example.de>")
@@ -60,7 +61,7 @@ def test_a_customer_who_is_not_verified_is_no_contact_yet(account_store: Store,
                                                           ask: Ask) -> None:
     order = order_record(purchased="2026-08-01", shipped="2026-08-02")
     account_store.save(orders=[order])
-    reply = ask(order, "2026-08-10", channel="chat",
-                text=f"Where is my order {order.order_id}?")  # no email: who is asking?
+    reply = ask(order, "2026-08-10", channel="chat", proven=False,
+                text=f"Where is my order {order.order_id}?")  # anonymous: who is asking?
     assert reply.outcome == "needs_info"
     assert contacts(account_store) == []
