@@ -38,9 +38,12 @@ class SenderRateLimiter:
             raise ValueError("rate limit must name at least one limit, got none")
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def allow(self, channel: str, sender: str) -> bool:
-        """Count one new message of ``sender``; False when any of the limits is exceeded."""
-        key = f"{channel}:{sender.lower()}"
+    def allow(self, msg: InboundMessage) -> bool:
+        """Count one new message; False when any of the limits is exceeded. A message counts
+        against its proven contact, or, unproven, against the address it gives in a budget of
+        its own: mail forged with a customer's address cannot use up that customer's own."""
+        sender = msg.verified_contact or f"unproven:{msg.sender}"
+        key = f"{msg.channel}:{sender.lower()}"
         # Test all first so a message refused by the daily limit does not eat the minute's.
         if not all(self.limiter.test(item, key) for item in self.items):
             return False
@@ -69,7 +72,7 @@ def rate_limited(handle: MessageHandler, limiter: SenderRateLimiter, store: Stor
 
     def limited(msg: InboundMessage) -> Reply:
         if store.has_message(msg.channel, msg.provider_message_id) or \
-                limiter.allow(msg.channel, msg.sender):
+                limiter.allow(msg):
             return handle(msg)
         log.warning("rate limit: %s message %s not answered by the agent", msg.channel,
                     msg.provider_message_id)
