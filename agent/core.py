@@ -410,7 +410,7 @@ class Agent:
             if conv.pending == "code" and not order_ids and live_code(t.session, conv, order_id):
                 return self._ask(t, "code_ask", "code", order_id=order_id)
             if not request_code(t.session, conv=conv, order_id=order_id, order=order,
-                                language=t.language, now=t.now):
+                                language=t.language, now=t.now, deliver=msg.reaches_sender):
                 return self._ask(t, "code_limit", "code", order_id=order_id)
             log.info("one-time code requested in conversation %s", conv.id)
             return self._ask(t, "code_sent", "code", order_id=order_id)

@@ -65,6 +65,10 @@ class InboundMessage:
     # site signed, a code sent to the order's contact and typed back. ``sender`` is only where
     # replies go: an address or number anyone can type proves nothing.
     verified_contact: str | None = None
+    # False when the channel will not deliver replies to this sender (a mail nothing proved
+    # is answered in the record only): the agent then sends nothing on the message's behalf,
+    # not even a one-time code to an order's contact, which could never be typed back.
+    reaches_sender: bool = True
 
     def __post_init__(self) -> None:
         if not self.provider_message_id:

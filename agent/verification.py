@@ -66,11 +66,13 @@ def _since(session: Session, *where: object) -> int:
 
 
 def request_code(session: Session, *, conv: ConversationRow, order_id: str,
-                 order: Order | None, language: str, now: datetime) -> bool:
+                 order: Order | None, language: str, now: datetime,
+                 deliver: bool = True) -> bool:
     """Make a code for ``order_id`` in this conversation and queue it to the order's contact.
     False when the conversation asked for too many codes lately (nothing is made). Whether
     the order exists, has a contact or reached its own send limit changes nothing the
-    requester sees."""
+    requester sees; nor does ``deliver`` False (the requester could never be answered), which
+    sends nothing."""
     window = now - SEND_WINDOW
     if _since(session, VerificationCodeRow.conversation_id == conv.id,
               VerificationCodeRow.created_at > window) >= REQUESTS_PER_CONVERSATION:
@@ -81,7 +83,8 @@ def request_code(session: Session, *, conv: ConversationRow, order_id: str,
         earlier.closed_at = now  # one live code per conversation: the newest
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     salt = secrets.token_hex(16)
-    deliverable = order is not None and bool(order.customer.email or order.customer.phone) \
+    deliverable = deliver and order is not None \
+        and bool(order.customer.email or order.customer.phone) \
         and _since(session, VerificationCodeRow.order_id == order_id,
                    VerificationCodeRow.sent.is_(True),
                    VerificationCodeRow.created_at > window) < SENDS_PER_ORDER

@@ -521,7 +521,7 @@ class EmailChannel:
         reply = handle(InboundMessage(
             channel=CHANNEL, sender=parsed.sender, text=parsed.text, thread_key=thread_key,
             received_at=self.clock(), provider_message_id=parsed.message_id,
-            verified_contact=proven,
+            verified_contact=proven, reaches_sender=proven is not None,
             metadata=MappingProxyType({
                 "subject": parsed.subject, "attachments": str(len(parsed.attachments)),
                 "attachment_names": json.dumps(list(parsed.attachments), ensure_ascii=False)}),

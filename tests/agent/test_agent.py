@@ -456,3 +456,20 @@ def test_an_emails_reply_is_queued_by_the_turn_that_stores_it_once(
         assert row.meta["references"] == "<root@example.de> <m2@example.de>"
         assert row.meta["message_id"].endswith("@shop.example>")
         assert row.meta["conversation_id"] == reply.conversation_id
+
+
+def test_a_sender_no_reply_reaches_gets_no_code_sent_on_its_behalf(
+        agent: Agent, store: Store) -> None:
+    # A forged mail in a customer's name: the channel proved nothing and will not mail the
+    # conversation, so a code to the order's address could never be typed back: none is sent.
+    def mail(n: int, *, reaches: bool) -> Reply:
+        return agent.handle(InboundMessage(
+            channel="email", sender=DELIVERED_DE[1], text=f"Wo ist {DELIVERED_DE[0]}?",
+            thread_key=f"forged-{n}", received_at=datetime.fromisoformat(NOW),
+            provider_message_id=f"forged-{n}", reaches_sender=reaches))
+
+    unreachable, reachable = mail(1, reaches=False), mail(2, reaches=True)
+    assert unreachable.text == reachable.text and unreachable.outcome == "needs_info"
+    with store.sessions() as s:
+        sent = s.scalars(select(OutboxRow).where(OutboxRow.channel == "email")).all()
+    assert [row.meta["kind"] for row in sent] == ["verification_code"]  # the reachable one's

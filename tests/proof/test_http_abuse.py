@@ -67,7 +67,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
         "CSBA_MODE": "production", "CSBA_DATA_DIR": str(root / "data"),
         "CSBA_TWILIO_AUTH_TOKEN": "abuse-twilio-token-7c1f", "CSBA_PUBLIC_BASE_URL": BASE,
         "CSBA_OPERATOR_TOKEN": STRONG_OPERATOR_TOKEN,
-        "CSBA_EMAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN, "CSBA_LOG_FORMAT": "text"},
+        "CSBA_EMAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN, "CSBA_LOG_FORMAT": "text",
+        # every test here starts chats from one address: the chat limits are not under test
+        "CSBA_CHAT_START_LIMIT": "10000/minute", "CSBA_CHAT_MESSAGE_LIMIT": "10000/minute"},
         log_path=root / "server.log")
     running.start()
     yield running
@@ -84,8 +86,11 @@ def raw_post(server: HttpServer, path: str, headers: dict[str, str],
     sent = 0
     with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
         sock.sendall(head.encode("ascii"))
+        # poll, not select: a long test session may hold file descriptors past select's 1024
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
         for chunk in body:
-            if select.select([sock], [], [], 0)[0]:
+            if poller.poll(0):
                 break  # the answer is there: the server is done with this body
             try:
                 sock.sendall(chunk)
@@ -191,7 +196,8 @@ def test_byte_soups_are_refused_precisely_never_5xx_never_echoed(server: HttpSer
     assert chat.status_code == 201, chat.text
     key = chat.json()["conversation_id"]
     operator = {"Authorization": f"Bearer {STRONG_OPERATOR_TOKEN}"}
-    for path, headers in ((f"/v1/conversations/{key}/messages", {}),
+    secret = {"X-Conversation-Secret": chat.json()["conversation_secret"]}
+    for path, headers in ((f"/v1/conversations/{key}/messages", secret),
                           ("/v1/conversations", {}), ("/v1/operator/refunds", operator)):
         response = httpx.post(f"{server.url}{path}", content=SOUPS[soup], timeout=60,
                               headers={**headers, "Content-Type": "application/json"})
@@ -231,6 +237,7 @@ def test_a_validation_error_names_the_field_and_rule_not_the_value(server: HttpS
     chat = httpx.post(f"{server.url}/v1/conversations", json={}, timeout=30)
     key = chat.json()["conversation_id"]
     response = httpx.post(f"{server.url}/v1/conversations/{key}/messages", timeout=30,
+                          headers={"X-Conversation-Secret": chat.json()["conversation_secret"]},
                           json={"text": MARK * 500, "client_message_id": "long"})
     assert response.status_code == 422
     assert MARK not in response.text and len(response.content) < 1024, response.text
@@ -240,12 +247,12 @@ def test_a_validation_error_names_the_field_and_rule_not_the_value(server: HttpS
 
 
 def test_the_access_log_holds_no_secret(server: HttpServer) -> None:
-    key = httpx.post(f"{server.url}/v1/conversations", json={}, timeout=30
-                     ).json()["conversation_id"]
+    chat = httpx.post(f"{server.url}/v1/conversations", json={}, timeout=30).json()
+    key, chat_secret = chat["conversation_id"], chat["conversation_secret"]
     token_in_query = secrets.token_urlsafe(24)
     seller_token = "csba_" + secrets.token_urlsafe(32)
-    assert httpx.get(f"{server.url}/v1/conversations/{key}/messages",
-                     timeout=30).status_code == 200
+    assert httpx.get(f"{server.url}/v1/conversations/{key}/messages", timeout=30,
+                     headers={"X-Conversation-Secret": chat_secret}).status_code == 200
     httpx.get(f"{server.url}/v1/knowledge/search", timeout=30,
               params={"q": f"where is {MARK}", "token": token_in_query})
     httpx.get(f"{server.url}/seller/cases/{seller_token}", timeout=30)
@@ -254,7 +261,8 @@ def test_the_access_log_holds_no_secret(server: HttpServer) -> None:
     log = server.log()
     assert '"GET /v1/conversations/[redacted]/messages HTTP/1.1" 200' in log, log[-2000:]
     assert "/v1/knowledge/search?q=[redacted]&token=[redacted]" in log
-    for secret in (key, token_in_query, seller_token, MARK, STRONG_OPERATOR_TOKEN):
+    for secret in (key, chat_secret, token_in_query, seller_token, MARK,
+                   STRONG_OPERATOR_TOKEN):
         assert secret not in log, secret
 
 

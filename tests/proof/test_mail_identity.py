@@ -27,6 +27,7 @@ from agent.cases import OPEN, queue_customer_message
 from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
+from agent.seller_answers import published_answers
 from channels.app import create_app
 from knowledge.pages import ProductPage
 from tests.conftest import NOW
@@ -172,9 +173,8 @@ def case_of(store: Store, case_id: str) -> CaseRow:
 
 
 def page_answers(store: Store) -> str:
-    page = store.page(HEADLAMP, "US")
-    assert page is not None
-    return str(page.model_dump().get("seller_answers"))
+    """What the product's knowledge holds of sellers' answers (their own table)."""
+    return str(published_answers(store, [(HEADLAMP, "US")]).get((HEADLAMP, "US")))
 
 
 # --- item 1: a forged seller answer ----------------------------------------------------------

@@ -77,6 +77,8 @@ def test_the_server_comes_up_and_answers_after_its_model_process_is_killed_while
         assert started.status_code == 201, started.text
         conversation = started.json()["conversation_id"]
         reply = client.post(f"/v1/conversations/{conversation}/messages",
+                            headers={"X-Conversation-Secret":
+                                     started.json()["conversation_secret"]},
                             json={"text": "Is the headlamp waterproof?",
                                   "client_message_id": "m-1"})
         assert reply.status_code == 200, reply.text
