@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import HTTPException
 from starlette.datastructures import Headers
@@ -164,13 +165,30 @@ def parse_json_text(text: str, what: str = "body") -> Any:
     return document
 
 
+def check_form_text(body: bytes) -> None:
+    """A URL-encoded form whose every field is UTF-8 text without NUL (which no database
+    column of PostgreSQL can hold); ``JsonProblem`` names the rule, never a value."""
+    try:
+        fields = parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8",
+                           errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise JsonProblem("form_encoding", "the form is not URL-encoded UTF-8 text") from None
+    if any("\x00" in name or "\x00" in value for name, value in fields):
+        raise JsonProblem("form_text", "a form field holds a NUL character (%00)")
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
 def _is_json(content_type: str) -> bool:
-    media = content_type.split(";")[0].strip().lower()
+    media = _media(content_type)
     return media == "application/json" or media.endswith("+json")
 
 
 class RequestBodyGuard:
-    """ASGI middleware: every HTTP request body bounded by ``limits``, JSON bodies checked."""
+    """ASGI middleware: every HTTP request body bounded by ``limits``, JSON bodies and
+    URL-encoded forms checked as text."""
 
     def __init__(self, app: ASGIApp, limits: BodyLimits) -> None:
         self.app = app
@@ -186,7 +204,10 @@ class RequestBodyGuard:
         if declared.isdigit() and int(declared) > limit:
             await _refuse(413, "body_too_large", too_large_message(limit), scope, receive, send)
             return
-        if _is_json(headers.get("content-type", "")):
+        content_type = headers.get("content-type", "")
+        check = (check_json_text if _is_json(content_type) else check_form_text
+                 if _media(content_type) == "application/x-www-form-urlencoded" else None)
+        if check is not None:
             body = await _read_bounded(receive, limit)
             if body is None:
                 await _refuse(413, "body_too_large", too_large_message(limit), scope, receive,
@@ -194,7 +215,7 @@ class RequestBodyGuard:
                 return
             if body:
                 try:
-                    check_json_text(body)
+                    check(body)
                 except JsonProblem as problem:
                     await _refuse(400, problem.rule, str(problem), scope, receive, send)
                     return

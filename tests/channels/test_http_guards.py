@@ -10,7 +10,7 @@ import re
 import pytest
 
 from channels.credential_guesses import CredentialGuesses
-from channels.request_bodies import BodyLimits, JsonProblem, check_json_text
+from channels.request_bodies import BodyLimits, JsonProblem, check_form_text, check_json_text
 from channels.security_headers import page_policy
 from csba.logs import scrub_path
 from csba.settings import token_weakness
@@ -97,3 +97,19 @@ def test_wrong_credentials_are_counted_per_address() -> None:
 def test_operator_token_strength(token: str, why: str | None) -> None:
     weakness = token_weakness(token)
     assert (weakness is None) if why is None else (weakness is not None and why in weakness)
+
+
+@pytest.mark.parametrize(("body", "rule"), [
+    (b"Body=hi%00there&From=%2B49151", "form_text"),
+    (b"Body=%FF%FE", "form_encoding"),
+    (b"Body=caf\xc3\xa9", "form_encoding"),  # raw bytes: a form is URL-encoded ASCII
+])
+def test_forms_no_store_can_keep_are_refused_by_rule(body: bytes, rule: str) -> None:
+    with pytest.raises(JsonProblem) as problem:
+        check_form_text(body)
+    assert problem.value.rule == rule and "there" not in str(problem.value)
+
+
+def test_ordinary_forms_pass() -> None:
+    check_form_text(b"Body=Wo+ist+mein+Paket%3F+%C3%84rger&From=%2B4915112345678&NumMedia=0")
+    check_form_text(b"")
