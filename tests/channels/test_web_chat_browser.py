@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from agent.core import Agent
@@ -29,7 +26,7 @@ from tests.channels.test_web_chat import HEADLAMP_US, UNANSWERED, WEIGHT
 from tests.conftest import CHAT_IDENTITY_SECRET, NOW, chat_token
 from tests.support.browser import headless_chromium
 from tests.support.browser import sync_api as playwright_api
-from tests.support.net import free_port
+from tests.support.net import serving_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -54,19 +51,8 @@ def agent_here(store: Store, headlamp_index: KnowledgeIndex) -> Agent:
 def server(chat: WebChatChannel, agent_here: Agent) -> Iterator[str]:
     app = FastAPI()
     app.include_router(chat.router(agent_here.handle))
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_thread(app, lifespan="off") as url:
+        yield url
 
 
 @pytest.fixture()

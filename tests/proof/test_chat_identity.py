@@ -11,8 +11,6 @@ import asyncio
 import json
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 
 from agent.db import Store
@@ -34,7 +31,7 @@ from tests.conftest import NOW
 from tests.proof.conftest import proof_settings
 from tests.support.identity import chat_token
 from tests.support.mail import MailCatcher
-from tests.support.net import free_port
+from tests.support.net import serving_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -85,20 +82,8 @@ def live_server(tmp_path: Path, store: Store, index: KnowledgeIndex, relay: Mail
     clock = SettableClock()
     settings.__dict__["clock"] = clock  # the settings' one clock, before anything reads it
     app = create_app(settings, index=index, smtp_server=False, outbox_worker=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="info", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", clock, settings, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving_in_thread(app, log_level="info", lifespan="on") as url:
+        yield Live(url, clock, settings, app)
 
 
 @pytest.fixture()

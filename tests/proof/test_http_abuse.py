@@ -14,15 +14,12 @@ import re
 import secrets
 import select
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
@@ -43,7 +40,7 @@ from tests.proof.conftest import BASE, OPERATOR_TOKEN, WEBHOOK_TOKEN, proof_sett
 from tests.support.browser import headless_chromium
 from tests.support.browser import sync_api as playwright_api
 from tests.support.http_server import HttpServer
-from tests.support.net import free_port
+from tests.support.net import serving_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -323,18 +320,8 @@ def test_every_response_carries_the_security_headers(client: TestClient, store: 
 @pytest.fixture()
 def live(service: FastAPI) -> Iterator[str]:
     """The app behind a real uvicorn server, for the browser."""
-    port = free_port()
-    running = uvicorn.Server(uvicorn.Config(service, host="127.0.0.1", port=port,
-                                            log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_thread(service) as url:
+        yield url
 
 
 # Every policy violation the page meets, as the browser reports it to the page.
