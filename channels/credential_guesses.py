@@ -13,12 +13,13 @@ import logging
 import math
 import time
 
-from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from channels.rate_limit import parse_limits
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,7 @@ class CredentialGuesses:
     """How many wrong credentials each client address has presented, in ``limits``' windows."""
 
     def __init__(self, limits: str) -> None:
-        try:
-            self.items: list[RateLimitItem] = parse_many(limits)
-        except ValueError as exc:
-            raise ValueError(f"credential guess limit must look like '10/minute;100/hour', "
-                             f"got {limits!r}") from exc
-        if not self.items:
-            raise ValueError("credential guess limit must name at least one limit, got none")
+        self.items = parse_limits(limits, "credential guess limit", "10/minute;100/hour")
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def retry_after(self, client: str) -> int | None:

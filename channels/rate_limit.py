@@ -27,15 +27,21 @@ from csba.money import MARKETPLACE_LANGUAGE
 log = logging.getLogger(__name__)
 
 
+def parse_limits(spec: str, what: str, example: str) -> list[RateLimitItem]:
+    """``limits``' notation (``'20/minute;300/day'``) read, or a ``ValueError`` naming
+    ``what`` with an ``example`` of the notation."""
+    try:
+        items: list[RateLimitItem] = parse_many(spec)
+    except ValueError as exc:
+        raise ValueError(f"{what} must look like '{example}', got {spec!r}") from exc
+    if not items:
+        raise ValueError(f"{what} must name at least one limit, got none")
+    return items
+
+
 class SenderRateLimiter:
     def __init__(self, limits: str) -> None:
-        try:
-            self.items: list[RateLimitItem] = parse_many(limits)
-        except ValueError as exc:
-            raise ValueError(f"rate limit must look like '20/minute;300/day', got {limits!r}"
-                             ) from exc
-        if not self.items:
-            raise ValueError("rate limit must name at least one limit, got none")
+        self.items = parse_limits(limits, "rate limit", "20/minute;300/day")
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def allow(self, msg: InboundMessage) -> bool:
