@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -13,6 +13,10 @@ from rich.table import Table
 
 from csba.jsonl import DataFileError
 from csba.settings import Settings
+
+if TYPE_CHECKING:
+    from csba.ingest import IngestInput
+    from evals.dataset import EvalCase
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Customer service for seller-fulfilled marketplace orders.")
@@ -167,28 +171,40 @@ def seller_token(
 
 @app.command("eval")
 def eval_command(
-    dataset: Annotated[Path, typer.Option(help="eval cases, one JSON object per line")],
+    dataset: Annotated[list[Path], typer.Option(
+        help="eval cases, one JSON object per line; repeatable (ids must differ)")],
     catalog: Annotated[list[Path], typer.Option(
         help="product pages (.jsonl, .html, SP-API .json or a folder); repeatable")],
-    orders: Annotated[Path, typer.Option(help="orders.jsonl")],
+    orders: Annotated[list[Path], typer.Option(help="orders.jsonl; repeatable")],
     sellers: Annotated[Path, typer.Option(help="sellers.jsonl")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for results and reports")],
     baseline: Annotated[Path | None, typer.Option(
         help="a previous run's --out directory: report deltas and flipped cases")] = None,
     min_score: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="exit 1 when the share of passed cases is below this")] = None,
+    public: Annotated[str | None, typer.Option(
+        help="also run this part of the public product questions (held-out or tune) on data "
+             "of its own, reported beside the dataset")] = None,
+    public_limit: Annotated[int | None, typer.Option(
+        min=1, help="run only this many public questions (a fixed sample over every file)")
+    ] = None,
 ) -> None:
     """Run a dataset against a fresh agent on exactly the given data and report its quality."""
     from csba.ingest import read_inputs
-    from evals.dataset import read_dataset
+    from evals.dataset import read_datasets
     from evals.metrics import HEADLINE
-    from evals.report import load_previous, write_reports
+    from evals.pqa import PARTS
+    from evals.report import PublicRun, load_previous, write_reports
     from evals.runner import CaseRun, run_dataset
 
+    if public is not None and public not in PARTS:
+        console.print(f"[red]--public {public!r}: give one of {', '.join(PARTS)}[/red]")
+        raise typer.Exit(2)
     settings = _settings()
     try:
-        cases = read_dataset(dataset)
+        cases = read_datasets(dataset)
         data = read_inputs(catalogs=catalog, orders=orders, sellers=sellers)
+        public_input = _public_input(public, public_limit, out_dir) if public else None
     except DataFileError as exc:
         # Unwrapped: the file:line: field of each error must stay whole to be found again.
         console.print(f"[red]rejected, no case was run:[/red] {exc}", soft_wrap=True,
@@ -197,31 +213,98 @@ def eval_command(
     if baseline is not None and not (baseline / "metrics.json").is_file():
         console.print(f"[red]--baseline {baseline}: no metrics.json there[/red]")
         raise typer.Exit(2)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("[red]{task.fields[failing]} failing"), TimeElapsedColumn(),
-                  console=console) as bar:
-        task = bar.add_task("loading the data", total=len(cases), failing=0)
-        failing = 0
 
-        def advance(run: CaseRun) -> None:
-            nonlocal failing
-            failing += not run.agent.passed
-            bar.update(task, advance=1, failing=failing)
+    def run(label: str, cases: list[EvalCase], data: IngestInput, where: Path) -> list[CaseRun]:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("[red]{task.fields[failing]} failing"), TimeElapsedColumn(),
+                      console=console) as bar:
+            task = bar.add_task(f"{label}loading the data", total=len(cases), failing=0)
+            failing = 0
 
-        runs = run_dataset(cases, data, out_dir, settings=settings, on_case=advance,
-                           on_stage=lambda s: bar.update(task, description=s))
+            def advance(run: CaseRun) -> None:
+                nonlocal failing
+                failing += not run.agent.passed
+                bar.update(task, advance=1, failing=failing)
+
+            return run_dataset(cases, data, where, settings=settings, on_case=advance,
+                               on_stage=lambda s: bar.update(task, description=label + s))
+
+    runs = run("", cases, data, out_dir)
+    public_run = None
+    if public_input is not None:
+        public_cases, public_data, public_dir = public_input
+        public_run = PublicRun(str(public), public_dir,
+                               run(f"public {public}: ", public_cases, public_data, public_dir))
     previous = load_previous(baseline, runs) if baseline is not None else None
-    metrics = write_reports(runs, out_dir, dataset, previous)
+    metrics = write_reports(runs, out_dir, dataset, previous, public_run)
     agent, base = metrics["agent"], metrics["baseline"]
     table = Table("metric", "agent", "plain retrieval", title=f"eval: {len(cases)} cases")
     for name in HEADLINE:
         table.add_row(name, *(f"{v:.3f}" if isinstance(v, float) else str(v)
                               for v in (agent[name], base[name])))
     out.print(table)
+    if "public" in metrics:
+        _print_public(metrics["public"])
     out.print(f"reports: {out_dir / 'report.html'}, {out_dir / 'report.md'}")
     if min_score is not None and (agent["score"] or 0.0) < min_score:
         console.print(f"[red]score {agent['score']:.3f} is below --min-score {min_score}[/red]")
         raise typer.Exit(1)
+
+
+def _public_input(part: str, limit: int | None,
+                  out_dir: Path) -> tuple[list[EvalCase], IngestInput, Path]:
+    """The public part's data files written under ``out_dir/public/data`` and read back
+    through the same loaders as any dataset."""
+    from csba.ingest import read_inputs
+    from evals.dataset import read_dataset
+    from evals.pqa import Part, questions_of
+    from evals.pqa_cases import CASES, CATALOG, ORDERS, SELLERS, convert_all, sample, write_files
+
+    where = out_dir / "public"
+    chosen = sample(questions_of(cast(Part, part)), limit)
+    files = write_files(convert_all(chosen), where / "data")
+    data = read_inputs(catalogs=[files[CATALOG]], orders=files[ORDERS], sellers=files[SELLERS])
+    return read_dataset(files[CASES]), data, where
+
+
+def _print_public(section: dict[str, Any]) -> None:
+    from evals.public_metrics import METRICS
+
+    table = Table("metric", "agent", "plain retrieval",
+                  title=f"public questions ({section['part']}): "
+                        f"{section['agent']['cases']} cases")
+    for name in (*METRICS, "answered", "escalated"):
+        table.add_row(name, *(f"{v:.3f}" if isinstance(v, float) else str(v)
+                              for v in (section["agent"][name], section["baseline"][name])))
+    out.print(table)
+
+
+@app.command()
+def pqa(
+    part: Annotated[str, typer.Option(help="tune (to tune on) or held-out (only to report)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for the four data files")],
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="only this many questions (a fixed sample over every file)")] = None,
+) -> None:
+    """Write a part of the public product questions as eval data: cases.jsonl, catalog.jsonl,
+    orders.jsonl and sellers.jsonl (run them with csba eval)."""
+    from evals.pqa import PARTS, questions_of
+    from evals.pqa_cases import convert_all, sample, write_files
+
+    if part not in PARTS:
+        console.print(f"[red]--part {part!r}: give one of {', '.join(PARTS)}[/red]")
+        raise typer.Exit(2)
+    chosen = sample(questions_of(part), limit)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console) as bar:
+        task = bar.add_task(f"converting the {part} questions", total=len(chosen))
+        converted = convert_all(chosen, on_question=lambda n: bar.update(task, completed=n))
+    files = write_files(converted, out_dir)
+    for name, path in files.items():
+        out.print(f"{name}: {path}")
+    out.print(f"{len(converted)} cases; run them with: csba eval --dataset {files['cases.jsonl']} "
+              f"--catalog {files['catalog.jsonl']} --orders {files['orders.jsonl']} "
+              f"--sellers {files['sellers.jsonl']} --out DIR")
 
 
 @app.command()

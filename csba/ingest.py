@@ -27,13 +27,15 @@ class IngestInput:
     sellers: list[Seller] = field(default_factory=list)
 
 
-def read_inputs(*, catalogs: Sequence[Path] = (), orders: Path | None = None,
+def read_inputs(*, catalogs: Sequence[Path] = (), orders: Path | Sequence[Path] | None = None,
                 sellers: Path | None = None, seller_id: str | None = None,
                 marketplace: str | None = None) -> IngestInput:
-    """Parse and validate every file; raises ``DataFileError`` before anything is written."""
+    """Parse and validate every file; raises ``DataFileError`` before anything is written.
+    ``orders`` may be several files (an eval's own orders beside the demo's)."""
+    order_files = [orders] if isinstance(orders, Path) else list(orders or [])
     return IngestInput(
         pages=load_catalogs(catalogs, seller_id=seller_id, marketplace=marketplace),
-        orders=read_jsonl(orders, Order) if orders else [],
+        orders=[o for path in order_files for o in read_jsonl(path, Order)],
         sellers=read_jsonl(sellers, Seller) if sellers else [],
     )
 

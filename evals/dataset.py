@@ -7,6 +7,7 @@ field or a wrong type is a ``DataFileError`` naming the file, the line and the f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +53,8 @@ class Expect(_Open):
     forbidden: list[str] = Field(default_factory=list)
     # ASINs (product pages), order ids (order records), policy rule ids, or ``ASIN:field``.
     citations: list[str] | None = None
+    # Extension: at least one of these references must be cited (any relevant page field).
+    citations_any: list[str] | None = None
     return_decision: ExpectedDecision | None = None
     # Extensions: the redirect target, and whether a seller case must (not) be opened.
     redirect: Redirect | None = None
@@ -110,4 +113,20 @@ def read_dataset(path: Path) -> list[EvalCase]:
         problems.append(f"{path}: no cases")
     if problems:
         raise DataFileError(path, problems)
+    return cases
+
+
+def read_datasets(paths: Sequence[Path]) -> list[EvalCase]:
+    """The cases of every file in order; an id used in two files is an error, since ids name
+    results."""
+    cases: list[EvalCase] = []
+    where: dict[str, Path] = {}
+    for path in paths:
+        read = read_dataset(path)
+        clashes = [f"{path}: field 'id': {c.id!r} is already used in {where[c.id]}"
+                   for c in read if c.id in where]
+        if clashes:
+            raise DataFileError(path, clashes)
+        where.update((c.id, path) for c in read)
+        cases += read
     return cases

@@ -25,6 +25,8 @@ from evals.metrics import (
     deltas,
     outcome_confusion,
 )
+from evals.public_metrics import METRICS as PUBLIC_METRICS
+from evals.public_metrics import public_metrics
 from evals.runner import RESULTS, CaseRun, read_results
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,15 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+
+
+@dataclass
+class PublicRun:
+    """The public questions run beside the dataset: which part, in which directory."""
+
+    part: str
+    dir: Path
+    runs: Sequence[CaseRun]
 
 
 @dataclass
@@ -58,14 +69,19 @@ def load_previous(path: Path, runs: Sequence[CaseRun]) -> Previous:
     return prev
 
 
-def build_metrics(runs: Sequence[CaseRun], dataset: Path,
-                  previous: Previous | None = None) -> dict[str, Any]:
+def _dataset_label(dataset: Path | Sequence[Path]) -> str:
+    return str(dataset) if isinstance(dataset, Path) else ", ".join(map(str, dataset))
+
+
+def build_metrics(runs: Sequence[CaseRun], dataset: Path | Sequence[Path],
+                  previous: Previous | None = None,
+                  public: PublicRun | None = None) -> dict[str, Any]:
     agent_pairs = [(r.case, r.agent) for r in runs]
     base_pairs = [(r.case, r.baseline) for r in runs]
     agent, base = compute(agent_pairs), compute(base_pairs)
     by_agent, by_base = breakdown(agent_pairs), breakdown(base_pairs)
     out: dict[str, Any] = {
-        "dataset": str(dataset),
+        "dataset": _dataset_label(dataset),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "agent": agent, "baseline": base,
         "agent_ahead": {k: better(k, agent[k], base.get(k)) for k in agent},
@@ -82,6 +98,8 @@ def build_metrics(runs: Sequence[CaseRun], dataset: Path,
                            "deltas": deltas(agent, previous.metrics),
                            "now_failing": previous.now_failing,
                            "now_passing": previous.now_passing}
+    if public is not None:
+        out["public"] = {"dir": str(public.dir), **public_metrics(public.runs, public.part)}
     return out
 
 
@@ -141,6 +159,8 @@ def write_markdown(m: dict[str, Any], runs: Sequence[CaseRun], path: Path) -> No
         lines += ["", f"## Compared with {prev['dir']}", "",
                   f"Now failing: {', '.join(prev['now_failing']) or 'none'}",
                   "", f"Now passing: {', '.join(prev['now_passing']) or 'none'}"]
+    if "public" in m:
+        lines += ["", *_public_markdown(m["public"])]
     lines += ["", "## Failing cases", ""]
     for run in runs:
         if run.agent.passed:
@@ -150,6 +170,60 @@ def write_markdown(m: dict[str, Any], runs: Sequence[CaseRun], path: Path) -> No
         if run.agent.replies:
             lines.append(f"  - reply: {_md(run.agent.replies[-1].text)}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+_PUBLIC_ROWS = (*PUBLIC_METRICS, "cases", "expect_answer", "expect_escalation", "answered",
+                "answered_relevant_first", "escalated")
+
+
+def _public_markdown(p: dict[str, Any]) -> list[str]:
+    lines = [f"## Public product questions ({p['part']})", "",
+             f"{p['agent']['cases']} cases from public data (semiPQA, HetPQA; CDLA-Sharing-1.0), "
+             f"results in {p['dir']}.", "", "| metric | agent | plain retrieval |", "|---|---|---|"]
+    lines += [f"| {n} | {_fmt(p['agent'][n])} | {_fmt(p['baseline'][n])} |"
+              for n in _PUBLIC_ROWS]
+    lines += ["", "| source | cases | accuracy | precision | answer recall | escalation recall "
+              "| baseline accuracy | baseline precision |", "|---|---|---|---|---|---|---|---|"]
+    for source, both in p["by_source"].items():
+        a, b = both["agent"], both["baseline"]
+        lines.append(f"| {source} | {a['cases']} | {_fmt(a['answer_or_escalate_accuracy'])} | "
+                     f"{_fmt(a['answer_precision'])} | {_fmt(a['answer_recall'])} | "
+                     f"{_fmt(a['escalation_recall'])} | "
+                     f"{_fmt(b['answer_or_escalate_accuracy'])} | "
+                     f"{_fmt(b['answer_precision'])} |")
+    return lines
+
+
+def _public_html(p: dict[str, Any]) -> str:
+    sources = list(p["by_source"])
+    charts = [
+        grouped_bars("public-metrics", f"Public questions ({p['part']})", list(PUBLIC_METRICS),
+                     [("agent", AGENT_COLOUR, [p["agent"][n] for n in PUBLIC_METRICS]),
+                      ("plain retrieval", BASELINE_COLOUR,
+                       [p["baseline"][n] for n in PUBLIC_METRICS])]),
+        grouped_bars("public-by-source", "Answer-or-escalate accuracy, by source", sources,
+                     [("agent", AGENT_COLOUR, [p["by_source"][s]["agent"][
+                         "answer_or_escalate_accuracy"] for s in sources]),
+                      ("plain retrieval", BASELINE_COLOUR, [p["by_source"][s]["baseline"][
+                          "answer_or_escalate_accuracy"] for s in sources])]),
+    ]
+    rows = "".join(f"<tr><td>{escape(n)}</td><td>{escape(_fmt(p['agent'][n]))}</td>"
+                   f"<td>{escape(_fmt(p['baseline'][n]))}</td></tr>" for n in _PUBLIC_ROWS)
+    by_source = "".join(
+        f"<tr><td>{escape(s)}</td><td>{both['agent']['cases']}</td>"
+        + "".join(f"<td>{escape(_fmt(both[who][n]))}</td>" for who in ("agent", "baseline")
+                  for n in PUBLIC_METRICS) + "</tr>"
+        for s, both in p["by_source"].items())
+    heads = "".join(f"<th>{who} {escape(n)}</th>" for who in ("agent", "baseline")
+                    for n in PUBLIC_METRICS)
+    return (f'<h2 id="public">Public product questions ({escape(p["part"])})</h2>'
+            f"<p>{p['agent']['cases']} cases from public data (semiPQA, HetPQA; "
+            f"CDLA-Sharing-1.0), results in {escape(p['dir'])}.</p>"
+            f'<div class="charts">{"".join(charts)}</div>'
+            '<table id="public-metrics"><tr><th>metric</th><th>agent</th>'
+            f"<th>plain retrieval</th></tr>{rows}</table>"
+            f'<table id="public-by-source"><tr><th>source</th><th>cases</th>{heads}</tr>'
+            f"{by_source}</table>")
 
 
 _STYLE = """
@@ -228,14 +302,16 @@ def write_html(m: dict[str, Any], runs: Sequence[CaseRun], path: Path) -> None:
         f"{len(m['failing'])} failing · generated {escape(m['generated_at'])}</p>"
         f'<div class="charts">{"".join(charts)}</div>'
         f"<h2>Metrics</h2>{_html_metrics(m)}{flips}"
+        f"{_public_html(m['public']) if 'public' in m else ''}"
         f"<h2>Failing cases ({len(m['failing'])})</h2>{failing or '<p>none</p>'}"
         "</body></html>")
     path.write_text(page, encoding="utf-8")
 
 
-def write_reports(runs: Sequence[CaseRun], out_dir: Path, dataset: Path,
-                  previous: Previous | None = None) -> dict[str, Any]:
-    m = build_metrics(runs, dataset, previous)
+def write_reports(runs: Sequence[CaseRun], out_dir: Path, dataset: Path | Sequence[Path],
+                  previous: Previous | None = None,
+                  public: PublicRun | None = None) -> dict[str, Any]:
+    m = build_metrics(runs, dataset, previous, public)
     (out_dir / METRICS_FILE).write_text(json.dumps(m, indent=1, ensure_ascii=False),
                                         encoding="utf-8")
     write_markdown(m, runs, out_dir / REPORT_MD)

@@ -112,6 +112,11 @@ def check_reply(expect: Expect, reply: Reply | None) -> list[Check]:
     for ref in expect.citations or []:
         found = reply is not None and any(ref_matches(ref, c) for c in reply.citations)
         checks.append(Check("citation", found, f"citation missing: {ref}"))
+    if expect.citations_any:
+        found = reply is not None and any(ref_matches(ref, c) for ref in expect.citations_any
+                                          for c in reply.citations)
+        checks.append(Check("citation", found, "citation missing: none of "
+                                               f"{', '.join(expect.citations_any)}"))
     if expect.return_decision is not None:
         got = reply.return_decision if reply else None
         wanted = expect.return_decision
