@@ -126,7 +126,10 @@ def _order(question: PqaQuestion, asin: str, email: str) -> dict[str, Any]:
 def convert(question: PqaQuestion) -> PublicCase:
     asin = asin_for(question.qid)
     variant = variant_of(question)
-    fields = [c for c in question.candidates if variant != "relevant_removed" or not c.relevant]
+    answers = {c.text for c in question.relevant}
+    # A silent page loses its answers, and any other field saying the very same text.
+    fields = [c for c in question.candidates
+              if variant != "relevant_removed" or c.text not in answers]
     page = _page(question, asin, fields)
     # Field names are those of the page as written: removing candidates renumbers the rest.
     relevant = [f"{asin}:{c.field}" for c in _renumbered(fields) if c.relevant]
