@@ -7,12 +7,16 @@ import json
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from agent.messages import Citation, Reply
+from csba.cli import app
 from csba.ingest import read_inputs
 from csba.jsonl import DataFileError
+from csba.services import DEMO_DATA_DIR
 from evals.dataset import read_dataset, read_datasets
 from evals.pqa import (
     FILES,
@@ -232,3 +236,76 @@ def test_public_metrics_count_answers_by_their_first_page_citation(tmp_path: Pat
     assert cases[1].expect is not None
     assert all(c.passed for c in check_reply(cases[1].expect, replies[1]))
     assert not all(c.passed for c in check_reply(cases[1].expect, replies[2]))
+
+
+def test_eval_refuses_an_unknown_public_part(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [
+        "eval", "--dataset", str(tmp_path / "none.jsonl"), "--catalog", str(tmp_path),
+        "--orders", str(tmp_path / "o.jsonl"), "--sellers", str(tmp_path / "s.jsonl"),
+        "--out", str(tmp_path / "out"), "--public", "test"])
+    assert result.exit_code == 2
+    assert "--public 'test': give one of tune, held-out" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_eval_reports_the_held_out_part_beside_the_dataset(tmp_path: Path) -> None:
+    demo = [json.loads(raw) for raw in (DEMO_DATA_DIR / "orders.jsonl").read_text(
+        "utf-8").splitlines() if raw.strip()]
+    bed, lamp = "028-4306213-9513237", "028-0578308-6271497"
+    # Two order files and two datasets: each case's order is in a different file.
+    first = _jsonl(tmp_path / "orders-1.jsonl", [o for o in demo if o["order_id"] != bed])
+    second = _jsonl(tmp_path / "orders-2.jsonl", [o for o in demo if o["order_id"] == bed])
+    pages = [json.loads(raw) for raw in (DEMO_DATA_DIR / "catalog.jsonl").read_text(
+        "utf-8").splitlines() if raw.strip()]
+    catalog = _jsonl(tmp_path / "catalog.jsonl",
+                     [p for p in pages if p["asin"] in {"B0DE4LT7K2", "B0DE6BW3R9"}])
+
+    def case(case_id: str, order: str, email: str, text: str, **expect: Any) -> dict[str, Any]:
+        return {"id": case_id, "now": "2026-11-25T10:00:00Z", "channel": "email",
+                "marketplace": "DE", "order_id": order, "customer": {"email": email},
+                "turns": [text], "expect": expect}
+
+    status = _jsonl(tmp_path / "a.jsonl", [case(
+        "status", bed, "miriam.koch@example.de", "Wo ist meine Bestellung?",
+        outcome="answered", citations=[bed])])
+    weight = _jsonl(tmp_path / "b.jsonl", [case(
+        "weight", lamp, "jana.becker@example.de", "Wie schwer ist die Schreibtischlampe?",
+        outcome="answered", citations=["B0DE4LT7K2:attributes.item_weight"])])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "eval", "--dataset", str(status), "--dataset", str(weight), "--catalog", str(catalog),
+        "--orders", str(first), "--orders", str(second),
+        "--sellers", str(DEMO_DATA_DIR / "sellers.jsonl"), "--out", str(out),
+        "--public", "held-out", "--public-limit", "20"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert metrics["agent"]["cases"] == 2
+    assert metrics["agent"]["score"] == 1.0, metrics["failing"]  # both order files were read
+    public = metrics["public"]
+    assert public["part"] == "held-out" and public["dir"] == str(out / "public")
+    held_out = {q.qid for q in load_questions() if q.part == "held-out"}
+    ran = [json.loads(raw)["id"] for raw in
+           (out / "public" / "results.jsonl").read_text("utf-8").splitlines()]
+    assert len(ran) == 20 and set(ran) <= held_out
+    assert len((out / "public" / "baseline_results.jsonl").read_text("utf-8").splitlines()) == 20
+    for who in ("agent", "baseline"):
+        section = public[who]
+        assert section["cases"] == 20
+        assert section["expect_answer"] + section["expect_escalation"] == 20
+        for name in ("answer_or_escalate_accuracy", "answer_recall", "escalation_recall"):
+            assert 0.0 <= section[name] <= 1.0
+        assert sum(s[who]["cases"] for s in public["by_source"].values()) == 20
+    # Plain retrieval answers everything and never opens a case.
+    assert public["baseline"]["answered"] == 20 and public["baseline"]["escalated"] == 0
+    assert public["baseline"]["escalation_recall"] == 0.0
+    assert 0.0 <= public["baseline"]["answer_precision"] <= 1.0
+    assert "## Public product questions (held-out)" in (out / "report.md").read_text("utf-8")
+    html = (out / "report.html").read_text("utf-8")
+    assert 'data-chart="public-metrics"' in html and 'data-chart="public-by-source"' in html
+    assert (out / "public" / "data" / "LICENSE").is_file()
