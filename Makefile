@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps serve test test-a-year-later lint bench ingest-demo clean
+.PHONY: install system-deps serve test test-a-year-later lint bench eval ingest-demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ test-a-year-later: install system-deps
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The dev eval with the held-out public product questions beside it (long: the public part
+# loads about 1,000 pages); reports in eval-out/. EVAL_ARGS adds options, e.g.
+# EVAL_ARGS='--public-limit 100'.
+EVAL_ARGS ?=
+eval: install
+	$(VENV)/bin/csba eval --dataset evals/datasets/dev.jsonl --catalog data/demo/catalog.jsonl \
+		--orders data/demo/orders.jsonl --sellers data/demo/sellers.jsonl --out eval-out \
+		--public held-out $(EVAL_ARGS)
 
 bench: install
 	$(PY) -m benchmarks.run
