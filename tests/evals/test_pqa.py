@@ -43,6 +43,7 @@ from evals.pqa_cases import (
 from evals.public_metrics import compute_public
 from evals.runner import CaseResult
 from evals.scoring import check_reply
+from tests.support.browser import headless_chromium
 
 # Questions per file, counted from the files with a plain TSV reader (distinct qids).
 QUESTIONS = {"semipqa-dev": 954, "semipqa-testseen": 680, "semipqa-testunseen": 692,
@@ -253,8 +254,11 @@ def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-@pytest.mark.slow
-def test_eval_reports_the_held_out_part_beside_the_dataset(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def public_eval(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(output dir, command output) of csba eval on two small datasets over two order files,
+    with 20 held-out public questions beside them."""
+    tmp_path = tmp_path_factory.mktemp("public-eval")
     demo = [json.loads(raw) for raw in (DEMO_DATA_DIR / "orders.jsonl").read_text(
         "utf-8").splitlines() if raw.strip()]
     bed, lamp = "028-4306213-9513237", "028-0578308-6271497"
@@ -283,7 +287,16 @@ def test_eval_reports_the_held_out_part_beside_the_dataset(tmp_path: Path) -> No
         "--orders", str(first), "--orders", str(second),
         "--sellers", str(DEMO_DATA_DIR / "sellers.jsonl"), "--out", str(out),
         "--public", "held-out", "--public-limit", "20"])
-    assert result.exit_code == 0, result.output
+    return out, result.output if result.exit_code == 0 else f"exit {result.exit_code}: " \
+        f"{result.output}"
+
+
+@pytest.mark.slow
+def test_eval_reports_the_held_out_part_beside_the_dataset(
+        public_eval: tuple[Path, str]) -> None:
+    out, output = public_eval
+    assert not output.startswith("exit "), output
+    assert "public questions (held-out): 20 cases" in output
     metrics = json.loads((out / "metrics.json").read_text("utf-8"))
     assert metrics["agent"]["cases"] == 2
     assert metrics["agent"]["score"] == 1.0, metrics["failing"]  # both order files were read
@@ -309,3 +322,25 @@ def test_eval_reports_the_held_out_part_beside_the_dataset(tmp_path: Path) -> No
     html = (out / "report.html").read_text("utf-8")
     assert 'data-chart="public-metrics"' in html and 'data-chart="public-by-source"' in html
     assert (out / "public" / "data" / "LICENSE").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_public_section_renders_offline(public_eval: tuple[Path, str]) -> None:
+    out, output = public_eval
+    assert not output.startswith("exit "), output
+    report = out / "report.html"
+    with headless_chromium(1280, 900) as context:
+        requests: list[str] = []
+        context.on("request", lambda r: requests.append(r.url))
+        page = context.new_page()
+        page.goto(report.as_uri())
+        for name, bars in (("public-metrics", 4), ("public-by-source", 1)):
+            chart = page.locator(f'svg.chart[data-chart="{name}"]')
+            box = chart.bounding_box()
+            assert box is not None and box["width"] > 100 and box["height"] > 100, name
+            # The baseline's bars at least (its escalation recall is 0: a 1-pixel bar).
+            assert chart.locator("rect.bar").count() >= bars, name
+        assert page.locator("#public-metrics tr").count() == 11  # header and 10 rows
+        assert page.locator("#public-by-source tr").count() >= 2
+    assert requests == [report.as_uri()]
