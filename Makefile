@@ -59,10 +59,14 @@ lint: install
 # loads about 1,000 pages); reports in eval-out/. EVAL_ARGS adds options, e.g.
 # EVAL_ARGS='--public-limit 100'.
 EVAL_ARGS ?=
+# The dev set, the customers' questions on pages of their own, and the held-out public part.
+CUSTOMERS := evals/datasets/customers
 eval: install
 	$(VENV)/bin/csba eval --dataset evals/datasets/dev.jsonl --catalog data/demo/catalog.jsonl \
-		--orders data/demo/orders.jsonl --sellers data/demo/sellers.jsonl --out eval-out \
-		--public held-out $(EVAL_ARGS)
+		--orders data/demo/orders.jsonl --sellers data/demo/sellers.jsonl \
+		$(foreach l,de es en,--dataset $(CUSTOMERS)/cases_$(l).jsonl \
+			--catalog $(CUSTOMERS)/catalog_$(l).jsonl --orders $(CUSTOMERS)/orders_$(l).jsonl) \
+		--out eval-out --public held-out $(EVAL_ARGS)
 
 bench: install
 	$(PY) -m benchmarks.run
