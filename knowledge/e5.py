@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -50,3 +51,11 @@ class E5Embeddings(Embeddings):
             vectors = vectors.reshape(1, -1)
         result: list[list[float]] = vectors.tolist()
         return result
+
+
+@cache
+def shared_e5() -> E5Embeddings:
+    """The process's one e5 engine for reading customers' words (routing, return reasons,
+    whether a page answers): loaded once, whatever model the retrieval index uses. One thread:
+    its calls are short (a query is a few milliseconds) and the other core serves the rest."""
+    return E5Embeddings(threads=1)
