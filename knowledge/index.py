@@ -21,6 +21,7 @@ from csba.money import MARKETPLACE_LANGUAGE
 from csba.settings import Settings
 from knowledge.chunks import Chunk, Provenance, chunk_page
 from knowledge.dense import DenseHit, DenseIndex, chroma_client
+from knowledge.e5 import E5Embeddings
 from knowledge.embedding_process import EmbeddingProcessDied
 from knowledge.embeddings import load_embeddings
 from knowledge.lexical import LexicalIndex
@@ -91,7 +92,10 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], weights: Sequence[
     return scores
 
 
-def _torch_threads() -> int:
+def _model_threads(embeddings: Embeddings) -> int:
+    """The cores one call of the model spreads over: the e5 engine's own, else torch's."""
+    if isinstance(embeddings, E5Embeddings):
+        return embeddings.threads
     import torch
 
     return torch.get_num_threads()
@@ -116,7 +120,7 @@ class KnowledgeIndex:
                                                    batch_size=settings.embedding_batch_size)
         client = chroma_client(settings.chroma_url, settings.chroma_dir)
         return cls(DenseIndex(client, embeddings, settings.embedding_model),
-                   LexicalIndex(settings.lexical_path))
+                   LexicalIndex(settings.lexical_path), dense_languages=settings.dense_languages)
 
     def close(self) -> None:
         self._embedder.shutdown(wait=True)
@@ -131,20 +135,39 @@ class KnowledgeIndex:
         to_add: list[Chunk] = []
         to_remove: list[str] = []
         wanted: set[tuple[str, str]] = set()
+        unembedded, stale = self._out_of_step()
         for page in pages:
             report.pages += 1
             wanted.add(page.key)
             chunks = {c.chunk_id: c for c in chunk_page(page)}
             existing = self.lexical.page_chunk_ids(page.asin, page.marketplace)
-            to_add += [c for cid, c in chunks.items() if cid not in existing]
+            to_add += [c for cid, c in chunks.items() if cid not in existing or cid in unembedded]
             to_remove += sorted(existing - chunks.keys())
-            report.unchanged += len(existing & chunks.keys())
+            report.unchanged += len((existing - unembedded) & chunks.keys())
         if prune:
             for asin, marketplace in sorted(self.lexical.pages() - wanted):
                 to_remove += sorted(self.lexical.page_chunk_ids(asin, marketplace))
                 report.pages_removed += 1
+        if unembedded or stale:
+            # This model's collection missed what was indexed under another model: the
+            # registered chunks it lacks are embedded (those of pages not synced now too),
+            # the vectors of chunks since removed are dropped.
+            handled = {c.chunk_id for c in to_add} | set(to_remove)
+            to_add += self.lexical.chunks(sorted(unembedded - handled))
+            to_remove += sorted(stale - handled)
+            log.info("index sync: collection %s lacked %d chunks and held %d removed ones",
+                     self.dense.name, len(unembedded), len(stale))
         report.to_embed = len(to_add)
         return to_add, to_remove, report
+
+    def _out_of_step(self) -> tuple[set[str], set[str]]:
+        """The registered chunks this model's collection lacks, and the chunks it holds that
+        are no longer registered: both empty when it matched the registry's last version
+        (read from the registry, not compared: a sync of one page must stay cheap)."""
+        if self.lexical.matched_version(self.dense.name) == self.lexical.version():
+            return set(), set()
+        registered, stored = self.lexical.chunk_ids(), self.dense.ids()
+        return registered - stored, stored - registered
 
     def sync(self, pages: Iterable[ProductPage], *, prune: bool = False,
              progress: Progress | None = None) -> SyncReport:
@@ -163,6 +186,7 @@ class KnowledgeIndex:
                 if progress:
                     progress(len(batch))
         self.remove_chunks(to_remove)
+        self.lexical.mark_matched(self.dense.name, self.lexical.version())
         report.removed = len(to_remove)
         report.seconds = time.perf_counter() - started
         log.info("index sync: pages=%d added=%d unchanged=%d removed=%d in %.1fs", report.pages,
@@ -221,7 +245,7 @@ class KnowledgeIndex:
         if isinstance(embeddings, EmbedsAhead):
             # The model has a process of its own: the request leaves from this thread now.
             future = embeddings.submit_query(query)
-        elif _torch_threads() > 1:
+        elif _model_threads(embeddings) > 1:
             # A model call spread over every core would wait at each layer for the core the
             # caller is using: embed here and now instead (`csba serve` runs one thread).
             future = Future()

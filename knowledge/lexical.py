@@ -34,7 +34,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     terms, context, prefix='4 5', tokenize="unicode61 tokenchars '_'");
 -- Per column: a word in many product titles (context) is not a common word of the field text.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab_col USING fts5vocab(chunks_fts, 'col');
+-- The registry is shared by every model's vector collection (one per model), so it counts its
+-- changes: name '' holds the registry's version, each collection's name the version it last
+-- matched. A collection behind (another model indexed meanwhile) is compared chunk by chunk.
+CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
 """
+_REGISTRY = ""
+_BUMP = ("INSERT INTO versions (name, version) VALUES ('', 1) "
+         "ON CONFLICT (name) DO UPDATE SET version = version + 1")
 # A term in more than this share of its language's chunks ("die", "el", "the") says little
 # and slows the query; it is dropped unless it is all the query has.
 COMMON_TERM_SHARE = 0.12
@@ -157,6 +164,47 @@ class LexicalIndex:
         with self._lock:
             return {r[0] for r in self._db.execute(sql, params * 2).fetchall()}
 
+    def version(self) -> int:
+        """The registry's version: it counts the changes of its chunks."""
+        matched = self.matched_version(_REGISTRY)
+        return matched or 0
+
+    def matched_version(self, name: str) -> int | None:
+        """The registry's version collection ``name`` last matched; None: never."""
+        with self._lock:
+            row = self._db.execute("SELECT version FROM versions WHERE name = ?",
+                                   (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def mark_matched(self, name: str, version: int) -> None:
+        """Record that collection ``name`` holds exactly the registry's chunks at ``version``."""
+        if name == _REGISTRY:
+            raise ValueError("a collection needs a name")
+        with self._lock:
+            self._db.execute("INSERT INTO versions (name, version) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+                             (name, version))
+
+    def chunk_ids(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT chunk_id FROM chunks").fetchall()}
+
+    def chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """The registered chunks as a vector collection stores them (their lexical terms,
+        which only this index uses, are left empty)."""
+        found: list[Chunk] = []
+        with self._lock:
+            for start in range(0, len(chunk_ids), 500):
+                batch = list(chunk_ids[start:start + 500])
+                rows = self._db.execute(
+                    f"SELECT chunk_id, asin, marketplace, language, seller_id, field, text, "
+                    f"index_text FROM chunks WHERE chunk_id IN ({','.join('?' * len(batch))})",
+                    batch).fetchall()
+                found += [Chunk(chunk_id=r[0], asin=r[1], marketplace=r[2], language=r[3],
+                                seller_id=r[4], field=r[5], text=r[6], index_text=r[7],
+                                terms="", context_terms="") for r in rows]
+        return found
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
@@ -164,6 +212,7 @@ class LexicalIndex:
     def add(self, chunks: Sequence[Chunk]) -> None:
         with self._lock:
             self._db.execute("BEGIN")
+            changed = False
             try:
                 for c in chunks:
                     cursor = self._db.execute(
@@ -176,6 +225,9 @@ class LexicalIndex:
                             "INSERT INTO chunks_fts (rowid, terms, context) VALUES (?, ?, ?)",
                             (cursor.lastrowid, tagged(c.language, c.terms),
                              tagged(c.language, c.context_terms)))
+                        changed = True
+                if changed:
+                    self._db.execute(_BUMP)
                 self._db.execute("COMMIT")
                 self._sizes = None
             except BaseException:
@@ -193,7 +245,10 @@ class LexicalIndex:
                     self._db.execute(
                         f"DELETE FROM chunks_fts WHERE rowid IN "
                         f"(SELECT rowid FROM chunks WHERE chunk_id IN ({marks}))", batch)
-                    self._db.execute(f"DELETE FROM chunks WHERE chunk_id IN ({marks})", batch)
+                    deleted = self._db.execute(
+                        f"DELETE FROM chunks WHERE chunk_id IN ({marks})", batch).rowcount
+                    if deleted:
+                        self._db.execute(_BUMP)
                 self._db.execute("COMMIT")
                 self._sizes = None
             except BaseException:

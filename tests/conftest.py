@@ -25,7 +25,7 @@ from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from langchain_huggingface import HuggingFaceEmbeddings  # noqa: E402
+from langchain_core.embeddings import Embeddings  # noqa: E402
 
 from agent.core import Agent  # noqa: E402
 from agent.db import Store, make_engine  # noqa: E402
@@ -33,8 +33,8 @@ from agent.messages import Channel, InboundMessage, Reply  # noqa: E402
 from agent.records import Order, Seller  # noqa: E402
 from csba.jsonl import read_jsonl  # noqa: E402
 from csba.services import DEMO_DATA_DIR  # noqa: E402
-from csba.settings import Settings  # noqa: E402
-from knowledge.embeddings import load_embeddings  # noqa: E402
+from csba.settings import DEFAULT_EMBEDDING_MODEL, Settings  # noqa: E402
+from knowledge.embeddings import MINILM_MODEL, load_embeddings  # noqa: E402
 from knowledge.index import KnowledgeIndex  # noqa: E402
 from knowledge.loaders import load_catalog  # noqa: E402
 from knowledge.pages import ProductPage  # noqa: E402
@@ -58,8 +58,15 @@ Say = Callable[..., Reply]
 
 
 @pytest.fixture(scope="session")
-def embeddings() -> HuggingFaceEmbeddings:
-    return load_embeddings("all-MiniLM-L6-v2")
+def embeddings() -> Embeddings:
+    """The default model (the one ``Settings()`` names, so the two always agree)."""
+    return load_embeddings(DEFAULT_EMBEDDING_MODEL)
+
+
+@pytest.fixture(scope="session")
+def minilm_embeddings() -> Embeddings:
+    """A sentence-transformers model, for what concerns that kind of model (torch threads)."""
+    return load_embeddings(MINILM_MODEL)
 
 
 @pytest.fixture()
@@ -68,7 +75,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture()
-def index(settings: Settings, embeddings: HuggingFaceEmbeddings) -> Iterator[KnowledgeIndex]:
+def index(settings: Settings, embeddings: Embeddings) -> Iterator[KnowledgeIndex]:
     opened = KnowledgeIndex.open(settings, embeddings=embeddings)
     yield opened
     opened.close()
@@ -80,7 +87,7 @@ def demo_pages() -> list[ProductPage]:
 
 
 @pytest.fixture(scope="session")
-def demo_index(tmp_path_factory: pytest.TempPathFactory, embeddings: HuggingFaceEmbeddings,
+def demo_index(tmp_path_factory: pytest.TempPathFactory, embeddings: Embeddings,
                demo_pages: list[ProductPage]) -> Iterator[KnowledgeIndex]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("demo"), _env_file=None)  # type: ignore[call-arg]
     opened = KnowledgeIndex.open(settings, embeddings=embeddings)

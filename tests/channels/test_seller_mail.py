@@ -18,7 +18,7 @@ from email.utils import getaddresses, parseaddr
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 from sqlalchemy import select
 
 from agent.core import Agent
@@ -89,7 +89,7 @@ def test_consent_is_a_line_of_its_own_and_defaults_to_no(text: str, answer: str,
 # --- the service on loopback -------------------------------------------------------------------
 
 @pytest.fixture()
-def headlamp_index(settings: Settings, embeddings: HuggingFaceEmbeddings,
+def headlamp_index(settings: Settings, embeddings: Embeddings,
                    demo_pages: list[ProductPage]) -> Iterator[KnowledgeIndex]:
     """The headlamp page alone, per test: a consented answer must not answer the next test's
     question."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 from sqlalchemy import func, select
 
 from agent.core import Agent
@@ -40,7 +40,7 @@ SECRETS: dict[str, str] = {}  # conversation id -> its secret, as a client keeps
 
 
 @pytest.fixture(scope="module")
-def headlamp_index(tmp_path_factory: pytest.TempPathFactory, embeddings: HuggingFaceEmbeddings,
+def headlamp_index(tmp_path_factory: pytest.TempPathFactory, embeddings: Embeddings,
                    demo_pages: list[ProductPage]) -> Iterator[KnowledgeIndex]:
     """The headlamp page alone: what sellers added to the shared demo index in other tests
     cannot answer the question these tests need unanswered."""

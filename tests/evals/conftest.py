@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 
 from csba.ingest import read_inputs
 from csba.services import DEMO_DATA_DIR
@@ -27,7 +27,7 @@ def thresholds() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def dev_eval(tmp_path_factory: pytest.TempPathFactory, embeddings: HuggingFaceEmbeddings,
+def dev_eval(tmp_path_factory: pytest.TempPathFactory, embeddings: Embeddings,
              thresholds: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """(output dir, metrics) of the dev dataset over the bundled demo data."""
     dataset = ROOT / thresholds["dataset"]

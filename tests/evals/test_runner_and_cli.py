@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 from typer.testing import CliRunner
 
 from agent.db import Store
@@ -110,7 +110,7 @@ class CrashesOnBoom:
 
 
 def test_a_crash_is_recorded_and_the_run_goes_on(tmp_path: Path, files: dict[str, Path],
-                                                 embeddings: HuggingFaceEmbeddings) -> None:
+                                                 embeddings: Embeddings) -> None:
     from csba.services import open_agent
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 
 from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
@@ -23,7 +23,7 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_index_works_against_a_chroma_server(chroma_server: str, tmp_path: Path,
-                                             embeddings: HuggingFaceEmbeddings,
+                                             embeddings: Embeddings,
                                              demo_pages: list[ProductPage]) -> None:
     settings = Settings(data_dir=tmp_path / "data", chroma_url=chroma_server,  # type: ignore[arg-type]
                         _env_file=None)  # type: ignore[call-arg]

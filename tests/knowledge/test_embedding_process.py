@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 
-from csba.settings import Settings
+from csba.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
+from knowledge.embeddings import MINILM_MODEL
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.support.model_process import kill_first_model_child
@@ -28,7 +29,7 @@ QUESTIONS = ["Darf die Bettwäsche in den Trockner?", "¿Qué medida tienen las 
 
 @pytest.fixture(scope="module")
 def in_process() -> Iterator[ProcessEmbeddings]:
-    embeddings = ProcessEmbeddings("all-MiniLM-L6-v2")
+    embeddings = ProcessEmbeddings(DEFAULT_EMBEDDING_MODEL)
     yield embeddings
     embeddings.close()
 
@@ -41,13 +42,38 @@ def wait_until(condition: object, seconds: float = 30) -> None:
 
 
 def test_vectors_are_those_of_the_model_in_this_process(
-        in_process: ProcessEmbeddings, embeddings: HuggingFaceEmbeddings) -> None:
+        in_process: ProcessEmbeddings, embeddings: Embeddings) -> None:
     for question in QUESTIONS:
         assert np.allclose(in_process.embed_query(question), embeddings.embed_query(question),
                            atol=1e-5)
     assert np.allclose(in_process.embed_documents(QUESTIONS),
                        embeddings.embed_documents(QUESTIONS), atol=1e-5)
     assert in_process.embed_documents([]) == []
+
+
+def _loaded_libraries(pid: int) -> set[str]:
+    return {Path(m.path).name for m in psutil.Process(pid).memory_maps() if m.path}
+
+
+def test_the_e5_process_runs_without_torch(in_process: ProcessEmbeddings) -> None:
+    pid = in_process.pid
+    assert pid is not None
+    libraries = _loaded_libraries(pid)
+    assert any("_engine" in name for name in libraries)  # the e5 engine is there
+    assert not any("torch" in name for name in libraries), sorted(libraries)
+
+
+def test_a_sentence_transformers_model_serves_from_its_process_with_torch(
+        minilm_embeddings: Embeddings) -> None:
+    embeddings = ProcessEmbeddings(MINILM_MODEL)
+    try:
+        pid = embeddings.pid
+        assert pid is not None
+        assert any("torch" in name for name in _loaded_libraries(pid))
+        assert np.allclose(embeddings.embed_documents(QUESTIONS),
+                           minilm_embeddings.embed_documents(QUESTIONS), atol=1e-5)
+    finally:
+        embeddings.close()
 
 
 def test_a_query_submitted_is_answered_later_and_the_process_is_idle_again(
@@ -67,7 +93,7 @@ def test_a_failure_in_the_process_reaches_the_caller_and_the_process_lives_on(
 
 
 def test_a_request_held_by_a_dying_process_fails_and_the_next_starts_another() -> None:
-    embeddings = ProcessEmbeddings("all-MiniLM-L6-v2")
+    embeddings = ProcessEmbeddings(DEFAULT_EMBEDDING_MODEL)
     try:
         first = embeddings.pid
         assert first is not None
@@ -84,7 +110,7 @@ def test_a_request_held_by_a_dying_process_fails_and_the_next_starts_another() -
 
 
 def test_closed_embeddings_refuse_work_and_leave_no_process() -> None:
-    embeddings = ProcessEmbeddings("all-MiniLM-L6-v2")
+    embeddings = ProcessEmbeddings(DEFAULT_EMBEDDING_MODEL)
     pid = embeddings.pid
     embeddings.close()
     with pytest.raises(EmbeddingProcessDied):
@@ -95,7 +121,7 @@ def test_closed_embeddings_refuse_work_and_leave_no_process() -> None:
 
 
 def test_an_index_on_the_process_finds_what_one_on_this_process_finds(
-        tmp_path: Path, in_process: ProcessEmbeddings, embeddings: HuggingFaceEmbeddings,
+        tmp_path: Path, in_process: ProcessEmbeddings, embeddings: Embeddings,
         demo_pages: list[ProductPage]) -> None:
     pages = [p for p in demo_pages if p.marketplace == "DE"][:3]
     here = KnowledgeIndex.open(Settings(data_dir=tmp_path / "here", _env_file=None),  # type: ignore[call-arg]
@@ -122,7 +148,7 @@ def test_an_index_on_the_process_finds_what_one_on_this_process_finds(
 
 def test_a_search_whose_prepared_query_died_with_its_process_is_embedded_again(
         tmp_path: Path, demo_pages: list[ProductPage]) -> None:
-    embeddings = ProcessEmbeddings("all-MiniLM-L6-v2")
+    embeddings = ProcessEmbeddings(DEFAULT_EMBEDDING_MODEL)
     index = KnowledgeIndex.open(Settings(data_dir=tmp_path, _env_file=None),  # type: ignore[call-arg]
                                 embeddings)
     try:
@@ -140,7 +166,7 @@ def test_a_search_whose_prepared_query_died_with_its_process_is_embedded_again(
 
 
 def test_large_requests_from_several_threads_at_once_each_get_their_own_answer(
-        in_process: ProcessEmbeddings, embeddings: HuggingFaceEmbeddings) -> None:
+        in_process: ProcessEmbeddings, embeddings: Embeddings) -> None:
     """Requests and answers bigger than a pipe's buffer, both ways at once: a sender waiting
     for the child to read must not keep the reader from the answers the child is sending."""
     batches = [[f"{q} ({n}, {i})" for i in range(300)] for n, q in enumerate(QUESTIONS)]
@@ -151,7 +177,7 @@ def test_large_requests_from_several_threads_at_once_each_get_their_own_answer(
         asked = [f.result(timeout=300) for f in queries]
     for batch, vectors in zip(batches, done, strict=True):
         assert len(vectors) == 300
-        assert np.allclose(vectors[7], embeddings.embed_query(batch[7]), atol=1e-5)
+        assert np.allclose(vectors[7], embeddings.embed_documents([batch[7]])[0], atol=1e-5)
     for question, vector in zip(QUESTIONS, asked, strict=True):
         assert np.allclose(vector, embeddings.embed_query(question), atol=1e-5)
 
@@ -166,7 +192,7 @@ def test_a_model_process_killed_while_starting_is_started_again() -> None:
     before = model_children(os.getpid())
     with ThreadPoolExecutor(max_workers=1) as pool:
         killer = pool.submit(kill_first_model_child, os.getpid(), before)
-        embeddings = ProcessEmbeddings("all-MiniLM-L6-v2", start_backoff=0.1)
+        embeddings = ProcessEmbeddings(DEFAULT_EMBEDDING_MODEL, start_backoff=0.1)
         killed = killer.result(timeout=30)
     try:
         assert embeddings.pid not in (None, killed)
@@ -196,4 +222,4 @@ def test_a_model_process_that_always_dies_ends_the_start_with_a_precise_error(
 
 def test_start_attempts_are_validated() -> None:
     with pytest.raises(ValueError, match="start_attempts must be >= 1, got 0"):
-        ProcessEmbeddings("all-MiniLM-L6-v2", start_attempts=0)
+        ProcessEmbeddings(DEFAULT_EMBEDDING_MODEL, start_attempts=0)

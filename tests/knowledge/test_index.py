@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from langchain_core.embeddings import Embeddings
+
+from csba.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from knowledge.embeddings import MINILM_MODEL
 from knowledge.index import KnowledgeIndex, reciprocal_rank_fusion
 from knowledge.pages import ProductPage
 
@@ -117,3 +122,50 @@ def test_a_prepared_query_is_searched_with_its_vector_once(
     assert embedded == [query]  # the search used the prepared vector
     assert demo_index.search(query, **scope) == expected  # type: ignore[arg-type]
     assert embedded == [query, query]  # once: a later search embeds again
+
+
+def test_each_model_has_its_own_collection_filled_when_the_data_dir_switches_models(
+        tmp_path: Path, embeddings: Embeddings, minilm_embeddings: Embeddings) -> None:
+    """The lexical registry is shared by every model's collection: a model opened on a data
+    dir another model indexed must still embed every page, and on coming back catch up with
+    what changed meanwhile (added and removed chunks), even for pages not synced then."""
+    def opened(model: str, vectors: Embeddings) -> KnowledgeIndex:
+        settings = Settings(data_dir=tmp_path, embedding_model=model, _env_file=None)  # type: ignore[call-arg]
+        return KnowledgeIndex.open(settings, embeddings=vectors)
+
+    minilm = opened(MINILM_MODEL, minilm_embeddings)
+    try:
+        assert minilm.dense_languages == frozenset({"en"})
+        minilm.sync([page("B0TEST0001"), page("B0TEST0002")])
+        assert len(both_legs(minilm)) == 14
+    finally:
+        minilm.close()
+
+    e5 = opened(DEFAULT_EMBEDDING_MODEL, embeddings)
+    try:
+        assert e5.dense.name != minilm.dense.name
+        assert {"de", "es", "en"} <= e5.dense_languages
+        assert e5.dense.ids() == set()
+        # One page synced; the other, registered under MiniLM, is embedded too.
+        report = e5.sync([page("B0TEST0001")])
+        assert (report.added, report.unchanged, report.removed) == (14, 0, 0)
+        assert len(both_legs(e5)) == 14
+        assert e5.search("Wie schwer ist die Lampe?", asins=["B0TEST0002"], k=1)[0].similarity
+        # Changed under e5: one bullet of the first page, the second page deleted.
+        e5.sync([page("B0TEST0001", bullet_points=["Warmweißes Licht mit 2700 K.",
+                                                   "Dimmbar in fünf Stufen."])])
+        assert e5.delete_page("B0TEST0002", "DE") == 7
+        now = both_legs(e5)
+        assert e5.sync([]).added == 0  # matched: nothing more to do
+    finally:
+        e5.close()
+
+    back = opened(MINILM_MODEL, minilm_embeddings)
+    try:
+        report = back.sync([])  # no page given: the collection still catches up
+        assert (report.added, report.removed) == (1, 8)
+        assert both_legs(back) == now
+        hits = back.search("Stufen", asins=["B0TEST0001"], k=1)
+        assert hits[0].text == "Dimmbar in fünf Stufen."
+    finally:
+        back.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 from sqlalchemy import func, select
 
 from agent.cases import OPEN, queue_customer_message
@@ -105,7 +105,7 @@ def rate_limit() -> str:
 
 @pytest.fixture()
 def service(tmp_path: Path, store: Store, settings_dns: LoopbackDns,
-            embeddings: HuggingFaceEmbeddings,
+            embeddings: Embeddings,
             demo_pages: list[ProductPage], mail_relay: MailCatcher,
             monkeypatch: pytest.MonkeyPatch, rate_limit: str) -> Iterator[Service]:
     """The service with its SMTP server; the headlamp's page alone, so that an answer added

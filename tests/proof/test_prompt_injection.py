@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 from sqlalchemy import func, select
 
 from agent.core import Agent
@@ -154,7 +154,7 @@ def _cleaned(page: ProductPage) -> ProductPage:
 
 
 def test_an_injection_planted_in_a_product_page_changes_no_decision(
-        fresh_agent: Fresh, tmp_path: Path, embeddings: HuggingFaceEmbeddings,
+        fresh_agent: Fresh, tmp_path: Path, embeddings: Embeddings,
         demo_pages: list[ProductPage]) -> None:
     planted = [p for p in demo_pages if p.asin in PLANTED]
     clean_pages = [_cleaned(p) if p.asin in PLANTED else p for p in demo_pages]
@@ -214,7 +214,7 @@ SELLER_ANSWERS = {
 
 
 def test_an_injection_in_a_sellers_answer_changes_no_decision(
-        fresh_agent: Fresh, tmp_path: Path, embeddings: HuggingFaceEmbeddings,
+        fresh_agent: Fresh, tmp_path: Path, embeddings: Embeddings,
         demo_pages: list[ProductPage]) -> None:
     customer, order_id = "michael.rodriguez@example.com", "111-0182947-4168020"
     results = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 
 from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
@@ -14,7 +14,7 @@ from knowledge.pages import ProductPage
 
 
 @contextmanager
-def index_of(settings: Settings, embeddings: HuggingFaceEmbeddings,
+def index_of(settings: Settings, embeddings: Embeddings,
              pages: Iterable[ProductPage], asins: set[str]) -> Iterator[KnowledgeIndex]:
     opened = KnowledgeIndex.open(settings, embeddings=embeddings)
     try:
