@@ -1,7 +1,7 @@
 """Answering a product question from the product detail page, or saying it does not answer.
 
 Retrieval ranks page fields; this module decides whether the best fields actually speak to the
-question (shared content words, or for the embedding model's own language a close meaning) and
+question (shared content words, or in the embedding model's languages a close meaning) and
 picks the sentences to quote. It never adds a word the page does not say.
 """
 
@@ -15,13 +15,18 @@ from importlib import resources
 
 from wordfreq import available_languages, zipf_frequency
 
+from knowledge.embeddings import is_e5
 from knowledge.index import Evidence, KnowledgeIndex
 from knowledge.labels import glossary, label_for, terms_for
 from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
 
-# Cosine similarity at which the English model's match counts as an answer on its own; below
-# it, the page must share a content word with the question.
+# Cosine similarity at which the model's match counts as an answer on its own (in the model's
+# languages); below it, the page must share a content word with the question. e5's cosines are
+# compressed (0.8-0.9 between a question and a page that cannot answer it), so its bar is its
+# own, measured by benchmarks/models.py (docs/benchmarks.md, section e): below 0.84 questions
+# the page cannot answer were guessed (refused 0.53 against 0.73); 0.86 keeps a margin.
 DENSE_ANSWER_SIMILARITY = 0.5
+E5_DENSE_ANSWER_SIMILARITY = 0.86
 MIN_COVERAGE = 0.5
 UNKNOWN_WEIGHT = 2.0
 # Zipf frequency (log10 of uses per billion words) under which a word is a specialist term:
@@ -188,16 +193,20 @@ def _covered(word: AskedWord, stems: set[str]) -> bool:
 
 def answer_product_question(
     index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
-    asins: list[str], product_names: str, dense_languages: frozenset[str] = frozenset({"en"}),
+    asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
 ) -> ProductAnswer:
     """Evidence from the pages of ``asins`` that answers ``question``, or none.
 
     A field answers when it covers at least half of the question's content words (its text,
     or for an attribute the words customers use for it: "wie schwer" for the weight), a word
-    no page of the catalog uses counting double; for the English model a close meaning also
+    no page of the catalog uses counting double; in the model's languages a close meaning also
     answers, unless the question has such an unknown word. A word that is rare in the language
     too (a specialist term) must be in the field, whatever else it shares.
     """
+    if dense_languages is None:
+        dense_languages = index.dense_languages
+    bar = (E5_DENSE_ANSWER_SIMILARITY if is_e5(index.dense.model_name)
+           else DENSE_ANSWER_SIMILARITY)
     hits = index.search(question, marketplace=marketplace, asins=asins, language=language, k=5)
     asked = _asked_words(question, language, product_names)
     if asked:
@@ -225,7 +234,7 @@ def answer_product_question(
         # answer to "does it fit a Petzl bicycle helmet mount".
         covers = bool(asked) and about >= total * MIN_COVERAGE
         close = (language in dense_languages and hit.similarity is not None
-                 and hit.similarity >= DENSE_ANSWER_SIMILARITY and not unknown)
+                 and hit.similarity >= bar and not unknown)
         if covers or close:
             scored.append((about, hit))
     scored.sort(key=lambda s: (-s[0], -s[1].score))

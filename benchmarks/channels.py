@@ -244,9 +244,10 @@ class Turns:
 
 
 def embedding_floor(texts: list[str], rounds: int) -> list[float]:
+    from benchmarks.workers import model_name
     from knowledge.embeddings import load_embeddings
 
-    model = load_embeddings("all-MiniLM-L6-v2")
+    model = load_embeddings(model_name())  # the model the server runs
     for text in texts[:3]:
         model.embed_query(text)  # warm up
     samples = []

