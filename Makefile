@@ -72,6 +72,7 @@ bench: install
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.agent_turn
 	$(PY) -m benchmarks.channels
+	$(PY) -m benchmarks.models
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

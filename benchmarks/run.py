@@ -3,7 +3,8 @@
 One run measures everything on this machine and overwrites ``docs/benchmarks.md``:
 
 a. ingest throughput: chunks/s of ``KnowledgeIndex.sync`` over about 2,000 fresh chunks, beside
-   raw ``SentenceTransformer.encode`` of the same texts in the same process (the floor);
+   the raw batch encode of the same texts by the same model in the same process (the floor);
+   the model is the one in use (``CSBA_EMBEDDING_MODEL``, default multilingual-e5-small);
 b. query latency of ``KnowledgeIndex.search`` (k=5) at each scale, beside the latency of
    embedding the query alone (the floor), with the time of each leg;
 c. peak memory (max RSS) of the processes that build/open each index and query it.
