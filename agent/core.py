@@ -99,9 +99,9 @@ def _understood(text: str, default: str, known: Understood | None) -> Understood
     language = (known.language if known and known.default_language == default
                 else detect_language(text, default))
     if known and known.language == language:
-        return Understood(default, language, known.intent, known.product)
+        return Understood(default, language, known.intent, known.product, known.rival)
     result = classify_intent(text, language)
-    return Understood(default, language, result.intent, result.product)
+    return Understood(default, language, result.intent, result.product, result.rival)
 
 
 def _search_query(text: str) -> str:
@@ -156,6 +156,7 @@ class Understood:
     language: str
     intent: str
     product: float = 0.0  # how likely a question about a product, whatever the intent
+    rival: float = 0.0  # how likely "not understood" or "a person, please", the likelier
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,7 @@ class Agent:
         if continued:
             # A short answer to what the agent asked continues the earlier request.
             intent = conv.pending_intent or intent
-        elif reads_as_owned_product(intent, understood.product, text) \
+        elif reads_as_owned_product(intent, understood.product, text, understood.rival) \
                 and self._order_in_view(msg, conv, order_ids):
             intent = "product_question"
         turn = Turn(msg=msg, conv=conv, session=session, language=language, intent=intent,

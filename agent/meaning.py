@@ -118,15 +118,17 @@ def best_per_label(examples: Examples, vector: Vector) -> list[tuple[str, float]
     return sorted(best.items(), key=lambda item: -item[1])
 
 
-def neighbour_vote(examples: Examples, vector: Vector, *, k: int,
-                   temperature: float) -> dict[str, float]:
-    """A probability per label from the ``k`` nearest examples, each weighing
-    ``exp(similarity / temperature)``: near neighbours count more than far ones."""
+def label_vote(examples: Examples, vector: Vector, *, k: int,
+               temperature: float) -> dict[str, float]:
+    """A probability per label: the mean similarity of its ``k`` nearest examples, softened
+    as ``exp(similarity / temperature)``. Every label is scored (unlike a vote of the
+    nearest examples overall, which gives nothing to a label just out of reach and so
+    overrules the n-gram model when five "how do I return..." crowd out "how do I reset")."""
     similarities = examples.vectors @ vector
-    nearest = np.argsort(-similarities)[:k]
-    weights = np.exp((similarities[nearest] - similarities[nearest[0]]) / temperature)
-    votes: dict[str, float] = dict.fromkeys(examples.names, 0.0)
-    for index, weight in zip(nearest.tolist(), weights.tolist(), strict=True):
-        votes[examples.labels[index]] += weight
-    total = sum(votes.values())
-    return {label: vote / total for label, vote in votes.items()}
+    labels = np.asarray(examples.labels)
+    names = examples.names
+    scores = np.array([np.sort(similarities[labels == name])[::-1][:k].mean()
+                       for name in names])
+    weights = np.exp((scores - scores.max()) / temperature)
+    weights /= weights.sum()
+    return {name: float(weight) for name, weight in zip(names, weights.tolist(), strict=True)}

@@ -69,7 +69,7 @@ def meaning_route(case: RoutingCase) -> str:
     """The routing now: the fused reading, and with the order in the conversation a
     question about its product routed as one."""
     result = classify_intent(case.text, case.language)
-    if reads_as_owned_product(result.intent, result.product, case.text):
+    if reads_as_owned_product(result.intent, result.product, case.text, result.rival):
         return "product_question"
     return result.intent
 
