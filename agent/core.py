@@ -54,6 +54,7 @@ from agent.understanding import (
     extract_order_ids,
     extract_return_reason,
     reads_as_owned_product,
+    speaks_of_buying,
 )
 from agent.verification import (
     check_code,
@@ -328,6 +329,9 @@ class Agent:
         elif reads_as_owned_product(intent, understood.product, text, understood.rival) \
                 and self._order_in_view(msg, conv, order_ids):
             intent = "product_question"
+        elif intent == "product_question" and speaks_of_buying(text):
+            # "Was kostet die Lampe in Weiß?": about buying, whatever else it asks.
+            intent = "pre_order_question"
         turn = Turn(msg=msg, conv=conv, session=session, language=language, intent=intent,
                     now=now, continued=continued)
         result = self._act(turn, text, order_ids)

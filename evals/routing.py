@@ -20,6 +20,7 @@ from agent.understanding import (
     classify_intent,
     extract_return_reason,
     reads_as_owned_product,
+    speaks_of_buying,
 )
 
 ROUTING_EVAL = Path(__file__).resolve().parents[1] / "tests" / "agent" / "routing_eval.jsonl"
@@ -66,11 +67,13 @@ def ngram_route(case: RoutingCase) -> str:
 
 
 def meaning_route(case: RoutingCase) -> str:
-    """The routing now: the fused reading, and with the order in the conversation a
-    question about its product routed as one."""
+    """The routing now: the fused reading, with the order in the conversation a question
+    about its product routed as one, and a product question about buying as pre-order."""
     result = classify_intent(case.text, case.language)
     if reads_as_owned_product(result.intent, result.product, case.text, result.rival):
         return "product_question"
+    if result.intent == "product_question" and speaks_of_buying(case.text):
+        return "pre_order_question"
     return result.intent
 
 
