@@ -17,7 +17,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
@@ -35,10 +35,18 @@ class Examples:
 
     labels: tuple[str, ...]
     vectors: npt.NDArray[np.float32]
+    names: tuple[str, ...] = field(init=False)  # each label once, first seen first
+    # Each name's rows of ``vectors``: a per-label score then takes no pass over the labels.
+    groups: tuple[npt.NDArray[np.intp], ...] = field(init=False)
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.labels))
+    def __post_init__(self) -> None:
+        names = tuple(dict.fromkeys(self.labels))
+        rows: dict[str, list[int]] = {name: [] for name in names}
+        for row, label in enumerate(self.labels):
+            rows[label].append(row)
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "groups",
+                           tuple(np.asarray(rows[name], dtype=np.intp) for name in names))
 
 
 def cache_dir() -> Path:
@@ -125,10 +133,12 @@ def label_vote(examples: Examples, vector: Vector, *, k: int,
     nearest examples overall, which gives nothing to a label just out of reach and so
     overrules the n-gram model when five "how do I return..." crowd out "how do I reset")."""
     similarities = examples.vectors @ vector
-    labels = np.asarray(examples.labels)
     names = examples.names
-    scores = np.array([np.sort(similarities[labels == name])[::-1][:k].mean()
-                       for name in names])
+    scores = np.empty(len(names))
+    for i, rows in enumerate(examples.groups):
+        group = similarities[rows]
+        nearest = group if len(group) <= k else np.partition(group, len(group) - k)[-k:]
+        scores[i] = nearest.mean()
     weights = np.exp((scores - scores.max()) / temperature)
     weights /= weights.sum()
     return {name: float(weight) for name, weight in zip(names, weights.tolist(), strict=True)}
