@@ -343,7 +343,8 @@ def speaks_of_buying(text: str) -> bool:
 
 
 def warm_up() -> None:
-    """Load the language models and train the intent model now, not on the first message."""
+    """Load the language models, train the intent model and read the examples by meaning
+    (e5, their cached vectors) now, not on the first message."""
     _detector()
     _intent_model()
     _reason_patterns()
