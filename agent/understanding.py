@@ -257,10 +257,12 @@ def ngram_probabilities(text: str) -> dict[str, float]:
 
 
 def meaning_text(text: str) -> str:
-    """A message as e5 compares it: an order number or an address says "about an order",
-    not which digits; the placeholder words keep that and drop the digits."""
-    text = ORDER_ID.sub(" order number ", text)
-    text = EMAIL.sub(" email ", text)
+    """A message as e5 compares it: without order numbers and addresses. Their digits mean
+    nothing, and a placeholder word would pull any message that carries one ("Blau Wolke
+    Gurke? 028-...") towards "where is my order"; the n-gram model sees them."""
+    text = ORDER_ID.sub(" ", text)
+    text = EMAIL.sub(" ", text)
+    text = re.sub(r"\(\s*\)", " ", text)  # "(028-...)" leaves its brackets
     return re.sub(r"\s+", " ", text).strip()
 
 
