@@ -53,6 +53,8 @@ from agent.understanding import (
     extract_emails,
     extract_order_ids,
     extract_return_reason,
+    reads_as_owned_product,
+    speaks_of_buying,
 )
 from agent.verification import (
     check_code,
@@ -97,9 +99,10 @@ def _understood(text: str, default: str, known: Understood | None) -> Understood
     is kept where its inputs were the same."""
     language = (known.language if known and known.default_language == default
                 else detect_language(text, default))
-    intent = (known.intent if known and known.language == language
-              else classify_intent(text, language).intent)
-    return Understood(default, language, intent)
+    if known and known.language == language:
+        return Understood(default, language, known.intent, known.product, known.rival)
+    result = classify_intent(text, language)
+    return Understood(default, language, result.intent, result.product, result.rival)
 
 
 def _search_query(text: str) -> str:
@@ -123,6 +126,9 @@ class Turn:
     citations: list[Citation] = field(default_factory=list)
     decision: ReturnDecision | None = None
     case: CaseRow | None = None
+    # The message answers what the agent asked ("the jumper"): it continues the earlier
+    # request and states nothing new of its own (no new return reason).
+    continued: bool = False
 
     @property
     def today(self) -> date:
@@ -150,6 +156,8 @@ class Understood:
     default_language: str
     language: str
     intent: str
+    product: float = 0.0  # how likely a question about a product, whatever the intent
+    rival: float = 0.0  # how likely "not understood" or "a person, please", the likelier
 
 
 @dataclass(frozen=True)
@@ -310,17 +318,24 @@ class Agent:
         order_ids = extract_order_ids(text)
         emails = extract_emails(text)
         short = len(text.split()) <= _SHORT_ANSWER_WORDS
-        if conv.pending_intent and (order_ids or emails or extract_asins(text)
-                                    or conv.pending == "code" and extract_code(text)
-                                    or short and intent in {"other", "greeting", "thanks",
-                                                            "order_status"}
-                                    # "The jumper." names the item asked for; it is not
-                                    # a new question or a new problem with the product.
-                                    or short and conv.pending == "item"):
+        continued = bool(conv.pending_intent) and bool(
+            order_ids or emails or extract_asins(text)
+            or conv.pending == "code" and extract_code(text)
+            or short and intent in {"other", "greeting", "thanks", "order_status"}
+            # "The jumper." names the item asked for; it is not a new question or a new
+            # problem with the product.
+            or short and conv.pending == "item")
+        if continued:
             # A short answer to what the agent asked continues the earlier request.
-            intent = conv.pending_intent
+            intent = conv.pending_intent or intent
+        elif reads_as_owned_product(intent, understood.product, text, understood.rival) \
+                and self._order_in_view(msg, conv, order_ids):
+            intent = "product_question"
+        elif intent == "product_question" and speaks_of_buying(text):
+            # "Was kostet die Lampe in Weiß?": about buying, whatever else it asks.
+            intent = "pre_order_question"
         turn = Turn(msg=msg, conv=conv, session=session, language=language, intent=intent,
-                    now=now)
+                    now=now, continued=continued)
         result = self._act(turn, text, order_ids)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
@@ -338,6 +353,18 @@ class Agent:
                      case_id=turn.case.id if turn.case else None, redirect=result.redirect)
 
     # --- routing --------------------------------------------------------------------------
+
+    def _order_in_view(self, msg: InboundMessage, conv: ConversationRow,
+                       order_ids: list[str]) -> bool:
+        """Whether the conversation has an order to read a product question against: one
+        named, remembered, given by the channel, or the proven contact's. Then a question
+        about a product read as pre-order, not understood or asking for a person is about
+        a product the customer has ("Gibt es eine App für den Saugroboter?"); a product
+        named by ASIN outside the order is redirected by the product question itself."""
+        if order_ids or conv.order_id or msg.order_id:
+            return True
+        return bool(msg.verified_contact
+                     and self.store.orders_for_contact(msg.verified_contact))
 
     def _act(self, t: Turn, text: str, order_ids: list[str]) -> TurnResult:
         lang = t.language
@@ -625,7 +652,7 @@ class Agent:
         if isinstance(item, TurnResult):
             return item
         assert t.order is not None
-        reason = extract_return_reason(text, t.language)
+        reason = extract_return_reason(text, t.language, by_meaning=not t.continued)
         page = self._page(t.order, item.asin)
         slots = {"title": page.title if page else item.asin, "asin": item.asin,
                  "order_id": t.order.order_id, "reason": reason or "defective"}
@@ -644,7 +671,8 @@ class Agent:
         item = self._pick_item(t, text)
         if isinstance(item, TurnResult):
             return item
-        return self._decide_return(t, item, extract_return_reason(text, t.language))
+        return self._decide_return(t, item, extract_return_reason(
+            text, t.language, by_meaning=not t.continued))
 
     def _decide_return(self, t: Turn, item: OrderItem, reason: Any) -> TurnResult:
         order, seller, lang = t.order, t.seller, t.language

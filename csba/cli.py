@@ -379,7 +379,7 @@ def serve(
     import uvicorn
 
     from agent.product_answers import load_word_lists
-    from agent.understanding import classify_intent, detect_language
+    from agent.understanding import classify_intent, warm_up
     from channels.app import create_app
     from csba.logs import configure_logging
     from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
@@ -402,9 +402,10 @@ def serve(
             settings.embedding_model, batch_size=settings.embedding_batch_size,
             threads=settings.serve_torch_threads))
         app = create_app(settings, load_demo_if_empty=True, index=index)
-        # The intent model, the language detector, the word lists and Chroma's vector index
-        # (0.4 s at 100k chunks) load on first use: load them before the first customer.
-        detect_language("Where is my order?", "en")
+        # The intent model, the language detector, the examples read by meaning (e5 and
+        # their cached vectors), the word lists and Chroma's vector index (0.4 s at 100k
+        # chunks) load on first use: load them before the first customer.
+        warm_up()
         classify_intent("Where is my order?", "en")
         load_word_lists()
         app.state.index.search("Where is my order?", k=1)
