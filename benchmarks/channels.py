@@ -41,6 +41,7 @@ from twilio.request_validator import RequestValidator
 
 from benchmarks.agent_turn import TURNS
 from benchmarks.generate import DEFAULT_SEED
+from benchmarks.page import write_section
 from benchmarks.workers import ROOT, percentile
 from channels.web_chat import SECRET_HEADER
 from csba.jsonl import read_jsonl
@@ -443,22 +444,6 @@ def verdict(passed: bool) -> str:
     return "**PASS**" if passed else "**FAIL**"
 
 
-def write_section(output: Path, text: str) -> None:
-    """Put section d into the page ``benchmarks.run`` wrote, replacing an earlier one."""
-    page = output.read_text("utf-8") if output.exists() else "# Benchmarks\n"
-    limits = page.find("## What limits each figure")
-    own = page.find(MARKER)
-    if own != -1:
-        end = limits if limits > own else len(page)
-        page = page[:own] + page[end:]
-        limits = page.find("## What limits each figure")
-    if limits == -1:
-        page = page.rstrip("\n") + "\n\n" + text + "\n"
-    else:
-        page = page[:limits] + text + "\n" + page[limits:]
-    output.write_text(page, "utf-8")
-
-
 # The servers' clock starts at the demo day and runs on: logins stay valid for a long run.
 TOKEN_LIFETIME = timedelta(hours=23)
 
@@ -485,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rewrite:
         last = json.loads((args.cache_dir / "channels-last.json").read_text("utf-8"))
-        write_section(args.output, section(last))
+        write_section(args.output, section(last), MARKER)
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -510,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                "load": [load_start, " / ".join(f"{v:.2f}" for v in os.getloadavg())]}
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     (args.cache_dir / "channels-last.json").write_text(json.dumps(figures, indent=2), "utf-8")
-    write_section(args.output, section(figures))
+    write_section(args.output, section(figures), MARKER)
     return 0
 
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.page import write_section
 from benchmarks.workers import QUESTIONS, ROOT, percentile
 
 UNANSWERABLE = ROOT / "tests" / "agent" / "unanswerable_questions.jsonl"
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     last = args.cache_dir / "models-last.json"
     if args.rewrite:
-        write_section(args.output, section(json.loads(last.read_text("utf-8"))))
+        write_section(args.output, section(json.loads(last.read_text("utf-8"))), MARKER)
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -262,24 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     last.write_text(json.dumps(result, indent=2), "utf-8")
     text = section(result)
     print(text)  # noqa: T201 - the table, also written to the page
-    write_section(args.output, text)
+    write_section(args.output, text, MARKER)
     return 0
-
-
-def write_section(output: Path, text: str) -> None:
-    """Put section e into the page before its closing paragraph, replacing an earlier one."""
-    page = output.read_text("utf-8") if output.exists() else "# Benchmarks\n"
-    limits = page.find("## What limits each figure")
-    own = page.find(MARKER)
-    if own != -1:
-        end = limits if limits > own else len(page)
-        page = page[:own] + page[end:]
-        limits = page.find("## What limits each figure")
-    if limits == -1:
-        page = page.rstrip("\n") + "\n\n" + text + "\n"
-    else:
-        page = page[:limits] + text + "\n" + page[limits:]
-    output.write_text(page, "utf-8")
 
 
 if __name__ == "__main__":
