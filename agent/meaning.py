@@ -66,8 +66,7 @@ def _model_key() -> str:
 def embed(texts: list[str]) -> Vector:
     """Unit-length vectors, one row per text. Both sides are embedded as queries: comparing
     a message with an example is a symmetric task, which e5 was trained on with ``query:``."""
-    engine = shared_e5()
-    rows = [engine.embed_query(t) for t in texts]
+    rows = shared_e5().embed_queries(texts)  # one engine call for all of them
     matrix = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     unit: Vector = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -119,11 +118,9 @@ def load_examples(path: Path, label_field: str,
 def best_per_label(examples: Examples, vector: Vector) -> list[tuple[str, float]]:
     """Each label's most similar example's cosine similarity, most similar label first."""
     similarities = examples.vectors @ vector
-    best: dict[str, float] = {}
-    for label, similarity in zip(examples.labels, similarities.tolist(), strict=True):
-        if similarity > best.get(label, -1.0):
-            best[label] = similarity
-    return sorted(best.items(), key=lambda item: -item[1])
+    best = [(name, float(similarities[rows].max()))
+            for name, rows in zip(examples.names, examples.groups, strict=True)]
+    return sorted(best, key=lambda item: -item[1])
 
 
 def label_vote(examples: Examples, vector: Vector, *, k: int,

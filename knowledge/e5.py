@@ -44,6 +44,11 @@ class E5Embeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self._encode([text], query=True)[0]
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Several texts embedded as queries in one call (a symmetric comparison, text with
+        text, is what e5's ``query: `` side was trained for)."""
+        return self._encode(texts, query=True)
+
     def _encode(self, texts: Sequence[str], *, query: bool) -> list[list[float]]:
         if not texts:
             return []
