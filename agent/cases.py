@@ -1,4 +1,4 @@
-"""The Case Log: cases for sellers, their notification, answers and the 24-hour expiry.
+"""The Case Log: cases for sellers, their notification, answers and their deadline.
 
 A case holds what the seller needs and nothing else: never the transcript, never the
 customer's name, email, phone or address. Every state change writes its outbox rows in the
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,8 +19,8 @@ from agent.db import CaseRow, ConversationRow, OutboxRow
 from agent.outgoing_mail import customer_thread, queue_email
 from agent.records import Order, Seller
 from agent.replies import render
+from knowledge.case_rules import ExpiryRule, load_case_rules
 
-CASE_DUE = timedelta(hours=24)  # weekends and holidays included
 OPEN = "awaiting_seller"
 SELLER_NOTIFICATION = "seller_notification"  # the kind of the notification email's outbox row
 _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out on the phone
@@ -37,6 +38,15 @@ class CaseRequest:
     needs: str
     asins: list[str]
     topic: str | None = None
+    # Why a return case needs the seller (``ReturnDecision.case_reason``): some reasons have
+    # their own deadline (a seller abroad with no return method has 5 days).
+    case_reason: str | None = None
+    # The return decision the customer was told (its JSON), carried out if the case expires.
+    decision: dict[str, Any] | None = None
+
+    @property
+    def expiry_rule(self) -> ExpiryRule:
+        return load_case_rules().for_case(self.category, self.case_reason)
 
 
 def new_case_id() -> str:
@@ -58,16 +68,20 @@ def open_case(session: Session, *, request: CaseRequest, order: Order, seller: S
         CaseRow.category == request.category, CaseRow.status == OPEN))
     if existing is not None:
         return existing
+    rule = request.expiry_rule
+    # One deadline per case: the customer, the seller's mail and the portal all show due_at.
     case = CaseRow(id=new_case_id(), seller_id=seller.seller_id, order_id=order.order_id,
                    marketplace=order.marketplace, asins=request.asins,
                    category=request.category, question=request.question, needs=request.needs,
-                   topic=request.topic, status=OPEN, created_at=now, due_at=now + CASE_DUE,
+                   topic=request.topic, status=OPEN, created_at=now, due_at=now + rule.due,
+                   expiry_rule=rule.id, decision=request.decision,
                    conversation_id=conversation.id, language=language)
     session.add(case)
     lang = seller_language(seller)
     slots = {"case_id": case.id, "order_id": order.order_id, "category": request.category,
              "asins": ", ".join(request.asins) or "-", "question": request.question,
-             "needs": request.needs, "due": case.due_at.strftime("%Y-%m-%d %H:%M"),
+             "needs": request.needs, "due": due_text(case),
+             "on_expiry": render(f"seller_on_expiry_{rule.on_expiry}", lang),
              "portal_url": portal_url,
              # Only a product question's answer can join the product's knowledge.
              "consent": (render("seller_case_consent", lang)
@@ -78,6 +92,20 @@ def open_case(session: Session, *, request: CaseRequest, order: Order, seller: S
                 body=render("seller_case_body", lang, **slots), kind=SELLER_NOTIFICATION,
                 now=now, case_id=case.id)
     return case
+
+
+def due_text(case: CaseRow) -> str:
+    """A case's deadline as sellers read it, in the mail and in the portal (UTC)."""
+    return case.due_at.strftime("%Y-%m-%d %H:%M")
+
+
+def case_expiry_rule(case: CaseRow) -> ExpiryRule:
+    """The rule a case was opened under; a case from before the rules were recorded on it
+    gets its category's (and its decision's case reason's) rule."""
+    rules = load_case_rules()
+    recorded = rules.by_id(case.expiry_rule) if case.expiry_rule else None
+    reason = (case.decision or {}).get("case_reason")
+    return recorded or rules.for_case(case.category, reason if isinstance(reason, str) else None)
 
 
 def queue_customer_message(session: Session, *, conversation: ConversationRow, text: str,

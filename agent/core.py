@@ -12,7 +12,8 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -23,16 +24,17 @@ from agent import inflight
 from agent.cases import (
     CaseError,
     CaseRequest,
+    case_expiry_rule,
     due_cases,
     open_case,
     queue_customer_message,
     seller_case,
-    seller_language,
 )
 from agent.contact_filter import contact_filter
 from agent.contacts import record_contact
 from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store, TurnClaimRow
 from agent.enrolment import enrolment_history
+from agent.expiry import promised_refund, undelivered_refunds
 from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
@@ -64,6 +66,7 @@ from agent.verification import (
     request_code,
 )
 from csba.money import MARKETPLACE_LANGUAGE, Money
+from knowledge.case_rules import ExpiryRule, load_case_rules
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from knowledge.policy import load_policy
@@ -77,7 +80,6 @@ REDIRECTS: dict[str, tuple[str, Redirect]] = {
     "invoice": ("redirect_invoice", "seller_messaging"),
     "customization": ("redirect_customization", "seller_messaging"),
 }
-OVERDUE_AFTER = timedelta(days=3)  # not delivered 3 days after the estimate: investigate
 MISUNDERSTOOD_LIMIT = 2
 _SHORT_ANSWER_WORDS = 8
 _REPLACEMENT = re.compile(r"\b(ersatz|austausch|replace|replacement|exchange|sustituci|cambi|"
@@ -464,7 +466,7 @@ class Agent:
     def _escalate(self, t: Turn, category: str, asins: list[str], key: str, *,
                   question: str | None = None, needs: str | None = None,
                   topic: str | None = None, slots: dict[str, object] | None = None,
-                  **more: object) -> TurnResult:
+                  decision: ReturnDecision | None = None, **more: object) -> TurnResult:
         assert t.order is not None and t.seller is not None
         # The reply names the products the case is about: the order's items are its evidence.
         self._cite_order(t, "items", ", ".join(asins))
@@ -472,12 +474,16 @@ class Agent:
         request = CaseRequest(
             category=category, asins=asins, topic=topic,
             question=question or render(f"seller_question_{category}", "en", **order_slots),
-            needs=needs or render(f"seller_needs_{category}", "en", **order_slots))
+            needs=needs or render(f"seller_needs_{category}", "en", **order_slots),
+            case_reason=decision.case_reason if decision else None,
+            decision=decision.model_dump(mode="json") if decision else None)
         t.case = open_case(t.session, request=request, order=t.order, seller=t.seller,
                            conversation=t.conv, language=t.language, now=t.now,
                            portal_url=self.portal_url)
-        return TurnResult(render(key, t.language, case_id=t.case.id, **(slots or {}), **more),
-                        "escalated")
+        # The customer is told the case's own deadline, the one the seller and the portal see.
+        shown = {**(slots or {}), "due": day(as_utc(t.case.due_at).date(), t.language)}
+        return TurnResult(render(key, t.language, case_id=t.case.id, **shown, **more),
+                          "escalated")
 
     @staticmethod
     def _order_slots(order: Order) -> dict[str, str]:
@@ -516,14 +522,18 @@ class Agent:
             self._cite_order(t, "tracking.id", tracking.id)
         if order.ship_date:
             self._cite_order(t, "ship_date", order.ship_date)
-        if estimated and t.today > estimated + OVERDUE_AFTER:
+        overdue = load_case_rules().shipment_overdue
+        # Not delivered N days after the estimate: on that day the seller investigates.
+        investigate_from = estimated + overdue.after if estimated else None
+        if investigate_from and t.today >= investigate_from:
             return self._escalate(t, "shipment", [i.asin for i in order.items],
                                   "status_overdue_case", slots=slots)
-        if estimated and t.today > estimated:
-            investigate_from = estimated + OVERDUE_AFTER + timedelta(days=1)
+        if estimated and investigate_from and t.today > estimated:
             slots["investigate_from"] = day(investigate_from, lang)
-            t.citations.append(Citation(kind="policy", rule="status.investigate_after_3_days",
-                                        text=investigate_from.isoformat()))
+            t.citations.append(Citation(
+                kind="policy", source=overdue.source,
+                rule=f"status.investigate_after_{overdue.days_after_estimate}_days",
+                text=investigate_from.isoformat()))
             return TurnResult(render("status_shipped_late", lang, **slots), "answered")
         if not estimated:
             slots["estimated"] = "-"
@@ -657,14 +667,18 @@ class Agent:
         slots = {"title": page.title if page else item.asin, "asin": item.asin,
                  "order_id": t.order.order_id, "reason": reason or "defective"}
         name = self._item_name(page, item.asin)
-        if reason == "missing_parts":
-            return self._escalate(t, "missing_parts", [item.asin], "missing_parts_case",
-                                  question=render("seller_question_missing_parts", "en", **slots),
-                                  item=name)
-        if _REPLACEMENT.search(text):
-            return self._escalate(t, "replacement", [item.asin], "replacement_case",
-                                  question=render("seller_question_replacement", "en", **slots),
-                                  item=name)
+        if reason == "missing_parts" or _REPLACEMENT.search(text):
+            # What the returns policy gives for this problem today: carried out if the seller
+            # sends neither the parts nor a replacement in time.
+            seller = t.seller
+            assert seller is not None
+            promised = decide_return(order=t.order, asin=item.asin,
+                                     reason=reason or "defective", seller=seller, page=page,
+                                     policy=load_policy(t.order.marketplace), today=t.today)
+            category = "missing_parts" if reason == "missing_parts" else "replacement"
+            return self._escalate(t, category, [item.asin], f"{category}_case",
+                                  question=render(f"seller_question_{category}", "en", **slots),
+                                  item=name, decision=promised)
         return self._decide_return(t, item, reason or "defective")
 
     def _return(self, t: Turn, text: str) -> TurnResult:
@@ -691,7 +705,6 @@ class Agent:
             "days": decision.refund_within_business_days or policy.refund_within_business_days,
             "who_pays": render(f"who_pays_{decision.return_shipping_paid_by or 'seller'}", lang),
             "address": address(decision.return_address),
-            "due": day(decision.seller_method_due, lang) if decision.seller_method_due else "-",
         }
         t.citations.append(Citation(kind="policy", rule=decision.rule, source=decision.source,
                                     text=", ".join(decision.rules)))
@@ -709,7 +722,7 @@ class Agent:
             needs = render(f"seller_needs_{decision.case_reason}", "en",
                            method_due=str(decision.seller_method_due or "-"))
             return self._escalate(t, "return", [item.asin], case_key, question=question,
-                                  needs=needs, slots=slots)
+                                  needs=needs, slots=slots, decision=decision)
         if not decision.eligible:
             rule = decision.rule.split(".", 1)[1]
             key: str | None = {
@@ -792,7 +805,7 @@ class Agent:
         return result
 
     def expire_cases(self, now: datetime) -> list[str]:
-        """Cases past their 24 hours: decide by policy and tell the customer."""
+        """Cases past their deadline: decide each by its expiry rule and tell the customer."""
         now = as_utc(now)
         expired: list[str] = []
         with self.store.sessions.begin() as session:
@@ -802,42 +815,89 @@ class Agent:
         return expired
 
     def _expire(self, session: Session, case: CaseRow, now: datetime) -> None:
+        """Decide a case the seller left unanswered by its deadline, by the rule it was opened
+        under (knowledge/case_rules.json), and tell the customer; the rule goes into the
+        resolution."""
         conv = session.get_one(ConversationRow, case.conversation_id)
         order = self.store.order(case.order_id) if case.order_id else None
         seller = self.store.seller(case.seller_id)
+        rule = case_expiry_rule(case)
+        case.status = "expired"
+        resolution: dict[str, Any] = {"kind": "expired", "rule": rule.id,
+                                      "on_expiry": rule.on_expiry,
+                                      "due_at": as_utc(case.due_at).isoformat()}
+        if order is None or seller is None:
+            # Nothing to decide on without the order: the customer may still ask anew.
+            text = render("case_expired_options", case.language, case_id=case.id,
+                          order_id=case.order_id or "-")
+        else:
+            text, refunds = self._expiry_outcome(session, case, rule, order, seller, now)
+            if refunds:
+                total = sum((r.amount for r in refunds), Decimal(0))
+                resolution["refund"] = {"amount": format(total, "f"),
+                                        "currency": refunds[0].currency}
+                resolution["refunds"] = [{"asin": r.asin, "amount": format(r.amount, "f"),
+                                          "currency": r.currency} for r in refunds]
+        case.resolution = resolution
+        queue_customer_message(session, conversation=conv, text=text,
+                               dedupe_key=f"case-expired:{case.id}", now=now, case_id=case.id)
+        log.info("case %s expired for seller %s by rule %s", case.id, case.seller_id, rule.id)
+
+    def _expiry_outcome(self, session: Session, case: CaseRow, rule: ExpiryRule, order: Order,
+                        seller: Seller, now: datetime) -> tuple[str, list[RefundRow]]:
+        """The customer's message and the refunds (ledger rows) of one expired case."""
         lang = case.language
         asin = case.asins[0] if case.asins else ""
         page = self.store.page(asin, case.marketplace) if asin else None
         name = self._item_name(page, asin)
-        case.status = "expired"
-        if case.category == "product_question" or order is None or seller is None:
+        policy = load_policy(order.marketplace)
+        if rule.on_expiry == "seller_could_not_confirm":
             decision = None
-            if order is not None and seller is not None and asin:
+            if asin in {i.asin for i in order.items}:
                 decision = decide_return(order=order, asin=asin, reason=None, seller=seller,
-                                         page=page, policy=load_policy(order.marketplace),
-                                         today=now.date())
+                                         page=page, policy=policy, today=now.date())
             return_by = decision.return_by if decision and decision.eligible else None
-            text = render("case_expired_product", lang, case_id=case.id, item=name,
-                          return_by=day(return_by, lang) if return_by else "-")
-            case.resolution = {"kind": "expired", "rule": "case.expired.product_question"}
-        else:
-            # Seller-fault default: the service refunds the item and the seller bears it.
-            item = next((i for i in order.items if i.asin == asin), order.items[0])
-            refund = Money(amount=round(item.unit_price.amount * item.quantity, 2),
-                           currency=item.unit_price.currency)
-            decision = ReturnDecision(eligible=True, rule=f"{order.marketplace}.case.expired",
-                                      method="returnless_refund", refund=refund,
-                                      return_shipping_paid_by="seller",
-                                      cross_border=seller.country != order.marketplace,
-                                      rules=[f"{order.marketplace}.case.expired"])
-            self._issue_refund(session, order, item, decision, now, case_id=case.id)
-            text = render("case_expired_decision", lang, case_id=case.id,
-                          decision=render("return_returnless", lang, item=name,
-                                          refund=money(refund, lang)))
-            case.resolution = {"kind": "expired", "rule": decision.rule,
-                               "refund": refund.model_dump()}
-        queue_customer_message(session, conversation=conv, text=text,
-                               dedupe_key=f"case-expired:{case.id}", now=now, case_id=case.id)
-        log.info("case %s expired for seller %s (%s)", case.id, case.seller_id,
-                 seller_language(seller) if seller else "-")
+            return render("case_expired_product", lang, case_id=case.id, item=name,
+                          return_by=day(return_by, lang) if return_by else "-"), []
+        if rule.on_expiry == "tell_cancellation_not_confirmed":
+            return render("case_expired_cancel", lang, case_id=case.id,
+                          order_id=order.order_id), []
+        if rule.on_expiry == "tell_options":
+            return render("case_expired_options", lang, case_id=case.id,
+                          order_id=order.order_id), []
+        if rule.on_expiry == "refund_undelivered_lines":
+            lines = undelivered_refunds(order, policy.money_decimals)
+            if not lines:
+                return render("case_expired_shipment_delivered", lang, case_id=case.id,
+                              order_id=order.order_id), []
+            rows = [self._refund_on_expiry(session, order, item, refund, rule, "case_expired",
+                                           case, now) for item, refund in lines]
+            total = Money(amount=sum((r.amount for r in rows), Decimal(0)),
+                          currency=rows[0].currency)
+            items = ", ".join(self._item_name(self._page(order, i.asin), i.asin)
+                              for i, _ in lines)
+            return render("case_expired_shipment", lang, case_id=case.id,
+                          order_id=order.order_id, refund=money(total, lang), items=items), rows
+        # carry_out_return_decision: the refund the customer was told, now issued; the seller
+        # arranged no return, so nothing is sent back.
+        item = next((i for i in order.items if i.asin == asin), order.items[0])
+        promised = ReturnDecision.model_validate(case.decision) if case.decision else None
+        refund = promised_refund(order, item, promised, policy.money_decimals)
+        reason = promised.reason if promised and promised.reason else "case_expired"
+        row = self._refund_on_expiry(session, order, item, refund, rule, reason, case, now)
+        decided = render("return_returnless", lang, item=self._item_name(
+            self._page(order, item.asin), item.asin),
+            refund=money(Money(amount=row.amount, currency=row.currency), lang))
+        return render("case_expired_decision", lang, case_id=case.id, decision=decided), [row]
 
+    @staticmethod
+    def _refund_on_expiry(session: Session, order: Order, item: OrderItem, refund: Money,
+                          rule: ExpiryRule, reason: str, case: CaseRow,
+                          now: datetime) -> RefundRow:
+        # One refund per order line: a line refunded before keeps its refund, and the
+        # customer is told that one.
+        row, _ = record_refund(session, order_id=order.order_id, asin=item.asin,
+                               seller_id=order.seller_id, amount=refund.amount,
+                               currency=refund.currency, kind="returnless_refund",
+                               reason=reason, rule=rule.id, issued_at=now, case_id=case.id)
+        return row

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     cast,
     create_engine,
@@ -34,12 +36,32 @@ from sqlalchemy import (
     inspect,
     make_url,
     select,
+    text,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from agent.records import Order, Seller
+from csba.money import as_decimal, round_money
 from knowledge.pages import ProductPage
+from knowledge.policy import currency_decimals
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An amount of money stored as its exact decimal text ("28.98", "1499").
+
+    SQLite has no decimal type (SQLAlchemy's ``Numeric`` goes through a float there), and the
+    ledger must give back the very amount it was given, on every database.
+    """
+
+    impl = String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | float | str | None, dialect: Any) -> str | None:
+        return None if value is None else format(as_decimal(value), "f")
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else as_decimal(value)
 
 
 class Base(DeclarativeBase):
@@ -162,6 +184,12 @@ class CaseRow(Base):
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     add_to_knowledge: Mapped[bool] = mapped_column(default=False)
     resolution: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The expiry rule fixed when the case opened (knowledge/case_rules.json): its deadline
+    # is ``due_at`` and it decides the case if the seller does not answer by then.
+    expiry_rule: Mapped[str | None] = mapped_column(String(64))
+    # The return decision the customer was told when the case opened (method, refund): an
+    # expired return or problem case carries out this one, not a new one.
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # Links back to the customer's conversation; never shown to the seller.
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     language: Mapped[str] = mapped_column(String(2))
@@ -218,7 +246,9 @@ class RefundRow(Base):
     order_id: Mapped[str] = mapped_column(String(32), index=True)
     asin: Mapped[str] = mapped_column(String(10))
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    amount: Mapped[float] = mapped_column()
+    # Exact, in the currency's smallest unit; databases from before held a float (migrated
+    # at start by ``_amounts_as_decimal_text``).
+    amount: Mapped[Decimal] = mapped_column(DecimalText())
     currency: Mapped[str] = mapped_column(String(3))
     rule: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[str | None] = mapped_column(String(16))
@@ -347,6 +377,7 @@ def make_engine(url: str) -> Engine:
             return statement, _replace_nul(parameters)
     Base.metadata.create_all(engine)
     _add_missing_columns(engine)
+    _amounts_as_decimal_text(engine)
     move_page_seller_answers(engine)
     return engine
 
@@ -420,6 +451,37 @@ def _add_missing_columns(engine: Engine) -> None:
                 if isinstance(default, str):
                     ddl += " DEFAULT '{}'".format(default.replace("'", "''"))
                 connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+
+
+def _amounts_as_decimal_text(engine: Engine) -> None:
+    """Refund amounts stored as floats by earlier versions become exact decimal text,
+    rounded to their currency's smallest unit. Run at every start; a migrated table is left
+    alone."""
+    def is_text(connection: Connection) -> bool:
+        columns = inspect(connection).get_columns("refunds")
+        amount = next(c for c in columns if c["name"] == "amount")
+        return isinstance(amount["type"], String)
+
+    with engine.begin() as connection:
+        if not inspect(connection).has_table("refunds") or is_text(connection):
+            return
+        if engine.dialect.name == "postgresql":
+            # Several workers may start at once: one migrates, the others find it done.
+            connection.exec_driver_sql("LOCK TABLE refunds IN ACCESS EXCLUSIVE MODE")
+            if is_text(connection):
+                return
+        connection.exec_driver_sql("ALTER TABLE refunds ADD COLUMN amount_text VARCHAR(32)")
+        rows = connection.exec_driver_sql("SELECT id, amount, currency FROM refunds").all()
+        for row_id, amount, currency in rows:
+            exact = as_decimal(amount)
+            try:
+                exact = round_money(exact, currency_decimals(currency))
+            except ValueError:  # a currency no marketplace pays in: kept as it was
+                pass
+            connection.execute(text("UPDATE refunds SET amount_text = :amount WHERE id = :id"),
+                               {"amount": format(exact, "f"), "id": row_id})
+        connection.exec_driver_sql("ALTER TABLE refunds DROP COLUMN amount")
+        connection.exec_driver_sql("ALTER TABLE refunds RENAME COLUMN amount_text TO amount")
 
 
 def _json(record: Order | Seller | ProductPage) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.db import RefundRow
+from csba.money import as_decimal
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def record_refund(session: Session, *, order_id: str, asin: str, seller_id: str,
                                                       RefundRow.asin == asin))
     if existing is not None:  # one refund per order line, however often the customer asks
         return existing, False
-    row = RefundRow(order_id=order_id, asin=asin, seller_id=seller_id, amount=float(amount),
+    row = RefundRow(order_id=order_id, asin=asin, seller_id=seller_id, amount=as_decimal(amount),
                     currency=currency, rule=rule, case_id=case_id, issued_at=issued_at,
                     kind=kind, reason=reason, issued_by=issued_by,
                     return_delivered_on=return_delivered_on)

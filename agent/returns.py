@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
 from agent.records import Address, Order, OrderItem, Seller
-from csba.money import Money
+from csba.money import Money, round_money
 from knowledge.pages import ProductPage
 from knowledge.policy import MarketplacePolicy
 
@@ -79,39 +79,31 @@ def _address_json(address: Address | str | None) -> dict[str, Any] | str | None:
     return address.model_dump(mode="json") if isinstance(address, Address) else address
 
 
-def _quantize(value: Decimal, policy: MarketplacePolicy) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-policy.money_decimals), rounding=ROUND_HALF_UP)
-
-
-def _dec(money: Money) -> Decimal:
-    # Through str: the float 24.99 must stay 24.99, not its binary neighbour.
-    return Decimal(str(money.amount))
-
-
-def _shipping_share(order: Order, item: OrderItem) -> Decimal:
+def shipping_share(order: Order, item: OrderItem) -> Decimal:
     """The item's part of the shipping the customer paid, by its share of the items' value."""
     if order.shipping_paid is None or order.shipping_paid.amount == 0:
         return Decimal(0)
     if order.shipping_paid.currency != item.unit_price.currency:
         raise ValueError(f"order {order.order_id}: shipping and item prices differ in currency")
-    total = sum((_dec(i.unit_price) * i.quantity for i in order.items), Decimal(0))
+    total = sum((i.unit_price.amount * i.quantity for i in order.items), Decimal(0))
     if total == 0:
         return Decimal(0)
-    return _dec(order.shipping_paid) * (_dec(item.unit_price) * item.quantity) / total
+    return order.shipping_paid.amount * (item.unit_price.amount * item.quantity) / total
 
 
 def _refund(order: Order, item: OrderItem, policy: MarketplacePolicy, *,
             with_shipping: bool) -> Money:
-    amount = _dec(item.unit_price) * item.quantity
+    amount = item.unit_price.amount * item.quantity
     if with_shipping:
-        amount += _shipping_share(order, item)
-    return Money(amount=float(_quantize(amount, policy)), currency=item.unit_price.currency)
+        amount += shipping_share(order, item)
+    return Money(amount=round_money(amount, policy.money_decimals),
+                 currency=item.unit_price.currency)
 
 
 def _covers(limit: Money | None, amount: Money) -> bool:
     """A seller's or policy's money limit covers an amount (same currency, limit above zero)."""
     return (limit is not None and limit.amount > 0 and limit.currency == amount.currency
-            and _dec(amount) <= _dec(limit))
+            and amount.amount <= limit.amount)
 
 
 def _fault(reason: str, policy: MarketplacePolicy) -> Fault:

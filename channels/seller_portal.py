@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,7 +29,9 @@ from agent.core import Agent, as_utc
 from agent.db import Base, CaseRow, Store
 from agent.messages import MAX_TEXT_CHARS
 from agent.records import Customer
+from agent.replies import render
 from csba.clock import wall_clock
+from knowledge.case_rules import OnExpiry
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +140,7 @@ class CasePublic(BaseModel):
     answer: str | None
     answered_at: datetime | None
     added_to_knowledge: bool
-    resolution: dict[str, Any] | None  # what the service decided when the 24 hours passed
+    resolution: dict[str, Any] | None  # what the service decided when the deadline passed
 
     @classmethod
     def from_row(cls, row: CaseRow, customer: Customer | None = None) -> "CasePublic":
@@ -508,9 +510,14 @@ def render_case(seller: str, case: CasePublic, now: datetime, csrf: str, *,
         refund = case.resolution.get("refund") or {}
         paid = (f" Refund issued at your cost: {escape(str(refund.get('amount')))} "
                 f"{escape(str(refund.get('currency')))}." if refund else "")
-        parts.append(f"<h2>Decided by the service</h2><div class=\"box\">No answer came within "
-                     f"24 hours; the service decided by rule "
-                     f"{escape(str(case.resolution.get('rule', '-')))}.{paid}</div>")
+        outcome = case.resolution.get("on_expiry")
+        # The expiry rule's outcome, in the words of the seller's notification mail.
+        told = (" On expiry, " + render(f"seller_on_expiry_{outcome}", "en")
+                if isinstance(outcome, str) and outcome in get_args(OnExpiry) else "")
+        parts.append(f"<h2>Decided by the service</h2><div class=\"box\">No answer came by "
+                     f"{escape(_when(case.due_at))}; the service decided by rule "
+                     f"{escape(str(case.resolution.get('rule', '-')))}.{escape(told)}{paid}"
+                     f"</div>")
     parts.append('<p><a href="/seller/cases">All cases</a></p>')
     return _layout(f"Case {case.id}", "".join(parts), seller)
 

@@ -117,3 +117,13 @@ def load_policy(marketplace: str) -> MarketplacePolicy:
     if policy.marketplace != code:
         raise ValueError(f"policy file {code}.json is for marketplace {policy.marketplace!r}")
     return policy
+
+
+def currency_decimals(currency: str) -> int:
+    """Digits after the decimal point of a marketplace currency (JPY none), from the
+    marketplaces' policy data."""
+    for marketplace in MARKETPLACES:
+        policy = load_policy(marketplace)
+        if policy.currency == currency:
+            return policy.money_decimals
+    raise ValueError(f"no marketplace pays in {currency!r}")

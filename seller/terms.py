@@ -17,7 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from csba.money import MARKETPLACES, Marketplace
-from knowledge.policy import load_policy
+
+# Its home is the policy data; kept importable from here for the fee and claim code.
+from knowledge.policy import currency_decimals as currency_decimals
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 FeeTableOwner = Literal["DE", "US", "JP"]
@@ -140,12 +142,3 @@ def fee_schedule(marketplace: str, *, uk_table: FeeTableOwner = "DE") -> FeeSche
                        trial_days=terms.trial.days, vtr_discounts=terms.vtr_discounts,
                        notes=tuple(notes))
 
-
-def currency_decimals(currency: str) -> int:
-    """Digits after the decimal point of a marketplace currency (JPY none), from the
-    marketplaces' policy data."""
-    for marketplace in MARKETPLACES:
-        policy = load_policy(marketplace)
-        if policy.currency == currency:
-            return policy.money_decimals
-    raise ValueError(f"no marketplace pays in {currency!r}")
