@@ -1,0 +1,251 @@
+"""Cases the seller leaves unanswered: each category's deadline and what the service then does,
+by the case rules (knowledge/case_rules.json), through the agent as channels drive it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from agent.core import Agent
+from agent.db import CaseRow, OutboxRow, RefundRow, Store
+from agent.records import Order
+from agent.replies import reply_languages, templates
+from csba.money import MARKETPLACES
+from csba.services import DEMO_DATA_DIR
+from knowledge.case_rules import SILENT, load_case_rules
+from knowledge.policy import load_policy
+from tests.agent.conftest import NOW, Say
+
+pytestmark = pytest.mark.slow
+
+DELIVERED_DE = ("028-4306213-9513237", "miriam.koch@example.de")  # 44.95 EUR + 3.99 shipping
+PENDING_DE = ("028-1343574-7969438", "lea.zimmermann@example.de")
+LATE_DE = ("028-7407148-0233125", "anna.weber@example.de")  # shipped, estimate 2026-11-24
+HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
+OPENED = datetime.fromisoformat(NOW)
+A_DAY_LATER = OPENED + timedelta(hours=24, minutes=1)
+
+# Categories the agent opens cases in (agent/core.py): each needs an expiry rule.
+CATEGORIES = {"product_question", "return", "missing_parts", "replacement", "shipment",
+              "cancel", "person", "not_understood"}
+
+
+def demo_order(order_id: str) -> dict[str, Any]:
+    for line in (DEMO_DATA_DIR / "orders.jsonl").read_text("utf-8").splitlines():
+        if line.strip() and json.loads(line)["order_id"] == order_id:
+            found: dict[str, Any] = json.loads(line)
+            return found
+    raise LookupError(order_id)
+
+
+def add_order(store: Store, base: str, **changes: Any) -> tuple[str, str]:
+    """A demo order copied under a new number and customer, with ``changes``."""
+    data = demo_order(base) | changes
+    data["customer"] = {"name": "Test Kunde", "email": f"{data['order_id']}@example.org"}
+    store.save(orders=[Order.model_validate(data)])
+    return data["order_id"], data["customer"]["email"]
+
+
+def ask(say: Say, order: tuple[str, str], text: str, **kw: Any) -> Any:
+    return say(f"{text} ({order[0]})", sender=order[1], **kw)
+
+
+def expired(store: Store, agent: Agent, case_id: str, at: datetime
+            ) -> tuple[CaseRow, str, list[RefundRow]]:
+    assert agent.expire_cases(at) == [case_id]
+    with store.sessions() as s:
+        case = s.get_one(CaseRow, case_id)
+        told = s.scalar(select(OutboxRow).where(
+            OutboxRow.dedupe_key == f"case-expired:{case_id}"))
+        assert told is not None
+        refunds = list(s.scalars(select(RefundRow).where(RefundRow.case_id == case_id)
+                                 .order_by(RefundRow.asin)))
+        return case, told.body, refunds
+
+
+def seller_mail(store: Store, case_id: str) -> str:
+    with store.sessions() as s:
+        sent = s.scalar(select(OutboxRow).where(OutboxRow.dedupe_key == f"case-notify:{case_id}"))
+        assert sent is not None
+        return sent.body
+
+
+# --- the data ---------------------------------------------------------------------------------
+
+
+def test_every_case_category_has_one_expiry_rule_with_a_source_or_a_reason() -> None:
+    rules = load_case_rules()
+    for category in CATEGORIES:
+        rule = rules.for_case(category)
+        assert rule.category == category and rule.id.startswith("case.expired.")
+        assert rule.source.startswith("https://") or (rule.source == SILENT and rule.note)
+    assert {r.category for r in rules.expiry} == CATEGORIES
+    # Only return, item-problem and shipment cases may ever pay anything.
+    assert {r.category for r in rules.expiry if r.refunds} == {
+        "return", "missing_parts", "replacement", "shipment"}
+
+
+def test_the_cross_border_no_method_deadline_is_the_policies_five_days() -> None:
+    rule = load_case_rules().for_case("return", "cross_border_no_method")
+    assert rule.id == "case.expired.return.cross_border_no_method"
+    assert rule.due == timedelta(days=5)
+    for marketplace in MARKETPLACES:
+        assert timedelta(days=load_policy(marketplace).cross_border.seller_method_days) \
+            == rule.due
+    assert load_case_rules().for_case("return", "hazmat_manual_authorisation").due \
+        == timedelta(hours=24)
+
+
+def test_every_reply_language_says_what_happens_on_expiry() -> None:
+    keys = {"case_expired_shipment", "case_expired_shipment_delivered", "case_expired_cancel",
+            "case_expired_options"}
+    for language in reply_languages():
+        assert keys <= set(templates(language)), language
+
+
+# --- no refund --------------------------------------------------------------------------------
+
+
+def test_a_request_for_a_person_expires_with_the_options_and_no_refund(
+        say: Say, agent: Agent, store: Store) -> None:
+    reply = ask(say, DELIVERED_DE, "Ich möchte bitte mit einem Menschen sprechen.")
+    assert reply.intent == "ask_for_person" and reply.case_id
+    case, told, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
+    assert refunds == []  # the customer keeps nothing they were not owed
+    assert case.resolution is not None and case.resolution["rule"] == "case.expired.person"
+    assert "refund" not in case.resolution
+    assert "zurückzugeben" in told and "neue Frage" in told and DELIVERED_DE[0] in told
+
+
+def test_not_understood_twice_expires_with_the_options_and_no_refund(
+        say: Say, agent: Agent, store: Store) -> None:
+    ask(say, DELIVERED_DE, "Blau Wolke Gurke siebzehn?")
+    second = say("Gurke Wolke blau?", sender=DELIVERED_DE[1])
+    assert second.outcome == "escalated" and second.case_id
+    case, told, refunds = expired(store, agent, second.case_id, A_DAY_LATER)
+    assert refunds == []
+    assert case.resolution is not None
+    assert case.resolution["rule"] == "case.expired.not_understood"
+    assert "neue Frage" in told
+
+
+def test_an_unconfirmed_cancellation_refunds_nothing_and_offers_a_free_return(
+        say: Say, agent: Agent, store: Store) -> None:
+    reply = ask(say, PENDING_DE, "Bitte stornieren Sie meine Bestellung.")
+    assert reply.outcome == "escalated" and reply.case_id
+    assert "the customer is told that you did not confirm the cancellation" in \
+        seller_mail(store, reply.case_id)
+    case, told, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
+    assert refunds == []  # the order may still ship
+    assert case.resolution is not None and case.resolution["rule"] == "case.expired.cancel"
+    assert "nicht rechtzeitig bestätigt" in told and "kostenlos zurückgeben" in told
+
+
+def test_an_unanswered_product_question_refunds_nothing(
+        say: Say, agent: Agent, store: Store) -> None:
+    reply = ask(say, HEADLAMP_US, "Does the headlamp fit a Petzl bicycle helmet mount?")
+    assert reply.outcome == "escalated" and reply.case_id
+    assert "could not confirm" in seller_mail(store, reply.case_id)
+    case, _, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
+    assert refunds == []
+    assert case.resolution is not None
+    assert case.resolution["rule"] == "case.expired.product_question"
+
+
+# --- refunds ----------------------------------------------------------------------------------
+
+
+def test_a_lost_shipment_refunds_every_undelivered_line_and_all_the_shipping(
+        say: Say, agent: Agent, store: Store) -> None:
+    order = add_order(
+        store, LATE_DE[0], order_id="028-9000001-0000001", estimated_delivery_date="2026-11-18",
+        items=[{"asin": "B0DE6BW3R9", "quantity": 1,
+                "unit_price": {"amount": 44.95, "currency": "EUR"}},
+               {"asin": "B0DE8SL2P7", "quantity": 2,
+                "unit_price": {"amount": 24.99, "currency": "EUR"}}],
+        shipping_paid={"amount": 4.99, "currency": "EUR"})
+    reply = ask(say, order, "Wo ist meine Bestellung? Sie ist immer noch nicht da.")
+    assert reply.outcome == "escalated" and reply.case_id
+    case, told, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
+    # 94.93 of items; the 4.99 shipping split by value: 2.36 and 2.63.
+    assert [(r.asin, r.amount) for r in refunds] == [
+        ("B0DE6BW3R9", Decimal("47.31")), ("B0DE8SL2P7", Decimal("52.61"))]
+    assert {r.rule for r in refunds} == {"case.expired.shipment"}
+    assert case.resolution is not None and case.resolution["rule"] == "case.expired.shipment"
+    assert case.resolution["refund"] == {"amount": "99.92", "currency": "EUR"}
+    assert "99,92" in told
+
+
+def test_the_overdue_case_opens_three_days_after_the_estimate(say: Say) -> None:
+    # LATE_DE was expected on 2026-11-24.
+    before = ask(say, LATE_DE, "Wo ist meine Bestellung?", at="2026-11-26T10:00:00+00:00",
+                 thread="before")
+    assert before.outcome == "answered" and "27. November 2026" in before.text
+    due = ask(say, LATE_DE, "Wo ist meine Bestellung?", at="2026-11-27T10:00:00+00:00",
+              thread="on-the-day")
+    assert due.outcome == "escalated" and due.case_id
+
+
+def test_a_missing_parts_case_refunds_the_item_with_its_shipping_share(
+        say: Say, agent: Agent, store: Store) -> None:
+    reply = ask(say, DELIVERED_DE, "Im Karton fehlen die Kissenbezüge, es fehlen Teile.")
+    assert reply.outcome == "escalated" and reply.case_id
+    with store.sessions() as s:
+        assert s.get_one(CaseRow, reply.case_id).category == "missing_parts"
+    case, told, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
+    assert [(r.asin, r.amount, r.rule) for r in refunds] == [
+        ("B0DE6BW3R9", Decimal("48.94"), "case.expired.missing_parts")]  # 44.95 + 3.99
+    assert case.resolution is not None
+    assert case.resolution["refund"] == {"amount": "48.94", "currency": "EUR"}
+    assert "48,94" in told
+
+
+def test_a_hazmat_return_case_pays_the_refund_the_customer_was_told(
+        say: Say, agent: Agent, store: Store) -> None:
+    order = add_order(store, "171-8096664-2874288", order_id="171-9000002-0000002",
+                      shipping_paid={"amount": 4.0, "currency": "EUR"})
+    reply = ask(say, order, "La batería externa está defectuosa, quiero devolverla.")
+    decision = reply.return_decision
+    assert decision is not None and decision.case_reason == "hazmat_manual_authorisation"
+    assert decision.refund is not None and decision.refund.amount == Decimal("49.99")
+    assert reply.case_id
+    case, _, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
+    # Cross-border: the item and the original shipping, as the decision said.
+    assert [(r.amount, r.rule) for r in refunds] == [(Decimal("49.99"), "case.expired.return")]
+
+
+def test_a_seller_abroad_without_a_return_method_has_five_days_everywhere(
+        say: Say, agent: Agent, store: Store) -> None:
+    order = add_order(
+        store, "111-8085565-9051677", order_id="111-9000003-0000003",
+        purchase_date="2026-11-15", ship_date="2026-11-16",
+        estimated_delivery_date="2026-11-21", delivery_date="2026-11-20",
+        items=[{"asin": "B0USBW3C65", "quantity": 1,
+                "unit_price": {"amount": 32.99, "currency": "USD"}}],
+        shipping_paid={"amount": 5.0, "currency": "USD"})
+    reply = ask(say, order, "I want to return the charger, I ordered the wrong one.")
+    decision = reply.return_decision
+    assert decision is not None and decision.case_reason == "cross_border_no_method"
+    assert reply.case_id
+    due = OPENED + timedelta(days=5)
+    # The customer, the seller's mail and the case the portal shows name one deadline.
+    assert "30 November 2026" in reply.text
+    mail = seller_mail(store, reply.case_id)
+    assert "Please answer by 2026-11-30 10:00 (UTC)" in mail
+    assert "2026-11-26" not in mail and "by the deadline of this case" in mail
+    with store.sessions() as s:
+        case = s.get_one(CaseRow, reply.case_id)
+        assert case.due_at.replace(tzinfo=OPENED.tzinfo) == due
+        assert case.expiry_rule == "case.expired.return.cross_border_no_method"
+    assert agent.expire_cases(A_DAY_LATER) == []  # not after 24 hours
+    assert agent.expire_cases(due - timedelta(minutes=1)) == []
+    case, told, refunds = expired(store, agent, reply.case_id, due)
+    # Item and original shipping, as the customer was told; the seller pays.
+    assert [(r.amount, r.currency, r.rule) for r in refunds] == [
+        (Decimal("37.99"), "USD", "case.expired.return.cross_border_no_method")]
+    assert "37.99" in told
