@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_html_product_page() -> None:
     assert page.attributes["item_weight"] == "620 g"
     assert page.attributes["model_number"] == "LW-VT26"
     assert "asin" not in page.attributes and "kundenrezensionen" not in page.attributes
-    assert (page.price.amount, page.price.currency) == (34.99, "EUR")
+    assert (page.price.amount, page.price.currency) == (Decimal("34.99"), "EUR")
 
 
 def test_html_page_without_seller_needs_one(tmp_path: Path) -> None:
