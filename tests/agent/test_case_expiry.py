@@ -115,6 +115,7 @@ def test_a_request_for_a_person_expires_with_the_options_and_no_refund(
         say: Say, agent: Agent, store: Store) -> None:
     reply = ask(say, DELIVERED_DE, "Ich möchte bitte mit einem Menschen sprechen.")
     assert reply.intent == "ask_for_person" and reply.case_id
+    assert "bis zum 26. November 2026" in reply.text  # the case's own deadline, 24 hours on
     case, told, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
     assert refunds == []  # the customer keeps nothing they were not owed
     assert case.resolution is not None and case.resolution["rule"] == "case.expired.person"
