@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from agent.db import OrderRow, RefundRow, Store
+from agent.db import OrderRow, RefundRow, Store, TrackingRateRow
 from agent.enrolment import (
     EnrolmentError,
     EnrolmentPeriod,
@@ -75,6 +75,7 @@ from seller.statements import (
     statements_for,
 )
 from seller.terms import currency_decimals, fee_schedule, load_terms
+from seller.tracking import rates_of, record_rate
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,27 @@ class RefundIn(BaseModel):
     reason: str = Field(min_length=1, max_length=48)
     rule: str = Field(min_length=1, max_length=64)
     return_delivered_on: date | None = None
+
+
+class TrackingRateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate: Decimal = Field(ge=0, le=1, max_digits=6, description="e.g. 0.97 for 97 %")
+
+
+class TrackingRateOut(BaseModel):
+    """A seller's valid tracking rate for one month: the month's statement uses it."""
+
+    seller_id: str
+    month: str
+    rate: Decimal
+    source: str
+    recorded_at: datetime
+
+
+def _rate_out(row: TrackingRateRow) -> TrackingRateOut:
+    return TrackingRateOut(seller_id=row.seller_id, month=row.month, rate=Decimal(row.rate),
+                           source=row.source, recorded_at=row.recorded_at)
 
 
 def _refund_out(row: RefundRow) -> RefundOut:
@@ -387,6 +409,35 @@ def seller_account_router(store: Store, settings: Settings, *,
                 refuse("refund.one_per_order_line",
                        f"order {order.order_id} line {item.asin} was refunded already", 409)
             return _refund_out(refund)
+
+    @router.put("/v1/operator/sellers/{seller_id}/valid-tracking-rates/{month}",
+                tags=["operator"], dependencies=operator,
+                responses={404: {"description": "no such seller"}})
+    def put_tracking_rate(seller_id: str, month: str, body: TrackingRateIn
+                          ) -> TrackingRateOut:
+        """Record a seller's valid tracking rate for a month (the month's statement uses it,
+        whatever the rate is today); replaces an earlier reading of that month."""
+        try:
+            parsed = Month.parse(month)
+        except ValueError as exc:
+            refuse("vtr.month_format", str(exc))
+        if parsed > Month.of(now().date()):
+            refuse("vtr.month_in_future", f"{parsed} has not begun")
+        if store.seller(seller_id) is None:
+            refuse("vtr.unknown_seller", f"no seller {seller_id!r}", 404)
+        with store.sessions.begin() as session:
+            row = record_rate(session, seller_id, parsed, body.rate, "operator", now())
+            session.flush()
+            out = _rate_out(row)
+        log.info("valid tracking rate of seller %s for %s recorded", seller_id, parsed)
+        return out
+
+    @router.get("/v1/operator/sellers/{seller_id}/valid-tracking-rates", tags=["operator"],
+                dependencies=operator)
+    def read_tracking_rates(seller_id: str) -> list[TrackingRateOut]:
+        """Every month's valid tracking rate recorded for a seller, oldest first."""
+        with store.reads() as session:
+            return [_rate_out(r) for r in rates_of(session, seller_id)]
 
     @router.get("/v1/operator/statements/{seller_id}/{month}", tags=["operator"],
                 dependencies=operator)
@@ -648,7 +699,13 @@ def render_statements(seller: str, month: Month, statements: list[Statement],
                  "units)", cpu),
                 ("Tier (fixed on the 1st)", s.tier_label),
                 (f"Fee per unit ({s.fee_table} table)", f"{s.fee_per_unit} {s.currency}"),
-                (f"{s.units_charged} units charged", f"{s.subtotal} {s.currency}")]
+                (f"{s.units_charged} units charged", f"{s.subtotal} {s.currency}"),
+                (f"Valid tracking rate {s.month}",
+                 "not recorded" if s.valid_tracking_rate is None
+                 else f"{(s.valid_tracking_rate * 100).normalize():f} %")]
+        if s.share_charged is not None:
+            rows.append((f"VTR table: {s.vtr_band}, {s.vtr_cpu_band}",
+                         f"{(s.share_charged * 100).normalize():f} % of the fee charged"))
         body = "".join(f'<tr><td>{escape(label)}</td><td class="num">{escape(value)}</td></tr>'
                        for label, value in rows)
         parts.append(
