@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from agent.db import Store
 from agent.records import Seller
+from channels.seller_portal import COOKIE
 from csba.ingest import read_inputs
 from csba.jsonl import DataFileError
 from seller.months import Month
@@ -128,3 +129,8 @@ def test_operators_record_a_months_rate_over_http(client: TestClient, account_st
         "0.00", "VTR ≥ 95 %", "0")
     [november] = client.get("/v1/seller/statements/2026-11", headers=seller_auth).json()
     assert november["total"] == "1.80" and november["valid_tracking_rate"] is None
+    client.cookies.set(COOKIE, seller_auth["Authorization"].removeprefix("Bearer "))
+    page = client.get("/seller/statements", params={"month": "2026-10"}).text
+    assert "Valid tracking rate 2026-10</td><td class=\"num\">96 %" in page
+    assert "VTR table: VTR ≥ 95 %, CPU ≤ 5 %</td><td class=\"num\">0 % of the fee charged" \
+        in page
