@@ -281,6 +281,23 @@ class EnrolmentRow(Base):
     source: Mapped[str] = mapped_column(String(16))  # "contract" (sellers.jsonl) or "portal"
 
 
+class TrackingRateRow(Base):
+    """A seller's valid tracking rate (VTR) for one month, as a decimal string (exact).
+
+    A month's fee uses that month's rate, never today's: the history is kept, one row per
+    month; a later reading of the same month replaces it (the rate settles as the month ends).
+    """
+
+    __tablename__ = "valid_tracking_rates"
+    __table_args__ = (UniqueConstraint("seller_id", "month"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    rate: Mapped[str] = mapped_column(String(16))  # "0.97"
+    source: Mapped[str] = mapped_column(String(16))  # "contract" (sellers.jsonl) or "operator"
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ContactRow(Base):
     """A customer contact the service handled about a seller's MFN order: one per order and
     day, whatever the channel and the number of messages. It holds no message text."""

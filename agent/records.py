@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Literal
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from csba.money import Marketplace, Money
 
 ORDER_ID_PATTERN = r"^\d{3}-\d{7}-\d{7}$"
+_MONTH = re.compile(r"\d{4}-\d{2}")
 
 
 class _Record(BaseModel):
@@ -85,6 +87,28 @@ class Enrolment(_Record):
     def _opt_out_has_a_date(self) -> Enrolment:
         if self.status == "opted_out" and self.opted_out_on is None:
             raise ValueError("csba.opted_out_on is required when csba.status is 'opted_out'")
+        return self
+
+    @model_validator(mode="after")
+    def _rate_history_is_by_month(self) -> Enrolment:
+        # An optional extension: {"YYYY-MM": rate} of earlier months, so a month is billed at
+        # its own rate. Checked here so a bad line is refused before anything is written.
+        history = (self.model_extra or {}).get("valid_tracking_rates")
+        if history is None:
+            return self
+        if not isinstance(history, dict):
+            raise ValueError("csba.valid_tracking_rates maps YYYY-MM to a rate")
+        for month, rate in history.items():
+            if not _MONTH.fullmatch(str(month)) or not 1 <= int(str(month)[5:]) <= 12:
+                raise ValueError(f"csba.valid_tracking_rates: a month is YYYY-MM, got {month!r}")
+            if isinstance(rate, bool) or not isinstance(rate, int | float | str):
+                raise ValueError(f"csba.valid_tracking_rates[{month}] must be a number")
+            try:
+                value = float(rate)
+            except ValueError:
+                raise ValueError(f"csba.valid_tracking_rates[{month}] must be a number") from None
+            if not 0 <= value <= 1:
+                raise ValueError(f"csba.valid_tracking_rates[{month}] must be within 0..1")
         return self
 
     def covers(self, purchase_date: date) -> bool:

@@ -128,7 +128,8 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     # A handed-over message takes the same handler as every channel's: measured and limited.
     app.include_router(seller_reports_router(store, handle,
                                              handover_addresses=settings.handover_addresses,
-                                             clock=clock))
+                                             clock=clock,
+                                             seller_support_url=str(settings.seller_support_url)))
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

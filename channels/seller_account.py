@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from agent.db import OrderRow, RefundRow, Store
+from agent.db import OrderRow, RefundRow, Store, TrackingRateRow
 from agent.enrolment import (
     EnrolmentError,
     EnrolmentPeriod,
@@ -34,6 +34,7 @@ from agent.enrolment import (
 )
 from agent.records import Order
 from agent.refunds import record_refund
+from channels.enrolment_page import render_enrolment
 from channels.seller_portal import (
     _layout,
     cookie_seller,
@@ -55,6 +56,7 @@ from seller.claims import (
     ensure_tables,
     file_claim,
 )
+from seller.enrolment_terms import EnrolmentTerms, enrolment_terms
 from seller.evidence import (
     MAX_PHOTO_BYTES,
     EvidenceError,
@@ -75,6 +77,7 @@ from seller.statements import (
     statements_for,
 )
 from seller.terms import currency_decimals, fee_schedule, load_terms
+from seller.tracking import rates_of, record_rate
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,27 @@ class RefundIn(BaseModel):
     return_delivered_on: date | None = None
 
 
+class TrackingRateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate: Decimal = Field(ge=0, le=1, max_digits=6, description="e.g. 0.97 for 97 %")
+
+
+class TrackingRateOut(BaseModel):
+    """A seller's valid tracking rate for one month: the month's statement uses it."""
+
+    seller_id: str
+    month: str
+    rate: Decimal
+    source: str
+    recorded_at: datetime
+
+
+def _rate_out(row: TrackingRateRow) -> TrackingRateOut:
+    return TrackingRateOut(seller_id=row.seller_id, month=row.month, rate=Decimal(row.rate),
+                           source=row.source, recorded_at=row.recorded_at)
+
+
 def _refund_out(row: RefundRow) -> RefundOut:
     amount = money(Decimal(str(row.amount)), currency_decimals(row.currency))
     return RefundOut(order_id=row.order_id, asin=row.asin, amount=amount,
@@ -196,6 +220,10 @@ def seller_account_router(store: Store, settings: Settings, *,
                             periods=[PeriodOut(enrolled_on=p.enrolled_on,
                                                opted_out_on=p.opted_out_on) for p in periods])
 
+    def terms_for(seller_id: str) -> EnrolmentTerms:
+        return enrolment_terms(uk_table=settings.uk_fee_table,
+                               trial_ends_on=enrolment_of(seller_id).trial_ends_on)
+
     def change_enrolment(seller_id: str, action: Literal["enrol", "opt_out"]) -> EnrolmentOut:
         try:
             periods = (enrol if action == "enrol" else opt_out)(store, seller_id, now().date())
@@ -249,6 +277,12 @@ def seller_account_router(store: Store, settings: Settings, *,
     def read_enrolment(seller_id: SellerId) -> EnrolmentOut:
         """Enrolment periods; the free trial runs once, from the first enrolment."""
         return enrolment_of(seller_id)
+
+    @router.get("/v1/seller/enrolment/terms", tags=["seller account"])
+    def read_enrolment_terms(seller_id: SellerId) -> EnrolmentTerms:
+        """What the service covers, the fee tables with their VTR rates, the free trial and
+        how to opt out: what the portal shows before a seller enrols."""
+        return terms_for(seller_id)
 
     @router.post("/v1/seller/enrolment", tags=["seller account"], responses=CONFLICT)
     def post_enrolment(seller_id: SellerId) -> EnrolmentOut:
@@ -388,6 +422,35 @@ def seller_account_router(store: Store, settings: Settings, *,
                        f"order {order.order_id} line {item.asin} was refunded already", 409)
             return _refund_out(refund)
 
+    @router.put("/v1/operator/sellers/{seller_id}/valid-tracking-rates/{month}",
+                tags=["operator"], dependencies=operator,
+                responses={404: {"description": "no such seller"}})
+    def put_tracking_rate(seller_id: str, month: str, body: TrackingRateIn
+                          ) -> TrackingRateOut:
+        """Record a seller's valid tracking rate for a month (the month's statement uses it,
+        whatever the rate is today); replaces an earlier reading of that month."""
+        try:
+            parsed = Month.parse(month)
+        except ValueError as exc:
+            refuse("vtr.month_format", str(exc))
+        if parsed > Month.of(now().date()):
+            refuse("vtr.month_in_future", f"{parsed} has not begun")
+        if store.seller(seller_id) is None:
+            refuse("vtr.unknown_seller", f"no seller {seller_id!r}", 404)
+        with store.sessions.begin() as session:
+            row = record_rate(session, seller_id, parsed, body.rate, "operator", now())
+            session.flush()
+            out = _rate_out(row)
+        log.info("valid tracking rate of seller %s for %s recorded", seller_id, parsed)
+        return out
+
+    @router.get("/v1/operator/sellers/{seller_id}/valid-tracking-rates", tags=["operator"],
+                dependencies=operator)
+    def read_tracking_rates(seller_id: str) -> list[TrackingRateOut]:
+        """Every month's valid tracking rate recorded for a seller, oldest first."""
+        with store.reads() as session:
+            return [_rate_out(r) for r in rates_of(session, seller_id)]
+
     @router.get("/v1/operator/statements/{seller_id}/{month}", tags=["operator"],
                 dependencies=operator)
     def operator_statements(seller_id: str, month: str,
@@ -443,9 +506,22 @@ def seller_account_router(store: Store, settings: Settings, *,
                                 error=f"{detail['message']} (rule {detail.get('rule', '-')})")
         return RedirectResponse(f"/seller/account?filed={claim.id}", status_code=303)
 
+    @router.get("/seller/account/enrolment", response_class=HTMLResponse,
+                include_in_schema=False)
+    def enrolment_page(request: Request) -> Response:
+        """What the service covers, its fees, the trial and the opt-out, before enrolling."""
+        auth = page_seller(request)
+        if auth is None:
+            return RedirectResponse("/seller", status_code=303)
+        seller_id, token = auth
+        return HTMLResponse(render_enrolment(
+            seller_name(seller_id), terms_for(seller_id), _form_csrf(token),
+            enrolled=enrolment_of(seller_id).status == "active", today=now().date()))
+
     @router.post("/seller/account/enrolment", include_in_schema=False)
     def enrolment_form(request: Request, action: Annotated[str, Form()] = "",
-                       csrf: Annotated[str, Form()] = "") -> Response:
+                       csrf: Annotated[str, Form()] = "",
+                       terms_read_on: Annotated[str, Form()] = "") -> Response:
         auth = page_seller(request)
         if auth is None:
             return RedirectResponse("/seller", status_code=303)
@@ -455,6 +531,10 @@ def seller_account_router(store: Store, settings: Settings, *,
             return HTMLResponse(_layout("Form expired", '<p class="error">This form has '
                                         'expired; open the page again.</p>',
                                         seller_name(seller_id)), status_code=403)
+        if action == "enrol" and terms_read_on != str(terms_for(seller_id).read_on):
+            # Confirmed only from the page that explains the service, and only the terms
+            # in force: a stale or bare form shows the explanation first.
+            return RedirectResponse("/seller/account/enrolment", status_code=303)
         try:
             change_enrolment(seller_id, "enrol" if action == "enrol" else "opt_out")
         except HTTPException as exc:
@@ -538,14 +618,16 @@ def render_account(seller: str, enrolment: EnrolmentOut, refunds: list[RefundOut
     periods = "".join(f"<tr><td>{escape(str(p.enrolled_on))}</td>"
                       f"<td>{escape(str(p.opted_out_on or 'still enrolled'))}</td></tr>"
                       for p in enrolment.periods)
-    action, label = ("opt_out", "Opt out") if active else ("enrol", "Enrol again")
+    # Enrolling starts on the page that explains the service; opting out is one step.
+    change = (f'<form class="inline" method="post" action="/seller/account/enrolment">'
+              f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+              f'<input type="hidden" name="action" value="opt_out"><p>'
+              f'<button class="quiet">Opt out</button></p></form>' if active else
+              '<p><a href="/seller/account/enrolment">Enrol again: what the service covers, '
+              "its fees, the trial and the opt-out</a></p>")
     parts.append(
         f'<p class="muted">{trial}</p><table><thead><tr><th>Enrolled on</th><th>Opted out on'
-        f"</th></tr></thead><tbody>{periods}</tbody></table>"
-        f'<form class="inline" method="post" action="/seller/account/enrolment">'
-        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-        f'<input type="hidden" name="action" value="{action}"><p>'
-        f'<button class="quiet">{label}</button></p></form>')
+        f"</th></tr></thead><tbody>{periods}</tbody></table>{change}")
     months = [this_month.plus(-n) for n in range(0, 12)]
     parts.append("<h2>Statements</h2><p>" + " · ".join(
         f'<a href="/seller/statements?month={m}">{m}</a>' for m in months) + "</p>")
@@ -648,7 +730,13 @@ def render_statements(seller: str, month: Month, statements: list[Statement],
                  "units)", cpu),
                 ("Tier (fixed on the 1st)", s.tier_label),
                 (f"Fee per unit ({s.fee_table} table)", f"{s.fee_per_unit} {s.currency}"),
-                (f"{s.units_charged} units charged", f"{s.subtotal} {s.currency}")]
+                (f"{s.units_charged} units charged", f"{s.subtotal} {s.currency}"),
+                (f"Valid tracking rate {s.month}",
+                 "not recorded" if s.valid_tracking_rate is None
+                 else f"{(s.valid_tracking_rate * 100).normalize():f} %")]
+        if s.share_charged is not None:
+            rows.append((f"VTR table: {s.vtr_band}, {s.vtr_cpu_band}",
+                         f"{(s.share_charged * 100).normalize():f} % of the fee charged"))
         body = "".join(f'<tr><td>{escape(label)}</td><td class="num">{escape(value)}</td></tr>'
                        for label, value in rows)
         parts.append(

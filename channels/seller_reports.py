@@ -41,6 +41,7 @@ from channels.seller_portal import (
     seller_from_bearer,
 )
 from csba.clock import wall_clock
+from csba.settings import DEFAULT_SELLER_SUPPORT_URL
 from seller.page_gaps import Period, page_gap_chart, page_gap_report, page_gaps_csv
 from seller.summaries import ResolutionSummary, UnknownOrder, resolution_summary
 
@@ -109,8 +110,10 @@ def _out(result: HandoverResult) -> HandoverOut:
 
 def seller_reports_router(store: Store, handle: MessageHandler, *,
                           handover_addresses: dict[str, str],
-                          clock: Callable[[], datetime] | None = None) -> APIRouter:
-    """``handle`` is the handler every channel uses: a handed-over message gets the same turn."""
+                          clock: Callable[[], datetime] | None = None,
+                          seller_support_url: str = DEFAULT_SELLER_SUPPORT_URL) -> APIRouter:
+    """``handle`` is the handler every channel uses: a handed-over message gets the same turn.
+    ``seller_support_url`` is where every resolution summary sends the seller's questions."""
     now = clock or wall_clock
     desk = HandoverDesk(store, clock=now)
     router = APIRouter()
@@ -130,7 +133,8 @@ def seller_reports_router(store: Store, handle: MessageHandler, *,
 
     def summary(seller_id: str, order_id: str) -> ResolutionSummary:
         try:
-            return resolution_summary(store, seller_id, order_id)
+            return resolution_summary(store, seller_id, order_id,
+                                      seller_support_url=seller_support_url)
         except UnknownOrder as exc:
             raise HTTPException(404, str(exc)) from exc
 
@@ -346,7 +350,10 @@ def render_resolution(seller: str, asked: str, summary: ResolutionSummary | None
             f"<dt>Latest outcome</dt><dd>{escape(summary.outcome or '-')}</dd>"
             f"<dt>Deciding rule</dt><dd>{escape(summary.rule or '-')}</dd>"
             f"<dt>First contact</dt><dd>{_when(summary.first_contact_at)}</dd>"
-            f"<dt>Last contact</dt><dd>{_when(summary.last_contact_at)}</dd></dl>")
+            f"<dt>Last contact</dt><dd>{_when(summary.last_contact_at)}</dd></dl>"
+            f'<p class="notice">Questions about this resolution: contact Seller Support at '
+            f'<a href="{escape(summary.seller_support_url)}">'
+            f"{escape(summary.seller_support_url)}</a></p>")
         if summary.decisions:
             rows = "".join(
                 f"<tr><td>{_when(d.at)}</td><td>{escape(d.channel)}</td>"

@@ -71,7 +71,8 @@ def ingest(
                       TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("embed", total=plan.to_embed)
             report = run_ingest(data, store, index, prune=prune,
-                                progress=lambda n: bar.advance(task, n))
+                                progress=lambda n: bar.advance(task, n),
+                                now=settings.clock())
     finally:
         index.close()
     table = Table(title="ingest", show_header=False)

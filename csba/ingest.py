@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.db import Store
@@ -18,6 +19,7 @@ from csba.jsonl import read_jsonl
 from knowledge.index import KnowledgeIndex, Progress, SyncReport
 from knowledge.loaders import load_catalogs
 from knowledge.pages import ProductPage
+from seller.tracking import seed_rates
 
 
 @dataclass(slots=True)
@@ -41,9 +43,15 @@ def read_inputs(*, catalogs: Sequence[Path] = (), orders: Path | Sequence[Path] 
 
 
 def ingest(data: IngestInput, store: Store, index: KnowledgeIndex, *, prune: bool = False,
-           progress: Progress | None = None) -> SyncReport:
+           progress: Progress | None = None, now: datetime | None = None) -> SyncReport:
+    """``now`` is the service's clock when the files are read: a seller's current valid
+    tracking rate is recorded for its month (without it, only the dated history is)."""
     store.save(sellers=data.sellers, orders=data.orders)
     seed_enrolments(store, data.sellers)  # the csba blocks start the enrolment history
+    if data.sellers:
+        with store.sessions.begin() as session:
+            seed_rates(session, data.sellers, today=now.date() if now else None,
+                       at=now or datetime.now(UTC))
     report = SyncReport()
     if data.pages or prune:
         removed = (sorted(store.page_keys() - {p.key for p in data.pages}) if prune else [])

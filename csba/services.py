@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,8 +38,9 @@ def open_agent(settings: Settings, store: Store, index: KnowledgeIndex) -> Agent
 
 
 def load_demo_data(store: Store, index: KnowledgeIndex, *, today: date = DEMO_DATA_DAY) -> None:
-    """Load the bundled demo data (a fresh install has something to talk about)."""
-    ingest(demo_data(today), store, index)
+    """Load the bundled demo data (a fresh install has something to talk about); the sellers'
+    valid tracking rates are recorded for the month of ``today``."""
+    ingest(demo_data(today), store, index, now=datetime.combine(today, time(12), UTC))
 
 
 def demo_data(today: date = DEMO_DATA_DAY) -> IngestInput:

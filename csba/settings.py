@@ -25,6 +25,9 @@ _DEV_OPERATOR_TOKEN = "dev-insecure-operator-token"
 # on its own; '*' serves sellers based anywhere else.
 DEFAULT_HANDOVER_ADDRESSES = {"DE": "handover-de@csba.example", "CN": "handover-cn@csba.example",
                               "*": "handover@csba.example"}
+# Where a seller with a question about a resolution is sent, as the service's page does: the
+# marketplace's Seller Support (the service decides; Seller Support answers for it).
+DEFAULT_SELLER_SUPPORT_URL = "https://sellercentral.amazon.com/help/hub/support"
 
 
 MIN_TOKEN_CHARS = 32
@@ -167,6 +170,10 @@ class Settings(BaseSettings):
         default=300.0, gt=0,
         description="an outbox row a worker claimed but never marked sent (it died) is "
                     "sent again after this long")
+    seller_support_url: HttpUrl = Field(
+        default=HttpUrl(DEFAULT_SELLER_SUPPORT_URL),
+        description="where sellers reach Seller Support with questions about a resolution "
+                    "(named in every resolution summary, API and portal)")
     handover_addresses: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_HANDOVER_ADDRESSES),
         description="where sellers forward customers' mail for the service to take over: "

@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from csba.money import MARKETPLACES, Marketplace, Money
 
@@ -41,7 +41,16 @@ class HolidayExtension(_PolicyPart):
     return_until: date
     or_days_after_delivery: int | None = Field(default=None, ge=0)
     source: str | None = None
+    # What no source says (the year's dates, the day counted from) and the default we chose.
+    decided_where_silent: str | None = None
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _sourced_or_decided(self) -> HolidayExtension:
+        if not (self.source or "").strip() and not (self.decided_where_silent or "").strip():
+            raise ValueError(f"holiday extension {self.id}: give its source, or say in "
+                             "decided_where_silent that the dates are our decision")
+        return self
 
     def covers(self, purchase_date: date) -> bool:
         return self.purchased_from <= purchase_date <= self.purchased_to

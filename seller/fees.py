@@ -1,4 +1,4 @@
-"""The fee engine: contacts per unit, the tier, the trial and the VTR discount, as pure functions.
+"""The fee engine: contacts per unit, the tier, the trial and the VTR rates, as pure functions.
 
 Fees are charged per shipped MFN unit at the tier the trailing months' contacts per unit set
 on the 1st of the month. Everything is ``Decimal``; nothing here reads a database or a clock.
@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from seller.months import Month
-from seller.terms import FeeSchedule, VtrDiscount
+from seller.terms import FeeSchedule, VtrRates
 
 PERCENT = Decimal(100)
 UNKNOWN_CPU = "cpu_unknown"
@@ -61,6 +61,16 @@ class AppliedDiscount:
 
 
 @dataclass(frozen=True, slots=True)
+class VtrCell:
+    """The cell of the VTR table a month fell in: its bands and the share of the fee charged."""
+
+    rule: str  # "vtr.cpu_le_5.vtr_ge_95"
+    cpu_band: str  # "CPU ≤ 5 %"
+    vtr_band: str  # "VTR ≥ 95 %"
+    share: Decimal  # of the fee charged: 0 free, 1 the full fee
+
+
+@dataclass(frozen=True, slots=True)
 class MonthlyFee:
     tier: FeeTier
     units_shipped: int
@@ -68,6 +78,7 @@ class MonthlyFee:
     subtotal: Decimal
     discounts: tuple[AppliedDiscount, ...]
     total: Decimal
+    vtr: VtrCell | None = None  # None: no VTR for the month, below every band, or unknown CPU
 
     @property
     def units_charged(self) -> int:
@@ -130,17 +141,29 @@ def units_in_trial(shipments: Mapping[date, int], trial_end: date | None) -> int
     return sum(units for day, units in shipments.items() if day < trial_end)
 
 
-def vtr_discount(discounts: tuple[VtrDiscount, ...], basis: CpuBasis,
-                 valid_tracking_rate: Decimal | None) -> VtrDiscount | None:
-    """The first discount the seller qualifies for: a known CPU within its bound and a valid
-    tracking rate at or above its target."""
-    if valid_tracking_rate is None or basis.cpu is None:
+def vtr_cell(rates: VtrRates | None, basis: CpuBasis,
+             valid_tracking_rate: Decimal | None) -> VtrCell | None:
+    """The cell of the VTR table for a known CPU and the billed month's valid tracking rate;
+    None without a table, a CPU or a rate, or with a rate below every band (the full fee)."""
+    if rates is None or valid_tracking_rate is None or basis.cpu is None:
         return None
-    for discount in discounts:
-        if basis.contacts <= discount.max_cpu * basis.units \
-                and valid_tracking_rate >= discount.min_vtr:
-            return discount
-    return None
+    column = next((i for i, band in enumerate(rates.vtr_bands)
+                   if valid_tracking_rate >= band.min_vtr), None)
+    if column is None:
+        return None
+    vtr_id, vtr_label = (f"vtr_ge_{_points(rates.vtr_bands[column].min_vtr)}",
+                         f"VTR ≥ {_percent(rates.vtr_bands[column].min_vtr)}")
+    lower = Decimal(0)
+    for row in rates.cpu_bands:
+        # contacts / units <= bound, compared exactly as contacts <= bound * units
+        if row.max_cpu is None or basis.contacts <= row.max_cpu * basis.units:
+            cpu_id, cpu_label = ((f"cpu_gt_{_points(lower)}", f"CPU > {_percent(lower)}")
+                                 if row.max_cpu is None else
+                                 (f"cpu_le_{_points(row.max_cpu)}",
+                                  f"CPU ≤ {_percent(row.max_cpu)}"))
+            return VtrCell(f"vtr.{cpu_id}.{vtr_id}", cpu_label, vtr_label, row.shares[column])
+        lower = row.max_cpu
+    raise AssertionError("a VTR table ends with an open CPU band")
 
 
 def money(value: Decimal, decimals: int) -> Decimal:
@@ -150,8 +173,9 @@ def money(value: Decimal, decimals: int) -> Decimal:
 def monthly_fee(schedule: FeeSchedule, basis: CpuBasis, *, units_shipped: int,
                 units_in_trial: int = 0,
                 valid_tracking_rate: Decimal | None = None) -> MonthlyFee:
-    """The month's fee: the tier's fee for every unit shipped after the trial, less a VTR
-    discount when one applies, rounded half up to the currency's smallest unit."""
+    """The month's fee: the tier's fee for every unit shipped after the trial, times the share
+    the VTR table charges for the billed month's valid tracking rate, rounded half up to the
+    currency's smallest unit."""
     if not 0 <= units_in_trial <= units_shipped:
         raise ValueError(f"units_in_trial must be within 0..{units_shipped}, "
                          f"got {units_in_trial}")
@@ -159,16 +183,16 @@ def monthly_fee(schedule: FeeSchedule, basis: CpuBasis, *, units_shipped: int,
     tier = fee_tier(schedule, basis)
     subtotal = money(tier.fee_per_unit * (units_shipped - units_in_trial), decimals)
     applied: list[AppliedDiscount] = []
-    discount = (None if tier.id == UNKNOWN_CPU  # a discount needs a CPU it can trust
-                else vtr_discount(schedule.vtr_discounts, basis, valid_tracking_rate))
-    if discount is not None and subtotal > 0:
+    cell = (None if tier.id == UNKNOWN_CPU  # a discount needs a CPU it can trust
+            else vtr_cell(schedule.vtr_rates, basis, valid_tracking_rate))
+    if cell is not None and cell.share < 1 and subtotal > 0:
         assert valid_tracking_rate is not None
-        amount = money(subtotal * discount.percent / PERCENT, decimals)
+        charged = money(subtotal * cell.share, decimals)
         applied.append(AppliedDiscount(
-            discount.id,
-            f"valid tracking rate {_percent(valid_tracking_rate)} ≥ "
-            f"{_percent(discount.min_vtr)} and CPU ≤ {_percent(discount.max_cpu)}: "
-            f"{discount.percent.normalize():f} % off", amount))
+            cell.rule,
+            f"valid tracking rate {_percent(valid_tracking_rate)} ({cell.vtr_band}) and "
+            f"{cell.cpu_band}: {_percent(cell.share)} of the fee charged"
+            + (" (free)" if cell.share == 0 else ""), subtotal - charged))
     total = subtotal - sum((d.amount for d in applied), Decimal(0))
     return MonthlyFee(tier, units_shipped, units_in_trial, subtotal, tuple(applied),
-                      money(total, decimals))
+                      money(total, decimals), cell)

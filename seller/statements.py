@@ -31,6 +31,7 @@ from seller.fees import (
 )
 from seller.months import Month
 from seller.terms import FeeSchedule, FeeTableOwner, fee_schedule
+from seller.tracking import rate_for
 
 CPU_PLACES = Decimal("0.0001")
 
@@ -84,7 +85,13 @@ class Statement(BaseModel):
     discounts: list[DiscountLine]
     total: Decimal
     trial_ends_on: date | None
-    valid_tracking_rate: Decimal | None
+    valid_tracking_rate: Decimal | None  # the billed month's, from the history
+    # The cell of the VTR table the month fell in, and the share of the fee it charges
+    # (0 free, 1 the full fee); None without a rate for the month or a known CPU.
+    vtr_rule: str | None = None
+    vtr_cpu_band: str | None = None
+    vtr_band: str | None = None
+    share_charged: Decimal | None = None
     notes: list[str]
 
 
@@ -125,6 +132,12 @@ def build_statement(*, seller_id: str, marketplace: Marketplace, month: Month,
         notes.append(f"Fewer than {table.min_units_for_cpu} units were shipped in "
                      f"{basis.first_month}..{basis.last_month}: the CPU is unknown and the "
                      f"unknown-CPU fee applies.")
+    if fee.vtr is not None:
+        notes.append(f"Valid tracking rate of {month}: {fee.vtr.vtr_band}, {fee.vtr.cpu_band}: "
+                     f"{_share(fee.vtr.share)} of the fee charged.")
+    elif valid_tracking_rate is None and schedule.vtr_rates is not None \
+            and fee.tier.id != UNKNOWN_CPU and fee.subtotal > 0:
+        notes.append(f"No valid tracking rate is recorded for {month}: the full fee applies.")
     final = month < Month.of(today)
     if not final:
         notes.append("The month is not over: this statement is provisional.")
@@ -142,7 +155,14 @@ def build_statement(*, seller_id: str, marketplace: Marketplace, month: Month,
         discounts=[DiscountLine(rule=d.rule, reason=d.reason, amount=d.amount)
                    for d in fee.discounts],
         total=fee.total, trial_ends_on=trial_end, valid_tracking_rate=valid_tracking_rate,
-        notes=notes)
+        vtr_rule=fee.vtr.rule if fee.vtr else None,
+        vtr_cpu_band=fee.vtr.cpu_band if fee.vtr else None,
+        vtr_band=fee.vtr.vtr_band if fee.vtr else None,
+        share_charged=fee.vtr.share if fee.vtr else None, notes=notes)
+
+
+def _share(share: Decimal) -> str:
+    return f"{(share * 100).normalize():f} %"
 
 
 def cpu_history(activity: MarketplaceActivity, month: Month, schedule: FeeSchedule,
@@ -156,11 +176,6 @@ def cpu_history(activity: MarketplaceActivity, month: Month, schedule: FeeSchedu
         points.append(CpuPoint(m, _cpu(basis.contacts, basis.units) if known else None,
                                basis.units))
     return points
-
-
-def _vtr(seller: Seller) -> Decimal | None:
-    rate = seller.csba.valid_tracking_rate
-    return Decimal(str(rate)) if rate is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +201,8 @@ def statements_for(store: Store, seller_id: str, month: Month, *, today: date,
     with store.reads() as session:
         periods = seller_periods(session, seller)
         activity = seller_activity(session, seller_id, periods)
+        # The billed month's rate, never the seller record's current one.
+        rate = rate_for(session, seller_id, month)
     schedules = {mp: fee_schedule(mp, uk_table=uk_table)
                  for mp in ([marketplace] if marketplace else activity)}
     if marketplace is None:  # the marketplaces active in the month or its trailing months
@@ -195,7 +212,7 @@ def statements_for(store: Store, seller_id: str, month: Month, *, today: date,
         build_statement(seller_id=seller_id, marketplace=schedule.marketplace, month=month,
                         activity=activity.get(mp, MarketplaceActivity()), schedule=schedule,
                         first_enrolled=first_enrolled_on(periods),
-                        valid_tracking_rate=_vtr(seller), today=today)
+                        valid_tracking_rate=rate, today=today)
         for mp, schedule in sorted(schedules.items())]
     return SellerStatements(seller, statements, activity)
 
@@ -208,7 +225,12 @@ def _active(activity: MarketplaceActivity, month: Month, trailing_months: int) -
 CSV_COLUMNS = ("seller_id", "marketplace", "month", "final", "currency", "fee_table",
                "units_shipped", "units_in_trial", "units_charged", "contacts",
                "cpu_basis_months", "cpu_basis_units", "cpu_basis_contacts", "cpu", "tier",
-               "fee_per_unit", "subtotal", "discounts", "total", "notes")
+               "fee_per_unit", "subtotal", "discounts", "total", "notes", "valid_tracking_rate",
+               "vtr_band", "vtr_cpu_band", "share_charged")
+
+
+def _text(value: Decimal | None) -> str:
+    return "" if value is None else str(value)
 
 
 def statements_csv(statements: Sequence[Statement]) -> str:
@@ -224,5 +246,6 @@ def statements_csv(statements: Sequence[Statement]) -> str:
             f"{b.from_month}..{b.to_month}", b.units, b.contacts,
             "" if b.cpu is None else str(b.cpu), s.tier, s.fee_per_unit, s.subtotal,
             "; ".join(f"{d.rule} {d.amount} ({d.reason})" for d in s.discounts), s.total,
-            " ".join(s.notes)])
+            " ".join(s.notes), _text(s.valid_tracking_rate), s.vtr_band or "",
+            s.vtr_cpu_band or "", _text(s.share_charged)])
     return buffer.getvalue()

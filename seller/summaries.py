@@ -92,13 +92,22 @@ class ResolutionSummary(_Closed):
     cases: list[CaseOutcome]
     refunds: list[RefundOutcome]
     handovers: list[HandoverOutcome]
+    # Questions about a resolution go to Seller Support (CSBA_SELLER_SUPPORT_URL).
+    seller_support_url: str
+    questions: str
 
 
 class UnknownOrder(LookupError):
     """No such order for this seller: the same for another seller's order."""
 
 
-def resolution_summary(store: Store, seller_id: str, order_id: str) -> ResolutionSummary:
+def questions_to(seller_support_url: str) -> str:
+    """The line that tells a seller where questions about a resolution go."""
+    return f"Questions about this resolution: contact Seller Support at {seller_support_url}"
+
+
+def resolution_summary(store: Store, seller_id: str, order_id: str, *,
+                       seller_support_url: str) -> ResolutionSummary:
     order = store.order(order_id)
     if order is None or order.seller_id != seller_id:
         raise UnknownOrder(f"no order {order_id} for this seller")
@@ -143,7 +152,8 @@ def resolution_summary(store: Store, seller_id: str, order_id: str) -> Resolutio
                                                          currency_decimals(r.currency)),
                                currency=r.currency, kind=r.kind, rule=r.rule, reason=r.reason,
                                issued_at=as_utc(r.issued_at)) for r in refunds],
-        handovers=handovers)
+        handovers=handovers, seller_support_url=seller_support_url,
+        questions=questions_to(seller_support_url))
 
 
 def _decision(message: MessageRow, channel: str, order_id: str,

@@ -1,5 +1,5 @@
 """The service's terms per marketplace (``seller/data/<MP>.json``): fee table, free trial,
-valid-tracking-rate discount and claim windows, each with its source and the date it was read.
+valid-tracking-rate table and claim windows, each with its source and the date it was read.
 
 A change of terms is a data change. This module validates and serves the files; it must not
 hold any fee, percentage or number of days itself.
@@ -68,12 +68,57 @@ class Trial(_Terms):
     note: str | None = None
 
 
-class VtrDiscount(_Terms):
-    id: str = Field(min_length=1)
-    max_cpu: Decimal = Field(ge=0)
-    min_vtr: Decimal = Field(ge=0, le=1)
-    percent: Decimal = Field(gt=0, le=100)
-    note: str | None = None
+class VtrBand(_Terms):
+    min_vtr: Decimal = Field(ge=0, le=1)  # the band holds rates at or above this
+
+
+class VtrCpuRow(_Terms):
+    """One contacts-per-unit band of the VTR table: the share of the fee charged in each VTR
+    band, in the order of ``VtrRates.vtr_bands``."""
+
+    max_cpu: Decimal | None = Field(ge=0)  # None: the open top band
+    shares: tuple[Decimal, ...] = Field(min_length=1)
+
+
+class VtrRates(_Terms):
+    """Free or discounted rates for a good valid tracking rate: contacts-per-unit band x VTR
+    band -> the share of the fee charged (0 free, 1 the full fee).
+
+    Below the lowest VTR band, or without a rate for the billed month, the full fee applies.
+    ``source`` is the page that promises the rates; what it leaves open is written in
+    ``decided_where_silent``.
+    """
+
+    source: str = Field(min_length=1)
+    source_says: str = Field(min_length=1)
+    decided_where_silent: str = Field(min_length=1)
+    vtr_bands: tuple[VtrBand, ...] = Field(min_length=1)  # best (highest) first
+    cpu_bands: tuple[VtrCpuRow, ...] = Field(min_length=1)  # lowest CPU first
+
+    @model_validator(mode="after")
+    def _a_better_seller_never_pays_more(self) -> VtrRates:
+        floors = [b.min_vtr for b in self.vtr_bands]
+        if floors != sorted(set(floors), reverse=True):
+            raise ValueError("VTR bands must fall strictly, best first")
+        bounds = [r.max_cpu for r in self.cpu_bands]
+        if bounds[-1] is not None or any(b is None for b in bounds[:-1]):
+            raise ValueError("only the last CPU band is open (max_cpu null)")
+        closed = [b for b in bounds if b is not None]
+        if closed != sorted(set(closed)):
+            raise ValueError("CPU band bounds must rise")
+        for row in self.cpu_bands:
+            if len(row.shares) != len(floors):
+                raise ValueError(f"every CPU band needs {len(floors)} shares, one per VTR band")
+            if any(not 0 <= share <= 1 for share in row.shares):
+                raise ValueError("a share of the fee is within 0..1")
+            if list(row.shares) != sorted(row.shares):
+                raise ValueError("a lower VTR band never charges a smaller share")
+        for upper, lower in zip(self.cpu_bands, self.cpu_bands[1:], strict=False):
+            if any(a > b for a, b in zip(upper.shares, lower.shares, strict=True)):
+                raise ValueError("a higher CPU band never charges a smaller share")
+        if self.cpu_bands[0].shares[0] != 0:
+            raise ValueError("the best cell (lowest CPU, highest VTR) is free: share 0")
+        return self
 
 
 class ClaimWindow(_Terms):
@@ -99,7 +144,7 @@ class MarketplaceTerms(_Terms):
     read_on: date
     fees: FeeTable | BorrowedFeeTable
     trial: Trial
-    vtr_discounts: tuple[VtrDiscount, ...] = ()
+    vtr_rates: VtrRates | None = None
     claims: ClaimTerms
 
 
@@ -112,7 +157,7 @@ class FeeSchedule(BaseModel):
     table_of: Marketplace
     table: FeeTable
     trial_days: int
-    vtr_discounts: tuple[VtrDiscount, ...]
+    vtr_rates: VtrRates | None  # the marketplace's own, also under a borrowed fee table
     notes: tuple[str, ...] = ()
 
 
@@ -139,6 +184,6 @@ def fee_schedule(marketplace: str, *, uk_table: FeeTableOwner = "DE") -> FeeSche
             raise ValueError(f"{owner}'s terms borrow a fee table themselves")
         fees = borrowed
     return FeeSchedule(marketplace=terms.marketplace, table_of=owner, table=fees,
-                       trial_days=terms.trial.days, vtr_discounts=terms.vtr_discounts,
+                       trial_days=terms.trial.days, vtr_rates=terms.vtr_rates,
                        notes=tuple(notes))
 

@@ -1,4 +1,4 @@
-"""The fee engine at every tier boundary, the trial, the VTR discount and the unknown CPU.
+"""The fee engine at every tier boundary, the trial, the VTR table and the unknown CPU.
 
 Every expected amount is written out by hand: fee per unit (from the published table) times
 the units charged, less the discount.
@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from seller.fees import (
     CpuBasis,
@@ -21,7 +22,7 @@ from seller.fees import (
     units_in_trial,
 )
 from seller.months import Month
-from seller.terms import fee_schedule, load_terms
+from seller.terms import VtrRates, fee_schedule, load_terms
 
 NOV = Month(2026, 11)
 
@@ -126,32 +127,81 @@ def test_the_trial_runs_30_days_from_the_first_enrolment() -> None:
     assert trial_ends_on(None, 30) is None
 
 
-# marketplace, contacts (of 100 units), VTR, shipped, subtotal, discount, total
+# marketplace, contacts (of 100 units), VTR, shipped, subtotal, share, discount, total, rule
+# The VTR tables (seller/data): CPU <= 5 %: free at VTR >= 95 %, half at >= 90 %; the next CPU
+# band (DE, US: 15 %, JP: 10 %): half at >= 95 %, three quarters at >= 90 %; above: the full fee.
 DISCOUNT = [
-    ("DE", 5, "0.95", 200, "18.00", "18.00", "0.00"),  # CPU 5 %, VTR 95 %: free
-    ("DE", 5, "0.9499", 200, "18.00", None, "18.00"),  # VTR just under the target
-    ("DE", 6, "0.99", 200, "82.00", None, "82.00"),  # CPU above 5 %
-    ("DE", 0, None, 200, "18.00", None, "18.00"),  # no VTR known
-    ("US", 5, "0.97", 37, "3.70", "3.70", "0.00"),
-    ("JP", 5, "0.96", 40, "440", "440", "0"),
+    ("DE", 5, "0.95", 200, "18.00", "0", "18.00", "0.00", "vtr.cpu_le_5.vtr_ge_95"),
+    ("DE", 5, "0.9499", 200, "18.00", "0.5", "9.00", "9.00", "vtr.cpu_le_5.vtr_ge_90"),
+    ("DE", 5, "0.8999", 200, "18.00", None, None, "18.00", None),  # below every VTR band
+    ("DE", 6, "0.99", 200, "82.00", "0.5", "41.00", "41.00", "vtr.cpu_le_15.vtr_ge_95"),
+    # 3 x 0.41 = 1.23 EUR, three quarters 0.9225 rounds to 0.92: 0.31 off
+    ("DE", 15, "0.90", 3, "1.23", "0.75", "0.31", "0.92", "vtr.cpu_le_15.vtr_ge_90"),
+    ("DE", 16, "0.99", 200, "218.00", "1", None, "218.00", "vtr.cpu_gt_15.vtr_ge_95"),
+    ("DE", 0, None, 200, "18.00", None, None, "18.00", None),  # no VTR for the month
+    ("US", 5, "0.97", 37, "3.70", "0", "3.70", "0.00", "vtr.cpu_le_5.vtr_ge_95"),
+    ("JP", 5, "0.96", 40, "440", "0", "440", "0", "vtr.cpu_le_5.vtr_ge_95"),
+    # 3 x 38 = 114 JPY, three quarters 85.5 rounds half up to 86: 28 off
+    ("JP", 10, "0.91", 3, "114", "0.75", "28", "86", "vtr.cpu_le_10.vtr_ge_90"),
 ]
 
 
-@pytest.mark.parametrize(("mp", "contacts", "vtr", "shipped", "subtotal", "discount", "total"),
-                         DISCOUNT)
-def test_the_vtr_discount_applies_and_says_why(mp: str, contacts: int, vtr: str | None,
-                                               shipped: int, subtotal: str,
-                                               discount: str | None, total: str) -> None:
+@pytest.mark.parametrize(("mp", "contacts", "vtr", "shipped", "subtotal", "share", "discount",
+                          "total", "rule"), DISCOUNT)
+def test_a_good_vtr_makes_the_fee_free_or_discounted(
+        mp: str, contacts: int, vtr: str | None, shipped: int, subtotal: str,
+        share: str | None, discount: str | None, total: str, rule: str | None) -> None:
     result = monthly_fee(fee_schedule(mp), basis(100, contacts), units_shipped=shipped,
                          valid_tracking_rate=Decimal(vtr) if vtr else None)
     assert result.subtotal == Decimal(subtotal) and result.total == Decimal(total)
+    assert (result.vtr.rule if result.vtr else None) == rule
+    assert (result.vtr.share if result.vtr else None) == (Decimal(share) if share else None)
     if discount is None:
         assert result.discounts == ()
     else:
         [applied] = result.discounts
-        assert applied.amount == Decimal(discount)
-        assert applied.rule == "vtr.free_at_cpu_le_5"
-        assert "valid tracking rate" in applied.reason and "≥ 95 %" in applied.reason
+        assert applied.amount == Decimal(discount) and applied.rule == rule
+        assert result.vtr is not None
+        assert f"({result.vtr.vtr_band}) and {result.vtr.cpu_band}" in applied.reason
+        assert f"{Decimal(share) * 100:.0f} % of the fee charged" in applied.reason
+
+
+@pytest.mark.parametrize("mp", ["DE", "ES", "FR", "IT", "UK", "US", "JP"])
+def test_every_marketplace_has_a_vtr_table_with_free_as_its_best_cell(mp: str) -> None:
+    rates = load_terms(mp).vtr_rates
+    assert rates is not None
+    assert rates.source.startswith("https://") and "free or discounted" in rates.source_says
+    assert "neither" in rates.decided_where_silent  # the numbers are ours, and say so
+    shares = [share for row in rates.cpu_bands for share in row.shares]
+    assert rates.cpu_bands[0].shares[0] == 0 and min(shares) == 0
+    assert any(0 < share < 1 for share in shares)  # discounted, not only free
+
+
+def _table(**change: object) -> dict[str, object]:
+    table: dict[str, object] = {
+        "source": "https://example.test/fees", "source_says": "free or discounted rates",
+        "decided_where_silent": "ours", "vtr_bands": [{"min_vtr": "0.95"}, {"min_vtr": "0.9"}],
+        "cpu_bands": [{"max_cpu": "0.05", "shares": ["0", "0.5"]},
+                      {"max_cpu": None, "shares": ["1", "1"]}]}
+    return {**table, **change}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"cpu_bands": [{"max_cpu": "0.05", "shares": ["0.1", "0.5"]},
+                    {"max_cpu": None, "shares": ["1", "1"]}]}, "best cell"),
+    ({"cpu_bands": [{"max_cpu": "0.05", "shares": ["0", "0.5"]},
+                    {"max_cpu": None, "shares": ["0.3", "0.4"]}]}, "higher CPU band"),
+    ({"cpu_bands": [{"max_cpu": "0.05", "shares": ["0", "0.5"]},
+                    {"max_cpu": None, "shares": ["1", "0.9"]}]}, "lower VTR band"),
+    ({"vtr_bands": [{"min_vtr": "0.9"}, {"min_vtr": "0.95"}]}, "fall strictly"),
+    ({"cpu_bands": [{"max_cpu": "0.05", "shares": ["0"]},
+                    {"max_cpu": None, "shares": ["1"]}]}, "2 shares"),
+    ({"decided_where_silent": ""}, "decided_where_silent"),
+])
+def test_a_vtr_table_that_would_charge_a_better_seller_more_is_refused(
+        change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        VtrRates.model_validate(_table(**change))
 
 
 def test_uk_uses_the_table_the_operator_sets() -> None:

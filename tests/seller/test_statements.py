@@ -133,6 +133,8 @@ def test_the_vtr_discount_is_shown_with_its_reason() -> None:
     assert s.subtotal == Decimal("12.00") and s.total == Decimal("0.00")  # 120 x 0.10
     [discount] = s.discounts
     assert discount.amount == Decimal("12.00") and "valid tracking rate 97 %" in discount.reason
+    assert (s.vtr_band, s.vtr_cpu_band, s.share_charged) == ("VTR ≥ 95 %", "CPU ≤ 5 %",
+                                                             Decimal(0))
 
 
 def test_a_uk_statement_says_which_table_priced_it() -> None:
