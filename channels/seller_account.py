@@ -42,6 +42,7 @@ from channels.seller_portal import (
     seller_from_bearer,
 )
 from csba.money import Marketplace
+from csba.money import round_money as money
 from csba.settings import Settings
 from seller.claims import (
     MAX_DESCRIPTION,
@@ -65,7 +66,7 @@ from seller.evidence import (
     check_count,
     photo_path,
 )
-from seller.fees import money, trial_ends_on
+from seller.fees import trial_ends_on
 from seller.months import Month
 from seller.statements import (
     CpuPoint,

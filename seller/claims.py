@@ -24,8 +24,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from agent.db import Base, OrderRow, RefundRow, Store
 from agent.records import Order
 from csba.money import Marketplace
+from csba.money import round_money as money
 from seller.evidence import Photo, remove_photos, store_photos
-from seller.fees import money
 from seller.terms import ClaimTerms, currency_decimals, load_terms
 
 log = logging.getLogger(__name__)

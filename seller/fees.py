@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+from csba.money import round_money as money
 from seller.months import Month
 from seller.terms import FeeSchedule, VtrRates
 
@@ -164,10 +165,6 @@ def vtr_cell(rates: VtrRates | None, basis: CpuBasis,
             return VtrCell(f"vtr.{cpu_id}.{vtr_id}", cpu_label, vtr_label, row.shares[column])
         lower = row.max_cpu
     raise AssertionError("a VTR table ends with an open CPU band")
-
-
-def money(value: Decimal, decimals: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
 
 
 def monthly_fee(schedule: FeeSchedule, basis: CpuBasis, *, units_shipped: int,

@@ -18,7 +18,7 @@ from agent.core import as_utc
 from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store
 from agent.messages import Outcome, Reply
 from channels.handover import handovers_of
-from seller.fees import money
+from csba.money import round_money as money
 from seller.terms import currency_decimals
 
 Resolution = Literal["resolved", "awaiting_seller", "in_progress", "no_inquiry"]
