@@ -105,9 +105,21 @@ def test_what_the_service_does_not_cover_is_refused_with_the_reason(
     response = hand_over(client, bearer(store, LICHTWERK), order_id, message)
     assert response.status_code == 422
     assert response.json()["detail"]["rule"] == rule
-    assert "yourself" in response.json()["detail"]["message"] or \
-        "regular customer service" in response.json()["detail"]["message"]
+    assert "yourself" in response.json()["detail"]["message"]
     assert count(store, ConversationRow) == 0 and count(store, OutboxRow) == 0
+
+
+def test_a_marketplace_fulfilled_order_is_answered_by_the_seller_in_buyer_seller_messaging(
+        client: TestClient, store: Store) -> None:
+    # The service's page: for orders the marketplace fulfilled, the seller answers the
+    # customer in buyer-seller messaging; the marketplace's customer service does not take
+    # over a message the customer sent the seller.
+    response = hand_over(client, bearer(store, LICHTWERK), LICHTWERK_AFN,
+                         "Wo ist meine Bestellung?")
+    message = response.json()["detail"]["message"]
+    assert response.json()["detail"]["rule"] == "scope.fulfilled_by_marketplace"
+    assert "buyer-seller messaging" in message and "you answer the customer" in message
+    assert "customer service answers" not in message
 
 
 def test_the_portal_form_hands_over_and_shows_the_regions_address(client: TestClient,
