@@ -194,3 +194,16 @@ def test_the_portal_shows_the_resolution(client: TestClient, store: Store) -> No
     assert page.status_code == 200
     assert "returnless_refund" in page.text and "Refunds issued" in page.text
     assert URSULA[1] not in page.text and "Lehmann" not in page.text
+
+
+def test_a_handed_over_partial_problem_decides_the_units_the_customer_names(
+        client: TestClient, store: Store) -> None:
+    # Two power strips at 24.99 EUR: "one of the two is broken" is one strip, not both.
+    order_id = "028-0574709-2253529"
+    taken = hand_over(client, bearer(store, LICHTWERK), order_id,
+                      "Hallo, eine der zwei Steckdosenleisten ist kaputt angekommen.")
+    assert taken.status_code == 201, taken.text
+    with store.sessions() as session:
+        reply = session.scalars(select(MessageRow)).one().reply
+    assert reply is not None and reply["return_decision"]["quantity"] == 1
+    assert reply["return_decision"]["refund"] == {"amount": 24.99, "currency": "EUR"}
