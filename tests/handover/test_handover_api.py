@@ -207,3 +207,7 @@ def test_a_handed_over_partial_problem_decides_the_units_the_customer_names(
         reply = session.scalars(select(MessageRow)).one().reply
     assert reply is not None and reply["return_decision"]["quantity"] == 1
     assert reply["return_decision"]["refund"] == {"amount": 24.99, "currency": "EUR"}
+    # The seller's resolution summary shows the units decided.
+    summary = client.get(f"/v1/seller/orders/{order_id}/resolution",
+                         headers=bearer(store, LICHTWERK)).json()
+    assert summary["decisions"][0]["return_decision"]["quantity"] == 1
