@@ -695,6 +695,7 @@ class Agent:
         if isinstance(named, int) and 1 <= named <= item.quantity:
             return named
         t.conv.asin = item.asin  # the answer is about this line
+        self._cite_order(t, "items.quantity", f"{item.asin}: {item.quantity}")
         return self._ask(t, "ask_quantity", "quantity", item=name, ordered=item.quantity)
 
     def _decide_return(self, t: Turn, item: OrderItem, reason: Any, text: str) -> TurnResult:
@@ -717,7 +718,7 @@ class Agent:
                                          today=t.today, quantity=units)
         t.decision = decision
         t.conv.asin = item.asin
-        if item.quantity > 1 and decision.quantity:
+        if decision.eligible and item.quantity > 1 and decision.quantity:
             name = f"{decision.quantity} × {name}"
         slots: dict[str, object] = {
             "item": name, "order_id": order.order_id,
