@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -39,10 +39,11 @@ from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
 from agent.product_answers import ProductAnswer, answer_product_question
+from agent.quantities import ALL, read_quantity
 from agent.records import Order, OrderItem, Seller
 from agent.refunds import record_refund
 from agent.replies import address, day, money, render
-from agent.returns import ReturnDecision, decide_return
+from agent.returns import RETURN_REASONS, ReturnDecision, ReturnReason, decide_return
 from agent.scope import order_scope
 from agent.seller_answers import pages_as_indexed, publish_answer
 from agent.understanding import (
@@ -326,7 +327,7 @@ class Agent:
             or short and intent in {"other", "greeting", "thanks", "order_status"}
             # "The jumper." names the item asked for; it is not a new question or a new
             # problem with the product.
-            or short and conv.pending == "item")
+            or short and conv.pending in {"item", "quantity"})
         if continued:
             # A short answer to what the agent asked continues the earlier request.
             intent = conv.pending_intent or intent
@@ -342,7 +343,7 @@ class Agent:
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
         if result.outcome != "needs_info":
-            conv.pending = conv.pending_intent = None
+            conv.pending = conv.pending_intent = conv.pending_reason = None
         conv.misunderstood = conv.misunderstood + 1 if intent == "other" else 0
         reply_text = result.text
         if turn.case is not None and msg.channel == "voice":
@@ -657,12 +658,22 @@ class Agent:
 
     # --- returns ------------------------------------------------------------------------------
 
+    def _stated_reason(self, t: Turn, text: str) -> ReturnReason | None:
+        """The reason this message states, else the one stated before the agent asked which
+        item or how many (the answer continues that request); kept for the next turn."""
+        reason = extract_return_reason(text, t.language, by_meaning=not t.continued)
+        earlier = t.conv.pending_reason
+        if reason is None and t.continued and earlier in RETURN_REASONS:
+            reason = cast(ReturnReason, earlier)
+        t.conv.pending_reason = reason
+        return reason
+
     def _item_problem(self, t: Turn, text: str) -> TurnResult:
+        reason = self._stated_reason(t, text)
         item = self._pick_item(t, text)
         if isinstance(item, TurnResult):
             return item
         assert t.order is not None
-        reason = extract_return_reason(text, t.language, by_meaning=not t.continued)
         page = self._page(t.order, item.asin)
         slots = {"title": page.title if page else item.asin, "asin": item.asin,
                  "order_id": t.order.order_id, "reason": reason or "defective"}
@@ -679,25 +690,50 @@ class Agent:
             return self._escalate(t, category, [item.asin], f"{category}_case",
                                   question=render(f"seller_question_{category}", "en", **slots),
                                   item=name, decision=promised)
-        return self._decide_return(t, item, reason or "defective")
+        return self._decide_return(t, item, reason or "defective", text)
 
     def _return(self, t: Turn, text: str) -> TurnResult:
+        reason = self._stated_reason(t, text)
         item = self._pick_item(t, text)
         if isinstance(item, TurnResult):
             return item
-        return self._decide_return(t, item, extract_return_reason(
-            text, t.language, by_meaning=not t.continued))
+        return self._decide_return(t, item, reason, text)
 
-    def _decide_return(self, t: Turn, item: OrderItem, reason: Any) -> TurnResult:
+    def _units(self, t: Turn, text: str, item: OrderItem, name: str) -> int | TurnResult:
+        """How many units of the line the customer means: the number they name, else asked
+        ("One of the two lamps is broken" is one lamp, not the line)."""
+        answering = t.continued and t.conv.pending == "quantity"
+        named = read_quantity(text, t.language, answer=answering)
+        if named == ALL:
+            return item.quantity
+        if isinstance(named, int) and 1 <= named <= item.quantity:
+            return named
+        t.conv.asin = item.asin  # the answer is about this line
+        self._cite_order(t, "items.quantity", f"{item.asin}: {item.quantity}")
+        return self._ask(t, "ask_quantity", "quantity", item=name, ordered=item.quantity)
+
+    def _decide_return(self, t: Turn, item: OrderItem, reason: Any, text: str) -> TurnResult:
         order, seller, lang = t.order, t.seller, t.language
         assert order is not None and seller is not None
         page = self._page(order, item.asin)
         policy = load_policy(order.marketplace)
+        name = self._item_name(page, item.asin)
         decision = decide_return(order=order, asin=item.asin, reason=reason, seller=seller,
                                  page=page, policy=policy, today=t.today)
+        if decision.eligible and item.quantity > 1:
+            # What is refused is refused whatever the number; what is decided is decided
+            # for the units the customer names.
+            units = self._units(t, text, item, name)
+            if isinstance(units, TurnResult):
+                return units
+            if units != item.quantity:
+                decision = decide_return(order=order, asin=item.asin, reason=reason,
+                                         seller=seller, page=page, policy=policy,
+                                         today=t.today, quantity=units)
         t.decision = decision
         t.conv.asin = item.asin
-        name = self._item_name(page, item.asin)
+        if decision.eligible and item.quantity > 1 and decision.quantity:
+            name = f"{decision.quantity} × {name}"
         slots: dict[str, object] = {
             "item": name, "order_id": order.order_id,
             "return_by": day(decision.return_by, lang) if decision.return_by else "-",
@@ -718,7 +754,9 @@ class Agent:
                    }.get(decision.case_reason or "", "return_seller_case")
             question = render("seller_question_return", "en", title=page.title if page else
                               item.asin, asin=item.asin, order_id=order.order_id,
-                              reason=decision.reason or "-", rule=decision.rule)
+                              reason=decision.reason or "-", rule=decision.rule,
+                              quantity=decision.quantity or item.quantity,
+                              ordered=item.quantity)
             needs = render(f"seller_needs_{decision.case_reason}", "en",
                            method_due=str(decision.seller_method_due or "-"))
             return self._escalate(t, "return", [item.asin], case_key, question=question,

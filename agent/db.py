@@ -117,6 +117,9 @@ class ConversationRow(Base):
     asin: Mapped[str | None] = mapped_column(String(10))
     pending: Mapped[str | None] = mapped_column(String(32))  # what the agent last asked for
     pending_intent: Mapped[str | None] = mapped_column(String(32))
+    # The return reason the customer gave before the agent asked a question (which item, how
+    # many): the answer ("the lamp", "2") continues that request and states no reason itself.
+    pending_reason: Mapped[str | None] = mapped_column(String(32))
     misunderstood: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

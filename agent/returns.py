@@ -56,6 +56,8 @@ class ReturnDecision(BaseModel):
     needs_case: bool = False
     case_reason: str | None = None
     seller_method_due: date | None = None
+    # The units of the order line decided (the customer's number; the whole line if unsaid).
+    quantity: int | None = None
     condition: str | None = None
     return_address: dict[str, Any] | str | None = None
     refund_within_business_days: int | None = None
@@ -79,8 +81,9 @@ def _address_json(address: Address | str | None) -> dict[str, Any] | str | None:
     return address.model_dump(mode="json") if isinstance(address, Address) else address
 
 
-def shipping_share(order: Order, item: OrderItem) -> Decimal:
-    """The item's part of the shipping the customer paid, by its share of the items' value."""
+def shipping_share(order: Order, item: OrderItem, quantity: int | None = None) -> Decimal:
+    """The part of the shipping the customer paid that falls on ``quantity`` units of the line
+    (all of them by default), by their share of the items' value."""
     if order.shipping_paid is None or order.shipping_paid.amount == 0:
         return Decimal(0)
     if order.shipping_paid.currency != item.unit_price.currency:
@@ -88,14 +91,16 @@ def shipping_share(order: Order, item: OrderItem) -> Decimal:
     total = sum((i.unit_price.amount * i.quantity for i in order.items), Decimal(0))
     if total == 0:
         return Decimal(0)
-    return order.shipping_paid.amount * (item.unit_price.amount * item.quantity) / total
+    units = item.quantity if quantity is None else quantity
+    return order.shipping_paid.amount * (item.unit_price.amount * units) / total
 
 
 def _refund(order: Order, item: OrderItem, policy: MarketplacePolicy, *,
-            with_shipping: bool) -> Money:
-    amount = item.unit_price.amount * item.quantity
+            with_shipping: bool, quantity: int) -> Money:
+    # Only the units the customer returns: one broken lamp of two refunds one lamp.
+    amount = item.unit_price.amount * quantity
     if with_shipping:
-        amount += shipping_share(order, item)
+        amount += shipping_share(order, item, quantity)
     return Money(amount=round_money(amount, policy.money_decimals),
                  currency=item.unit_price.currency)
 
@@ -140,8 +145,9 @@ def _window_end(order: Order, policy: MarketplacePolicy) -> tuple[date | None, s
 
 def decide_return(*, order: Order, asin: str, reason: ReturnReason | None, seller: Seller,
                   page: ProductPage | None, policy: MarketplacePolicy,
-                  today: date) -> ReturnDecision:
-    """Decide the return of one order line by the marketplace's standard returns policy."""
+                  today: date, quantity: int | None = None) -> ReturnDecision:
+    """Decide the return of ``quantity`` units of one order line (the whole line for None)
+    by the marketplace's standard returns policy."""
     mp = policy.marketplace
     # Typed is not enforced at run time: free text (a customer's words, an injection) must
     # never reach the decision, only a known reason code.
@@ -157,6 +163,9 @@ def decide_return(*, order: Order, asin: str, reason: ReturnReason | None, selle
     item = next((i for i in order.items if i.asin == asin), None)
     if item is None:
         raise ValueError(f"{asin} is not an item of order {order.order_id}")
+    units = item.quantity if quantity is None else quantity
+    if not 1 <= units <= item.quantity:
+        raise ValueError(f"order {order.order_id} has {item.quantity} of {asin}, not {units}")
 
     effective: ReturnReason = reason if reason is not None else DEFAULT_REASON
     fault = _fault(effective, policy)
@@ -187,7 +196,7 @@ def decide_return(*, order: Order, asin: str, reason: ReturnReason | None, selle
         return ReturnDecision(
             eligible=False, rule=rule, return_by=return_by, cross_border=cross_border,
             rules=list(rules), reason=effective, reason_assumed=reason is None,
-            needs_case=case_reason is not None, case_reason=case_reason,
+            needs_case=case_reason is not None, case_reason=case_reason, quantity=units,
             source=sources_for(rule))
 
     # Not delivered: nothing to return yet; the agent answers with order status or a cancel.
@@ -236,7 +245,7 @@ def decide_return(*, order: Order, asin: str, reason: ReturnReason | None, selle
     if cross_border:
         # The buyer pays nothing to return across a border, whoever is at fault.
         payer: Payer = "seller"
-        refund = _refund(order, item, policy, with_shipping=True)
+        refund = _refund(order, item, policy, with_shipping=True, quantity=units)
         local = _address_in(seller, policy)
         if local is None and _covers(policy.cross_border.low_value_max, item.unit_price):
             method, method_rule = "returnless_refund", f"{mp}.cross_border.low_value"
@@ -254,7 +263,7 @@ def decide_return(*, order: Order, asin: str, reason: ReturnReason | None, selle
             seller_method_due = today + timedelta(days=policy.cross_border.seller_method_days)
     else:
         payer = fault
-        refund = _refund(order, item, policy, with_shipping=fault == "seller")
+        refund = _refund(order, item, policy, with_shipping=fault == "seller", quantity=units)
         own = _address_in(seller, policy)
         if _covers(seller.returns.returnless_refund_max, refund):
             # Nothing travels back, so the buyer pays nothing either way.
@@ -290,7 +299,7 @@ def decide_return(*, order: Order, asin: str, reason: ReturnReason | None, selle
         return_shipping_paid_by=payer, refund=refund, cross_border=cross_border,
         rules=rules, reason=effective, reason_assumed=reason is None,
         needs_case=case_reason is not None, case_reason=case_reason,
-        seller_method_due=seller_method_due, condition=condition,
+        seller_method_due=seller_method_due, quantity=units, condition=condition,
         return_address=_address_json(address),
         refund_within_business_days=policy.refund_within_business_days,
         source=sources_for(decisive))

@@ -88,9 +88,15 @@ SELLER_TEXTS: Mapping[str, str] = MappingProxyType({
     "scope.customization": "We did not take over the message about order {order_id}: it is "
                            "about personalising the product, which you arrange with the "
                            "customer directly. Please answer the customer yourself.",
+    # The service's page: for orders the marketplace fulfilled, the seller answers the
+    # customer in buyer-seller messaging; the marketplace's customer service handles the
+    # customer's own contacts with it, not the messages sent to the seller.
     "scope.fulfilled_by_marketplace": "We did not take over the message about order "
-                                      "{order_id}: the marketplace shipped that order, so its "
-                                      "regular customer service answers the customer.",
+                                      "{order_id}: the marketplace fulfilled that order, and "
+                                      "the service covers only orders you ship yourself. For "
+                                      "orders the marketplace fulfilled, you answer the "
+                                      "customer in buyer-seller messaging. Please answer the "
+                                      "customer there yourself.",
     "scope.seller_fulfilled_prime": "We did not take over the message about order {order_id}: "
                                     "Seller Fulfilled Prime orders are answered by the "
                                     "marketplace's regular customer service.",

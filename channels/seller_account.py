@@ -108,8 +108,9 @@ class EnrolmentOut(BaseModel):
 
 
 class RefundOut(BaseModel):
-    """A ledger row as the seller sees it."""
+    """A ledger row as the seller sees it; ``refund_id`` names it in a claim."""
 
+    refund_id: int
     order_id: str
     asin: str
     amount: Decimal
@@ -168,7 +169,7 @@ def _rate_out(row: TrackingRateRow) -> TrackingRateOut:
 
 def _refund_out(row: RefundRow) -> RefundOut:
     amount = money(Decimal(str(row.amount)), currency_decimals(row.currency))
-    return RefundOut(order_id=row.order_id, asin=row.asin, amount=amount,
+    return RefundOut(refund_id=row.id, order_id=row.order_id, asin=row.asin, amount=amount,
                      currency=row.currency, kind=row.kind, reason=row.reason, rule=row.rule,
                      issued_by=row.issued_by, issued_on=row.issued_at.date(),
                      return_delivered_on=row.return_delivered_on)
@@ -326,15 +327,19 @@ def seller_account_router(store: Store, settings: Settings, *,
         description: Annotated[str, Form(max_length=MAX_DESCRIPTION)] = "",
         tracking_id: Annotated[str | None, Form(max_length=64)] = None,
         signature_confirmed: Annotated[bool, Form()] = False,
+        refund_id: Annotated[int | None, Form(
+            description="the refund claimed (GET /v1/seller/refunds); may be left out when "
+                        "the order has one refund of the service not claimed yet")] = None,
         photos: Annotated[list[UploadFile] | None, File(
             description=f"JPEG, PNG or WebP, at most {MAX_PHOTO_BYTES} bytes each")] = None,
     ) -> ClaimPublic:
-        """File a claim on the refunds the service issued on one order; eligibility is
-        checked first, and a refused claim stores nothing."""
+        """File a claim on one refund the service issued (one claim per refund; refunds the
+        seller issued on the order do not count); eligibility is checked first, and a
+        refused claim stores nothing."""
         return submit_claim(seller_id, ClaimRequest(
             order_id=order_id.strip(), reason=reason.strip(), description=description.strip(),
             tracking_id=(tracking_id or "").strip() or None,
-            signature_confirmed=signature_confirmed), photos or [])
+            signature_confirmed=signature_confirmed, refund_id=refund_id), photos or [])
 
     def submit_claim(seller_id: str, request: ClaimRequest,
                      uploads: list[UploadFile]) -> ClaimPublic:
@@ -496,11 +501,16 @@ def seller_account_router(store: Store, settings: Settings, *,
         if not hmac.compare_digest(csrf, _form_csrf(token)):
             return account_html(seller_id, token, status=403,
                                 error="This form has expired; send it again.")
+        # The form names "order|refund" (one option per claimable refund); an order alone
+        # is the order's one unclaimed refund.
+        order_part, _, refund_part = order_id.partition("|")
         try:
             claim = submit_claim(seller_id, ClaimRequest(
-                order_id=order_id.strip(), reason=reason.strip(),
+                order_id=order_part.strip(), reason=reason.strip(),
                 description=description.strip(), tracking_id=tracking_id.strip() or None,
-                signature_confirmed=signature_confirmed is not None), photos or [])
+                signature_confirmed=signature_confirmed is not None,
+                refund_id=int(refund_part) if refund_part.strip().isdigit() else None),
+                photos or [])
         except HTTPException as exc:
             detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
             return account_html(seller_id, token, status=exc.status_code,
@@ -642,21 +652,30 @@ def render_account(seller: str, enrolment: EnrolmentOut, refunds: list[RefundOut
                  "<th>ASIN</th><th>Amount</th><th>Kind</th><th>Reason</th><th>Rule</th>"
                  f"<th>Date</th></tr></thead><tbody>{rows}</tbody></table>")
     claim_rows = "".join(
-        f"<tr><td class=\"ref\">{escape(c.id)}</td><td>{escape(c.order_id)}</td>"
+        f"<tr><td class=\"ref\">{escape(c.id)}</td><td>{escape(c.order_id)}"
+        f"{' · ' + escape(c.asin) if c.asin else ''}</td>"
         f"<td>{_badge(c.status)}</td><td>{escape(c.reason)}</td>"
         f"<td class=\"num\">{escape(str(c.amount_claimed))} {escape(c.currency)}</td>"
         f"<td class=\"num\">{escape(str(c.amount_granted or '-'))}</td>"
         f"<td>{escape(c.decision_reason or '-')}</td></tr>" for c in claims
     ) or '<tr><td colspan="7" class="muted">No claims.</td></tr>'
-    claimed = {c.order_id for c in claims}
-    claimable = sorted({r.order_id for r in refunds if r.issued_by == "service"} - claimed)
-    orders = "".join(f"<option>{escape(o)}</option>" for o in claimable)
+    # One claim per refund the service issued; a claim that covered a whole order (before
+    # claims were per refund) covers all its refunds.
+    claimed = {c.refund_id for c in claims if c.refund_id is not None}
+    whole = {c.order_id for c in claims if c.refund_id is None}
+    claimable = [r for r in sorted(refunds, key=lambda r: (r.order_id, r.refund_id))
+                 if r.issued_by == "service" and r.refund_id not in claimed
+                 and r.order_id not in whole]
+    orders = "".join(
+        f'<option value="{escape(r.order_id)}|{r.refund_id}">{escape(r.order_id)} · '
+        f"{escape(r.asin)} · {escape(str(r.amount))} {escape(r.currency)}</option>"
+        for r in claimable)
     options = "".join(f'<option value="{escape(r)}">{escape(r.replace("_", " "))}</option>'
                       for r in reasons)
     form = (
         '<h3>File a claim</h3><form method="post" action="/seller/claims" '
         f'enctype="multipart/form-data"><input type="hidden" name="csrf" value="{escape(csrf)}">'
-        f'<dl><dt>Order</dt><dd><select name="order_id" required>{orders}</select></dd>'
+        f'<dl><dt>Refund</dt><dd><select name="order_id" required>{orders}</select></dd>'
         f'<dt>Reason</dt><dd><select name="reason" required>{options}</select></dd>'
         f'<dt>What happened</dt><dd><textarea name="description" maxlength="{MAX_DESCRIPTION}">'
         '</textarea></dd><dt>Tracking id</dt><dd><input name="tracking_id" maxlength="64">'

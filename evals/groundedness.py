@@ -144,6 +144,8 @@ def evidence_for(reply: Reply, records: Records, context: Sequence[str]) -> Evid
         if decision.refund is not None:
             texts += [f"{decision.refund.amount:.2f}", str(decision.refund.amount),
                       decision.refund.currency]
+        if decision.quantity is not None:  # the units decided ("1 × lamp")
+            texts.append(str(decision.quantity))
         if decision.refund_within_business_days is not None:
             texts.append(str(decision.refund_within_business_days))
         address = decision.return_address

@@ -1,14 +1,23 @@
 """Claims (SAFE-T): a seller asks to be reimbursed for a refund the service issued.
 
-Eligibility is a pure check over the order, its ledger rows and the marketplace's claim terms;
-a refused claim stores nothing and names the rule that refused it. An operator decides a
-filed claim (granted, partial, denied) with a reason; the seller sees status and reason.
+One claim per refund the service issued: the service refunds one order line at a time, so an
+order with several lines has several refunds, each claimable on its own, each with its own
+amount and window. That keeps every claim about exactly one ledger row, which is what an
+operator checks. Refunds the seller issued on the same order neither count nor block.
+Claims filed before this rule (one per order, ``refund_id`` empty) stay readable and still
+cover every refund of their order.
+
+Eligibility is a pure check over the order, the claimed ledger row and the marketplace's
+claim terms; a refused claim stores nothing and names the rule that refused it. An operator
+decides a filed claim (granted, partial, denied) with a reason; the seller sees status and
+reason.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +26,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, Boolean, DateTime, Engine, String, Text, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    String,
+    Text,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,12 +58,16 @@ _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 class ClaimRow(Base):
-    """A seller's claim on the service's refunds of one order (one claim per order)."""
+    """A seller's claim on one refund the service issued (one claim per refund)."""
 
     __tablename__ = "claims"
+    __table_args__ = (Index("uq_claims_refund_id", "refund_id", unique=True),)
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    order_id: Mapped[str] = mapped_column(String(32), unique=True)
+    order_id: Mapped[str] = mapped_column(String(32), index=True)
+    # The ledger row claimed; empty on claims filed when a claim covered the whole order.
+    refund_id: Mapped[int | None] = mapped_column(Integer)
+    asin: Mapped[str | None] = mapped_column(String(10))
     marketplace: Mapped[str] = mapped_column(String(2))
     reason: Mapped[str] = mapped_column(String(48))
     description: Mapped[str] = mapped_column(Text)
@@ -61,8 +85,54 @@ class ClaimRow(Base):
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()
+_LEGACY_TABLE = "claims_one_per_order"
+
+
 def ensure_tables(engine: Engine) -> None:
-    Base.metadata.create_all(engine, tables=[ClaimRow.__table__])  # type: ignore[list-item]
+    """The claims table, and a table made when a claim covered a whole order brought to one
+    claim per refund: its claims kept, its uniqueness moved from the order to the refund."""
+    if engine in _READY:
+        return
+    table = ClaimRow.__table__
+    Base.metadata.create_all(engine, tables=[table])  # type: ignore[list-item]
+    with engine.begin() as connection:
+        inspector = inspect(connection)
+        columns = {c["name"] for c in inspector.get_columns("claims")}
+        per_order = [u for u in inspector.get_unique_constraints("claims")
+                     if u["column_names"] == ["order_id"]]
+        indexes = inspector.get_indexes("claims")
+        # PostgreSQL lists a UNIQUE constraint's own index too: dropped with the constraint.
+        per_order_index = [i for i in indexes
+                           if i["unique"] and i["column_names"] == ["order_id"]
+                           and not i.get("duplicates_constraint")]
+        if per_order or per_order_index:
+            if connection.dialect.name == "sqlite":
+                # SQLite cannot drop a column's UNIQUE: the table is made again and the
+                # claims copied over, unchanged.
+                kept = ", ".join(sorted(columns & {c.name for c in table.columns}))
+                connection.exec_driver_sql(f"ALTER TABLE claims RENAME TO {_LEGACY_TABLE}")
+                for index in indexes:  # their names are the new table's
+                    connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index["name"]}"')
+                table.create(connection)  # type: ignore[attr-defined]
+                connection.exec_driver_sql(
+                    f"INSERT INTO claims ({kept}) SELECT {kept} FROM {_LEGACY_TABLE}")
+                connection.exec_driver_sql(f"DROP TABLE {_LEGACY_TABLE}")
+            else:
+                for unique in per_order:
+                    connection.exec_driver_sql(
+                        f'ALTER TABLE claims DROP CONSTRAINT "{unique["name"]}"')
+                for index in per_order_index:
+                    connection.exec_driver_sql(f'DROP INDEX "{index["name"]}"')
+            log.info("claims table moved to one claim per refund")
+        columns = {c["name"] for c in inspect(connection).get_columns("claims")}
+        for column in ("refund_id", "asin"):
+            if column not in columns:
+                ddl = table.c[column].type.compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE claims ADD COLUMN {column} {ddl}")
+        for index in table.indexes:  # type: ignore[attr-defined]
+            index.create(connection, checkfirst=True)
+    _READY.add(engine)
 
 
 class ClaimRefusal(ValueError):
@@ -80,12 +150,15 @@ class ClaimRequest:
     description: str = ""
     tracking_id: str | None = None
     signature_confirmed: bool = False  # the seller holds a delivery signature (photo attached)
+    # The ledger row claimed; may be left out when the order has one unclaimed service refund.
+    refund_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerLine:
     """A refund on the order as the ledger holds it."""
 
+    refund_id: int
     asin: str
     amount: Decimal
     currency: str
@@ -95,7 +168,7 @@ class LedgerLine:
 
     @classmethod
     def from_row(cls, row: RefundRow) -> LedgerLine:
-        return cls(row.asin, Decimal(str(row.amount)), row.currency, row.issued_by,
+        return cls(row.id, row.asin, Decimal(str(row.amount)), row.currency, row.issued_by,
                    row.issued_at.date(), row.return_delivered_on)
 
 
@@ -108,24 +181,19 @@ class ClaimBasis:
     window_ends_on: date
 
 
-def check_claim(*, order: Order, refunds: Sequence[LedgerLine], already_claimed: bool,
+def check_claim(*, order: Order, refund: LedgerLine | None, already_claimed: bool,
                 terms: ClaimTerms, request: ClaimRequest, photos: int, money_decimals: int,
                 today: date) -> ClaimBasis:
-    """The claim's basis, or ``ClaimRefusal`` naming the first rule it breaks."""
+    """The claim's basis (the refund's amount), or ``ClaimRefusal`` naming the first rule the
+    claim on ``refund`` breaks."""
     oid = order.order_id
-    if not refunds or any(r.issued_by != "service" for r in refunds):
+    if refund is None or refund.issued_by != "service":
         raise ClaimRefusal("claim.not_service_issued",
-                           f"order {oid} has no refund the service issued: only those can be "
-                           "claimed, not the seller's own")
-    for item in order.items:
-        due = Decimal(str(item.unit_price.amount)) * item.quantity
-        paid = sum((r.amount for r in refunds if r.asin == item.asin), Decimal(0))
-        if money(paid, money_decimals) < money(due, money_decimals):
-            raise ClaimRefusal("claim.not_fully_refunded",
-                               f"order {oid} is not fully refunded ({item.asin}: {paid} of "
-                               f"{due})")
+                           f"order {oid} has no such refund the service issued: only those "
+                           "can be claimed, not the seller's own")
     if already_claimed:
-        raise ClaimRefusal("claim.one_per_order", f"order {oid} already has a claim", 409)
+        raise ClaimRefusal("claim.one_per_refund",
+                           f"refund {refund.refund_id} of order {oid} already has a claim", 409)
     if order.guarantee_claim:
         raise ClaimRefusal("claim.guarantee_claim",
                            f"order {oid} has a marketplace guarantee (A-to-z) claim")
@@ -133,8 +201,8 @@ def check_claim(*, order: Order, refunds: Sequence[LedgerLine], already_claimed:
         raise ClaimRefusal("claim.reason_not_eligible",
                            f"{request.reason!r} is not a claim reason; eligible: "
                            f"{', '.join(terms.eligible_reasons)}")
-    starts = max([r.issued_on for r in refunds]
-                 + [r.return_delivered_on for r in refunds if r.return_delivered_on])
+    starts = max([refund.issued_on]
+                 + ([refund.return_delivered_on] if refund.return_delivered_on else []))
     ends = starts + timedelta(days=terms.window_days(starts))
     if today > ends:
         raise ClaimRefusal("claim.outside_window",
@@ -144,8 +212,25 @@ def check_claim(*, order: Order, refunds: Sequence[LedgerLine], already_claimed:
         raise ClaimRefusal("claim.delivery_not_proven",
                            "'not received' needs tracking that shows the delivery, or a "
                            "signature (confirmed, with its photo)")
-    total = money(sum((r.amount for r in refunds), Decimal(0)), money_decimals)
-    return ClaimBasis(total, refunds[0].currency, ends)
+    return ClaimBasis(money(refund.amount, money_decimals), refund.currency, ends)
+
+
+def choose_refund(order_id: str, refunds: Sequence[LedgerLine], claimed: set[int],
+                  whole_order_claimed: bool, refund_id: int | None) -> LedgerLine | None:
+    """The ledger row a claim is on: the one named, else the order's one service refund not
+    claimed yet; several unclaimed ones must be named. None: no such refund."""
+    if refund_id is not None:
+        return next((r for r in refunds if r.refund_id == refund_id), None)
+    service = [r for r in refunds if r.issued_by == "service"]
+    unclaimed = [r for r in service
+                 if r.refund_id not in claimed and not whole_order_claimed]
+    if len(unclaimed) > 1:
+        raise ClaimRefusal("claim.refund_required",
+                           f"order {order_id} has {len(unclaimed)} refunds the service issued "
+                           "that are not claimed yet (refund ids "
+                           f"{', '.join(str(r.refund_id) for r in unclaimed)}): a claim is on "
+                           "one refund; name it (refund_id)")
+    return unclaimed[0] if unclaimed else (service[0] if service else None)
 
 
 def _delivery_proven(order: Order, request: ClaimRequest, photos: int) -> bool:
@@ -168,6 +253,9 @@ class ClaimPublic(BaseModel):
     id: str
     seller_id: str
     order_id: str
+    # The refund claimed and its order line; None on claims that covered a whole order.
+    refund_id: int | None
+    asin: str | None
     marketplace: Marketplace
     reason: str
     description: str
@@ -186,7 +274,7 @@ class ClaimPublic(BaseModel):
     def from_row(cls, row: ClaimRow) -> ClaimPublic:
         return cls(
             id=row.id, seller_id=row.seller_id, order_id=row.order_id,
-            marketplace=row.marketplace,  # type: ignore[arg-type]
+            refund_id=row.refund_id, asin=row.asin, marketplace=row.marketplace,  # type: ignore[arg-type]
             reason=row.reason, description=row.description, tracking_id=row.tracking_id,
             status=row.status,  # type: ignore[arg-type]
             amount_claimed=Decimal(row.amount_claimed),
@@ -223,16 +311,25 @@ def file_claim(store: Store, seller_id: str, request: ClaimRequest, photos: Sequ
                                    f"there is no order {request.order_id} of yours", 404)
             order = Order.model_validate(row.data)
             refunds = [LedgerLine.from_row(r) for r in session.scalars(
-                select(RefundRow).where(RefundRow.order_id == order.order_id))]
-            claimed = session.scalar(select(ClaimRow.id).where(
-                ClaimRow.order_id == order.order_id)) is not None
+                select(RefundRow).where(RefundRow.order_id == order.order_id)
+                .order_by(RefundRow.id))]
+            earlier = list(session.scalars(select(ClaimRow.refund_id).where(
+                ClaimRow.order_id == order.order_id)))
+            claimed = {r for r in earlier if r is not None}
+            whole_order = None in earlier  # filed when a claim covered the whole order
+            refund = choose_refund(order.order_id, refunds, claimed, whole_order,
+                                   request.refund_id)
             basis = check_claim(
-                order=order, refunds=refunds, already_claimed=claimed,
+                order=order, refund=refund,
+                already_claimed=refund is not None and (
+                    refund.refund_id in claimed or whole_order),
                 terms=load_terms(order.marketplace).claims, request=request,
                 photos=len(photos), today=now.date(),
-                money_decimals=currency_decimals(refunds[0].currency if refunds else "EUR"))
+                money_decimals=currency_decimals(refund.currency if refund else "EUR"))
+            assert refund is not None
             claim = ClaimRow(
                 id=claim_id, seller_id=seller_id, order_id=order.order_id,
+                refund_id=refund.refund_id, asin=refund.asin,
                 marketplace=order.marketplace, reason=request.reason,
                 description=request.description, tracking_id=request.tracking_id,
                 signature_confirmed=request.signature_confirmed,
@@ -243,10 +340,11 @@ def file_claim(store: Store, seller_id: str, request: ClaimRequest, photos: Sequ
             session.flush()
             store_photos(data_dir, claim_id, photos)
             public = ClaimPublic.from_row(claim)
-    except IntegrityError as exc:  # filed for the same order a moment ago
+    except IntegrityError as exc:  # filed for the same refund a moment ago
         remove_photos(data_dir, claim_id)
-        raise ClaimRefusal("claim.one_per_order",
-                           f"order {request.order_id} already has a claim", 409) from exc
+        raise ClaimRefusal("claim.one_per_refund",
+                           f"that refund of order {request.order_id} already has a claim",
+                           409) from exc
     except BaseException:
         remove_photos(data_dir, claim_id)
         raise

@@ -35,6 +35,7 @@ class ReturnOutcome(_Closed):
     return_shipping_paid_by: str | None
     return_by: str | None
     refund: dict[str, Any] | None
+    quantity: int | None = None  # the units of the order line decided (one of two, say)
 
 
 class Decision(_Closed):
@@ -178,7 +179,8 @@ def _decision(message: MessageRow, channel: str, order_id: str,
             eligible=decision.eligible, method=decision.method,
             return_shipping_paid_by=decision.return_shipping_paid_by,
             return_by=decision.return_by.isoformat() if decision.return_by else None,
-            refund=decision.refund.model_dump(mode="json") if decision.refund else None)
+            refund=decision.refund.model_dump(mode="json") if decision.refund else None,
+            quantity=decision.quantity)
         if decision else None)
 
 

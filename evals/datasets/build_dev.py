@@ -537,10 +537,17 @@ add("en-uk-return-crossborder-lowvalue-2", U_CB_LOW2,
     outcome="answered", intent="return_request",
     return_decision=decision(True, "returnless_refund", "seller", money(13.99, "GBP")),
     tags=("returns.cross_border.low_value",))
+# Two canisters on the line and no number said: the agent asks how many; "both" decides the
+# line (2 x 6.49 + 3.99 shipping).
 add("en-uk-return-crossborder-hazmat-lowvalue", U_HAZ_LOW,
-    ["I want to return the gas canisters, I bought the wrong kind by mistake."],
-    outcome="answered", return_decision=decision(True, "returnless_refund", "seller"),
-    case=False, tags=("returns.cross_border.low_value", "returns.hazmat"))
+    ["I want to return the gas canisters, I bought the wrong kind by mistake.",
+     "Both of them."],
+    per_turn=[{"outcome": "needs_info", "language": "en"},
+              {"outcome": "answered", "language": "en", "intent": "return_request",
+               "return_decision": decision(True, "returnless_refund", "seller",
+                                           money(16.97, "GBP"))}],
+    case=False, tags=("returns.cross_border.low_value", "returns.hazmat", "returns.quantity",
+                      "multi_turn"))
 add("en-uk-return-crossborder-prepaid", U_CB_LABEL,
     ["I want to return the magnetic tiles, my son already has them."], outcome="answered",
     intent="return_request", facts=["29.99"],
@@ -625,11 +632,19 @@ add("de-problem-missing-parts", D_TWO,
 add("de-problem-replacement", D_BED,
     ["Die Bettwäsche hat einen Riss. Können Sie mir Ersatz schicken?"], outcome="escalated",
     case=True, tags=("problem.replacement",))
+# Two power strips at 24.99 on the line: one of the two is one strip; unsaid, it is asked.
 add("de-problem-damaged", D_STRIP,
-    ["Die Steckdosenleiste ist beschädigt angekommen, das Gehäuse ist gebrochen."],
+    ["Die Steckdosenleiste ist beschädigt angekommen, das Gehäuse ist gebrochen.", "Beide."],
+    per_turn=[{"outcome": "needs_info", "language": "de"},
+              {"outcome": "answered", "language": "de", "intent": "item_problem",
+               "return_decision": decision(True, "prepaid_label", "seller",
+                                           money(49.98, "EUR"))}],
+    tags=("problem.damaged", "returns.quantity", "multi_turn"))
+add("de-problem-damaged-one-of-two", D_STRIP,
+    ["Eine der zwei Steckdosenleisten ist beschädigt angekommen, das Gehäuse ist gebrochen."],
     outcome="answered", intent="item_problem",
-    return_decision=decision(True, "prepaid_label", "seller"),
-    tags=("problem.damaged",))
+    return_decision=decision(True, "prepaid_label", "seller", money(24.99, "EUR")),
+    tags=("problem.damaged", "returns.quantity"))
 add("es-problem-missing-parts", E_DISH,
     ["Faltan piezas en la vajilla, solo han llegado 15 de las 18."], outcome="escalated",
     intent="item_problem", case=True, tags=("problem.missing_parts",))

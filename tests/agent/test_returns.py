@@ -29,7 +29,7 @@ ORDER_PREFIX = {"DE": "028", "ES": "171", "FR": "171", "IT": "171", "UK": "026",
 CONTRACT_KEYS = {"eligible", "rule", "return_by", "method", "return_shipping_paid_by", "refund",
                  "cross_border"}
 EXTENSION_KEYS = {"rules", "reason", "reason_assumed", "needs_case", "case_reason",
-                  "seller_method_due", "condition", "return_address",
+                  "seller_method_due", "quantity", "condition", "return_address",
                   "refund_within_business_days", "source"}
 BUYER_REASONS = ["ordered_by_mistake", "better_price", "no_longer_needed", "quality_not_adequate",
                  "incompatible", "part_not_compatible", "excessive_installation"]
@@ -229,6 +229,30 @@ def test_hygiene_sealed_is_returnable_only_unopened() -> None:
                        "DE.domestic.buyer_pays"]
     assert d.rule == "DE.domestic.buyer_pays" and d.method == "seller_return_address"
     assert d.return_shipping_paid_by == "buyer" and d.refund == money(40.0)
+
+
+def test_a_partial_return_refunds_the_units_named_and_their_shipping_share() -> None:
+    # Two units at 40.00 with 4.99 shipping: one broken unit refunds 40.00 and half the
+    # shipping (42.495, rounded half up to 42.50), not the whole line.
+    order = make_order(quantity=2)
+    one = decide_return(order=order, asin=ASIN, reason="damaged", seller=DE_SELLER,
+                        page=make_page(), policy=load_policy("DE"), today=TODAY, quantity=1)
+    assert one.eligible and one.quantity == 1 and one.refund == money(42.50)
+    whole = decide(order, DE_SELLER, reason="damaged")
+    assert whole.quantity == 2 and whole.refund == money(84.99)
+    # A buyer-fault return of one unit refunds the unit alone.
+    remorse = decide_return(order=order, asin=ASIN, reason="no_longer_needed",
+                            seller=DE_SELLER, page=make_page(), policy=load_policy("DE"),
+                            today=TODAY, quantity=1)
+    assert remorse.refund == money(40.0)
+
+
+@pytest.mark.parametrize("units", [0, 3])
+def test_a_quantity_outside_the_order_line_is_an_error(units: int) -> None:
+    with pytest.raises(ValueError, match="has 2 of"):
+        decide_return(order=make_order(quantity=2), asin=ASIN, reason="damaged",
+                      seller=DE_SELLER, page=make_page(), policy=load_policy("DE"),
+                      today=TODAY, quantity=units)
 
 
 def test_standard_item_must_come_back_unused_and_complete() -> None:

@@ -105,9 +105,21 @@ def test_what_the_service_does_not_cover_is_refused_with_the_reason(
     response = hand_over(client, bearer(store, LICHTWERK), order_id, message)
     assert response.status_code == 422
     assert response.json()["detail"]["rule"] == rule
-    assert "yourself" in response.json()["detail"]["message"] or \
-        "regular customer service" in response.json()["detail"]["message"]
+    assert "yourself" in response.json()["detail"]["message"]
     assert count(store, ConversationRow) == 0 and count(store, OutboxRow) == 0
+
+
+def test_a_marketplace_fulfilled_order_is_answered_by_the_seller_in_buyer_seller_messaging(
+        client: TestClient, store: Store) -> None:
+    # The service's page: for orders the marketplace fulfilled, the seller answers the
+    # customer in buyer-seller messaging; the marketplace's customer service does not take
+    # over a message the customer sent the seller.
+    response = hand_over(client, bearer(store, LICHTWERK), LICHTWERK_AFN,
+                         "Wo ist meine Bestellung?")
+    message = response.json()["detail"]["message"]
+    assert response.json()["detail"]["rule"] == "scope.fulfilled_by_marketplace"
+    assert "buyer-seller messaging" in message and "you answer the customer" in message
+    assert "customer service answers" not in message
 
 
 def test_the_portal_form_hands_over_and_shows_the_regions_address(client: TestClient,
@@ -182,3 +194,20 @@ def test_the_portal_shows_the_resolution(client: TestClient, store: Store) -> No
     assert page.status_code == 200
     assert "returnless_refund" in page.text and "Refunds issued" in page.text
     assert URSULA[1] not in page.text and "Lehmann" not in page.text
+
+
+def test_a_handed_over_partial_problem_decides_the_units_the_customer_names(
+        client: TestClient, store: Store) -> None:
+    # Two power strips at 24.99 EUR: "one of the two is broken" is one strip, not both.
+    order_id = "028-0574709-2253529"
+    taken = hand_over(client, bearer(store, LICHTWERK), order_id,
+                      "Hallo, eine der zwei Steckdosenleisten ist kaputt angekommen.")
+    assert taken.status_code == 201, taken.text
+    with store.sessions() as session:
+        reply = session.scalars(select(MessageRow)).one().reply
+    assert reply is not None and reply["return_decision"]["quantity"] == 1
+    assert reply["return_decision"]["refund"] == {"amount": 24.99, "currency": "EUR"}
+    # The seller's resolution summary shows the units decided.
+    summary = client.get(f"/v1/seller/orders/{order_id}/resolution",
+                         headers=bearer(store, LICHTWERK)).json()
+    assert summary["decisions"][0]["return_decision"]["quantity"] == 1

@@ -133,7 +133,8 @@ def test_refunds_after_a_return_and_goodwill_enter_the_ledger(
     assert client.post("/v1/operator/refunds", headers=seller_auth,
                        json=body).status_code == 401
     [ledger] = client.get("/v1/seller/refunds", headers=seller_auth).json()
-    assert ledger == {"order_id": order.order_id, "asin": "B0KONTOR01", "amount": "40.00",
+    assert ledger == {"refund_id": created.json()["refund_id"], "order_id": order.order_id,
+                      "asin": "B0KONTOR01", "amount": "40.00",
                       "currency": "EUR", "kind": "refund_after_return", "reason": "defective",
                       "rule": "DE.window.30d", "issued_by": "service",
                       "issued_on": "2026-11-25", "return_delivered_on": "2026-11-20"}

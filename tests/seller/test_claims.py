@@ -95,22 +95,76 @@ def test_only_refunds_the_service_issued_can_be_claimed(
     assert nothing_stored(account_store, account_settings)
 
 
-def test_the_order_must_be_fully_refunded(client: TestClient, account_store: Store,
-                                          account_settings: Settings,
-                                          seller_auth: dict[str, str]) -> None:
-    order = refunded(account_store, amount=20.0)  # one of two units
-    refused(file(client, seller_auth, order), 422, "claim.not_fully_refunded")
-    assert nothing_stored(account_store, account_settings)
+def test_a_refund_of_part_of_an_order_can_be_claimed(client: TestClient,
+                                                    account_store: Store,
+                                                    seller_auth: dict[str, str]) -> None:
+    # The service refunded one of two units: that refund is claimable, for its own amount.
+    order = refunded(account_store, amount=20.0)
+    response = file(client, seller_auth, order)
+    assert response.status_code == 201, response.text
+    assert response.json()["amount_claimed"] == "20.00"
 
 
-def test_one_claim_per_order(client: TestClient, account_store: Store,
-                             seller_auth: dict[str, str]) -> None:
+def test_one_claim_per_refund(client: TestClient, account_store: Store,
+                              seller_auth: dict[str, str]) -> None:
     order = refunded(account_store)
     assert file(client, seller_auth, order).status_code == 201
     refused(file(client, seller_auth, order, reason="item_not_returned"), 409,
-            "claim.one_per_order")
+            "claim.one_per_refund")
     with account_store.sessions() as session:
         assert session.scalar(select(func.count()).select_from(ClaimRow)) == 1
+
+
+def two_line_order(store: Store, *, second_by: IssuedBy = "service") -> tuple[Order, list[int]]:
+    """An order of two lines (2 x 20.00 and 1 x 15.00 EUR), each refunded on its own: the
+    first by the service, the second by ``second_by``; the ledger ids in that order."""
+    o = order_record(purchased="2026-10-01", shipped="2026-10-02", items=[
+        {"asin": "B0KONTOR01", "quantity": 2, "unit_price": {"amount": 20.0, "currency": "EUR"}},
+        {"asin": "B0KONTOR02", "quantity": 1, "unit_price": {"amount": 15.0, "currency": "EUR"}},
+    ])
+    store.save(orders=[o])
+    ids = []
+    with store.sessions.begin() as session:
+        for item, amount, by in ((o.items[0], "40.00", "service"),
+                                 (o.items[1], "15.00", second_by)):
+            row, _ = record_refund(
+                session, order_id=o.order_id, asin=item.asin, seller_id=o.seller_id,
+                amount=Decimal(amount), currency="EUR", kind="returnless_refund",
+                reason="damaged", rule="DE.window.30d",
+                issued_at=datetime.fromisoformat("2026-11-01T09:00:00+00:00"), issued_by=by)
+            ids.append(row.id)
+    return o, ids
+
+
+def test_each_service_refund_of_a_multi_line_order_is_claimed_on_its_own(
+        client: TestClient, account_store: Store, account_settings: Settings,
+        seller_auth: dict[str, str]) -> None:
+    order, (first, second) = two_line_order(account_store)
+    # Two refunds not claimed yet: the claim must say which.
+    refused(file(client, seller_auth, order), 422, "claim.refund_required")
+    assert nothing_stored(account_store, account_settings)
+    one = file(client, seller_auth, order, refund_id=str(second))
+    assert one.status_code == 201, one.text
+    assert (one.json()["refund_id"], one.json()["asin"], one.json()["amount_claimed"]) == (
+        second, "B0KONTOR02", "15.00")
+    # The one left is the one a claim without a refund id is on.
+    other = file(client, seller_auth, order, reason="item_not_returned")
+    assert other.status_code == 201, other.text
+    assert (other.json()["refund_id"], other.json()["amount_claimed"]) == (first, "40.00")
+    refused(file(client, seller_auth, order, refund_id=str(first)), 409,
+            "claim.one_per_refund")
+    ledger = client.get("/v1/seller/refunds", headers=seller_auth).json()
+    assert sorted(r["refund_id"] for r in ledger) == sorted([first, second])
+
+
+def test_a_refund_the_seller_issued_neither_blocks_nor_is_claimed(
+        client: TestClient, account_store: Store, seller_auth: dict[str, str]) -> None:
+    order, (service, own) = two_line_order(account_store, second_by="seller")
+    claim = file(client, seller_auth, order)
+    assert claim.status_code == 201, claim.text
+    assert (claim.json()["refund_id"], claim.json()["amount_claimed"]) == (service, "40.00")
+    refused(file(client, seller_auth, order, refund_id=str(own)), 422,
+            "claim.not_service_issued")
 
 
 def test_no_claim_on_an_order_with_a_guarantee_claim(
@@ -305,7 +359,7 @@ def test_a_claim_filed_from_the_portal_page(client: TestClient, account_store: S
     late = refunded(account_store, issued="2026-08-01")
     client.cookies.set(COOKIE, issue_token(account_store, SELLER))
     page = client.get("/seller/account").text
-    assert f"<option>{order.order_id}</option>" in page and 'name="photos"' in page
+    assert f'<option value="{order.order_id}|' in page and 'name="photos"' in page
     csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
     assert csrf
     form = {"reason": "buyer_abuse", "description": "Empty box came back.",
@@ -319,9 +373,12 @@ def test_a_claim_filed_from_the_portal_page(client: TestClient, account_store: S
     forged = client.post("/seller/claims", data={**form, "order_id": order.order_id,
                                                  "csrf": "0" * 64}, files=photos)
     assert forged.status_code == 403 and nothing_stored(account_store, account_settings)
-    filed = client.post("/seller/claims", data={**form, "order_id": order.order_id},
+    # The page's option names the order and its refund.
+    option = re.search(rf'<option value="({order.order_id}\|\d+)"', page)
+    assert option
+    filed = client.post("/seller/claims", data={**form, "order_id": option.group(1)},
                         files=photos, follow_redirects=False)
     assert filed.status_code == 303
     shown = client.get(filed.headers["location"]).text
-    assert "was filed" in shown and f"<option>{order.order_id}</option>" not in shown
+    assert "was filed" in shown and f'<option value="{order.order_id}|' not in shown
     assert '<span class="badge filed">filed</span>' in shown
