@@ -637,11 +637,17 @@ class Agent:
                     else "product_page", asin=hit.asin, field=hit.field,
                     text=shown.clean(hit.text, lang)))
             quotes = [shown.clean(q, lang) for _, q in found.facts]
+            item = self._item_name(pages.get(first.asin), first.asin)
+            if any(hit.language != lang for hit, _ in found.facts):
+                # The page is quoted as it is written, never translated: the customer's
+                # language frames it and the quote marks show where the page's words are.
+                quoted = " ".join(f"«{q}»" for q in quotes)
+                return TurnResult(render("product_answer_quoted", lang, item=item,
+                                         facts=quoted), "answered")
             facts = " ".join(q if q.endswith((".", "!", "?", "…")) else q + "."
                              for q in quotes)
-            return TurnResult(render("product_answer", lang,
-                                   item=self._item_name(pages.get(first.asin), first.asin),
-                                   facts=facts), "answered")
+            return TurnResult(render("product_answer", lang, item=item, facts=facts),
+                              "answered")
         asin = asins[0]
         page = pages.get(asin)
         topic_label = found.topic.removeprefix("attributes.") if found.topic else None

@@ -28,6 +28,8 @@ from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
 DENSE_ANSWER_SIMILARITY = 0.5
 E5_DENSE_ANSWER_SIMILARITY = 0.86
 MIN_COVERAGE = 0.5
+SAME_LANGUAGE_CANDIDATES = 5
+CROSS_LINGUAL_CANDIDATES = 25
 UNKNOWN_WEIGHT = 2.0
 # Zipf frequency (log10 of uses per billion words) under which a word is a specialist term:
 # "mulesing" 0, "Petzl" 1.5, against "flight" 4.9 or "Allergiker" 3.0.
@@ -66,13 +68,43 @@ def _stems(text: str, language: str) -> set[str]:
     return {t for t in tokens(text, language) if len(t) > 2}
 
 
-def _evidence_stems(hit: Evidence) -> set[str]:
+def _evidence_stems(hit: Evidence, question_language: str) -> set[str]:
+    """The stems a field offers a question: its text, and for an attribute its label and the
+    words customers use for it, in the page's language and, on a page in another language,
+    in the question's ("weigh" for "Gewicht"): a cross-lingual question is read as a local
+    one, and the answer quotes the page as it is written."""
     stems = _stems(hit.text, hit.language)
     if hit.field.startswith("attributes."):
         key = hit.field.removeprefix("attributes.")
-        extra = " ".join([label_for(key, hit.language), *terms_for(key, hit.language)])
-        stems |= _stems(extra, hit.language)
+        for language in dict.fromkeys([hit.language, question_language]):
+            extra = " ".join([label_for(key, language), *terms_for(key, language)])
+            stems |= _stems(extra, language)
     return stems
+
+
+@cache
+def _attribute_vocabulary(language: str) -> frozenset[str]:
+    """Stems of every attribute's label and customer words in ``language``."""
+    return frozenset(
+        stem for key in glossary()
+        for stem in _stems(" ".join([label_for(key, language), *terms_for(key, language)]),
+                           language))
+
+
+def _counted(asked: list[AskedWord], hit: Evidence, stems: set[str],
+             language: str) -> list[AskedWord]:
+    """The asked words a field is judged on. On a page in another language the customer's
+    name for the product ("nursing pillow" for "Cojín de lactancia") is in no field: when
+    the customer names an attribute in their language ("heavy" for "Peso del producto"), only
+    the words the page shares and the words customers use for attributes count for it."""
+    if hit.language == language or not hit.field.startswith("attributes."):
+        return asked
+    key = hit.field.removeprefix("attributes.")
+    own = _stems(" ".join([label_for(key, language), *terms_for(key, language)]), language)
+    if not any(w.stem in own for w in asked):
+        return asked
+    vocabulary = _attribute_vocabulary(language)
+    return [w for w in asked if _covered(w, stems) or w.stem in vocabulary]
 
 
 def _shares(question: set[str], evidence: set[str]) -> set[str]:
@@ -207,7 +239,15 @@ def answer_product_question(
         dense_languages = index.dense_languages
     bar = (E5_DENSE_ANSWER_SIMILARITY if is_e5(index.dense.model_name)
            else DENSE_ANSWER_SIMILARITY)
-    hits = index.search(question, marketplace=marketplace, asins=asins, language=language, k=5)
+    # The five best fields; on a page in another language every field, since neither leg of
+    # retrieval ranks a field well across languages ("heavy" against "Peso del producto").
+    hits = index.search(question, marketplace=marketplace, asins=asins, language=language,
+                        k=SAME_LANGUAGE_CANDIDATES)
+    if any(h.language != language for h in hits):
+        found = index.search(question, marketplace=marketplace, asins=asins,
+                             language=language, k=CROSS_LINGUAL_CANDIDATES)
+        hits += [h for h in found if h.language != language
+                 and h.chunk_id not in {k.chunk_id for k in hits}]
     asked = _asked_words(question, language, product_names)
     if asked:
         informative = set(index.lexical.informative_terms(language, [w.stem for w in asked]))
@@ -221,18 +261,18 @@ def answer_product_question(
     unknown = [w for w in asked if any(df.get(s, 0) == 0 for s in (w.stem, *w.parts))]
     weight = {w.word: UNKNOWN_WEIGHT if w in unknown else 1.0 for w in asked}
     specialist = [w for w in unknown if is_specialist_term(w, language)]
-    total = sum(weight.values())
     scored: list[tuple[float, Evidence]] = []
     for hit in hits:
         if addresses_an_assistant(hit.text):
             continue
-        stems = _evidence_stems(hit)
+        stems = _evidence_stems(hit, language)
         if not all(_covered(w, stems) for w in specialist):
             continue  # a page that does not name the specialist term cannot answer about it
-        about = sum(weight[w.word] for w in asked if _covered(w, stems))
+        counted = _counted(asked, hit, stems, language)
+        about = sum(weight[w.word] for w in counted if _covered(w, stems))
         # Most of what is asked must be on the page: one shared word ("helmet") is not an
         # answer to "does it fit a Petzl bicycle helmet mount".
-        covers = bool(asked) and about >= total * MIN_COVERAGE
+        covers = bool(counted) and about >= sum(weight[w.word] for w in counted) * MIN_COVERAGE
         close = (language in dense_languages and hit.similarity is not None
                  and hit.similarity >= bar and not unknown)
         if covers or close:

@@ -64,12 +64,13 @@ the lexical registry, and ranks a known product's few chunks exactly. What grows
 catalog is the FTS5 query over a whole marketplace: BM25 is computed for every chunk holding any
 of the question's terms (prefix terms match every longer word), so long questions with common
 words are the p95. Both legs and the model share the two cores with whatever else runs on the
-machine: p95 moves with the load average shown above. **Memory** is mostly the model and
-PyTorch (the floor), then Chroma's HNSW index (about 1.5 KiB per chunk at 384 dimensions) and
-the SQLite page caches; building a scale from scratch also holds its chunks while planning.
+machine: p95 moves with the load average shown above. **Memory** is mostly the model (the
+floor: e5's 4-bit weights and its C engine; for a sentence-transformers model, PyTorch and its
+weights), then Chroma's HNSW index (about 1.5 KiB per chunk at 384 dimensions) and the SQLite
+page caches; building a scale from scratch also holds its chunks while planning.
 **A turn** over HTTP is bound by the two cores. `csba serve` embeds in a process of its own,
-with one torch thread (about 15 ms for a short question, against the floor's 12 ms on two
-threads), started as the message arrives; meanwhile the server's thread classifies the
+with one engine thread (`CSBA_SERVE_TORCH_THREADS`), started as the message arrives;
+meanwhile the server's thread classifies the
 message, stores it, reads the order and runs the lexical leg (at 100k chunks the FTS5 queries
 take 5-6 ms of it), then ranks the product's vectors, writes the answer and commits. Each of
 the two is some 15-20 ms of one core, so anything else the machine runs (the load average
