@@ -84,6 +84,9 @@ def read_quantity(text: str, language: str, *, answer: bool = False) -> Quantity
     of = words.of.get(language, frozenset())
     tokens = _tokens(text)
     counts: list[int] = []
+    # A "one" read as an article ("eine", "una") beside a count is unclear: "Ich habe 2 Lampen
+    # bestellt, eine ist kaputt" names two ordered and (perhaps) one broken.
+    uncertain_one = False
     for i, token in enumerate(tokens):
         value = _number(token, numbers)
         if value is None:
@@ -98,11 +101,13 @@ def read_quantity(text: str, language: str, *, answer: bool = False) -> Quantity
                 language in words.one_counts_alone and bool(after)
                 and (i == 0 or tokens[i - 1] not in words.one_pronoun_after)):
             counts.append(value)
+        else:
+            uncertain_one = True
     if _names_all(tokens, words.all_words.get(language, frozenset())):
         return ALL
     distinct = set(counts)
     if answer:
         return counts[0] if counts else None
-    if len(distinct) != 1:
+    if len(distinct) != 1 or (uncertain_one and distinct != {1}):
         return None  # none named, or "ordered 3, 2 arrived broken": the agent asks
     return counts[0]

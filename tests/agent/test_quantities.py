@@ -34,6 +34,11 @@ def test_the_number_the_customer_names_is_read(text: str, language: str,
     ("It cost 24,99 € and the LW-TL45 is broken", "en"),  # a price and a model
     ("This one is broken", "en"),  # a pronoun
     ("I ordered 3 lamps and 2 arrived broken", "en"),  # two numbers that disagree
+    # The count ordered beside an article-or-number "one": perhaps one broken, perhaps two.
+    ("Ich habe 2 Lampen bestellt, eine ist kaputt", "de"),
+    ("Pedí 2 lámparas y una llegó rota", "es"),
+    ("J'ai commandé 2 lampes, une est cassée", "fr"),
+    ("Ho ordinato 2 lampade, una è rotta", "it"),
     ("Ich möchte die Lampen zurückgeben (028-0574709-2253529)", "de"),  # an order number
 ])
 def test_a_message_that_does_not_say_how_many_reads_as_unsaid(text: str,
