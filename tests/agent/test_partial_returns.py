@@ -3,6 +3,8 @@ one they give when asked (demo orders, data/demo/ORDERS.md)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import select
 
 from agent.db import ConversationRow, RefundRow, Store
@@ -24,7 +26,7 @@ def test_one_of_two_named_in_the_message_decides_one_unit(say: Say) -> None:
     assert reply.return_decision.eligible and reply.return_decision.quantity == 1
     assert reply.return_decision.refund is not None
     assert (reply.return_decision.refund.amount, reply.return_decision.refund.currency) == (
-        24.99, "EUR")
+        Decimal("24.99"), "EUR")
     assert "1 × " in reply.text
 
 
@@ -39,7 +41,7 @@ def test_a_returnless_refund_of_one_unit_pays_one_unit_and_its_shipping_share(
     # 6.49 + 3.99 x 6.49 / 12.98 = 8.485, rounded half up: 8.49 (the whole line: 16.97).
     with store.sessions() as session:
         refund = session.scalars(select(RefundRow)).one()
-    assert (refund.amount, refund.currency) == (8.49, "GBP")
+    assert (refund.amount, refund.currency) == (Decimal("8.49"), "GBP")
 
 
 def test_unsaid_quantity_is_asked_in_the_customers_language_and_the_answer_decides(
@@ -53,7 +55,7 @@ def test_unsaid_quantity_is_asked_in_the_customers_language_and_the_answer_decid
     decision = second.return_decision
     assert second.outcome == "answered" and decision is not None
     assert decision.quantity == 1 and decision.refund is not None
-    assert decision.refund.amount == 24.99
+    assert decision.refund.amount == Decimal("24.99")
     # The reason given before the question still holds; "eine" states none of its own.
     stated = extract_return_reason(complaint, "de")
     assert stated is not None and decision.reason == stated
@@ -70,7 +72,7 @@ def test_all_as_the_answer_decides_the_whole_line(say: Say) -> None:
     second = say("all of them", sender=email)
     decision = second.return_decision
     assert decision is not None and decision.quantity == 2 and decision.refund is not None
-    assert decision.refund.amount == 16.97 and decision.reason == "ordered_by_mistake"
+    assert decision.refund.amount == Decimal("16.97") and decision.reason == "ordered_by_mistake"
 
 
 def test_more_units_than_ordered_are_asked_again(say: Say) -> None:
