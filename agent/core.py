@@ -353,7 +353,9 @@ class Agent:
         return Reply(conversation_id=conv.id, text=reply_text, language=language,
                      outcome=result.outcome, intent=intent, citations=turn.citations,
                      return_decision=turn.decision,
-                     case_id=turn.case.id if turn.case else None, redirect=result.redirect)
+                     case_id=turn.case.id if turn.case else None,
+                     case_due=as_utc(turn.case.due_at) if turn.case else None,
+                     redirect=result.redirect)
 
     # --- routing --------------------------------------------------------------------------
 

@@ -103,4 +103,7 @@ class Reply(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     return_decision: ReturnDecision | None = None
     case_id: str | None = None
+    # When the case's seller must answer by (its category's deadline): the date the reply
+    # tells the customer.
+    case_due: datetime | None = None
     redirect: Redirect | None = None

@@ -155,6 +155,8 @@ def evidence_for(reply: Reply, records: Records, context: Sequence[str]) -> Evid
             texts.append(address)
     if reply.case_id:
         texts.append(reply.case_id)
+    if reply.case_due is not None:  # the deadline the reply gives ("by 26 November 2026")
+        texts.append(reply.case_due.date().isoformat())
     texts += _spelled_dates(" ".join(texts), languages)
     return Evidence(texts)
 
