@@ -124,7 +124,7 @@ def test_refunds_after_a_return_and_goodwill_enter_the_ledger(
     created = client.post("/v1/operator/refunds", headers=operator_auth, json=body)
     assert created.status_code == 201, created.text
     refused(client.post("/v1/operator/refunds", headers=operator_auth,
-                        json={**body, "kind": "goodwill"}), 409, "refund.one_per_order_line")
+                        json={**body, "kind": "goodwill"}), 409, "refund.line_refunded")
     refused(client.post("/v1/operator/refunds", headers=operator_auth,
                         json={**body, "amount": "1.005"}), 422, "refund.amount_precision")
     refused(client.post("/v1/operator/refunds", headers=operator_auth,
@@ -137,7 +137,8 @@ def test_refunds_after_a_return_and_goodwill_enter_the_ledger(
                       "asin": "B0KONTOR01", "amount": "40.00",
                       "currency": "EUR", "kind": "refund_after_return", "reason": "defective",
                       "rule": "DE.window.30d", "issued_by": "service",
-                      "issued_on": "2026-11-25", "return_delivered_on": "2026-11-20"}
+                      "issued_on": "2026-11-25", "return_delivered_on": "2026-11-20",
+                      "units": 2}
     assert client.get("/v1/seller/refunds", headers=other_auth).json() == []
     # the return's delivery scan starts the claim window: 60 days from 20 November
     claim = client.post("/v1/seller/claims", headers=seller_auth,
