@@ -39,7 +39,7 @@ from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
 from agent.product_answers import ProductAnswer, answer_product_question
-from agent.quantities import ALL, read_quantity
+from agent.quantities import ALL, names_the_others, read_quantity
 from agent.records import Order, OrderItem, Seller
 from agent.refunds import (
     RecordedRefund,
@@ -723,6 +723,13 @@ class Agent:
             return item.quantity
         if isinstance(named, int) and 1 <= named <= item.quantity:
             return named
+        if named is None and names_the_others(text, t.language):
+            # "The other lamp is broken too": the units not refunded yet, when some were.
+            assert t.order is not None
+            refunded = refunded_units(t.session, order_id=t.order.order_id, asin=item.asin,
+                                      ordered=item.quantity)
+            if 0 < refunded < item.quantity:
+                return item.quantity - refunded
         t.conv.asin = item.asin  # the answer is about this line
         self._cite_order(t, "items.quantity", f"{item.asin}: {item.quantity}")
         return self._ask(t, "ask_quantity", "quantity", item=name, ordered=item.quantity)
