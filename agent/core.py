@@ -568,9 +568,9 @@ class Agent:
         order, lang = t.order, t.language
         assert order is not None
         refunds = list(t.session.scalars(select(RefundRow).where(
-            RefundRow.order_id == order.order_id)))
+            RefundRow.order_id == order.order_id).order_by(RefundRow.issued_at, RefundRow.id)))
         if refunds:
-            r = refunds[0]
+            r = refunds[-1]  # the latest: a line may be refunded unit by unit
             page = self._page(order, r.asin)
             t.citations.append(Citation(kind="policy", rule=r.rule,
                                         text=f"{r.amount} {r.currency}"))
