@@ -797,7 +797,9 @@ class Agent:
                                           message_cause(t.message_id))
             if not recorded.issued:
                 # The line's units were refunded already (an earlier message): no refund is
-                # promised, the customer is told what was refunded.
+                # promised, the customer is told what was refunded, and the reply carries no
+                # decision that would read as one.
+                t.decision = None
                 self._cite_order(t, "refunds.units", f"{item.asin}: {recorded.refunded_units}")
                 return TurnResult(render("return_line_refunded", lang,
                                          item=self._item_name(page, item.asin),

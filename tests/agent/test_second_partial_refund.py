@@ -36,6 +36,7 @@ def test_the_other_unit_broken_later_is_refunded_by_a_second_row(say: Say,
     # Nothing left to refund: no money is promised, and none recorded.
     assert "already been refunded" in third.text and "2 of 2" in third.text, third.text
     assert "refund has been issued" not in third.text
+    assert third.return_decision is None
     assert ledger(store) == [(1, "8.49"), (1, "8.49")]
 
 
