@@ -39,9 +39,15 @@ from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
 from agent.product_answers import ProductAnswer, answer_product_question
-from agent.quantities import ALL, read_quantity
+from agent.quantities import ALL, names_the_others, read_quantity
 from agent.records import Order, OrderItem, Seller
-from agent.refunds import record_refund
+from agent.refunds import (
+    RecordedRefund,
+    case_cause,
+    message_cause,
+    record_refund,
+    refunded_units,
+)
 from agent.replies import address, day, money, render
 from agent.returns import RETURN_REASONS, ReturnDecision, ReturnReason, decide_return
 from agent.scope import order_scope
@@ -119,6 +125,7 @@ class Turn:
     """What one turn knows and what it has decided so far."""
 
     msg: InboundMessage
+    message_id: int  # the stored message: a refund this turn issues is caused by it
     conv: ConversationRow
     session: Session
     language: str
@@ -215,7 +222,7 @@ class Agent:
                 if row.reply is not None:  # answered between our look and our claim
                     reply = Reply.model_validate(row.reply)
                 else:
-                    reply = self._turn(session, conv, msg, now, understood)
+                    reply = self._turn(session, conv, msg, message_id, now, understood)
                     row.reply = reply.model_dump(mode="json")
                     row.awaiting_delivery = msg.reply_in_response
                     conv.updated_at = now
@@ -310,7 +317,7 @@ class Agent:
         return conv
 
     def _turn(self, session: Session, conv: ConversationRow, msg: InboundMessage,
-              now: datetime, understood: Understood) -> Reply:
+              message_id: int, now: datetime, understood: Understood) -> Reply:
         text = msg.text.strip()
         # Worked out again only if the conversation's language changed since (another turn).
         understood = _understood(
@@ -337,8 +344,8 @@ class Agent:
         elif intent == "product_question" and speaks_of_buying(text):
             # "Was kostet die Lampe in Weiß?": about buying, whatever else it asks.
             intent = "pre_order_question"
-        turn = Turn(msg=msg, conv=conv, session=session, language=language, intent=intent,
-                    now=now, continued=continued)
+        turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
+                    language=language, intent=intent, now=now, continued=continued)
         result = self._act(turn, text, order_ids)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
@@ -561,9 +568,9 @@ class Agent:
         order, lang = t.order, t.language
         assert order is not None
         refunds = list(t.session.scalars(select(RefundRow).where(
-            RefundRow.order_id == order.order_id)))
+            RefundRow.order_id == order.order_id).order_by(RefundRow.issued_at, RefundRow.id)))
         if refunds:
-            r = refunds[0]
+            r = refunds[-1]  # the latest: a line may be refunded unit by unit
             page = self._page(order, r.asin)
             t.citations.append(Citation(kind="policy", rule=r.rule,
                                         text=f"{r.amount} {r.currency}"))
@@ -716,6 +723,13 @@ class Agent:
             return item.quantity
         if isinstance(named, int) and 1 <= named <= item.quantity:
             return named
+        if named is None and names_the_others(text, t.language):
+            # "The other lamp is broken too": the units not refunded yet, when some were.
+            assert t.order is not None
+            refunded = refunded_units(t.session, order_id=t.order.order_id, asin=item.asin,
+                                      ordered=item.quantity)
+            if 0 < refunded < item.quantity:
+                return item.quantity - refunded
         t.conv.asin = item.asin  # the answer is about this line
         self._cite_order(t, "items.quantity", f"{item.asin}: {item.quantity}")
         return self._ask(t, "ask_quantity", "quantity", item=name, ordered=item.quantity)
@@ -779,7 +793,19 @@ class Agent:
                 key = f"return_category_{rule.split('.')[1]}"
             return TurnResult(render(key or "return_expired", lang, **slots), "answered")
         if decision.method == "returnless_refund":
-            self._issue_refund(t.session, order, item, decision, t.now)
+            recorded = self._issue_refund(t.session, order, item, decision, t.now,
+                                          message_cause(t.message_id))
+            if not recorded.issued:
+                # The line's units were refunded already (an earlier message): no refund is
+                # promised, the customer is told what was refunded, and the reply carries no
+                # decision that would read as one.
+                t.decision = None
+                self._cite_order(t, "refunds.units", f"{item.asin}: {recorded.refunded_units}")
+                return TurnResult(render("return_line_refunded", lang,
+                                         item=self._item_name(page, item.asin),
+                                         order_id=order.order_id,
+                                         refunded=recorded.refunded_units,
+                                         ordered=item.quantity), "answered")
             text = render("return_returnless", lang, **slots)
         elif decision.method == "prepaid_label":
             text = render("return_prepaid_label", lang, **slots)
@@ -796,14 +822,14 @@ class Agent:
 
     @staticmethod
     def _issue_refund(session: Session, order: Order, item: OrderItem,
-                      decision: ReturnDecision, now: datetime,
-                      case_id: str | None = None) -> None:
+                      decision: ReturnDecision, now: datetime, cause: str) -> RecordedRefund:
         assert decision.refund is not None
-        record_refund(session, order_id=order.order_id, asin=item.asin,
-                      seller_id=order.seller_id, amount=decision.refund.amount,
-                      currency=decision.refund.currency, kind="returnless_refund",
-                      reason=decision.reason or ("case_expired" if case_id else None),
-                      rule=decision.rule, issued_at=now, case_id=case_id)
+        return record_refund(session, order_id=order.order_id, asin=item.asin,
+                             seller_id=order.seller_id, amount=decision.refund.amount,
+                             currency=decision.refund.currency, kind="returnless_refund",
+                             reason=decision.reason, rule=decision.rule, issued_at=now,
+                             units=decision.quantity or item.quantity, ordered=item.quantity,
+                             cause=cause)
 
     # --- seller answers and expiry ----------------------------------------------------------
 
@@ -916,12 +942,18 @@ class Agent:
             if not lines:
                 return render("case_expired_shipment_delivered", lang, case_id=case.id,
                               order_id=order.order_id), []
-            rows = [self._refund_on_expiry(session, order, item, refund, rule, "case_expired",
-                                           case, now) for item, refund in lines]
+            issued = [(item, self._refund_on_expiry(session, order, item, item.quantity,
+                                                    refund, rule, "case_expired", case, now))
+                      for item, refund in lines]
+            # A line refunded before (in full or in part) is not refunded again here.
+            rows = [row for _, row in issued if row is not None]
+            if not rows:
+                return render("case_expired_options", lang, case_id=case.id,
+                              order_id=order.order_id), []
             total = Money(amount=sum((r.amount for r in rows), Decimal(0)),
                           currency=rows[0].currency)
             items = ", ".join(self._item_name(self._page(order, i.asin), i.asin)
-                              for i, _ in lines)
+                              for i, row in issued if row is not None)
             return render("case_expired_shipment", lang, case_id=case.id,
                           order_id=order.order_id, refund=money(total, lang), items=items), rows
         # carry_out_return_decision: the refund the customer was told, now issued; the seller
@@ -930,20 +962,28 @@ class Agent:
         promised = ReturnDecision.model_validate(case.decision) if case.decision else None
         refund = promised_refund(order, item, promised, policy.money_decimals)
         reason = promised.reason if promised and promised.reason else "case_expired"
-        row = self._refund_on_expiry(session, order, item, refund, rule, reason, case, now)
-        decided = render("return_returnless", lang, item=self._item_name(
-            self._page(order, item.asin), item.asin),
-            refund=money(Money(amount=row.amount, currency=row.currency), lang))
+        units = promised.quantity if promised and promised.quantity else item.quantity
+        row = self._refund_on_expiry(session, order, item, units, refund, rule, reason, case,
+                                     now)
+        name = self._item_name(self._page(order, item.asin), item.asin)
+        if row is None:  # the line's units were refunded since the case opened
+            decided = render("return_line_refunded", lang, item=name, order_id=order.order_id,
+                             refunded=refunded_units(session, order_id=order.order_id,
+                                                     asin=item.asin, ordered=item.quantity),
+                             ordered=item.quantity)
+            return render("case_expired_decision", lang, case_id=case.id, decision=decided), []
+        decided = render("return_returnless", lang, item=name,
+                         refund=money(Money(amount=row.amount, currency=row.currency), lang))
         return render("case_expired_decision", lang, case_id=case.id, decision=decided), [row]
 
     @staticmethod
-    def _refund_on_expiry(session: Session, order: Order, item: OrderItem, refund: Money,
-                          rule: ExpiryRule, reason: str, case: CaseRow,
-                          now: datetime) -> RefundRow:
-        # One refund per order line: a line refunded before keeps its refund, and the
-        # customer is told that one.
-        row, _ = record_refund(session, order_id=order.order_id, asin=item.asin,
-                               seller_id=order.seller_id, amount=refund.amount,
-                               currency=refund.currency, kind="returnless_refund",
-                               reason=reason, rule=rule.id, issued_at=now, case_id=case.id)
-        return row
+    def _refund_on_expiry(session: Session, order: Order, item: OrderItem, units: int,
+                          refund: Money, rule: ExpiryRule, reason: str, case: CaseRow,
+                          now: datetime) -> RefundRow | None:
+        """The case's refund of the line, or none when its units were refunded already."""
+        return record_refund(session, order_id=order.order_id, asin=item.asin,
+                             seller_id=order.seller_id, amount=refund.amount,
+                             currency=refund.currency, kind="returnless_refund",
+                             reason=reason, rule=rule.id, issued_at=now, units=units,
+                             ordered=item.quantity, cause=case_cause(case.id),
+                             case_id=case.id).row

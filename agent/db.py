@@ -7,6 +7,7 @@ trip; the columns beside it exist only to look records up.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -45,6 +46,8 @@ from agent.records import Order, Seller
 from csba.money import as_decimal, round_money
 from knowledge.pages import ProductPage
 from knowledge.policy import currency_decimals
+
+log = logging.getLogger(__name__)
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -240,11 +243,21 @@ class TurnClaimRow(Base):
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# The cause of ledger rows from before causes were recorded: one refund per order line then.
+LEGACY_REFUND_CAUSE = "legacy"
+
+
 class RefundRow(Base):
-    """A refund the service issued; one per order line, so a replayed turn cannot pay twice."""
+    """A refund the service issued on an order line, for some of its units.
+
+    One row per line and cause (the turn's message, the expired case, the operator's
+    request): a replayed turn or case finds its row and cannot pay twice, while a later,
+    different cause may refund the line's other units.
+    """
 
     __tablename__ = "refunds"
-    __table_args__ = (UniqueConstraint("order_id", "asin"),)
+    __table_args__ = (UniqueConstraint("order_id", "asin", "cause",
+                                       name="uq_refunds_order_asin_cause"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(String(32), index=True)
     asin: Mapped[str] = mapped_column(String(10))
@@ -266,6 +279,11 @@ class RefundRow(Base):
                                            server_default="service")
     # The return's delivery scan, when the refund followed a return (starts a claim window).
     return_delivered_on: Mapped[date | None] = mapped_column(Date)
+    # The units refunded; empty on rows from before, which refunded the whole line.
+    units: Mapped[int | None] = mapped_column(Integer)
+    # What caused the refund, its idempotency key ("message:12", "case:K7…", "operator:…").
+    cause: Mapped[str] = mapped_column(String(80), default=LEGACY_REFUND_CAUSE,
+                                       server_default=LEGACY_REFUND_CAUSE)
 
 
 class EnrolmentRow(Base):
@@ -398,6 +416,7 @@ def make_engine(url: str) -> Engine:
     Base.metadata.create_all(engine)
     _add_missing_columns(engine)
     _amounts_as_decimal_text(engine)
+    _refunds_unique_per_cause(engine)
     move_page_seller_answers(engine)
     return engine
 
@@ -502,6 +521,61 @@ def _amounts_as_decimal_text(engine: Engine) -> None:
                                {"amount": format(exact, "f"), "id": row_id})
         connection.exec_driver_sql("ALTER TABLE refunds DROP COLUMN amount")
         connection.exec_driver_sql("ALTER TABLE refunds RENAME COLUMN amount_text TO amount")
+
+
+_REFUNDS_ONE_PER_LINE = "refunds_one_per_line"
+
+
+def _refunds_unique_per_cause(engine: Engine) -> None:
+    """A ledger made when a line had one refund at most becomes one refund per line and
+    cause: every row kept (their cause the legacy one, their units empty: the whole line),
+    the uniqueness moved from (order, line) to (order, line, cause). Run at every start; a
+    migrated table is left alone."""
+    def per_line(connection: Connection) -> tuple[list[str], list[str]]:
+        """The names of the unique constraints and unique indexes on (order, line)."""
+        inspector = inspect(connection)
+        constraints = [u["name"] or "" for u in inspector.get_unique_constraints("refunds")
+                       if sorted(u["column_names"]) == ["asin", "order_id"]]
+        # PostgreSQL lists a UNIQUE constraint's own index too: dropped with the constraint.
+        indexes = [i["name"] or "" for i in inspector.get_indexes("refunds")
+                   if i["unique"] and sorted(c or "" for c in i["column_names"])
+                   == ["asin", "order_id"]
+                   and not i.get("duplicates_constraint")]
+        return constraints, indexes
+
+    # A write transaction: on SQLite it holds the write lock from its start, so a second
+    # worker starting at once waits here and then finds the table migrated.
+    with engine.execution_options(**{WRITE_TRANSACTION: True}).begin() as connection:
+        if not inspect(connection).has_table("refunds") or per_line(connection) == ([], []):
+            return
+        if engine.dialect.name == "postgresql":
+            # Several workers may start at once: one migrates, the others find it done.
+            connection.exec_driver_sql("LOCK TABLE refunds IN ACCESS EXCLUSIVE MODE")
+            constraints, indexes = per_line(connection)
+            if not constraints and not indexes:
+                return
+            for name in constraints:
+                connection.exec_driver_sql(f'ALTER TABLE refunds DROP CONSTRAINT "{name}"')
+            for name in indexes:
+                connection.exec_driver_sql(f'DROP INDEX "{name}"')
+            connection.exec_driver_sql(
+                "ALTER TABLE refunds ADD CONSTRAINT uq_refunds_order_asin_cause "
+                "UNIQUE (order_id, asin, cause)")
+        else:
+            # SQLite cannot drop a table's UNIQUE: the table is made again and every row
+            # copied over, unchanged, ids included (claims name them).
+            table = RefundRow.__table__
+            columns = {c["name"] for c in inspect(connection).get_columns("refunds")}
+            kept = ", ".join(sorted(columns & {c.name for c in table.columns}))
+            old_indexes = inspect(connection).get_indexes("refunds")
+            connection.exec_driver_sql(f"ALTER TABLE refunds RENAME TO {_REFUNDS_ONE_PER_LINE}")
+            for index in old_indexes:  # their names are the new table's
+                connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index["name"]}"')
+            table.create(connection)  # type: ignore[attr-defined]
+            connection.exec_driver_sql(
+                f"INSERT INTO refunds ({kept}) SELECT {kept} FROM {_REFUNDS_ONE_PER_LINE}")
+            connection.exec_driver_sql(f"DROP TABLE {_REFUNDS_ONE_PER_LINE}")
+        log.info("refund ledger moved to one refund per order line and cause")
 
 
 def _json(record: Order | Seller | ProductPage) -> dict[str, Any]:

@@ -39,6 +39,8 @@ class _Words:
     not_counted: frozenset[str]
     one_counts_alone: frozenset[str]
     one_pronoun_after: frozenset[str]
+    others: dict[str, frozenset[str]]
+    others_not_before: frozenset[str]
 
 
 @cache
@@ -52,7 +54,10 @@ def _words() -> _Words:
                    for lang, words in raw["all"].items()},
         not_counted=frozenset(fold(w) for w in raw["not_counted"]),
         one_counts_alone=frozenset(raw["one_counts_alone"]),
-        one_pronoun_after=frozenset(fold(w) for w in raw["one_is_a_pronoun_after"]))
+        one_pronoun_after=frozenset(fold(w) for w in raw["one_is_a_pronoun_after"]),
+        others={lang: frozenset(fold(w) for w in words)
+                for lang, words in raw["others"].items()},
+        others_not_before=frozenset(fold(w) for w in raw["others_not_before"]))
 
 
 def _tokens(text: str) -> list[str]:
@@ -111,3 +116,19 @@ def read_quantity(text: str, language: str, *, answer: bool = False) -> Quantity
     if len(distinct) != 1 or (uncertain_one and distinct != {1}):
         return None  # none named, or "ordered 3, 2 arrived broken": the agent asks
     return counts[0]
+
+
+def names_the_others(text: str, language: str) -> bool:
+    """The message is about the line's other units: "the other lamp is broken too", "die
+    andere ist auch kaputt", "l'autre aussi" (but not "the other day"). Only meaningful when
+    some units were dealt with before; the caller knows which."""
+    words = _words()
+    others = words.others.get(language, frozenset())
+    tokens = _tokens(text)
+    for i in range(len(tokens) - 1):
+        if f"{tokens[i]} {tokens[i + 1]}" not in others:
+            continue
+        after = tokens[i + 2:i + 3]
+        if not (after and after[0] in words.others_not_before):
+            return True
+    return False

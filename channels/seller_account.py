@@ -10,6 +10,7 @@ A seller reaches only its own statements, refunds and claims, and never a custom
 import hashlib
 import hmac
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,7 +34,7 @@ from agent.enrolment import (
     seller_periods,
 )
 from agent.records import Order
-from agent.refunds import record_refund
+from agent.refunds import operator_cause, record_refund
 from channels.enrolment_page import render_enrolment
 from channels.seller_portal import (
     _layout,
@@ -121,6 +122,7 @@ class RefundOut(BaseModel):
     issued_by: str
     issued_on: date
     return_delivered_on: date | None
+    units: int | None  # the units of the line refunded; empty on old rows: the whole line
 
 
 class DecisionIn(BaseModel):
@@ -144,6 +146,12 @@ class RefundIn(BaseModel):
     reason: str = Field(min_length=1, max_length=48)
     rule: str = Field(min_length=1, max_length=64)
     return_delivered_on: date | None = None
+    # The units of the line refunded; left out, the whole line.
+    units: int | None = Field(default=None, ge=1)
+    # The request's own id: sent again (a retry), it returns the refund recorded the first
+    # time instead of a second one. Left out, every request is a refund of its own.
+    request_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                   pattern=r"^[A-Za-z0-9._:-]+$")
 
 
 class TrackingRateIn(BaseModel):
@@ -172,7 +180,7 @@ def _refund_out(row: RefundRow) -> RefundOut:
     return RefundOut(refund_id=row.id, order_id=row.order_id, asin=row.asin, amount=amount,
                      currency=row.currency, kind=row.kind, reason=row.reason, rule=row.rule,
                      issued_by=row.issued_by, issued_on=row.issued_at.date(),
-                     return_delivered_on=row.return_delivered_on)
+                     return_delivered_on=row.return_delivered_on, units=row.units)
 
 
 def _form_csrf(token: str) -> str:
@@ -404,8 +412,10 @@ def seller_account_router(store: Store, settings: Settings, *,
     @router.post("/v1/operator/refunds", status_code=201, tags=["operator"],
                  dependencies=operator, responses={
                      404: {"description": "no such order or order line"}, **CONFLICT})
-    def post_refund(body: RefundIn) -> RefundOut:
-        """Record a refund the service issued after a return arrived, or as goodwill."""
+    def post_refund(body: RefundIn, response: Response) -> RefundOut:
+        """Record a refund the service issued after a return arrived, or as goodwill, for some
+        or all of a line's units; a line is never refunded for more units than were ordered.
+        A retried request (same ``request_id``) returns its refund with status 200."""
         with store.sessions.begin() as session:
             row = session.get(OrderRow, body.order_id)
             if row is None:
@@ -418,15 +428,24 @@ def seller_account_router(store: Store, settings: Settings, *,
             if body.amount != body.amount.quantize(Decimal(1).scaleb(-decimals)):
                 refuse("refund.amount_precision",
                        f"{item.unit_price.currency} amounts have {decimals} decimals")
-            refund, written = record_refund(
+            units = body.units or item.quantity
+            if units > item.quantity:
+                refuse("refund.units", f"order {order.order_id} has {item.quantity} of "
+                       f"{item.asin}, not {units}")
+            recorded = record_refund(
                 session, order_id=order.order_id, asin=item.asin, seller_id=order.seller_id,
                 amount=body.amount, currency=item.unit_price.currency, kind=body.kind,
                 reason=body.reason, rule=body.rule, issued_at=now(),
-                return_delivered_on=body.return_delivered_on)
-            if not written:
-                refuse("refund.one_per_order_line",
-                       f"order {order.order_id} line {item.asin} was refunded already", 409)
-            return _refund_out(refund)
+                return_delivered_on=body.return_delivered_on, units=units,
+                ordered=item.quantity,
+                cause=operator_cause(body.request_id or secrets.token_hex(16)))
+            if recorded.row is None:
+                refuse("refund.line_refunded",
+                       f"order {order.order_id} line {item.asin} has {recorded.refunded_units} "
+                       f"of {item.quantity} units refunded already", 409)
+            if recorded.outcome == "replayed":
+                response.status_code = 200
+            return _refund_out(recorded.row)
 
     @router.put("/v1/operator/sellers/{seller_id}/valid-tracking-rates/{month}",
                 tags=["operator"], dependencies=operator,

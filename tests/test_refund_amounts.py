@@ -61,7 +61,8 @@ def check_migration(url: str) -> None:
         record_refund(session, order_id="028-0000002-0000002", asin="B0DE4LT7K2",
                       seller_id="A1LICHTWERK", amount=Decimal("52.61"), currency="EUR",
                       kind="returnless_refund", reason=None, rule="case.expired.shipment",
-                      issued_at=datetime(2026, 11, 2, tzinfo=UTC))
+                      issued_at=datetime(2026, 11, 2, tzinfo=UTC), units=1, ordered=1,
+                      cause="case:K2")
     assert ledger(again)[-1] == ("B0DE4LT7K2", Decimal("52.61"))
     assert len(ledger(again)) == 4
     store.engine.dispose()

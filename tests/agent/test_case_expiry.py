@@ -14,6 +14,7 @@ from sqlalchemy import select
 from agent.core import Agent
 from agent.db import CaseRow, OutboxRow, RefundRow, Store
 from agent.records import Order
+from agent.refunds import record_refund
 from agent.replies import reply_languages, templates
 from csba.money import MARKETPLACES
 from csba.services import DEMO_DATA_DIR
@@ -218,6 +219,25 @@ def test_a_hazmat_return_case_pays_the_refund_the_customer_was_told(
     case, _, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
     # Cross-border: the item and the original shipping, as the decision said.
     assert [(r.amount, r.rule) for r in refunds] == [(Decimal("49.99"), "case.expired.return")]
+
+
+def test_a_return_case_on_a_line_refunded_since_pays_nothing_more(
+        say: Say, agent: Agent, store: Store) -> None:
+    order = add_order(store, "171-8096664-2874288", order_id="171-9000003-0000003",
+                      shipping_paid={"amount": 4.0, "currency": "EUR"})
+    reply = ask(say, order, "La batería externa está defectuosa, quiero devolverla.")
+    assert reply.case_id and reply.return_decision is not None
+    item = demo_order("171-8096664-2874288")["items"][0]
+    with store.sessions.begin() as session:  # an operator refunded the line meanwhile
+        record_refund(session, order_id=order[0], asin=item["asin"], seller_id="A3BRIGHTWAY",
+                      amount=Decimal("49.99"), currency="EUR", kind="goodwill",
+                      reason="defective", rule="ES.goodwill", issued_at=OPENED,
+                      units=item["quantity"], ordered=item["quantity"], cause="operator:op-9")
+    case, told, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
+    assert refunds == [] and case.resolution is not None and "refund" not in case.resolution
+    assert "ya se ha reembolsado" in told and "tramitado" not in told
+    with store.sessions() as session:
+        assert len(list(session.scalars(select(RefundRow)))) == 1
 
 
 def test_a_seller_abroad_without_a_return_method_has_five_days_everywhere(

@@ -124,7 +124,7 @@ def test_refunds_after_a_return_and_goodwill_enter_the_ledger(
     created = client.post("/v1/operator/refunds", headers=operator_auth, json=body)
     assert created.status_code == 201, created.text
     refused(client.post("/v1/operator/refunds", headers=operator_auth,
-                        json={**body, "kind": "goodwill"}), 409, "refund.one_per_order_line")
+                        json={**body, "kind": "goodwill"}), 409, "refund.line_refunded")
     refused(client.post("/v1/operator/refunds", headers=operator_auth,
                         json={**body, "amount": "1.005"}), 422, "refund.amount_precision")
     refused(client.post("/v1/operator/refunds", headers=operator_auth,
@@ -137,12 +137,36 @@ def test_refunds_after_a_return_and_goodwill_enter_the_ledger(
                       "asin": "B0KONTOR01", "amount": "40.00",
                       "currency": "EUR", "kind": "refund_after_return", "reason": "defective",
                       "rule": "DE.window.30d", "issued_by": "service",
-                      "issued_on": "2026-11-25", "return_delivered_on": "2026-11-20"}
+                      "issued_on": "2026-11-25", "return_delivered_on": "2026-11-20",
+                      "units": 2}
     assert client.get("/v1/seller/refunds", headers=other_auth).json() == []
     # the return's delivery scan starts the claim window: 60 days from 20 November
     claim = client.post("/v1/seller/claims", headers=seller_auth,
                         data={"order_id": order.order_id, "reason": "returned_unsellable"})
     assert claim.json()["window_ends_on"] == "2027-01-24"
+
+
+def test_an_operator_refunds_a_line_unit_by_unit_and_a_retried_request_once(
+        client: TestClient, account_store: Store, seller_auth: dict[str, str]) -> None:
+    order = order_record(purchased="2026-10-01", shipped="2026-10-02", quantity=2)
+    account_store.save(orders=[order])
+    body = {"order_id": order.order_id, "asin": order.items[0].asin, "amount": "20.00",
+            "kind": "goodwill", "reason": "defective", "rule": "DE.goodwill", "units": 1,
+            "request_id": "op-1"}
+    first = client.post("/v1/operator/refunds", headers=operator_auth, json=body)
+    assert first.status_code == 201, first.text
+    retried = client.post("/v1/operator/refunds", headers=operator_auth, json=body)
+    assert retried.status_code == 200 and retried.json() == first.json()
+    second = client.post("/v1/operator/refunds", headers=operator_auth,
+                         json={**body, "request_id": "op-2"})
+    assert second.status_code == 201, second.text
+    assert second.json()["refund_id"] != first.json()["refund_id"]
+    refused(client.post("/v1/operator/refunds", headers=operator_auth,
+                        json={**body, "request_id": "op-3"}), 409, "refund.line_refunded")
+    refused(client.post("/v1/operator/refunds", headers=operator_auth,
+                        json={**body, "units": 3, "request_id": "op-4"}), 422, "refund.units")
+    ledger = client.get("/v1/seller/refunds", headers=seller_auth).json()
+    assert [(r["units"], r["amount"]) for r in ledger] == [(1, "20.00"), (1, "20.00")]
 
 
 # --- pages ------------------------------------------------------------------------------------

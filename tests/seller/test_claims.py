@@ -48,7 +48,7 @@ def refunded(store: Store, *, issued: str = "2026-11-01", by: IssuedBy = "servic
                           currency=o.items[0].unit_price.currency, kind="returnless_refund",
                           reason="damaged", rule=f"{o.marketplace}.window.30d",
                           issued_at=datetime.fromisoformat(f"{issued}T09:00:00+00:00"),
-                          issued_by=by,
+                          issued_by=by, units=2, ordered=2, cause="message:1",
                           return_delivered_on=date.fromisoformat(returned) if returned else None)
     return o
 
@@ -127,11 +127,13 @@ def two_line_order(store: Store, *, second_by: IssuedBy = "service") -> tuple[Or
     with store.sessions.begin() as session:
         for item, amount, by in ((o.items[0], "40.00", "service"),
                                  (o.items[1], "15.00", second_by)):
-            row, _ = record_refund(
+            row = record_refund(
                 session, order_id=o.order_id, asin=item.asin, seller_id=o.seller_id,
                 amount=Decimal(amount), currency="EUR", kind="returnless_refund",
                 reason="damaged", rule="DE.window.30d",
-                issued_at=datetime.fromisoformat("2026-11-01T09:00:00+00:00"), issued_by=by)
+                issued_at=datetime.fromisoformat("2026-11-01T09:00:00+00:00"), issued_by=by,
+                units=item.quantity, ordered=item.quantity, cause="message:1").row
+            assert row is not None
             ids.append(row.id)
     return o, ids
 

@@ -40,10 +40,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def refund(store: Store, order_id: str, asin: str, amount: str) -> int:
     with store.sessions.begin() as session:
-        row, _ = record_refund(
+        row = record_refund(
             session, order_id=order_id, asin=asin, seller_id=SELLER, amount=Decimal(amount),
             currency="EUR", kind="returnless_refund", reason="damaged", rule="DE.window.30d",
-            issued_at=datetime.fromisoformat("2026-11-01T09:00:00+00:00"))
+            issued_at=datetime.fromisoformat("2026-11-01T09:00:00+00:00"), units=1,
+            ordered=1, cause=f"case:{order_id}").row
+        assert row is not None
         return row.id
 
 
