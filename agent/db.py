@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -564,18 +565,25 @@ def _refunds_unique_per_cause(engine: Engine) -> None:
         else:
             # SQLite cannot drop a table's UNIQUE: the table is made again and every row
             # copied over, unchanged, ids included (claims name them).
-            table = RefundRow.__table__
-            columns = {c["name"] for c in inspect(connection).get_columns("refunds")}
-            kept = ", ".join(sorted(columns & {c.name for c in table.columns}))
-            old_indexes = inspect(connection).get_indexes("refunds")
-            connection.exec_driver_sql(f"ALTER TABLE refunds RENAME TO {_REFUNDS_ONE_PER_LINE}")
-            for index in old_indexes:  # their names are the new table's
-                connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index["name"]}"')
-            table.create(connection)  # type: ignore[attr-defined]
-            connection.exec_driver_sql(
-                f"INSERT INTO refunds ({kept}) SELECT {kept} FROM {_REFUNDS_ONE_PER_LINE}")
-            connection.exec_driver_sql(f"DROP TABLE {_REFUNDS_ONE_PER_LINE}")
+            rebuild_sqlite_table(connection, RefundRow, _REFUNDS_ONE_PER_LINE)
         log.info("refund ledger moved to one refund per order line and cause")
+
+
+def rebuild_sqlite_table(connection: Connection, model: type[Base], old_name: str) -> None:
+    """Make ``model``'s table again as it is declared and copy every row over, unchanged, ids
+    included: SQLite cannot drop a UNIQUE. The rows' columns the model still has are kept;
+    the old table is renamed to ``old_name`` while they are copied, then dropped."""
+    table: Table = model.__table__  # type: ignore[assignment]
+    name = table.name
+    columns = {c["name"] for c in inspect(connection).get_columns(name)}
+    kept = ", ".join(sorted(columns & {c.name for c in table.columns}))
+    old_indexes = inspect(connection).get_indexes(name)
+    connection.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {old_name}")
+    for index in old_indexes:  # their names are the new table's
+        connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index["name"]}"')
+    table.create(connection)
+    connection.exec_driver_sql(f"INSERT INTO {name} ({kept}) SELECT {kept} FROM {old_name}")
+    connection.exec_driver_sql(f"DROP TABLE {old_name}")
 
 
 def _json(record: Order | Seller | ProductPage) -> dict[str, Any]:

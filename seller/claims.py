@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent.db import Base, OrderRow, RefundRow, Store
+from agent.db import Base, OrderRow, RefundRow, Store, rebuild_sqlite_table
 from agent.records import Order
 from csba.money import Marketplace
 from csba.money import round_money as money
@@ -108,16 +108,9 @@ def ensure_tables(engine: Engine) -> None:
                            and not i.get("duplicates_constraint")]
         if per_order or per_order_index:
             if connection.dialect.name == "sqlite":
-                # SQLite cannot drop a column's UNIQUE: the table is made again and the
-                # claims copied over, unchanged.
-                kept = ", ".join(sorted(columns & {c.name for c in table.columns}))
-                connection.exec_driver_sql(f"ALTER TABLE claims RENAME TO {_LEGACY_TABLE}")
-                for index in indexes:  # their names are the new table's
-                    connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index["name"]}"')
-                table.create(connection)  # type: ignore[attr-defined]
-                connection.exec_driver_sql(
-                    f"INSERT INTO claims ({kept}) SELECT {kept} FROM {_LEGACY_TABLE}")
-                connection.exec_driver_sql(f"DROP TABLE {_LEGACY_TABLE}")
+                # SQLite cannot drop a column's UNIQUE: the claims are copied to the table
+                # made again.
+                rebuild_sqlite_table(connection, ClaimRow, _LEGACY_TABLE)
             else:
                 for unique in per_order:
                     connection.exec_driver_sql(
