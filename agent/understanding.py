@@ -281,6 +281,12 @@ def intent_probabilities(text: str) -> dict[str, float]:
             + MEANING_WEIGHT * meaning.get(intent, 0.0) for intent in INTENTS}
 
 
+def addresses_the_agent(text: str) -> bool:
+    """Whether a message gives the agent orders ("ignore your instructions…"): read as
+    ``other`` whatever else it says, and never taken for a question about a product."""
+    return bool(_INJECTION.search(fold(text)))
+
+
 def classify_intent(text: str, language: str, *, by_meaning: bool = True) -> IntentResult:
     """The intent of one message; ``other`` when the models are not sure enough to act on it.
 
@@ -289,8 +295,7 @@ def classify_intent(text: str, language: str, *, by_meaning: bool = True) -> Int
     per-language model can replace this one without touching the callers. Without
     ``by_meaning`` only the n-gram model reads it (the routing before meaning, to compare).
     """
-    folded = fold(text)
-    if _INJECTION.search(folded):
+    if addresses_the_agent(text):
         return IntentResult("other", 1.0)
     if not _LETTER_WORD.search(_ENTITY.sub(" ", text)):
         # Only a number, an ASIN or punctuation: nothing to classify (the entities are read

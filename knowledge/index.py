@@ -267,6 +267,23 @@ class KnowledgeIndex:
                 log.warning("a prepared query's model process died; embedding it again")
         return self.dense.embeddings.embed_query(query)
 
+    def closest_similarity(self, query: str, *, asins: Sequence[str]) -> float | None:
+        """The highest cosine similarity between ``query`` and any chunk of ``asins`` (the
+        dense leg alone), or None when they have no chunk. The vector stays prepared, so a
+        ``search`` of the same query right after does not embed it again."""
+        if not query.strip() or not asins:
+            return None
+        vector = self._query_vector(query)
+        done: Future[list[float]] = Future()
+        done.set_result(vector)
+        with self._prepared_lock:
+            self._prepared[query] = done
+            while len(self._prepared) > PREPARED_QUERIES_KEPT:
+                self._prepared.popitem(last=False)
+        hits = self._dense_search(vector, None, asins)
+        # Chroma's l2 space returns the squared distance: 2 - 2cos for unit vectors.
+        return max((1.0 + h.score / 2.0 for h in hits), default=None)
+
     def search(self, query: str, *, marketplace: str | None = None,
                asins: Sequence[str] | None = None, language: str | None = None,
                k: int = 5) -> list[Evidence]:

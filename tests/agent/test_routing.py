@@ -228,3 +228,34 @@ def test_held_out_routing_stays_above_its_floors() -> None:
     assert after.pre_order_false_positives == 0, after
     assert after.intent_accuracy >= before.intent_accuracy
     assert after.reason_accuracy >= before.reason_accuracy
+
+
+@pytest.mark.slow
+def test_a_question_the_intent_models_cannot_place_is_read_against_the_ordered_product(
+        say: Say, store: Store) -> None:
+    # Read as "not understood" by the intent models (too few words they know), but close in
+    # meaning to the lamp's page: a question about the lamp, answered or asked of the seller.
+    text = "Ich lese abends im Bett, reicht das Licht dafür?"
+    assert classify_intent(text, "de").intent == "other"
+    reply = ask(say, LAMP_DE, text)
+    assert reply.intent == "product_question"
+    assert reply.outcome in {"answered", "escalated"}
+    if reply.outcome == "escalated":
+        assert case_category(store, reply) == "product_question"
+
+
+@pytest.mark.slow
+def test_an_off_topic_question_with_an_order_in_view_stays_not_understood(say: Say) -> None:
+    reply = ask(say, LAMP_DE, "Wer ist der beste Fußballspieler der Welt?")
+    assert (reply.intent, reply.outcome) == ("other", "needs_info")
+
+
+@pytest.mark.slow
+def test_a_strangers_question_is_not_read_against_an_order_they_have_not_proven(
+        say: Say) -> None:
+    # Closeness to the order's product would tell a stranger what the order holds.
+    order_id, _ = LAMP_DE
+    reply = say(f"Ich lese abends im Bett, reicht das Licht dafür? ({order_id})",
+                sender="someone.else@example.com")
+    assert reply.intent == "other"
+    assert reply.outcome == "needs_info"
