@@ -108,6 +108,10 @@ class DerivedVectors:
                 break
         return choices[_seed(chunk.chunk_id) % len(choices)]
 
+    def real_vector(self, chunk_id: str) -> NDArray[np.float32]:
+        """The stored vector of a chunk of the real slice."""
+        return self._vectors[chunk_id]
+
     def vector(self, chunk: Chunk) -> NDArray[np.float32]:
         base = self._vectors[self.donor(chunk)]
         rng = np.random.default_rng(_seed(chunk.chunk_id))
