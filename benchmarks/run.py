@@ -191,6 +191,9 @@ def report(options: Options, info: dict[str, str], started: datetime, load: tupl
         f"{options.seed}, {options.queries} timed queries per scale after {options.warmup} "
         f"warm-up queries; load average (1/5/15 min) {load[0]} at the start, {load[1]} at the end.")
     add("")
+    if note := load_note(load, info.get("cores", "")):
+        add(note)
+        add("")
     add("## Machine")
     add("")
     add("| | |")
@@ -315,8 +318,23 @@ def vectors_note(real_chunks: int | None) -> str:
         "renormalised to unit length (cosine to its donor about "
         f"{1 / (1 + NOISE ** 2) ** 0.5:.2f}). Every query is embedded by the model, and every "
         "chunk's text, metadata and lexical rows are real. `--embed-all` embeds every chunk "
-        "instead (at the raw encode rate of section a: 100,000 chunks take over half an hour "
-        "on this machine). A larger scale starts from a copy of the cached real slice.")
+        "instead (100,000 chunks at the raw encode rate of section a). A larger scale "
+        "starts from a copy of the cached real slice.")
+
+
+def load_note(load: tuple[str, str], cores: str) -> str | None:
+    """A warning when other work had the machine: more runnable processes than cores."""
+    try:
+        highest = max(float(value.split(" / ")[0]) for value in load)
+        count = int(cores)
+    except ValueError:
+        return None
+    if highest <= count:
+        return None
+    return (f"The machine was shared: its 1-minute load average reached {highest:.1f} on "
+            f"{count} cores, so each process here ran a fraction of the time. The floor itself "
+            "is inflated (one query embedding is one forward pass of the model), and the p95 "
+            "of anything most of all: a quieter machine gives lower figures and ratios.")
 
 
 def build_state(build: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ import pytest
 from benchmarks.derived import NOISE, DerivedVectors, field_kind
 from benchmarks.generate import catalog
 from benchmarks.page import turn_target_row, write_target_row
+from benchmarks.run import load_note
 from benchmarks.workers import ROOT, _settings, build
 from knowledge.chunks import chunk_page
 from knowledge.index import KnowledgeIndex
@@ -140,3 +141,10 @@ def test_the_turn_target_goes_into_the_targets_table_once(tmp_path: Path) -> Non
     assert lines[lines.index("| b. query p95 | 20 ms |") + 1] == faster
     assert sum(line.startswith("| d. turn p95") for line in lines) == 1
     assert turn_target_row(figures, "10000") is None
+
+
+def test_a_run_on_a_shared_machine_says_so() -> None:
+    note = load_note(("1.20 / 0.90 / 0.50", "9.98 / 9.16 / 7.41"), "2")
+    assert note is not None and "10.0 on 2 cores" in note
+    assert load_note(("1.20 / 0.90 / 0.50", "1.90 / 1.00 / 0.70"), "2") is None
+    assert load_note(("unknown", "unknown"), "2") is None
