@@ -41,7 +41,7 @@ from twilio.request_validator import RequestValidator
 
 from benchmarks.agent_turn import TURNS
 from benchmarks.generate import DEFAULT_SEED
-from benchmarks.page import write_section
+from benchmarks.page import turn_target_row, write_section, write_target_row
 from benchmarks.workers import ROOT, percentile
 from channels.web_chat import SECRET_HEADER
 from csba.jsonl import read_jsonl
@@ -471,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rewrite:
         last = json.loads((args.cache_dir / "channels-last.json").read_text("utf-8"))
         write_section(args.output, section(last), MARKER)
+        write_turn_target(args.output, last)
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -496,7 +497,15 @@ def main(argv: list[str] | None = None) -> int:
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     (args.cache_dir / "channels-last.json").write_text(json.dumps(figures, indent=2), "utf-8")
     write_section(args.output, section(figures), MARKER)
+    write_turn_target(args.output, figures)
     return 0
+
+
+def write_turn_target(output: Path, figures: dict[str, Any]) -> None:
+    """Section d's target also goes into the page's Targets table, beside a-c."""
+    row = turn_target_row(figures, TARGET_SCALE)
+    if row:
+        write_target_row(output, row)
 
 
 if __name__ == "__main__":

@@ -202,7 +202,8 @@ def generate_page(index: int, seed: int = DEFAULT_SEED) -> ProductPage:
         "bullet_points": bullets,
         "description": description,
         "attributes": attributes,
-        "price": {"amount": round(rng.uniform(0.6, 1.6) * other.price.amount, 2),
+        # Amounts are Decimals: the factor is drawn as before, so seeds keep their pages.
+        "price": {"amount": round(rng.uniform(0.6, 1.6) * float(other.price.amount), 2),
                   "currency": currency},
         "customizable": template.customizable,
         "hazmat": template.hazmat,

