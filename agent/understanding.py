@@ -317,6 +317,12 @@ def _buying_patterns() -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(p) for language in SUPPORTED_LANGUAGES for p in raw[language])
 
 
+@cache
+def _included_patterns() -> tuple[re.Pattern[str], ...]:
+    raw = json.loads(BUYING_WORDS.read_text(encoding="utf-8"))["_included"]
+    return tuple(re.compile(p) for language in SUPPORTED_LANGUAGES for p in raw[language])
+
+
 # Read as these, a message may still be a question about a product the customer ordered.
 OWNED_PRODUCT_CANDIDATES = frozenset({"pre_order_question", "other", "ask_for_person"})
 # How likely (the fused probability of product_question) a message read as "not understood"
@@ -346,6 +352,8 @@ def speaks_of_buying(text: str) -> bool:
     size to buy) rather than about the product itself. Every language's words at once:
     buying words rarely collide across languages, and a mixed message is still read."""
     folded = fold(text)
+    if any(p.search(folded) for p in _included_patterns()):
+        return False  # "does it come with one, or must I buy one?": what the product includes
     return any(p.search(folded) for p in _buying_patterns())
 
 

@@ -21,6 +21,7 @@ from agent.understanding import (
     extract_return_reason,
     meaning_text,
     reads_as_owned_product,
+    speaks_of_buying,
 )
 from evals.routing import figures, read_cases
 from tests.agent.conftest import Say
@@ -155,6 +156,30 @@ def test_buying_words_keep_a_question_pre_order() -> None:
     assert not reads_as_owned_product("other", 0.3, "Wie viel verdient ein Lehrer?", 0.7)
     assert reads_as_owned_product("other", 0.3, "Wie viel wiegt der Toaster?", 0.2)
     assert not reads_as_owned_product("order_status", 0.9, "Wo ist das Paket?")
+
+
+@pytest.mark.parametrize("text", [
+    # Whether it comes with something or that must be bought apart: what the product includes.
+    "Ist beim Bohrschrauber ein Koffer dabei oder muss ich mir einen extra kaufen?",
+    "El atornillador viene con cargador o hay que comprar uno?",
+    "Does it come with batteries or do I need to buy some?",
+    "Le chargeur est fourni ou faut-il l'acheter à part ?",
+    "Il caricatore è incluso o devo comprarlo a parte?",
+    # "vale para" is "is it fine for", "vale" alone "okay"; "tenemos" is what the customer has.
+    "¿Vale para un perro de 12 kilos?",
+    "La puedo usar en la placa de inducción? En casa no tenemos gas",
+])
+def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
+        text: str) -> None:
+    assert not speaks_of_buying(text)
+
+
+@pytest.mark.parametrize("text", [
+    "¿Cuánto vale la grande?", "¿Tenéis la lámpara en blanco?",
+    "Kann ich noch einen zweiten Akku kaufen?", "Do you sell replacement blades?",
+])
+def test_buying_itself_is_still_buying(text: str) -> None:
+    assert speaks_of_buying(text)
 
 
 def test_an_injection_stays_other_whatever_it_borrows() -> None:
