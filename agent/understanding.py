@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import sklearn
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
@@ -312,15 +312,23 @@ def classify_intent(text: str, language: str, *, by_meaning: bool = True) -> Int
 
 
 @cache
+def _buying_words() -> dict[str, Any]:
+    words: dict[str, Any] = json.loads(BUYING_WORDS.read_text(encoding="utf-8"))
+    return words
+
+
+def _compiled(by_language: dict[str, list[str]]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p) for language in SUPPORTED_LANGUAGES for p in by_language[language])
+
+
+@cache
 def _buying_patterns() -> tuple[re.Pattern[str], ...]:
-    raw = json.loads(BUYING_WORDS.read_text(encoding="utf-8"))
-    return tuple(re.compile(p) for language in SUPPORTED_LANGUAGES for p in raw[language])
+    return _compiled(_buying_words())
 
 
 @cache
 def _included_patterns() -> tuple[re.Pattern[str], ...]:
-    raw = json.loads(BUYING_WORDS.read_text(encoding="utf-8"))["_included"]
-    return tuple(re.compile(p) for language in SUPPORTED_LANGUAGES for p in raw[language])
+    return _compiled(_buying_words()["_included"])
 
 
 # Read as these, a message may still be a question about a product the customer ordered.

@@ -102,6 +102,11 @@ def _model_threads(embeddings: Embeddings) -> int:
     return torch.get_num_threads()
 
 
+def _cosine(hit: DenseHit) -> float:
+    # Chroma's l2 space returns the squared distance: 2 - 2cos for unit vectors.
+    return 1.0 + hit.score / 2.0
+
+
 class KnowledgeIndex:
     def __init__(self, dense: DenseIndex, lexical: LexicalIndex,
                  dense_languages: frozenset[str] = frozenset({"en"})) -> None:
@@ -256,6 +261,9 @@ class KnowledgeIndex:
             future.set_result(embeddings.embed_query(query))
         else:
             future = self._embedder.submit(embeddings.embed_query, query)
+        self._keep_prepared(query, future)
+
+    def _keep_prepared(self, query: str, future: Future[list[float]]) -> None:
         with self._prepared_lock:
             self._prepared[query] = future
             while len(self._prepared) > PREPARED_QUERIES_KEPT:
@@ -280,13 +288,9 @@ class KnowledgeIndex:
         vector = self._query_vector(query)
         done: Future[list[float]] = Future()
         done.set_result(vector)
-        with self._prepared_lock:
-            self._prepared[query] = done
-            while len(self._prepared) > PREPARED_QUERIES_KEPT:
-                self._prepared.popitem(last=False)
+        self._keep_prepared(query, done)
         hits = self._dense_search(vector, None, asins)
-        # Chroma's l2 space returns the squared distance: 2 - 2cos for unit vectors.
-        return max((1.0 + h.score / 2.0 for h in hits), default=None)
+        return max((_cosine(h) for h in hits), default=None)
 
     def search(self, query: str, *, marketplace: str | None = None,
                asins: Sequence[str] | None = None, language: str | None = None,
@@ -316,8 +320,7 @@ class KnowledgeIndex:
                                         [h.chunk_id for h in lexical]], weights=(dense_weight, 1.0))
         best = sorted(fused, key=lambda cid: -fused[cid])[:k]
         rows = self.lexical.chunk_rows(best) if best else {}
-        # Chroma's l2 space returns the squared distance: 2 - 2cos for unit vectors.
-        similarity = {h.chunk_id: 1.0 + h.score / 2.0 for h in dense}
+        similarity = {h.chunk_id: _cosine(h) for h in dense}
         return [Evidence(chunk_id=cid, score=fused[cid], dense_rank=dense_ranks.get(cid),
                          lexical_rank=lexical_ranks.get(cid), similarity=similarity.get(cid),
                          **rows[cid])

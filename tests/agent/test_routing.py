@@ -43,6 +43,14 @@ def case_category(store: Store, reply: Reply) -> str | None:
         return case.category if case else None
 
 
+def assert_about_the_product(store: Store, reply: Reply) -> None:
+    """Answered from the page or asked of the seller as a product question: never sent away."""
+    assert reply.intent == "product_question"
+    assert reply.outcome in {"answered", "escalated"} and reply.redirect is None
+    if reply.outcome == "escalated":
+        assert case_category(store, reply) == "product_question"
+
+
 # --------------------------------------------------------------------------------------------
 # Through the agent: the sentences customers saw fail
 
@@ -55,12 +63,7 @@ def case_category(store: Store, reply: Reply) -> str | None:
 ])
 def test_a_question_about_an_ordered_product_is_a_product_question(
         say: Say, store: Store, text: str) -> None:
-    reply = ask(say, LAMP_DE, text)
-    assert reply.intent == "product_question"
-    # Answered from the page or asked of the seller as a product question: never sent away.
-    assert reply.outcome in {"answered", "escalated"} and reply.redirect is None
-    if reply.outcome == "escalated":
-        assert case_category(store, reply) == "product_question"
+    assert_about_the_product(store, ask(say, LAMP_DE, text))
 
 
 @pytest.mark.slow
@@ -262,11 +265,7 @@ def test_a_question_the_intent_models_cannot_place_is_read_against_the_ordered_p
     # meaning to the lamp's page: a question about the lamp, answered or asked of the seller.
     text = "Ich lese abends im Bett, reicht das Licht dafür?"
     assert classify_intent(text, "de").intent == "other"
-    reply = ask(say, LAMP_DE, text)
-    assert reply.intent == "product_question"
-    assert reply.outcome in {"answered", "escalated"}
-    if reply.outcome == "escalated":
-        assert case_category(store, reply) == "product_question"
+    assert_about_the_product(store, ask(say, LAMP_DE, text))
 
 
 @pytest.mark.slow
