@@ -35,6 +35,8 @@ from agent.contacts import record_contact
 from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store, TurnClaimRow
 from agent.enrolment import enrolment_history
 from agent.expiry import promised_refund, undelivered_refunds
+from agent.meaning import Embed
+from agent.message_vectors import MessageVectors
 from agent.messages import Citation, InboundMessage, Outcome, Redirect, Reply
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
@@ -53,9 +55,6 @@ from agent.returns import RETURN_REASONS, ReturnDecision, ReturnReason, decide_r
 from agent.scope import order_scope
 from agent.seller_answers import pages_as_indexed, publish_answer
 from agent.understanding import (
-    EMAIL,
-    ORDER_ID,
-    PHONE,
     addresses_the_agent,
     classify_intent,
     detect_language,
@@ -63,6 +62,7 @@ from agent.understanding import (
     extract_emails,
     extract_order_ids,
     extract_return_reason,
+    meaning_text,
     reads_as_owned_product,
     speaks_of_buying,
 )
@@ -115,21 +115,16 @@ def _default_language(language: str | None, marketplace: str | None) -> str:
     return language or MARKETPLACE_LANGUAGE.get(marketplace or "", "en")
 
 
-def _understood(text: str, default: str, known: Understood | None) -> Understood:
+def _understood(text: str, default: str, known: Understood | None,
+                embed: Embed) -> Understood:
     """A message's language (``default`` when unsure) and intent; what ``known`` worked out
     is kept where its inputs were the same."""
     language = (known.language if known and known.default_language == default
                 else detect_language(text, default))
     if known and known.language == language:
         return Understood(default, language, known.intent, known.product, known.rival)
-    result = classify_intent(text, language)
+    result = classify_intent(text, language, embed=embed)
     return Understood(default, language, result.intent, result.product, result.rival)
-
-
-def _search_query(text: str) -> str:
-    """A product question as the index searches it: order numbers and addresses are not part
-    of the question (nor of a seller's case)."""
-    return PHONE.sub(" ", EMAIL.sub(" ", ORDER_ID.sub(" ", text)))
 
 
 @dataclass
@@ -202,10 +197,17 @@ class Agent:
         # By default those of the index's model: the languages its similarities mean something in.
         self.dense_languages = (index.dense_languages if dense_languages is None
                                 else dense_languages)
+        self.vectors = MessageVectors(index)
 
     # --- the turn -------------------------------------------------------------------------
 
     def handle(self, msg: InboundMessage) -> Reply:
+        try:
+            return self._handle(msg)
+        finally:
+            self.vectors.forget(msg.text.strip())
+
+    def _handle(self, msg: InboundMessage) -> Reply:
         now = as_utc(msg.received_at)
         early = self._understand_early(msg)
         try:
@@ -288,11 +290,13 @@ class Agent:
         it (the message is stored first)."""
         try:
             text = msg.text.strip()
-            query = _search_query(text)
+            query = meaning_text(text)
+            default = _default_language(None, msg.marketplace)
             # Before knowing it is a product question, where the model has nothing else to
             # do: a product turn then waits for neither the classification nor the model.
+            # With e5 the classification reads this same vector (``MessageVectors``).
             self.index.prepare(query, if_idle=True)
-            understood = _understood(text, _default_language(None, msg.marketplace), None)
+            understood = _understood(text, default, None, self.vectors)
             if understood.intent == "product_question":
                 self.index.prepare(query)
         except Exception:  # noqa: BLE001 - worked out again, and reported, after storing
@@ -310,9 +314,9 @@ class Agent:
         text = msg.text.strip()
         understood = _understood(
             text, _default_language(stored.language, msg.marketplace or stored.marketplace),
-            early)
+            early, self.vectors)
         if "product_question" in (understood.intent, stored.pending_intent):
-            self.index.prepare(_search_query(text))  # a no-op when started early
+            self.index.prepare(meaning_text(text))  # a no-op when started early
         return understood
 
     def _conversation(self, session: Session, msg: InboundMessage, now: datetime
@@ -334,7 +338,7 @@ class Agent:
         # Worked out again only if the conversation's language changed since (another turn).
         understood = _understood(
             text, _default_language(conv.language, msg.marketplace or conv.marketplace),
-            understood)
+            understood, self.vectors)
         language, intent = understood.language, understood.intent
         conv.language = language
         order_ids = extract_order_ids(text)
@@ -416,7 +420,7 @@ class Agent:
                 or not is_e5(self.index.dense.model_name):
             return False
         asins = self._proven_products(msg, conv, order_ids)
-        closest = self.index.closest_similarity(_search_query(text), asins=asins) \
+        closest = self.index.closest_similarity(meaning_text(text), asins=asins) \
             if asins else None
         return closest is not None and closest >= bar
 
@@ -671,7 +675,7 @@ class Agent:
             [i.asin for i in order.items]
         pages = {a: self._page(order, a) for a in asins}
         names = " ".join(p.title for p in pages.values() if p)
-        question = _search_query(text)
+        question = meaning_text(text)
         found: ProductAnswer = answer_product_question(
             self.index, question, language=lang, marketplace=order.marketplace, asins=asins,
             product_names=names, dense_languages=self.dense_languages)
@@ -718,7 +722,8 @@ class Agent:
     def _stated_reason(self, t: Turn, text: str) -> ReturnReason | None:
         """The reason this message states, else the one stated before the agent asked which
         item or how many (the answer continues that request); kept for the next turn."""
-        reason = extract_return_reason(text, t.language, by_meaning=not t.continued)
+        reason = extract_return_reason(text, t.language, by_meaning=not t.continued,
+                                       embed=self.vectors)
         earlier = t.conv.pending_reason
         if reason is None and t.continued and earlier in RETURN_REASONS:
             reason = cast(ReturnReason, earlier)

@@ -27,6 +27,9 @@ import numpy.typing as npt
 from knowledge.e5 import E5_MODEL, shared_e5
 
 Vector = npt.NDArray[np.float32]
+# How a caller has texts embedded as e5 queries (unit rows, one per text): ``embed`` below, or
+# the agent's, which takes the message from the search index that embedded it already.
+Embed = Callable[[list[str]], Vector]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from agent.meaning import best_per_label, embed, label_vote, load_examples
+from agent.meaning import Embed, best_per_label, embed, label_vote, load_examples
 from agent.returns import ReturnReason
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -257,26 +257,29 @@ def ngram_probabilities(text: str) -> dict[str, float]:
 
 
 def meaning_text(text: str) -> str:
-    """A message as e5 compares it: without order numbers and addresses. Their digits mean
-    nothing, and a placeholder word would pull any message that carries one ("Blau Wolke
-    Gurke? 028-...") towards "where is my order"; the n-gram model sees them."""
+    """A message as e5 reads it, for its intent, its return reason and the product search
+    alike (one text, so one embedding can serve all three): without order numbers, addresses
+    and phone numbers. Their digits mean nothing, and a placeholder word would pull any
+    message that carries one ("Blau Wolke Gurke? 028-...") towards "where is my order"; the
+    n-gram model sees them. A seller's case never quotes them either."""
     text = ORDER_ID.sub(" ", text)
     text = EMAIL.sub(" ", text)
+    text = PHONE.sub(" ", text)
     text = re.sub(r"\(\s*\)", " ", text)  # "(028-...)" leaves its brackets
     return re.sub(r"\s+", " ", text).strip()
 
 
-def meaning_probabilities(text: str) -> dict[str, float]:
+def meaning_probabilities(text: str, embed: Embed = embed) -> dict[str, float]:
     """Each intent's nearest examples by meaning (e5), whatever the words."""
     examples = load_examples(INTENT_EXAMPLES, "intent", meaning_text)
     vector = embed([meaning_text(text)])[0]
     return label_vote(examples, vector, k=MEANING_NEIGHBOURS, temperature=MEANING_TEMPERATURE)
 
 
-def intent_probabilities(text: str) -> dict[str, float]:
+def intent_probabilities(text: str, embed: Embed = embed) -> dict[str, float]:
     """Both readings fused: ``MEANING_WEIGHT`` of the meaning vote, the rest n-grams."""
     ngrams = ngram_probabilities(text)
-    meaning = meaning_probabilities(text)
+    meaning = meaning_probabilities(text, embed)
     return {intent: (1 - MEANING_WEIGHT) * ngrams.get(intent, 0.0)
             + MEANING_WEIGHT * meaning.get(intent, 0.0) for intent in INTENTS}
 
@@ -287,13 +290,15 @@ def addresses_the_agent(text: str) -> bool:
     return bool(_INJECTION.search(fold(text)))
 
 
-def classify_intent(text: str, language: str, *, by_meaning: bool = True) -> IntentResult:
+def classify_intent(text: str, language: str, *, by_meaning: bool = True,
+                    embed: Embed = embed) -> IntentResult:
     """The intent of one message; ``other`` when the models are not sure enough to act on it.
 
     The models are multilingual (one model, trained on every language's examples), so
     ``language`` does not change the result; it is part of the signature so that a
     per-language model can replace this one without touching the callers. Without
     ``by_meaning`` only the n-gram model reads it (the routing before meaning, to compare).
+    ``embed``: how e5 vectors are had (``agent.meaning.Embed``).
     """
     if addresses_the_agent(text):
         return IntentResult("other", 1.0)
@@ -301,7 +306,8 @@ def classify_intent(text: str, language: str, *, by_meaning: bool = True) -> Int
         # Only a number, an ASIN or punctuation: nothing to classify (the entities are read
         # separately).
         return IntentResult("other", 1.0)
-    probabilities = intent_probabilities(text) if by_meaning else ngram_probabilities(text)
+    probabilities = (intent_probabilities(text, embed) if by_meaning
+                     else ngram_probabilities(text))
     best = max(probabilities, key=lambda intent: probabilities[intent])
     confidence = probabilities[best]
     product = probabilities["product_question"]
@@ -417,8 +423,8 @@ def _match_reason(folded: str, languages: Iterable[str]) -> ReturnReason | None:
     return None
 
 
-def extract_return_reason(text: str, language: str, *,
-                          by_meaning: bool = True) -> ReturnReason | None:
+def extract_return_reason(text: str, language: str, *, by_meaning: bool = True,
+                          embed: Embed = embed) -> ReturnReason | None:
     """The return reason a message states, or None when it states none.
 
     The patterns first: when a message gives several, the most specific wins (the data
@@ -426,6 +432,7 @@ def extract_return_reason(text: str, language: str, *,
     broad). When no pattern matches, the reason is read by meaning ("kam mit abgebrochenem
     Fuß an"), unless ``by_meaning`` is off: a short answer to the agent's question ("the
     jumper") states no new reason, and its nearest example must not make one up.
+    ``embed``: how e5 vectors are had (``agent.meaning.Embed``).
     """
     folded = fold(text)
     if _INJECTION.search(folded):
@@ -439,7 +446,7 @@ def extract_return_reason(text: str, language: str, *,
         if written_in != language:
             found = _match_reason(folded, (written_in,))
     if found is None and by_meaning:
-        found = _reason_by_meaning(text)
+        found = _reason_by_meaning(text, embed)
     return found
 
 
@@ -459,10 +466,11 @@ _CLAUSE_BREAK = re.compile(
     r"|car|perché|poiché)\s)", re.IGNORECASE)
 
 
-def _reason_by_meaning(text: str) -> ReturnReason | None:
+def _reason_by_meaning(text: str, embed: Embed) -> ReturnReason | None:
     examples = load_examples(RETURN_REASON_EXAMPLES, "reason", meaning_text)
     # Each clause alone too: "It came with a broken base. I want to return it." states its
-    # reason in the first, and the second would pull the whole towards "no reason".
+    # reason in the first, and the second would pull the whole towards "no reason". The
+    # message comes first: ``embed`` may have its vector already (``Embed``).
     parts = [meaning_text(text)]
     clauses = [c for c in (meaning_text(p) for p in _CLAUSE_BREAK.split(text)) if c]
     if len(clauses) > 1:

@@ -279,17 +279,32 @@ class KnowledgeIndex:
                 log.warning("a prepared query's model process died; embedding it again")
         return self.dense.embeddings.embed_query(query)
 
+    def query_vector(self, query: str, *, keep: bool = True) -> list[float]:
+        """The model's vector of ``query``, embedded once: a preparation on its way is waited
+        for. With ``keep`` the vector stays prepared, so a ``search`` of the same query
+        afterwards does not embed it again (the agent reads a message's meaning with the
+        vector its search uses)."""
+        self.prepare(query)  # a no-op when on its way
+        vector = self._query_vector(query)
+        if keep:
+            done: Future[list[float]] = Future()
+            done.set_result(vector)
+            self._keep_prepared(query, done)
+        return vector
+
+    def forget(self, query: str) -> None:
+        """Drop a prepared vector the turn did not search with: nothing of a message is kept
+        past its turn, and a repeated message is embedded again, as any other."""
+        with self._prepared_lock:
+            self._prepared.pop(query, None)
+
     def closest_similarity(self, query: str, *, asins: Sequence[str]) -> float | None:
         """The highest cosine similarity between ``query`` and any chunk of ``asins`` (the
-        dense leg alone), or None when they have no chunk. The vector stays prepared, so a
-        ``search`` of the same query right after does not embed it again."""
+        dense leg alone), or None when they have no chunk. The vector stays prepared
+        (``query_vector``)."""
         if not query.strip() or not asins:
             return None
-        vector = self._query_vector(query)
-        done: Future[list[float]] = Future()
-        done.set_result(vector)
-        self._keep_prepared(query, done)
-        hits = self._dense_search(vector, None, asins)
+        hits = self._dense_search(self.query_vector(query), None, asins)
         return max((_cosine(h) for h in hits), default=None)
 
     def search(self, query: str, *, marketplace: str | None = None,

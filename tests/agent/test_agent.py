@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -413,11 +414,11 @@ def test_a_failure_before_storing_loses_nothing(
     real = core.classify_intent
     calls: list[str] = []
 
-    def fails_first(text: str, language: str) -> object:
+    def fails_first(text: str, language: str, **kwargs: Any) -> object:
         calls.append(text)
         if len(calls) == 1:
             raise RuntimeError("model not loaded")
-        return real(text, language)
+        return real(text, language, **kwargs)
 
     monkeypatch.setattr(core, "classify_intent", fails_first)
     order_id, email = SHEETS_ES
@@ -428,7 +429,7 @@ def test_a_failure_before_storing_loses_nothing(
     assert (reply.intent, reply.outcome) == ("product_question", "answered")
     assert len(calls) == 2 and "understood only after storing" in caplog.text
 
-    monkeypatch.setattr(core, "classify_intent", lambda text, language: 1 / 0)
+    monkeypatch.setattr(core, "classify_intent", lambda text, language, **kwargs: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         agent.handle(InboundMessage(
             channel="chat", sender=email, text="¿Y la funda nórdica?", thread_key="early-2",

@@ -1,0 +1,46 @@
+"""A message's e5 vectors, each embedded once per turn.
+
+A turn reads one message several ways by meaning: its intent, the return reason it states,
+how close it lies to an ordered product, and the product search. All of them read the same
+text (``meaning_text``), so with e5 as the index's model they share one vector: the index's
+own query vector, which the index embeds (in the server, in a model process of its own on the
+other core) and keeps for the search that follows. A return reason's clauses, read one by
+one, are embedded here.
+
+Nothing outlives the turn: ``forget`` drops the message's vector when its turn ends, so a
+repeated message is embedded again and no customer text stays in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agent.meaning import Vector, embed
+from agent.understanding import meaning_text
+from knowledge.embeddings import is_e5
+from knowledge.index import KnowledgeIndex
+
+
+class MessageVectors:
+    """The ``agent.meaning.Embed`` of the agent's turns, over the search index's model."""
+
+    def __init__(self, index: KnowledgeIndex) -> None:
+        self.index = index
+        # Another model's vectors are not e5's: then every text is embedded here.
+        self.shared = is_e5(index.dense.model_name)
+
+    def __call__(self, texts: list[str]) -> Vector:
+        """Unit e5 vectors of ``texts``, the message's ``meaning_text`` first (as
+        ``classify_intent`` and ``extract_return_reason`` ask): the message's is the index's
+        query vector, the others (a return reason's clauses) are embedded here."""
+        if not texts or not self.shared:
+            return embed(texts)
+        message, *clauses = texts
+        vector = np.asarray(self.index.query_vector(message), dtype=np.float32)
+        unit = (vector / max(float(np.linalg.norm(vector)), 1e-12)).reshape(1, -1)
+        vectors: Vector = np.vstack([unit, embed(clauses)]) if clauses else unit
+        return vectors
+
+    def forget(self, text: str) -> None:
+        """The message's turn has ended: drop the vector kept for it."""
+        self.index.forget(meaning_text(text))
