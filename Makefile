@@ -54,6 +54,7 @@ test-a-year-later: install system-deps
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # The dev eval with the held-out public product questions beside it (long: the public part
 # loads about 1,000 pages); reports in eval-out/. EVAL_ARGS adds options, e.g.

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -73,7 +73,9 @@ from agent.verification import (
     live_code,
     request_code,
 )
-from csba.money import MARKETPLACE_LANGUAGE, Money
+from base.clock import as_utc
+from base.money import MARKETPLACE_LANGUAGE, Money
+from base.settings import Settings
 from knowledge.case_rules import ExpiryRule, load_case_rules
 from knowledge.embeddings import is_e5
 from knowledge.index import KnowledgeIndex
@@ -103,11 +105,6 @@ ABOUT_ORDERED_PRODUCT = {"other": 0.82, "ask_for_person": 0.845}
 _SHORT_ANSWER_WORDS = 8
 _REPLACEMENT = re.compile(r"\b(ersatz|austausch|replace|replacement|exchange|sustituci|cambi|"
                           r"reemplaz|remplacement|échange|sostituzion)", re.IGNORECASE)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back without a zone; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _default_language(language: str | None, marketplace: str | None) -> str:
@@ -187,6 +184,14 @@ class TurnResult:
 
 
 class Agent:
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store, index: KnowledgeIndex) -> Agent:
+        """The agent as configured: its LLM phrasing (``CSBA_LLM``) and the seller portal's
+        address in its replies."""
+        phrasing = Phrasing.from_setting(settings.llm) if settings.llm else None
+        portal = f"{str(settings.public_base_url).rstrip('/')}/seller"
+        return cls(store, index, portal_url=portal, phrasing=phrasing)
+
     def __init__(self, store: Store, index: KnowledgeIndex, *, portal_url: str,
                  phrasing: Phrasing | None = None,
                  dense_languages: frozenset[str] | None = None) -> None:

@@ -44,7 +44,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from agent.records import Order, Seller
-from csba.money import as_decimal, round_money
+from base.money import as_decimal, round_money
+from base.settings import Settings
 from knowledge.pages import ProductPage
 from knowledge.policy import currency_decimals
 
@@ -593,6 +594,12 @@ def _json(record: Order | Seller | ProductPage) -> dict[str, Any]:
 class Store:
     """Reads and writes the records; every write is one transaction (of ``sessions``), every
     read its own (of ``reads``)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The store of the configured database (``CSBA_DATABASE_URL``, else the data dir's
+        SQLite file)."""
+        return cls(make_engine(settings.resolved_database_url))
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from agent.records import Order, OrderItem
 from agent.returns import ReturnDecision, shipping_share
-from csba.money import Money, round_money
+from base.money import Money, round_money
 
 # An order in these states has lines not (yet) delivered; a delivered order has none, and a
 # cancelled one is refunded by its cancellation.

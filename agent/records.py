@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from csba.money import Marketplace, Money
+from base.money import Marketplace, Money
 
 ORDER_ID_PATTERN = r"^\d{3}-\d{7}-\d{7}$"
 _MONTH = re.compile(r"\d{4}-\d{2}")

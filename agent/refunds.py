@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.db import OrderRow, RefundRow
-from csba.money import as_decimal
+from base.money import as_decimal
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 from babel.dates import format_date
 from babel.numbers import format_currency
 
-from csba.money import Money
+from base.money import Money
 
 FALLBACK_LANGUAGE = "en"
 _LOCALES = {"de": "de_DE", "es": "es_ES", "en": "en_GB", "fr": "fr_FR", "it": "it_IT"}

@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field
 
 from agent.records import Address, Order, OrderItem, Seller
-from csba.money import Money, round_money
+from base.money import Money, round_money
 from knowledge.pages import ProductPage
 from knowledge.policy import MarketplacePolicy
 

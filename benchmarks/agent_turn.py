@@ -23,9 +23,9 @@ from agent.core import Agent
 from agent.db import Store, make_engine
 from agent.messages import InboundMessage
 from agent.understanding import classify_intent, detect_language
-from csba.services import DEMO_DATA_DAY, demo_data
-from csba.settings import Settings
+from base.settings import Settings
 from knowledge.index import KnowledgeIndex
+from seller.ingest import DEMO_DATA_DAY, demo_data
 
 # (order id, customer email, message): every kind of turn the service sees.
 TURNS: list[tuple[str, str, str]] = [

@@ -39,13 +39,13 @@ from typing import Any
 import httpx
 from twilio.request_validator import RequestValidator
 
+from base.jsonl import read_jsonl
 from benchmarks.agent_turn import TURNS
 from benchmarks.generate import DEFAULT_SEED
 from benchmarks.page import turn_target_row, write_section, write_target_row
 from benchmarks.workers import ROOT, percentile
 from channels.web_chat import SECRET_HEADER
-from csba.jsonl import read_jsonl
-from csba.services import DEMO_DATA_DAY, DEMO_DATA_DIR
+from seller.ingest import DEMO_DATA_DAY, DEMO_DATA_DIR
 from tests.scale.serving import TWILIO_TOKEN, WEBHOOK_TOKEN, ServerProcess, server_env
 from tests.support.identity import chat_token
 from tests.support.mail import running_relay

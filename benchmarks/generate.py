@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from csba.jsonl import read_jsonl
+from base.jsonl import read_jsonl
 from knowledge.chunks import chunk_page
 from knowledge.pages import ProductPage
 

@@ -47,13 +47,13 @@ def _hit(ranking: Sequence[str], fields: dict[str, str], wanted: Sequence[str], 
 
 def measure(model: str, scratch: Path) -> dict[str, Any]:
     """Rankings, similarities and costs of ``model`` over the demo catalog."""
-    from csba.services import DEMO_DATA_DIR
-    from csba.settings import Settings
+    from base.settings import Settings
     from knowledge.chunks import chunk_page
     from knowledge.embeddings import load_embeddings
     from knowledge.index import CANDIDATES_PER_LEG, KnowledgeIndex
     from knowledge.loaders import load_catalog
     from knowledge.text import query_tokens
+    from seller.ingest import DEMO_DATA_DIR
 
     pages = load_catalog(DEMO_DATA_DIR / "catalog.jsonl")
     embeddings = load_embeddings(model)

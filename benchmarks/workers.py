@@ -49,7 +49,7 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def _settings(data_dir: Path) -> Any:
-    from csba.settings import Settings
+    from base.settings import Settings
 
     return Settings(data_dir=data_dir, embedding_batch_size=BATCH_SIZE,  # type: ignore[call-arg]
                     _env_file=None)

@@ -19,6 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
+from agent.core import Agent
+from agent.db import Store
+from base.settings import Settings
 from channels.base import ChannelAdapter
 from channels.concurrency import bounded
 from channels.credential_guesses import CredentialGuesses, CredentialThrottle
@@ -38,9 +41,8 @@ from channels.unavailable import answer_503_when_the_database_is_unavailable
 from channels.validation_errors import answer_validation_errors_without_input
 from channels.voice import VoiceChannel
 from channels.web_chat import WebChatChannel
-from csba.services import load_demo_data, open_agent, open_index, open_store
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
+from seller.ingest import load_demo_data
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,10 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
                index: KnowledgeIndex | None = None) -> FastAPI:
     """The whole service. ``index`` lets a caller share one already-built index (tests, a
     process serving several apps); by default the settings open it."""
-    store = open_store(settings)
+    store = Store.from_settings(settings)
     owns_index = index is None
-    index = index or open_index(settings)
-    agent = open_agent(settings, store, index)
+    index = index or KnowledgeIndex.open(settings)
+    agent = Agent.from_settings(settings, store, index)
     clock = settings.clock
     # One adapter per channel (the registry); voice follow-ups go out as SMS.
     # A seller's reply to a case notification is that case's answer.

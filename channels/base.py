@@ -13,7 +13,7 @@ from fastapi import APIRouter
 
 from agent.db import OutboxRow
 from agent.messages import InboundMessage, Reply
-from csba.settings import Settings
+from base.settings import Settings
 
 MessageHandler = Callable[[InboundMessage], Reply]
 

@@ -45,14 +45,14 @@ from agent.cases import SELLER_NOTIFICATION
 from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow, Store, make_engine
 from agent.messages import MAX_TEXT_CHARS, InboundMessage, Outcome, Reply, ReplyMail
 from agent.outgoing_mail import queue_email_reply, trim_references
+from base.clock import Clock, wall_clock
+from base.settings import Settings
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.hidden_text import remove_hidden
 from channels.mail_auth import CheckKind, SenderAuth, SenderChecks, sender_checks
 from channels.seller_mail import REPLY_KIND as SELLER_MAIL_REPLY
 from channels.seller_mail import CaseAnswerer, SellerMail, SellerMailOutcome
-from csba.clock import Clock, wall_clock
-from csba.settings import Settings
 
 if TYPE_CHECKING:  # channels.handover reads mail with this module's parser
     from channels.handover import HandoverMail, HandoverResult

@@ -15,31 +15,31 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import DateTime, String, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from agent.cases import queue_customer_message
 from agent.core import REDIRECTS
-from agent.db import Base, ConversationRow, MessageRow, SellerRow, Store
+from agent.db import ConversationRow, MessageRow, SellerRow, Store
 from agent.enrolment import enrolment_history
 from agent.messages import InboundMessage, Reply
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
 from agent.records import Order, Seller
 from agent.scope import order_scope
 from agent.understanding import classify_intent, detect_language, extract_order_ids
+from base.clock import Clock, wall_clock
+from base.money import MARKETPLACE_LANGUAGE
 from channels.base import MessageHandler
 from channels.forwards import read_forward
 from channels.recovery import late_reply_key
-from csba.clock import Clock, wall_clock
-from csba.money import MARKETPLACE_LANGUAGE
+from seller.handovers import HandoverRow, ensure_tables, handover_rows
 
 if TYPE_CHECKING:  # email_in builds this desk; the parsed mail is only read here
     from channels.email_in import ParsedEmail
@@ -136,32 +136,6 @@ CUSTOMER_SUBJECT: Mapping[str, str] = MappingProxyType({
     "es": "Su mensaje sobre el pedido {order_id}", "fr": "Votre message sur la commande {order_id}",
     "it": "Il suo messaggio sull'ordine {order_id}",
 })
-
-
-class HandoverRow(Base):
-    """One hand-over, taken over or refused, by the key of what carried it (the forward's
-    Message-ID, or the seller's own reference): a redelivery is processed once.
-
-    ``conversation_id`` links to the customer's conversation; it is never shown to a seller.
-    """
-
-    __tablename__ = "handovers"
-    id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    source_key: Mapped[str] = mapped_column(String(300), unique=True)
-    source: Mapped[str] = mapped_column(String(8))
-    seller_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    order_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    status: Mapped[str] = mapped_column(String(16))
-    rule: Mapped[str | None] = mapped_column(String(48))
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    case_id: Mapped[str | None] = mapped_column(String(16))
-    answered_by: Mapped[str | None] = mapped_column(String(8))  # "email" or "sms"
-    conversation_id: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-def ensure_tables(store: Store) -> None:
-    Base.metadata.create_all(store.engine, tables=[HandoverRow.__table__])  # type: ignore[list-item]
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,13 +411,7 @@ def result_of(row: HandoverRow) -> HandoverResult:
 
 def handovers_of(store: Store, seller_id: str, order_id: str | None = None
                  ) -> list[tuple[HandoverRow, HandoverResult]]:
-    ensure_tables(store)
-    with store.reads() as session:
-        query = select(HandoverRow).where(HandoverRow.seller_id == seller_id)
-        if order_id is not None:
-            query = query.where(HandoverRow.order_id == order_id)
-        rows = list(session.scalars(query.order_by(HandoverRow.created_at.desc())))
-    return [(row, result_of(row)) for row in rows]
+    return [(row, result_of(row)) for row in handover_rows(store, seller_id, order_id)]
 
 
 def _customer_contact(order: Order) -> tuple[str, str] | None:

@@ -21,9 +21,10 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from agent.core import as_utc
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import Channel, InboundMessage, Reply
+from base.clock import Clock, as_utc, wall_clock
+from base.settings import Settings
 from channels.base import MessageHandler
 from channels.recovery import mark_delivered
 from channels.twilio_auth import (
@@ -35,9 +36,6 @@ from channels.twilio_auth import (
     require_param,
     twiml,
 )
-from csba.clock import Clock, wall_clock
-from csba.services import open_store
-from csba.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +144,7 @@ class MessagingChannel:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls(open_store(settings), account_sid=settings.twilio_account_sid,
+        return cls(Store.from_settings(settings), account_sid=settings.twilio_account_sid,
                    auth_token=settings.twilio_auth_token.get_secret_value(),
                    public_base_url=str(settings.public_base_url), clock=settings.clock,
                    sms_number=settings.twilio_sms_number,

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from agent.db import CaseRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
+from base.clock import Clock, wall_clock
 from channels.base import MessageHandler
-from csba.clock import Clock, wall_clock
 
 # Buckets around what a turn costs: tens of milliseconds, and Twilio's 15 s budget at the top.
 TURN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)

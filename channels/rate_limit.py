@@ -21,8 +21,8 @@ from agent.db import Store
 from agent.messages import InboundMessage, Reply
 from agent.replies import render
 from agent.understanding import detect_language
+from base.money import MARKETPLACE_LANGUAGE
 from channels.base import MessageHandler
-from csba.money import MARKETPLACE_LANGUAGE
 
 log = logging.getLogger(__name__)
 

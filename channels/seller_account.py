@@ -35,6 +35,9 @@ from agent.enrolment import (
 )
 from agent.records import Order
 from agent.refunds import operator_cause, record_refund
+from base.money import Marketplace
+from base.money import round_money as money
+from base.settings import Settings
 from channels.enrolment_page import render_enrolment
 from channels.seller_portal import (
     _layout,
@@ -42,9 +45,6 @@ from channels.seller_portal import (
     display_name,
     seller_from_bearer,
 )
-from csba.money import Marketplace
-from csba.money import round_money as money
-from csba.settings import Settings
 from seller.claims import (
     MAX_DESCRIPTION,
     ClaimPublic,

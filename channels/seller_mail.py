@@ -32,7 +32,7 @@ from agent.cases import CASE_ID_PATTERN, OPEN, SELLER_NOTIFICATION, CaseError, s
 from agent.db import Base, CaseRow, ConversationRow, SentEmailRow, Store
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
 from agent.replies import render
-from csba.clock import Clock, wall_clock
+from base.clock import Clock, wall_clock
 
 if TYPE_CHECKING:  # email_in imports this module; the parsed mail is only read here
     from channels.email_in import ParsedEmail

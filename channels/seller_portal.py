@@ -10,7 +10,6 @@ only as SHA-256 hashes.
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,13 +24,14 @@ from sqlalchemy import DateTime, Engine, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agent.cases import CaseError, seller_case
-from agent.core import Agent, as_utc
+from agent.core import Agent
 from agent.db import Base, CaseRow, Store
 from agent.messages import MAX_TEXT_CHARS
 from agent.records import Customer
 from agent.replies import render
-from csba.clock import wall_clock
+from base.clock import as_utc, wall_clock
 from knowledge.case_rules import OnExpiry
+from seller.privacy import redact_customer
 
 log = logging.getLogger(__name__)
 
@@ -90,34 +90,6 @@ def seller_for_token(store: Store, token: str | None) -> str | None:
     with store.reads() as session:
         return session.scalar(select(SellerTokenRow.seller_id).where(
             SellerTokenRow.token_hash == hash_token(token)))
-
-
-REDACTED = "[customer]"
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s().\-/]{5,}\d")
-_MIN_PHONE_DIGITS = 7
-
-
-def redact_customer(text: str, customer: Customer | None) -> str:
-    """The text without the customer's name, email address or phone number.
-
-    Cases are meant to hold none of them; this is the portal's own guard, so a case text
-    that quotes the customer's words still shows the seller nothing that identifies them.
-    """
-    if customer is None or not text:
-        return text
-    if customer.email:
-        text = re.sub(re.escape(customer.email), REDACTED, text, flags=re.IGNORECASE)
-    for part in re.findall(r"\w{2,}", customer.name or ""):
-        text = re.sub(rf"\b{re.escape(part)}\b", REDACTED, text, flags=re.IGNORECASE)
-    phone = re.sub(r"\D", "", customer.phone or "")
-    if len(phone) >= _MIN_PHONE_DIGITS:
-        def scrub(match: re.Match[str]) -> str:
-            digits = re.sub(r"\D", "", match.group())
-            same = len(digits) >= _MIN_PHONE_DIGITS and (phone.endswith(digits)
-                                                         or digits.endswith(phone))
-            return REDACTED if same else match.group()
-        text = _PHONE_LIKE.sub(scrub, text)
-    return text
 
 
 class CasePublic(BaseModel):

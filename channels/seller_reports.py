@@ -19,11 +19,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.core import as_utc
 from agent.db import Store
 from agent.messages import MAX_TEXT_CHARS
 from agent.records import ORDER_ID_PATTERN
 from agent.understanding import extract_order_ids
+from base.clock import as_utc, wall_clock
+from base.settings import DEFAULT_SELLER_SUPPORT_URL
 from channels.base import MessageHandler
 from channels.handover import (
     UNKNOWN_ORDER,
@@ -40,8 +41,6 @@ from channels.seller_portal import (
     display_name,
     seller_from_bearer,
 )
-from csba.clock import wall_clock
-from csba.settings import DEFAULT_SELLER_SUPPORT_URL
 from seller.page_gaps import Period, page_gap_chart, page_gap_report, page_gaps_csv
 from seller.summaries import ResolutionSummary, UnknownOrder, resolution_summary
 

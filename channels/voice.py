@@ -19,6 +19,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from agent.db import OutboxRow
 from agent.messages import InboundMessage, Reply
 from agent.replies import render
+from base.money import MARKETPLACE_LANGUAGE
+from base.settings import Settings
 from channels.base import MessageHandler
 from channels.messaging import NUMBER_KEY, MessagingChannel, remember_number
 from channels.twilio_auth import (
@@ -30,8 +32,6 @@ from channels.twilio_auth import (
     require_param,
     twiml,
 )
-from csba.money import MARKETPLACE_LANGUAGE
-from csba.settings import Settings
 
 log = logging.getLogger(__name__)
 

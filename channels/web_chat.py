@@ -30,19 +30,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
-from agent.core import as_utc
 from agent.db import ConversationRow, MessageRow, OutboxRow, PageRow, Store
 from agent.messages import MAX_TEXT_CHARS, InboundMessage, Reply
 from agent.records import ORDER_ID_PATTERN
+from base.clock import Clock, as_utc, wall_clock
+from base.money import Marketplace
+from base.settings import Settings
 from channels.base import MessageHandler
 from channels.chat_identity import MAX_TOKEN_CHARS, InvalidIdentity, verify_identity
 from channels.email_out import SmtpSender
 from channels.rate_limit import SenderRateLimiter
 from channels.request_bodies import JsonProblem, parse_json_text
 from channels.unavailable import RETRY_AFTER
-from csba.clock import Clock, wall_clock
-from csba.money import Marketplace
-from csba.settings import Settings
 from knowledge.pages import ASIN_PATTERN, ProductPage
 
 log = logging.getLogger(__name__)

@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from csba.jsonl import DataFileError
-from csba.settings import Settings
+from base.jsonl import DataFileError
+from base.settings import Settings
 
 if TYPE_CHECKING:
-    from csba.ingest import IngestInput
     from evals.dataset import EvalCase
+    from seller.ingest import IngestInput
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Customer service for seller-fulfilled marketplace orders.")
@@ -47,10 +47,11 @@ def ingest(
         help="remove indexed pages that are not in the given catalog files")] = False,
 ) -> None:
     """Load data files; only new or changed page fields are embedded."""
+    from agent.db import Store
     from agent.seller_answers import pages_as_indexed
-    from csba.ingest import ingest as run_ingest
-    from csba.ingest import read_inputs
-    from csba.services import open_index, open_store
+    from knowledge.index import KnowledgeIndex
+    from seller.ingest import ingest as run_ingest
+    from seller.ingest import read_inputs
 
     if not (catalog or orders or sellers):
         console.print("[red]nothing to ingest:[/red] give --catalog, --orders or --sellers")
@@ -62,9 +63,9 @@ def ingest(
     except DataFileError as exc:
         console.print(f"[red]rejected, nothing was written:[/red] {exc}")
         raise typer.Exit(1) from exc
-    store = open_store(settings)
+    store = Store.from_settings(settings)
     with console.status("loading the embedding model"):
-        index = open_index(settings)
+        index = KnowledgeIndex.open(settings)
     try:
         _, _, plan = index.plan(pages_as_indexed(store, data.pages), prune=prune)
         with Progress(TextColumn("embedding page fields"), BarColumn(), MofNCompleteColumn(),
@@ -93,9 +94,9 @@ def search(
     k: Annotated[int, typer.Option(min=1, max=50)] = 5,
 ) -> None:
     """Show what the index retrieves for a question, with each hit's page field."""
-    from csba.services import open_index
+    from knowledge.index import KnowledgeIndex
 
-    index = open_index(_settings())
+    index = KnowledgeIndex.open(_settings())
     try:
         hits = index.search(query, marketplace=marketplace, asins=asin, k=k)
     finally:
@@ -118,17 +119,20 @@ def chat(
     """Talk to the agent in the terminal (demo data loads if the database is empty)."""
     import uuid
 
+    from agent.core import Agent
+    from agent.db import Store
     from agent.messages import InboundMessage
-    from csba.services import load_demo_data, open_agent, open_index, open_store
+    from knowledge.index import KnowledgeIndex
+    from seller.ingest import load_demo_data
 
     settings = _settings()
-    store = open_store(settings)
+    store = Store.from_settings(settings)
     with console.status("loading the embedding model"):
-        index = open_index(settings)
+        index = KnowledgeIndex.open(settings)
     if not store.page_keys():
         with console.status("loading the demo data"):
             load_demo_data(store, index, today=settings.clock().date())
-    agent = open_agent(settings, store, index)
+    agent = Agent.from_settings(settings, store, index)
     thread = uuid.uuid4().hex
     out.print(f"[dim]You are {email} on {channel}. Try: 'Wo ist meine Bestellung "
               "028-4306213-9513237?'. Ctrl-D to leave.[/dim]")
@@ -160,10 +164,10 @@ def seller_token(
     seller_id: Annotated[str, typer.Argument(help="the seller's id, e.g. A1LICHTWERK")],
 ) -> None:
     """Issue a token for a seller's portal and API access (shown once, stored hashed)."""
+    from agent.db import Store
     from channels.seller_portal import issue_token
-    from csba.services import open_store
 
-    store = open_store(_settings())
+    store = Store.from_settings(_settings())
     if store.seller(seller_id) is None:
         console.print(f"[red]no seller {seller_id!r}[/red]: ingest sellers.jsonl first")
         raise typer.Exit(1)
@@ -191,12 +195,12 @@ def eval_command(
     ] = None,
 ) -> None:
     """Run a dataset against a fresh agent on exactly the given data and report its quality."""
-    from csba.ingest import read_inputs
     from evals.dataset import read_datasets
     from evals.metrics import HEADLINE
     from evals.pqa import PARTS
     from evals.report import PublicRun, load_previous, write_reports
     from evals.runner import CaseRun, run_dataset
+    from seller.ingest import read_inputs
 
     if public is not None and public not in PARTS:
         console.print(f"[red]--public {public!r}: give one of {', '.join(PARTS)}[/red]")
@@ -256,10 +260,10 @@ def _public_input(part: str, limit: int | None,
                   out_dir: Path) -> tuple[list[EvalCase], IngestInput, Path]:
     """The public part's data files written under ``out_dir/public/data`` and read back
     through the same loaders as any dataset."""
-    from csba.ingest import read_inputs
     from evals.dataset import read_dataset
     from evals.pqa import Part, questions_of
     from evals.pqa_cases import CASES, CATALOG, ORDERS, SELLERS, convert_all, sample, write_files
+    from seller.ingest import read_inputs
 
     where = out_dir / "public"
     chosen = sample(questions_of(cast(Part, part)), limit)
@@ -320,7 +324,7 @@ def statement(
     """Print a seller's monthly fee statement (units, contacts, CPU, tier, fee, total)."""
     import json
 
-    from csba.services import open_store
+    from agent.db import Store
     from seller.months import Month
     from seller.statements import StatementError, statements_csv, statements_for
 
@@ -329,7 +333,7 @@ def statement(
         raise typer.Exit(2)
     settings = _settings()
     try:
-        found = statements_for(open_store(settings), seller, Month.parse(month),
+        found = statements_for(Store.from_settings(settings), seller, Month.parse(month),
                                today=settings.clock().date(),
                                marketplace=marketplace.upper() if marketplace else None,
                                uk_table=settings.uk_fee_table)
@@ -381,8 +385,8 @@ def serve(
 
     from agent.product_answers import load_word_lists
     from agent.understanding import classify_intent, warm_up
+    from base.logs import configure_logging
     from channels.app import create_app
-    from csba.logs import configure_logging
     from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
     from knowledge.embeddings import load_embeddings
     from knowledge.index import KnowledgeIndex

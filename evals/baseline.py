@@ -10,7 +10,7 @@ from __future__ import annotations
 from agent.messages import Citation, InboundMessage, Reply
 from agent.records import Order
 from agent.understanding import extract_order_ids
-from csba.money import MARKETPLACE_LANGUAGE
+from base.money import MARKETPLACE_LANGUAGE
 from knowledge.index import KnowledgeIndex
 
 NOTHING_FOUND = "No product information found."

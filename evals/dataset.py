@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from agent.messages import Channel, Outcome, Redirect
-from csba.jsonl import DataFileError, iter_json_lines, read_jsonl
-from csba.money import Marketplace, Money
+from base.jsonl import DataFileError, iter_json_lines, read_jsonl
+from base.money import Marketplace, Money
 
 ReturnMethod = Literal["prepaid_label", "local_return_address", "seller_return_address",
                        "returnless_refund"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.messages import Reply
-from csba.money import MARKETPLACE_LANGUAGE
+from base.money import MARKETPLACE_LANGUAGE
 from evals.dataset import EvalCase, Expect
 from evals.runner import CaseResult
 from evals.scoring import DECISION_FIELDS, Check, check_reply, count_citations

@@ -27,13 +27,13 @@ from langchain_core.embeddings import Embeddings
 from agent.db import Store, make_engine
 from agent.messages import InboundMessage, Reply
 from agent.understanding import warm_up
-from csba.ingest import IngestInput, ingest
-from csba.settings import Settings
+from base.settings import Settings
 from evals.baseline import PlainRetrieval
 from evals.dataset import EvalCase
 from evals.groundedness import Records, Sentence, evidence_for, judge
 from evals.scoring import check_reply
 from knowledge.index import KnowledgeIndex
+from seller.ingest import IngestInput, ingest
 
 log = logging.getLogger(__name__)
 
@@ -179,12 +179,17 @@ def _case_store(pristine: Path, workdir: Path) -> Iterator[Store]:
         engine.dispose()
 
 
+def _agent(settings: Settings, store: Store, index: KnowledgeIndex) -> Responder:
+    from agent.core import Agent  # the agent's models load when a run starts, not on import
+
+    return Agent.from_settings(settings, store, index)
+
+
 def run_dataset(cases: list[EvalCase], data: IngestInput, out_dir: Path, *, settings: Settings,
                 embeddings: Embeddings | None = None, make_agent: AgentFactory | None = None,
                 on_case: Callable[[CaseRun], None] | None = None,
                 on_stage: Callable[[str], None] | None = None) -> list[CaseRun]:
     """Run every case on the agent and on the baseline; write both results files as it goes."""
-    from csba.services import open_agent
 
     out_dir.mkdir(parents=True, exist_ok=True)
     records = Records.of(data.pages, data.orders)
@@ -201,7 +206,7 @@ def run_dataset(cases: list[EvalCase], data: IngestInput, out_dir: Path, *, sett
             ingest(data, loader, index)
             loader.engine.dispose()
             pristine = here.data_dir / "csba.sqlite3"
-            build = make_agent or (lambda store, idx: open_agent(here, store, idx))
+            build = make_agent or (lambda store, idx: _agent(here, store, idx))
             baseline = PlainRetrieval(index, records.orders)
             # Train the intent model now, so the first case's latency is a turn's, not a
             # training's.

@@ -19,6 +19,7 @@ from pathlib import Path  # noqa: E402
 
 from langchain_core.embeddings import Embeddings  # noqa: E402
 
+from base.settings import Settings  # noqa: E402
 from knowledge.e5 import E5_LANGUAGES, E5_NAMES, E5Embeddings  # noqa: E402
 
 MINILM_MODEL = "all-MiniLM-L6-v2"
@@ -42,6 +43,11 @@ def model_languages(name: str, configured: frozenset[str] | None = None) -> froz
     if name in _PACKAGED_MINILM:
         return ENGLISH
     return configured or ENGLISH
+
+
+def dense_languages(settings: Settings) -> frozenset[str]:
+    """The languages the configured retrieval model's dense leg is trusted for."""
+    return model_languages(settings.embedding_model, settings.configured_languages)
 
 
 def resolve_model_path(name: str) -> str:

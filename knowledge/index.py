@@ -17,13 +17,13 @@ from typing import Protocol, runtime_checkable
 
 from langchain_core.embeddings import Embeddings
 
-from csba.money import MARKETPLACE_LANGUAGE
-from csba.settings import Settings
+from base.money import MARKETPLACE_LANGUAGE
+from base.settings import Settings
 from knowledge.chunks import Chunk, Provenance, chunk_page
 from knowledge.dense import DenseHit, DenseIndex, chroma_client
 from knowledge.e5 import E5Embeddings
 from knowledge.embedding_process import EmbeddingProcessDied
-from knowledge.embeddings import load_embeddings
+from knowledge.embeddings import dense_languages, load_embeddings
 from knowledge.lexical import LexicalIndex
 from knowledge.pages import ProductPage
 from knowledge.text import query_tokens
@@ -126,7 +126,7 @@ class KnowledgeIndex:
                                                    batch_size=settings.embedding_batch_size)
         client = chroma_client(settings.chroma_url, settings.chroma_dir)
         return cls(DenseIndex(client, embeddings, settings.embedding_model),
-                   LexicalIndex(settings.lexical_path), dense_languages=settings.dense_languages)
+                   LexicalIndex(settings.lexical_path), dense_languages=dense_languages(settings))
 
     def close(self) -> None:
         self._embedder.shutdown(wait=True)

@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlparse
 from bs4 import BeautifulSoup, Tag
 from pydantic import ValidationError
 
-from csba.jsonl import DataFileError, describe_validation_error, read_jsonl
-from csba.money import MARKETPLACE_LANGUAGE
+from base.jsonl import DataFileError, describe_validation_error, read_jsonl
+from base.money import MARKETPLACE_LANGUAGE
 from knowledge.labels import key_for_label
 from knowledge.pages import ProductPage
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from csba.money import Marketplace, Money
+from base.money import Marketplace, Money
 
 ASIN_PATTERN = r"^[A-Z0-9]{10}$"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from csba.money import MARKETPLACES, Marketplace, Money
+from base.money import MARKETPLACES, Marketplace, Money
 
 # The data folder sits beside this module inside the `knowledge` package.
 _POLICY_FOLDER = "policy"

@@ -43,8 +43,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from agent.db import Base, OrderRow, RefundRow, Store, rebuild_sqlite_table
 from agent.records import Order
-from csba.money import Marketplace
-from csba.money import round_money as money
+from base.money import Marketplace
+from base.money import round_money as money
 from seller.evidence import Photo, remove_photos, store_photos
 from seller.terms import ClaimTerms, currency_decimals, load_terms
 

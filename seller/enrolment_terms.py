@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from csba.money import MARKETPLACES, Marketplace
+from base.money import MARKETPLACES, Marketplace
 from seller.terms import FeeSchedule, FeeTableOwner, fee_schedule, load_terms
 
 # What the service answers and what stays the seller's (domain: scope).

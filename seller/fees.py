@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from csba.money import round_money as money
+from base.money import round_money as money
 from seller.months import Month
 from seller.terms import FeeSchedule, VtrRates
 

@@ -18,10 +18,10 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from agent.core import as_utc
 from agent.db import CaseRow, Store
 from agent.seller_answers import published_case_ids
-from channels.seller_portal import redact_customer
+from base.clock import as_utc
+from seller.privacy import redact_customer
 
 Period = Literal["week", "month"]
 PRODUCT_QUESTION = "product_question"

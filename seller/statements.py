@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from agent.db import Store
 from agent.enrolment import first_enrolled_on, seller_periods
 from agent.records import Seller
-from csba.money import Marketplace
+from base.money import Marketplace
 from seller.activity import MarketplaceActivity, seller_activity
 from seller.fees import (
     UNKNOWN_CPU,

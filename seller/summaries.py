@@ -14,11 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 
-from agent.core import as_utc
 from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store
 from agent.messages import Outcome, Reply
-from channels.handover import handovers_of
-from csba.money import round_money as money
+from base.clock import as_utc
+from base.money import round_money as money
+from seller.handovers import handover_rows
 from seller.terms import currency_decimals
 
 Resolution = Literal["resolved", "awaiting_seller", "in_progress", "no_inquiry"]
@@ -130,7 +130,7 @@ def resolution_summary(store: Store, seller_id: str, order_id: str, *,
     case_outcomes = [_case(c) for c in cases if c.seller_id == seller_id]
     handovers = [HandoverOutcome(handover_id=row.id, source=row.source, status=row.status,
                                  rule=row.rule, at=as_utc(row.created_at))
-                 for row, _ in handovers_of(store, seller_id, order_id)]
+                 for row in handover_rows(store, seller_id, order_id)]
     latest = decisions[-1] if decisions else None
     if any(c.decided_by == "pending" for c in case_outcomes):
         resolution: Resolution = "awaiting_seller"

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from csba.money import MARKETPLACES, Marketplace
+from base.money import MARKETPLACES, Marketplace
 
 # Its home is the policy data; kept importable from here for the fee and claim code.
 from knowledge.policy import currency_decimals as currency_decimals

@@ -31,13 +31,13 @@ from agent.core import Agent  # noqa: E402
 from agent.db import Store, make_engine  # noqa: E402
 from agent.messages import Channel, InboundMessage, Reply  # noqa: E402
 from agent.records import Order, Seller  # noqa: E402
-from csba.jsonl import read_jsonl  # noqa: E402
-from csba.services import DEMO_DATA_DIR  # noqa: E402
-from csba.settings import DEFAULT_EMBEDDING_MODEL, Settings  # noqa: E402
+from base.jsonl import read_jsonl  # noqa: E402
+from base.settings import DEFAULT_EMBEDDING_MODEL, Settings  # noqa: E402
 from knowledge.embeddings import MINILM_MODEL, load_embeddings  # noqa: E402
 from knowledge.index import KnowledgeIndex  # noqa: E402
 from knowledge.loaders import load_catalog  # noqa: E402
 from knowledge.pages import ProductPage  # noqa: E402
+from seller.ingest import DEMO_DATA_DIR  # noqa: E402
 from tests.support.identity import CHAT_IDENTITY_SECRET, CLOCK_START, chat_token  # noqa: E402
 from tests.support.mail import MailCatcher, running_relay  # noqa: E402
 from tests.support.postgres import (  # noqa: E402

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from base.logs import configure_logging
+from base.settings import Settings
 from channels.app import create_app
-from csba.logs import configure_logging
-from csba.settings import Settings
 from tests.conftest import chat_token
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from csba.cli import app
-from csba.services import DEMO_DATA_DIR
+from seller.ingest import DEMO_DATA_DIR
 
 
 @pytest.fixture()
@@ -92,8 +92,8 @@ def test_chat_talks_to_the_agent_over_the_demo_data(env: Path) -> None:
 def test_seller_token_is_issued_for_known_sellers_only(env: Path) -> None:
     from agent.db import Store, make_engine
     from agent.records import Seller
+    from base.jsonl import read_jsonl
     from channels.seller_portal import seller_for_token
-    from csba.jsonl import read_jsonl
 
     store = Store(make_engine(f"sqlite:///{env / 'csba.sqlite3'}"))
     store.save(sellers=read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller))

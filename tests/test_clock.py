@@ -12,13 +12,13 @@ from pydantic import ValidationError
 from agent.core import Agent
 from agent.db import Store, make_engine
 from agent.messages import InboundMessage
+from base.clock import StartedClock, clock_from, wall_clock
+from base.settings import Settings
 from channels.email_in import EmailChannel
 from channels.messaging import MessagingChannel
 from channels.web_chat import WebChatChannel
-from csba.clock import StartedClock, clock_from, wall_clock
-from csba.services import DEMO_DATA_DAY, demo_data
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
+from seller.ingest import DEMO_DATA_DAY, demo_data
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 LATE_ORDER = "111-2146541-9938725"  # shipped, estimated for two days before the demo's day

@@ -3,9 +3,9 @@
 from collections import Counter
 
 from agent.records import Order, Seller
-from csba.jsonl import read_jsonl
-from csba.services import DEMO_DATA_DIR
+from base.jsonl import read_jsonl
 from knowledge.pages import ProductPage
+from seller.ingest import DEMO_DATA_DIR
 
 LOW_VALUE = {"EUR": 25.0, "GBP": 20.0, "USD": 25.0}
 

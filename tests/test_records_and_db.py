@@ -5,8 +5,8 @@ import pytest
 
 from agent.db import Store, make_engine
 from agent.records import Order, Seller
-from csba.jsonl import DataFileError, read_jsonl
-from csba.services import DEMO_DATA_DIR
+from base.jsonl import DataFileError, read_jsonl
+from seller.ingest import DEMO_DATA_DIR
 
 
 @pytest.fixture()

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-import csba.settings as settings_module
-from csba.settings import Settings
+import base.settings as settings_module
+from base.settings import Settings
+from knowledge.embeddings import dense_languages
 
 
 def test_reads_csba_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -60,16 +61,16 @@ def test_the_dense_leg_is_trusted_in_the_languages_of_the_model_in_use(
     monkeypatch.delenv("CSBA_EMBEDDING_MODEL", raising=False)
     default = Settings(_env_file=None)  # type: ignore[call-arg]
     assert default.embedding_model == "multilingual-e5-small"
-    assert {"de", "es", "en", "fr", "it"} <= default.dense_languages
+    assert {"de", "es", "en", "fr", "it"} <= dense_languages(default)
     minilm = Settings(embedding_model="all-MiniLM-L6-v2", _env_file=None)  # type: ignore[call-arg]
-    assert minilm.dense_languages == frozenset({"en"})
+    assert dense_languages(minilm) == frozenset({"en"})
     other = Settings(embedding_model="/models/multilingual", _env_file=None)  # type: ignore[call-arg]
-    assert other.dense_languages == frozenset({"en"})
+    assert dense_languages(other) == frozenset({"en"})
     monkeypatch.setenv("CSBA_EMBEDDING_LANGUAGES", " DE, en ")
     named = Settings(embedding_model="/models/multilingual", _env_file=None)  # type: ignore[call-arg]
-    assert named.dense_languages == frozenset({"de", "en"})
+    assert dense_languages(named) == frozenset({"de", "en"})
     # A shipped model's languages are known: the setting names those of another model.
-    assert Settings(_env_file=None).dense_languages == default.dense_languages  # type: ignore[call-arg]
+    assert dense_languages(Settings(_env_file=None)) == dense_languages(default)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("value", ["", "german", "de,e1", ","])

@@ -16,10 +16,10 @@ from agent.db import CaseRow, OutboxRow, RefundRow, Store
 from agent.records import Order
 from agent.refunds import record_refund
 from agent.replies import reply_languages, templates
-from csba.money import MARKETPLACES
-from csba.services import DEMO_DATA_DIR
+from base.money import MARKETPLACES
 from knowledge.case_rules import SILENT, load_case_rules
 from knowledge.policy import load_policy
+from seller.ingest import DEMO_DATA_DIR
 from tests.agent.conftest import NOW, Say
 
 pytestmark = pytest.mark.slow

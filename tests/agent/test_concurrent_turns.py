@@ -20,7 +20,7 @@ from sqlalchemy import event, func, select
 from agent.core import Agent
 from agent.db import CaseRow, MessageRow, Store, TurnClaimRow, _write_gate, make_engine
 from agent.messages import InboundMessage, Reply
-from csba.services import DEMO_DATA_DIR
+from seller.ingest import DEMO_DATA_DIR
 from tests.conftest import NOW
 
 CUSTOMERS = 40

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from agent.records import Order, Seller
 from agent.returns import RETURN_REASONS, ReturnDecision, ReturnReason, decide_return
-from csba.money import MARKETPLACES, Money
+from base.money import MARKETPLACES, Money
 from knowledge.pages import ProductPage
 from knowledge.policy import MarketplacePolicy, load_policy, policy_marketplaces
 

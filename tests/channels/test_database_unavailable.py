@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from agent.db import Store
+from base.settings import Settings
 from channels.app import create_app
 from channels.unavailable import RETRY_AFTER_SECONDS
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from tests.conftest import chat_token
 from tests.contracts.channel import Answer

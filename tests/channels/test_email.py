@@ -18,6 +18,7 @@ from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
 from agent.outgoing_mail import reply_subject
 from agent.replies import render
+from base.settings import Settings
 from channels.base import ChannelAdapter, MessageHandler
 from channels.email_in import (
     MAX_MESSAGE_BYTES,
@@ -32,7 +33,6 @@ from channels.email_in import (
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
 from channels.rate_limit import SenderRateLimiter, rate_limited
-from csba.settings import Settings
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, Mount
 from tests.support.mail import MailCatcher

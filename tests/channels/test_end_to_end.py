@@ -18,9 +18,9 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from agent.db import CaseRow, Store
+from base.settings import Settings
 from channels.app import create_app
 from channels.seller_portal import issue_token
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from tests.conftest import chat_token
 from tests.support.mail import MailCatcher

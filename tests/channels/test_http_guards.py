@@ -9,11 +9,11 @@ import re
 
 import pytest
 
+from base.logs import scrub_path
+from base.settings import token_weakness
 from channels.credential_guesses import CredentialGuesses
 from channels.request_bodies import BodyLimits, JsonProblem, check_form_text, check_json_text
 from channels.security_headers import page_policy
-from csba.logs import scrub_path
-from csba.settings import token_weakness
 
 
 def test_the_longest_path_prefix_sets_the_limit() -> None:

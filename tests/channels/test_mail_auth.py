@@ -9,6 +9,7 @@ from email.message import EmailMessage
 import dkim
 import pytest
 
+from base.settings import Settings
 from channels.email_in import UnreadableEmail, _html_text, parse_email
 from channels.mail_auth import (
     AuthResultsReader,
@@ -21,7 +22,6 @@ from channels.mail_auth import (
 )
 from channels.mail_dns import MailDns
 from channels.seller_mail import CaseAddresses
-from csba.settings import Settings
 from tests.support.dns import DKIM_DIR, SELECTOR, LoopbackDns, running_dns
 from tests.support.mail_auth import AUTHSERV_ID, as_bytes, dkim_signed, provider_verified
 from tests.support.net import free_port

@@ -24,11 +24,11 @@ from sqlalchemy import select
 from agent.core import Agent
 from agent.db import CaseRow, MessageRow, OutboxRow, SentEmailRow, Store
 from agent.seller_answers import published_answers
+from base.settings import Settings
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
 from channels.seller_mail import SellerMailRow, case_in_subject, read_answer
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.conftest import NOW

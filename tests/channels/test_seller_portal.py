@@ -25,12 +25,12 @@ from channels.seller_portal import (
     CasePublic,
     SellerTokenRow,
     issue_token,
-    redact_customer,
     revoke_tokens,
     seller_portal_router,
 )
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
+from seller.privacy import redact_customer
 from tests.channels import test_web_chat as chat_tests
 from tests.conftest import NOW, Say
 

@@ -19,6 +19,7 @@ from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
 from agent.replies import render
+from base.settings import Settings
 from channels.base import ChannelAdapter, MessageHandler
 from channels.messaging import (
     NUMBER_KEY,
@@ -31,7 +32,6 @@ from channels.rate_limit import SenderRateLimiter, rate_limited
 from channels.recovery import answer_stranded
 from channels.twilio_auth import TwilioSignature, marketplace_for_number
 from channels.voice import VoiceChannel, speech_language, spoken_text
-from csba.settings import Settings
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, CountingHandler, Mount
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder

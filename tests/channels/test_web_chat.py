@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from base.settings import Settings
 from channels.base import MessageHandler
 from channels.email_out import SmtpSender
 from channels.web_chat import SECRET_HEADER, NotConnected, WebChatChannel
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.conftest import CHAT_IDENTITY_SECRET, NOW, chat_token

@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from csba.ingest import read_inputs
-from csba.services import DEMO_DATA_DIR
-from csba.settings import Settings
+from base.settings import Settings
 from evals.dataset import read_dataset
 from evals.report import write_reports
 from evals.runner import run_dataset
+from seller.ingest import DEMO_DATA_DIR, read_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 THRESHOLDS = ROOT / "evals" / "thresholds.json"

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from csba.ingest import IngestInput, read_inputs
-from csba.services import DEMO_DATA_DIR
 from evals.dataset import EvalCase, read_datasets
+from seller.ingest import DEMO_DATA_DIR, IngestInput, read_inputs
 
 FOLDER = Path(__file__).resolve().parents[2] / "evals" / "datasets" / "customers"
 LANGUAGES = ("de", "es", "en")

@@ -8,7 +8,7 @@ from agent.messages import Citation, Reply
 from agent.records import Order
 from agent.replies import render
 from agent.returns import ReturnDecision
-from csba.money import Money
+from base.money import Money
 from evals.groundedness import Records, evidence_for, judge, split_sentences
 from knowledge.pages import ProductPage
 

@@ -13,10 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.messages import Citation, Reply
+from base.jsonl import DataFileError
 from csba.cli import app
-from csba.ingest import read_inputs
-from csba.jsonl import DataFileError
-from csba.services import DEMO_DATA_DIR
 from evals.dataset import read_dataset, read_datasets
 from evals.pqa import (
     FILES,
@@ -43,6 +41,7 @@ from evals.pqa_cases import (
 from evals.public_metrics import compute_public
 from evals.runner import CaseResult
 from evals.scoring import check_reply
+from seller.ingest import DEMO_DATA_DIR, read_inputs
 from tests.support.browser import headless_chromium
 
 # Questions per file, counted from the files with a plain TSV reader (distinct qids).

@@ -10,17 +10,17 @@ import pytest
 from langchain_core.embeddings import Embeddings
 from typer.testing import CliRunner
 
+from agent.core import Agent
 from agent.db import Store
 from agent.messages import InboundMessage, Reply
+from base.jsonl import DataFileError
+from base.settings import Settings
 from csba.cli import app
-from csba.ingest import read_inputs
-from csba.jsonl import DataFileError
-from csba.services import DEMO_DATA_DIR
-from csba.settings import Settings
 from evals.dataset import read_dataset
 from evals.report import load_previous, write_reports
 from evals.runner import CaseResult, CaseRun, Responder, read_results, run_dataset
 from knowledge.index import KnowledgeIndex
+from seller.ingest import DEMO_DATA_DIR, read_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -111,14 +111,13 @@ class CrashesOnBoom:
 
 def test_a_crash_is_recorded_and_the_run_goes_on(tmp_path: Path, files: dict[str, Path],
                                                  embeddings: Embeddings) -> None:
-    from csba.services import open_agent
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     data = read_inputs(catalogs=[files["catalog"]], orders=files["orders"],
                        sellers=files["sellers"])
 
     def make(store: Store, index: KnowledgeIndex) -> Responder:
-        return CrashesOnBoom(open_agent(settings, store, index))
+        return CrashesOnBoom(Agent.from_settings(settings, store, index))
 
     out = tmp_path / "out"
     runs = run_dataset(read_dataset(files["dataset"]), data, out, settings=settings,

@@ -8,7 +8,7 @@ import pytest
 
 from agent.messages import Citation, Reply
 from agent.returns import ReturnDecision
-from csba.money import Money
+from base.money import Money
 from evals.dataset import EvalCase, Expect
 from evals.groundedness import Sentence
 from evals.metrics import better, breakdown, compute, deltas, outcome_confusion, percentile

@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, RefundRow, Store
 from agent.records import Order
+from base.settings import DEFAULT_HANDOVER_ADDRESSES
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.email_out import SmtpSender
-from channels.handover import HandoverRow
 from channels.outbox import OutboxWorker
-from csba.settings import DEFAULT_HANDOVER_ADDRESSES
+from seller.handovers import HandoverRow
 from tests.conftest import NOW
 from tests.handover.mails import (
     GMAIL,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from csba.settings import Settings
+from base.settings import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.support.chroma import running_chroma

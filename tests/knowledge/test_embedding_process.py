@@ -14,7 +14,7 @@ import psutil
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from csba.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from base.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
 from knowledge.embeddings import MINILM_MODEL
 from knowledge.index import KnowledgeIndex

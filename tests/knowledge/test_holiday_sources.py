@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from csba.money import MARKETPLACES
+from base.money import MARKETPLACES
 from knowledge.policy import HolidayExtension, load_policy
 
 

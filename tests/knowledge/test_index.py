@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from csba.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from base.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from knowledge.embeddings import MINILM_MODEL
 from knowledge.index import KnowledgeIndex, reciprocal_rank_fusion
 from knowledge.pages import ProductPage

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from csba.jsonl import DataFileError
+from base.jsonl import DataFileError
 from knowledge.loaders import load_catalog, load_catalogs, parse_price
 from tests.conftest import FIXTURES
 

@@ -45,8 +45,8 @@ def test_the_labelled_set_is_large_enough() -> None:
 
 
 def test_every_label_names_a_real_page_field(demo_index: KnowledgeIndex) -> None:
-    from csba.services import DEMO_DATA_DIR
     from knowledge.loaders import load_catalog
+    from seller.ingest import DEMO_DATA_DIR
 
     pages = {(p.asin, p.marketplace): p for p in load_catalog(DEMO_DATA_DIR / "catalog.jsonl")}
     for line in QUESTIONS.read_text("utf-8").splitlines():

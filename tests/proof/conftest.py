@@ -14,8 +14,8 @@ from hypothesis import settings as hypothesis_settings
 from pydantic import HttpUrl, SecretStr
 
 from agent.db import Store
+from base.settings import Settings
 from channels.app import create_app
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from tests.support.mail import MailCatcher
 from tests.support.twilio import ACCOUNT

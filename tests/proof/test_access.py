@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from agent.db import Store
 from channels.seller_portal import issue_token
-from csba.services import DEMO_DATA_DIR
+from seller.ingest import DEMO_DATA_DIR
 from tests.conftest import chat_token
 from tests.contracts.channel import HEADLAMP_ORDER, UNANSWERABLE
 from tests.proof.conftest import BASE, OPERATOR_TOKEN, TWILIO_TOKEN, WEBHOOK_TOKEN

@@ -23,9 +23,9 @@ import pytest
 import websockets
 
 from agent.db import Store
+from base.settings import Settings
 from channels.app import create_app
 from channels.chat_identity import sign_identity
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from tests.conftest import NOW
 from tests.proof.conftest import proof_settings

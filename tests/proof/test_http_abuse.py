@@ -28,9 +28,9 @@ from twilio.request_validator import RequestValidator
 
 from agent.db import MessageRow, Store
 from agent.messages import Reply
+from base.settings import Settings
 from channels.app import create_app
 from channels.seller_portal import COOKIE, issue_token
-from csba.settings import Settings
 from evals.dataset import read_dataset
 from evals.report import write_reports
 from evals.runner import CaseResult, CaseRun

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, OutboxRow, PageRow, Store, make_engine
 from agent.messages import InboundMessage, Reply
-from csba.ingest import ingest, read_inputs
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
+from seller.ingest import ingest, read_inputs
 from seller.page_gaps import page_gap_report
 
 pytestmark = pytest.mark.slow

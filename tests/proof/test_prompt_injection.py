@@ -24,13 +24,13 @@ from agent.core import Agent
 from agent.db import CaseRow, OutboxRow, RefundRow, Store, make_engine
 from agent.messages import InboundMessage, Reply
 from agent.records import Order, Seller
+from base.jsonl import read_jsonl
+from base.settings import Settings
 from channels.email_in import EmailChannel
 from channels.email_out import SmtpSender
-from csba.jsonl import read_jsonl
-from csba.services import DEMO_DATA_DIR
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
+from seller.ingest import DEMO_DATA_DIR
 from tests.conftest import NOW
 from tests.support.mail_auth import checks_for_tests, provider_verified
 

@@ -17,12 +17,12 @@ from agent.core import Agent
 from agent.db import Store, make_engine
 from agent.messages import InboundMessage, Reply
 from agent.records import Order, Seller
-from csba.jsonl import read_jsonl
-from csba.services import DEMO_DATA_DIR
-from csba.settings import Settings
+from base.jsonl import read_jsonl
+from base.settings import Settings
 from knowledge.e5 import E5Embeddings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
+from seller.ingest import DEMO_DATA_DIR
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ import pytest
 
 from agent.db import Store, make_engine
 from agent.records import Order, Seller
-from csba.jsonl import read_jsonl
-from csba.services import DEMO_DATA_DIR
+from base.jsonl import read_jsonl
 from knowledge.pages import ProductPage
+from seller.ingest import DEMO_DATA_DIR
 
 
 @pytest.fixture()

@@ -16,9 +16,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from csba.ingest import ingest, read_inputs
-from csba.services import DEMO_DATA_DIR, open_index, open_store
-from csba.settings import Settings
+from agent.db import Store
+from base.settings import Settings
+from knowledge.index import KnowledgeIndex
+from seller.ingest import DEMO_DATA_DIR, ingest, read_inputs
 from tests.support.dns import shared_test_dns
 from tests.support.identity import CHAT_IDENTITY_SECRET
 from tests.support.mail_auth import AUTHSERV_ID
@@ -41,7 +42,7 @@ def prepare_data_dir(data_dir: Path, *, database_url: str | None = None,
     settings = Settings(data_dir=data_dir, database_url=database_url,
                         chroma_url=chroma_url,  # type: ignore[arg-type]  # validated to a URL
                         _env_file=None)  # type: ignore[call-arg]
-    store, index = open_store(settings), open_index(settings)
+    store, index = Store.from_settings(settings), KnowledgeIndex.open(settings)
     try:
         ingest(read_inputs(catalogs=[catalog], orders=DEMO_DATA_DIR / "orders.jsonl",
                            sellers=DEMO_DATA_DIR / "sellers.jsonl"), store, index)

@@ -17,9 +17,9 @@ from agent.core import Agent
 from agent.db import Store, make_engine
 from agent.messages import Channel, InboundMessage, Reply
 from agent.records import Order, Seller
+from base.settings import Settings
 from channels.seller_account import seller_account_router
 from channels.seller_portal import issue_token
-from csba.settings import Settings
 from knowledge.index import KnowledgeIndex
 
 SELLER = "A8KONTOR"

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent.db import Store
+from base.settings import Settings
 from channels.seller_portal import COOKIE, issue_token
-from csba.settings import Settings
 from seller.enrolment_terms import enrolment_terms
 from tests.seller.conftest import NOW, SELLER, Client, seller_record
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from agent.db import Store
+from base.settings import Settings
 from csba.cli import app
-from csba.services import open_store
-from csba.settings import Settings
 from tests.seller.conftest import SELLER, order_record, seller_record
 
 
@@ -18,7 +18,7 @@ from tests.seller.conftest import SELLER, order_record, seller_record
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("CSBA_DATA_DIR", str(data))
-    store = open_store(Settings(data_dir=data, _env_file=None))  # type: ignore[call-arg]
+    store = Store.from_settings(Settings(data_dir=data, _env_file=None))  # type: ignore[call-arg]
     # enrolled in 2026-01: 40 units in July with no contact, 10 units in October
     store.save(sellers=[seller_record()],
                orders=[order_record(purchased="2026-07-02", shipped="2026-07-02", quantity=4)

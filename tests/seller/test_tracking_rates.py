@@ -14,9 +14,9 @@ from pydantic import ValidationError
 
 from agent.db import Store
 from agent.records import Seller
+from base.jsonl import DataFileError
 from channels.seller_portal import COOKIE
-from csba.ingest import read_inputs
-from csba.jsonl import DataFileError
+from seller.ingest import read_inputs
 from seller.months import Month
 from seller.statements import CSV_COLUMNS, statements_csv, statements_for
 from seller.tracking import rate_for, rates_of, record_rate, seed_rates

@@ -64,9 +64,9 @@ class HttpServer:
 def main(port: int) -> None:
     import uvicorn
 
+    from base.logs import configure_logging
+    from base.settings import Settings
     from channels.app import create_app
-    from csba.logs import configure_logging
-    from csba.settings import Settings
 
     settings = Settings()
     configure_logging(settings.log_format)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from langchain_core.embeddings import Embeddings
 
-from csba.settings import Settings
+from base.settings import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 

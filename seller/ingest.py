@@ -1,4 +1,5 @@
-"""Loading data files into the database and the index: validate everything, then write.
+"""Loading the marketplace's data files (catalogs, orders, sellers) into the database and the
+index: validate everything, then write; and the bundled demo data.
 
 Nothing is written unless every given file is valid, so a bad line never leaves half a
 catalog behind; re-running with unchanged pages embeds nothing.
@@ -8,18 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from agent.db import Store
 from agent.enrolment import seed_enrolments
 from agent.records import Order, Seller
 from agent.seller_answers import pages_as_indexed
-from csba.jsonl import read_jsonl
+from base.jsonl import read_jsonl
 from knowledge.index import KnowledgeIndex, Progress, SyncReport
 from knowledge.loaders import load_catalogs
 from knowledge.pages import ProductPage
 from seller.tracking import seed_rates
+
+DEMO_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+# The day the demo data was written for: its orders are pending, shipped, overdue and within or
+# past their return windows as seen from this day.
+DEMO_DATA_DAY = date(2026, 11, 25)
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(slots=True)
@@ -63,3 +74,33 @@ def ingest(data: IngestInput, store: Store, index: KnowledgeIndex, *, prune: boo
         store.save(pages=data.pages)
         store.delete_pages(removed)
     return report
+
+
+def load_demo_data(store: Store, index: KnowledgeIndex, *, today: date = DEMO_DATA_DAY) -> None:
+    """Load the bundled demo data (a fresh install has something to talk about); the sellers'
+    valid tracking rates are recorded for the month of ``today``."""
+    ingest(demo_data(today), store, index, now=datetime.combine(today, time(12), UTC))
+
+
+def demo_data(today: date = DEMO_DATA_DAY) -> IngestInput:
+    """The demo data, its dates moved so that ``today`` stands where ``DEMO_DATA_DAY`` stood:
+    on any day it is loaded, its orders are as recent as when it was written."""
+    data = read_inputs(catalogs=[DEMO_DATA_DIR / "catalog.jsonl"],
+                       orders=DEMO_DATA_DIR / "orders.jsonl",
+                       sellers=DEMO_DATA_DIR / "sellers.jsonl")
+    by = today - DEMO_DATA_DAY
+    data.orders = [shift_dates(order, by) for order in data.orders]
+    data.sellers = [shift_dates(seller, by) for seller in data.sellers]
+    return data
+
+
+def shift_dates(model: M, by: timedelta) -> M:
+    """A copy of ``model`` with every date in it (nested models included) moved by ``by``."""
+    updates: dict[str, object] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, date) and not isinstance(value, datetime):
+            updates[name] = value + by
+        elif isinstance(value, BaseModel):
+            updates[name] = shift_dates(value, by)
+    return model.model_copy(update=updates) if updates else model

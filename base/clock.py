@@ -44,3 +44,8 @@ def clock_from(start: datetime | None) -> Clock:
 
 def today(clock: Clock) -> date:
     return clock().date()
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; everything stored is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

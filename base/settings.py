@@ -16,7 +16,7 @@ from limits import parse_many
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from csba.clock import Clock, clock_from
+from base.clock import Clock, clock_from
 
 DEFAULT_EMBEDDING_MODEL = "multilingual-e5-small"
 _DEV_TOKEN = "dev-insecure-token"
@@ -201,13 +201,12 @@ class Settings(BaseSettings):
         return ",".join(codes)
 
     @property
-    def dense_languages(self) -> frozenset[str]:
-        """The languages the retrieval model's dense leg is trusted for."""
-        from knowledge.embeddings import model_languages
-
-        configured = (frozenset(self.embedding_languages.split(","))
-                      if self.embedding_languages else None)
-        return model_languages(self.embedding_model, configured)
+    def configured_languages(self) -> frozenset[str] | None:
+        """The languages ``CSBA_EMBEDDING_LANGUAGES`` names, if set: what the dense leg is
+        trusted for with a model ``knowledge.embeddings`` does not know
+        (``knowledge.embeddings.dense_languages`` decides)."""
+        return (frozenset(self.embedding_languages.split(","))
+                if self.embedding_languages else None)
 
     @field_validator("llm")
     @classmethod
