@@ -1,7 +1,7 @@
 """Proof: a seller's published answer survives re-ingest and prune; links and numbers in page
 or seller text reach a customer only when they are the marketplace's or the seller's own.
 
-Real parts: SQLite, the index with the embedding model, ``csba.ingest.ingest`` on catalog files
+Real parts: SQLite, the index with the embedding model, ``seller.ingest.ingest`` on catalog files
 in each format, the agent's turns and ``Agent.answer_case`` (the one entry for a seller's
 answer).
 """
