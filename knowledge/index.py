@@ -279,17 +279,16 @@ class KnowledgeIndex:
                 log.warning("a prepared query's model process died; embedding it again")
         return self.dense.embeddings.embed_query(query)
 
-    def query_vector(self, query: str, *, keep: bool = True) -> list[float]:
+    def query_vector(self, query: str) -> list[float]:
         """The model's vector of ``query``, embedded once: a preparation on its way is waited
-        for. With ``keep`` the vector stays prepared, so a ``search`` of the same query
-        afterwards does not embed it again (the agent reads a message's meaning with the
-        vector its search uses)."""
+        for, and the vector stays prepared, so a ``search`` of the same query afterwards does
+        not embed it again (the agent reads a message's meaning with the vector its search
+        uses) until ``forget``."""
         self.prepare(query)  # a no-op when on its way
         vector = self._query_vector(query)
-        if keep:
-            done: Future[list[float]] = Future()
-            done.set_result(vector)
-            self._keep_prepared(query, done)
+        done: Future[list[float]] = Future()
+        done.set_result(vector)
+        self._keep_prepared(query, done)
         return vector
 
     def forget(self, query: str) -> None:
