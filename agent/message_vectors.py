@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.meaning import Vector, embed
+from agent.meaning import Vector, embed, unit_rows
 from agent.understanding import meaning_text
 from knowledge.embeddings import is_e5
 from knowledge.index import KnowledgeIndex
@@ -36,8 +36,7 @@ class MessageVectors:
         if not texts or not self.shared:
             return embed(texts)
         message, *clauses = texts
-        vector = np.asarray(self.index.query_vector(message), dtype=np.float32)
-        unit = (vector / max(float(np.linalg.norm(vector)), 1e-12)).reshape(1, -1)
+        unit = unit_rows([self.index.query_vector(message)])
         vectors: Vector = np.vstack([unit, embed(clauses)]) if clauses else unit
         return vectors
 
