@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent import inflight
+from agent.answer_decision import AnswerDecision, decision_for
 from agent.cases import (
     CaseError,
     CaseRequest,
@@ -190,11 +191,14 @@ class Agent:
         address in its replies."""
         phrasing = Phrasing.from_setting(settings.llm) if settings.llm else None
         portal = f"{str(settings.public_base_url).rstrip('/')}/seller"
-        return cls(store, index, portal_url=portal, phrasing=phrasing)
+        decision = decision_for(index.dense.model_name, e5=is_e5(index.dense.model_name),
+                                choice=settings.answer_decision)
+        return cls(store, index, portal_url=portal, phrasing=phrasing, decision=decision)
 
     def __init__(self, store: Store, index: KnowledgeIndex, *, portal_url: str,
                  phrasing: Phrasing | None = None,
-                 dense_languages: frozenset[str] | None = None) -> None:
+                 dense_languages: frozenset[str] | None = None,
+                 decision: AnswerDecision | None = None) -> None:
         self.store = store
         self.index = index
         self.portal_url = portal_url
@@ -203,6 +207,9 @@ class Agent:
         self.dense_languages = (index.dense_languages if dense_languages is None
                                 else dense_languages)
         self.vectors = MessageVectors(index)
+        # Whether a page field answers (CSBA_ANSWER_DECISION); by default the coverage rule.
+        self.decision = decision or decision_for(index.dense.model_name,
+                                                 e5=is_e5(index.dense.model_name))
 
     # --- the turn -------------------------------------------------------------------------
 
@@ -683,7 +690,7 @@ class Agent:
         question = meaning_text(text)
         found: ProductAnswer = answer_product_question(
             self.index, question, language=lang, marketplace=order.marketplace, asins=asins,
-            product_names=names, dense_languages=self.dense_languages)
+            product_names=names, dense_languages=self.dense_languages, decision=self.decision)
         if found.answered:
             first = found.facts[0][0]
             t.conv.asin = first.asin

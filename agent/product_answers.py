@@ -15,19 +15,18 @@ from importlib import resources
 
 from wordfreq import available_languages, zipf_frequency
 
+from agent.answer_decision import (
+    AnswerDecision,
+    FieldSignals,
+    asks_quantity,
+    decision_for,
+    gives_number,
+)
 from knowledge.embeddings import is_e5
 from knowledge.index import Evidence, KnowledgeIndex
 from knowledge.labels import glossary, label_for, terms_for
 from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
 
-# Cosine similarity at which the model's match counts as an answer on its own (in the model's
-# languages); below it, the page must share a content word with the question. e5's cosines are
-# compressed (0.8-0.9 between a question and a page that cannot answer it), so its bar is its
-# own, measured by benchmarks/models.py (docs/benchmarks.md, section e): below 0.84 questions
-# the page cannot answer were guessed (refused 0.53 against 0.73); 0.86 keeps a margin.
-DENSE_ANSWER_SIMILARITY = 0.5
-E5_DENSE_ANSWER_SIMILARITY = 0.86
-MIN_COVERAGE = 0.5
 SAME_LANGUAGE_CANDIDATES = 5
 CROSS_LINGUAL_CANDIDATES = 25
 UNKNOWN_WEIGHT = 2.0
@@ -223,22 +222,36 @@ def _covered(word: AskedWord, stems: set[str]) -> bool:
     return bool(_shares({word.stem}, stems))
 
 
-def answer_product_question(
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A retrieved field with what the decision knows of it."""
+
+    evidence: Evidence
+    signals: FieldSignals
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The fields that may answer a question, and what was read of the question."""
+
+    fields: list[Candidate]
+    asked: list[AskedWord]
+
+
+def candidates(
     index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
     asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
-) -> ProductAnswer:
-    """Evidence from the pages of ``asins`` that answers ``question``, or none.
+) -> Candidates:
+    """The best fields of the pages of ``asins`` for ``question``, each with its signals.
 
-    A field answers when it covers at least half of the question's content words (its text,
-    or for an attribute the words customers use for it: "wie schwer" for the weight), a word
-    no page of the catalog uses counting double; in the model's languages a close meaning also
-    answers, unless the question has such an unknown word. A word that is rare in the language
-    too (a specialist term) must be in the field, whatever else it shares.
+    Never offered: a field written to steer an assistant, and a field that lacks a word rare
+    in the language too (a specialist term: "mulesing", "Petzl"), whatever else it shares.
     """
     if dense_languages is None:
         dense_languages = index.dense_languages
-    bar = (E5_DENSE_ANSWER_SIMILARITY if is_e5(index.dense.model_name)
-           else DENSE_ANSWER_SIMILARITY)
+    # How close the question lies to every field of the products, read first: the query's
+    # vector stays prepared for the search (``query_vector``), which then uses it.
+    cosines = index.similarities(question, asins=asins, marketplace=marketplace)
     # The five best fields; on a page in another language every field, since neither leg of
     # retrieval ranks a field well across languages ("heavy" against "Peso del producto").
     hits = index.search(question, marketplace=marketplace, asins=asins, language=language,
@@ -261,7 +274,9 @@ def answer_product_question(
     unknown = [w for w in asked if any(df.get(s, 0) == 0 for s in (w.stem, *w.parts))]
     weight = {w.word: UNKNOWN_WEIGHT if w in unknown else 1.0 for w in asked}
     specialist = [w for w in unknown if is_specialist_term(w, language)]
-    scored: list[tuple[float, Evidence]] = []
+    mean = sum(cosines.values()) / len(cosines) if cosines else None
+    quantity = asks_quantity(question)
+    found_fields: list[Candidate] = []
     for hit in hits:
         if addresses_an_assistant(hit.text):
             continue
@@ -269,16 +284,41 @@ def answer_product_question(
         if not all(_covered(w, stems) for w in specialist):
             continue  # a page that does not name the specialist term cannot answer about it
         counted = _counted(asked, hit, stems, language)
-        about = sum(weight[w.word] for w in counted if _covered(w, stems))
-        # Most of what is asked must be on the page: one shared word ("helmet") is not an
-        # answer to "does it fit a Petzl bicycle helmet mount".
-        covers = bool(counted) and about >= sum(weight[w.word] for w in counted) * MIN_COVERAGE
-        close = (language in dense_languages and hit.similarity is not None
-                 and hit.similarity >= bar and not unknown)
-        if covers or close:
-            scored.append((about, hit))
-    scored.sort(key=lambda s: (-s[0], -s[1].score))
-    stems = {w.stem for w in asked}
-    facts = [(hit, _quote(hit, stems)) for _, hit in scored[:MAX_FACTS]]
-    keywords = [w.word for w in asked]
+        others = [c for chunk_id, c in cosines.items() if chunk_id != hit.chunk_id]
+        signals = FieldSignals(
+            field=hit.field,
+            similarity=cosines.get(hit.chunk_id, hit.similarity),
+            best_other=max(others, default=None), mean=mean,
+            dense_rank=hit.dense_rank, lexical_rank=hit.lexical_rank,
+            covered=sum(weight[w.word] for w in counted if _covered(w, stems)),
+            asked=sum(weight[w.word] for w in counted), words_asked=len(asked),
+            unknown_word=bool(unknown), cross_lingual=hit.language != language,
+            length=len(hit.text), quantity_asked=quantity, number_given=gives_number(hit.text),
+            in_model_languages=language in dense_languages)
+        found_fields.append(Candidate(hit, signals))
+    return Candidates(found_fields, asked)
+
+
+def answer_product_question(
+    index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
+    asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
+    decision: AnswerDecision | None = None,
+) -> ProductAnswer:
+    """Evidence from the pages of ``asins`` that answers ``question``, or none.
+
+    Each candidate field (``candidates``) is judged by one decision (``agent.answer_decision``;
+    the agent's is set by ``CSBA_ANSWER_DECISION``), by default the coverage rule. The fields
+    it is surest of are quoted, at most two.
+    """
+    if decision is None:
+        decision = decision_for(index.dense.model_name, e5=is_e5(index.dense.model_name))
+    found = candidates(index, question, language=language, marketplace=marketplace,
+                       asins=asins, product_names=product_names, dense_languages=dense_languages)
+    scored = [(decision.confidence(c.signals), c) for c in found.fields]
+    kept = [(confidence, c) for confidence, c in scored if confidence >= decision.bar]
+    # Surest first; among equals (the rule's 1.0) the field covering most, then retrieval's order.
+    kept.sort(key=lambda s: (-s[0], -s[1].signals.covered, -s[1].evidence.score))
+    stems = {w.stem for w in found.asked}
+    facts = [(c.evidence, _quote(c.evidence, stems)) for _, c in kept[:MAX_FACTS]]
+    keywords = [w.word for w in found.asked]
     return ProductAnswer(facts=facts, topic=_topic(stems, language), keywords=keywords)

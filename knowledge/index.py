@@ -306,6 +306,19 @@ class KnowledgeIndex:
         hits = self._dense_search(self.query_vector(query), None, asins)
         return max((_cosine(h) for h in hits), default=None)
 
+    def similarities(self, query: str, *, asins: Sequence[str],
+                     marketplace: str | None = None) -> dict[str, float]:
+        """The cosine similarity of ``query`` to every chunk of ``asins`` (the dense leg
+        alone, ranked exactly), by chunk id; empty when the products have too many chunks
+        to rank exactly. How close one field lies is read against its neighbours on the same
+        page: a question lies close to every field of a page about its product. The vector
+        stays prepared (``query_vector``)."""
+        if not query.strip() or not asins:
+            return {}
+        scope = self.lexical.scope_chunk_ids(marketplace, asins)
+        hits = self.dense.among(self.query_vector(query), scope, k=len(scope))
+        return {h.chunk_id: _cosine(h) for h in hits or []}
+
     def search(self, query: str, *, marketplace: str | None = None,
                asins: Sequence[str] | None = None, language: str | None = None,
                k: int = 5) -> list[Evidence]:

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from agent.answer_decision import CalibratedDecision
 from agent.core import Agent
 from agent.db import Store, make_engine
 from agent.messages import InboundMessage, Reply
+from agent.product_answers import answer_product_question
 from agent.records import Order, Seller
 from base.jsonl import read_jsonl
 from base.settings import Settings
@@ -176,3 +178,26 @@ def test_a_question_the_page_does_not_answer_goes_to_the_seller(
         ask: Any, asin: str, question: str) -> None:
     reply = ask(asin, question)
     assert reply.outcome == "escalated", reply.text
+
+
+@pytest.mark.parametrize(("asin", "question", "field"), [
+    (TOASTER, "Wird das Gehäuse beim Toasten heiß?", "description[0]"),
+    (ROBOT, "Fährt er von selbst zurück zur Station?", "bullet_points[2]"),
+])
+def test_the_calibrated_decision_answers_by_meaning_where_the_rule_does_not(
+        tmp_path: Path, e5_index: KnowledgeIndex, asin: str, question: str, field: str) -> None:
+    """No content word of the question is on the field ("heiß" against "außen kühl",
+    "zurück zur Station" against "Rückkehr zur Ladestation"), and the cosine alone is under
+    the rule's bar; the calibrated decision reads the field's closeness against the rest of
+    the page (CSBA_ANSWER_DECISION=calibrated, through the agent as configured)."""
+    page = next(p for p in PAGES if p["asin"] == asin)
+    ask = {"language": "de", "marketplace": "DE", "asins": [asin], "product_names": page["title"]}
+    rule = answer_product_question(e5_index, question, **ask)  # type: ignore[arg-type]
+    assert not rule.answered
+    settings = Settings(data_dir=tmp_path, answer_decision="calibrated", _env_file=None)  # type: ignore[call-arg]
+    agent = Agent.from_settings(settings, Store(make_engine(f"sqlite:///{tmp_path / 'a.db'}")),
+                                e5_index)
+    assert isinstance(agent.decision, CalibratedDecision)
+    found = answer_product_question(e5_index, question, decision=agent.decision,
+                                    **ask)  # type: ignore[arg-type]
+    assert [h.field for h, _ in found.facts] == [field]

@@ -1,0 +1,192 @@
+"""Whether one page field answers a question: one decision over everything known of the pair.
+
+The signals are the question's closeness in meaning to the field (the embedding model's
+cosine, read against the other fields of the same products: a question lies close to every
+field of a page about its product), how the two retrieval legs ranked it, how much of what is
+asked the field's words cover, whether a word asked is one no page uses, the field's kind, and
+whether a question asking for a quantity meets a field that gives a number.
+
+Two decisions read them: the coverage rule (a field covering half of the asked words, or in
+the model's languages a cosine over a fixed bar) and a logistic model calibrated on labelled
+questions (``evals/answer_decision.py`` fits it; its weights and bar are data,
+``agent/data/answer_decision.json``). The rule is the default; ``CSBA_ANSWER_DECISION``
+chooses the calibrated one, which judges the cosines of the model it was fitted on (any other
+retrieval model gets the rule). On held-out questions the calibrated one is more often right
+and answers by meaning where no word is shared, and it misses attribute and cross-lingual
+questions the rule answers (README, Evals).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Protocol
+
+from knowledge.embeddings import is_e5
+
+log = logging.getLogger(__name__)
+
+DECISION_FILE = "data/answer_decision.json"
+
+# Cosine similarity at which the model's match counts as an answer on its own (in the model's
+# languages) under the coverage rule; below it, the page must share a content word with the
+# question. e5's cosines are compressed (0.8-0.9 between a question and a page that cannot
+# answer it), so its bar is its own (docs/benchmarks.md, section e).
+DENSE_ANSWER_SIMILARITY = 0.5
+E5_DENSE_ANSWER_SIMILARITY = 0.86
+MIN_COVERAGE = 0.5
+# A field the dense leg did not rank among its candidates counts as ranked just past them.
+UNRANKED = 25
+
+# A question asking for a quantity ("wie viel wiegt", "cuántos vatios", "how long does it
+# last"): a field without a number rarely answers it.
+_QUANTITY = re.compile(
+    r"\b(wie ?viele?|wieviel|wie (lang|lange|gro(ß|ss)|schwer|hoch|breit|tief|weit|dick|warm|"
+    r"hell|laut|schnell|alt)|welche (größe|maße|länge|breite|höhe)|cu[aá]nt[oa]s?|"
+    r"qu[eé] (tama[nñ]o|medida|peso|capacidad|potencia|largo|ancho|alto)|"
+    r"combien|quant[oiae]|how (much|many|long|big|heavy|tall|wide|deep|thick|large|far|fast|"
+    r"loud|bright|hot|warm|old)|what (size|length|width|height|weight|capacity|wattage|"
+    r"voltage|dimensions?))\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d")
+
+
+def asks_quantity(question: str) -> bool:
+    return bool(_QUANTITY.search(question))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSignals:
+    """What is known of one (question, page field) pair."""
+
+    field: str  # the page field, e.g. attributes.weight or bullet_points[2]
+    similarity: float | None  # the model's cosine, question to field
+    best_other: float | None  # the highest cosine of any other field of the same products
+    mean: float | None  # the mean cosine over every field of the same products
+    dense_rank: int | None
+    lexical_rank: int | None
+    covered: float  # weight of the asked words the field has (an unknown word counts double)
+    asked: float  # weight of every asked word the field is judged on
+    words_asked: int
+    unknown_word: bool  # the question has a word no page of the catalog uses
+    cross_lingual: bool  # the page is in another language than the question
+    length: int  # characters of the field's text
+    quantity_asked: bool
+    number_given: bool
+    in_model_languages: bool  # the question's language is one the model was trained on
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.asked if self.asked else 0.0
+
+    @property
+    def kind(self) -> str:
+        return self.field.split("[", 1)[0].split(".", 1)[0]
+
+
+def gives_number(text: str) -> bool:
+    return bool(_NUMBER.search(text))
+
+
+KINDS = ("attributes", "bullet_points", "description", "title")
+
+
+def features(s: FieldSignals) -> list[float]:
+    """The calibrated model's inputs, in the order of its weights (``FEATURES``)."""
+    similarity = s.similarity if s.similarity is not None else (s.mean or 0.0)
+    best_other = s.best_other if s.best_other is not None else similarity
+    mean = s.mean if s.mean is not None else similarity
+    quantity, number = float(s.quantity_asked), float(s.number_given)
+    return [
+        similarity, similarity - best_other, similarity - mean,
+        1.0 / (s.dense_rank or UNRANKED), 1.0 / (s.lexical_rank or UNRANKED),
+        s.coverage, s.covered, s.asked, float(s.words_asked),
+        float(s.unknown_word), float(s.cross_lingual), math.log1p(s.length),
+        quantity, number, quantity * number, quantity * (1.0 - number),
+        *(float(s.kind == k) for k in KINDS),
+    ]
+
+
+FEATURES = (
+    "similarity", "margin_over_best_other", "lift_over_mean", "dense_rank_inverse",
+    "lexical_rank_inverse", "coverage", "covered", "asked", "words_asked", "unknown_word",
+    "cross_lingual", "log_length", "quantity_asked", "number_given", "quantity_with_number",
+    "quantity_without_number", *(f"kind_{k}" for k in KINDS),
+)
+
+
+class AnswerDecision(Protocol):
+    """How sure it is that a field answers the question; it answers from ``bar`` up."""
+
+    @property
+    def bar(self) -> float: ...
+
+    def confidence(self, signals: FieldSignals) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRule:
+    """Half of the asked words on the field, or in the model's languages a cosine over the
+    model's bar with no word the catalog does not know (then 1.0, else 0.0). Half, not one:
+    one shared word ("helmet") is not an answer to "does it fit a Petzl bicycle helmet
+    mount". e5's bar was measured by benchmarks/models.py (docs/benchmarks.md, section e):
+    below 0.84 questions the page cannot answer were guessed; 0.86 keeps a margin."""
+
+    similarity_bar: float
+    bar: float = 1.0
+
+    def confidence(self, s: FieldSignals) -> float:
+        covers = s.asked > 0 and s.covered >= s.asked * MIN_COVERAGE
+        close = (s.in_model_languages and s.similarity is not None
+                 and s.similarity >= self.similarity_bar and not s.unknown_word)
+        return 1.0 if covers or close else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CalibratedDecision:
+    """A logistic model over ``features``: the probability that the field answers."""
+
+    model: str  # the embedding model whose cosines it was fitted on
+    weights: tuple[float, ...]
+    intercept: float
+    bar: float
+
+    def confidence(self, s: FieldSignals) -> float:
+        z = self.intercept + sum(w * x for w, x in zip(self.weights, features(s), strict=True))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> CalibratedDecision:
+        if tuple(raw["features"]) != FEATURES:
+            raise ValueError("the answer decision's features are not this code's: fit it again "
+                             "(python -m evals.answer_decision fit)")
+        return cls(model=raw["model"], weights=tuple(float(w) for w in raw["weights"]),
+                   intercept=float(raw["intercept"]), bar=float(raw["bar"]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "features": list(FEATURES), "weights": list(self.weights),
+                "intercept": self.intercept, "bar": self.bar}
+
+
+@cache
+def calibrated() -> CalibratedDecision | None:
+    path = resources.files("agent").joinpath(DECISION_FILE)
+    if not path.is_file():
+        return None
+    return CalibratedDecision.from_json(json.loads(path.read_text("utf-8")))
+
+
+def decision_for(model_name: str, *, e5: bool, choice: str = "rule") -> AnswerDecision:
+    """The decision ``choice`` names (``CSBA_ANSWER_DECISION``): the coverage rule, or the
+    calibrated model where it was fitted on ``model_name``'s cosines (else the rule: another
+    model's cosines are not the ones it was fitted on)."""
+    fitted = calibrated() if choice == "calibrated" else None
+    if fitted is not None and (fitted.model == model_name or (e5 and is_e5(fitted.model))):
+        return fitted
+    if choice == "calibrated":
+        log.warning("no answer decision fitted on %s; the coverage rule decides", model_name)
+    return CoverageRule(E5_DENSE_ANSWER_SIMILARITY if e5 else DENSE_ANSWER_SIMILARITY)
