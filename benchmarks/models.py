@@ -110,32 +110,33 @@ def measure(model: str, scratch: Path) -> dict[str, Any]:
 
 
 def _decisions(index: Any, pages: Sequence[Any], model: str) -> list[dict[str, Any]]:
-    """The product-answer decision's rates at each bar of the model's dense match: answered
+    """The product-answer decision's rates: the coverage rule at each bar of the model's
+    dense match, then the calibrated decision where one was fitted on this model: answered
     from the labelled field (per language) and refused where the page is silent."""
     from agent import product_answers
+    from agent.answer_decision import AnswerDecision, CalibratedDecision, CoverageRule, decision_for
     from knowledge.embeddings import is_e5
 
     titles = {p.asin: p.title for p in pages}
-    name = "E5_DENSE_ANSWER_SIMILARITY" if is_e5(model) else "DENSE_ANSWER_SIMILARITY"
-    kept = getattr(product_answers, name)
+    tried: list[tuple[str, AnswerDecision]] = [
+        (f"{bar:.2f}", CoverageRule(bar)) for bar in (E5_BARS if is_e5(model) else MINILM_BARS)]
+    fitted = decision_for(model, e5=is_e5(model), choice="calibrated")
+    if isinstance(fitted, CalibratedDecision):
+        tried.append((f"calibrated ({fitted.bar:.2f})", fitted))
     results = []
-    try:
-        for bar in (E5_BARS if is_e5(model) else MINILM_BARS):
-            setattr(product_answers, name, bar)
-            right: dict[str, list[bool]] = defaultdict(list)
-            for q in _rows(QUESTIONS):
-                found = product_answers.answer_product_question(
-                    index, q["question"], language=q["language"], marketplace=q["marketplace"],
-                    asins=[q["asin"]], product_names=titles[q["asin"]])
-                right[q["language"]].append(any(h.field in q["fields"] for h, _ in found.facts))
-            refused = [not product_answers.answer_product_question(
+    for label, decision in tried:
+        right: dict[str, list[bool]] = defaultdict(list)
+        for q in _rows(QUESTIONS):
+            found = product_answers.answer_product_question(
                 index, q["question"], language=q["language"], marketplace=q["marketplace"],
-                asins=[q["asin"]], product_names=titles[q["asin"]]).answered
-                for q in _rows(UNANSWERABLE)]
-            results.append({"bar": bar, "refused": sum(refused) / len(refused),
-                             "right_field": {lang: sum(v) / len(v) for lang, v in right.items()}})
-    finally:
-        setattr(product_answers, name, kept)
+                asins=[q["asin"]], product_names=titles[q["asin"]], decision=decision)
+            right[q["language"]].append(any(h.field in q["fields"] for h, _ in found.facts))
+        refused = [not product_answers.answer_product_question(
+            index, q["question"], language=q["language"], marketplace=q["marketplace"],
+            asins=[q["asin"]], product_names=titles[q["asin"]], decision=decision).answered
+            for q in _rows(UNANSWERABLE)]
+        results.append({"bar": label, "refused": sum(refused) / len(refused),
+                        "right_field": {lang: sum(v) / len(v) for lang, v in right.items()}})
     return results
 
 
@@ -198,12 +199,13 @@ def section(figures: dict[str, Any]) -> str:
         add(f"| {m['model']} | {m['query_ms']['p50']:.1f} | {m['query_ms']['p95']:.1f} | "
             f"{m['batch_chunks_per_s']:.0f} |")
     add("")
-    add("The product-answer decision (`agent/product_answers.py`): a page field whose cosine "
-        "similarity to the question reaches the model's bar answers on its own in the model's "
-        "languages. Similarities (min / median / max): of the labelled field, where the dense "
-        "leg ranks it, for the answerable questions; the highest on the product's page for the "
-        "questions it cannot answer. Then the decision's rates at each bar (1.01: never by "
-        "meaning alone).")
+    add("The product-answer decision's coverage rule (`agent/answer_decision.py`): a page "
+        "field whose cosine similarity to the question reaches the model's bar answers on its "
+        "own in the model's languages. Similarities (min / median / max): of the labelled "
+        "field, where the dense leg ranks it, for the answerable questions; the highest on the "
+        "product's page for the questions it cannot answer. Then the rates of the coverage "
+        "rule at each bar (1.01: never by meaning alone) and of the calibrated decision at "
+        "its own bar.")
     add("")
     add("| model | labelled field (answerable) | best on the page (unanswerable) |")
     add("|---|---|---|")
@@ -220,7 +222,7 @@ def section(figures: dict[str, Any]) -> str:
     for m in models:
         for d in m["decisions"]:
             r = d["right_field"]
-            add(f"| {m['model']} | {d['bar']:.2f} | {r['de']:.2f} | {r['es']:.2f} | "
+            add(f"| {m['model']} | {d['bar']} | {r['de']:.2f} | {r['es']:.2f} | "
                 f"{r['en']:.2f} | {d['refused']:.2f} |")
     add("")
     return "\n".join(lines)
