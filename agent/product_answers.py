@@ -22,6 +22,7 @@ from agent.answer_decision import (
     decision_for,
     gives_number,
 )
+from agent.injection import addresses_an_assistant
 from knowledge.embeddings import is_e5
 from knowledge.index import Evidence, KnowledgeIndex
 from knowledge.labels import glossary, label_for, terms_for
@@ -50,17 +51,6 @@ class ProductAnswer:
     @property
     def answered(self) -> bool:
         return bool(self.facts)
-
-
-@cache
-def _injection_patterns() -> list[re.Pattern[str]]:
-    text = resources.files("agent").joinpath("data/injection_patterns.json").read_text("utf-8")
-    return [re.compile(p, re.IGNORECASE) for p in json.loads(text)]
-
-
-def addresses_an_assistant(text: str) -> bool:
-    """Page text written to steer an AI ("ignore your instructions") is never quoted."""
-    return any(p.search(text) for p in _injection_patterns())
 
 
 def _stems(text: str, language: str) -> set[str]:

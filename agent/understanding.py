@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from agent.injection import gives_orders
 from agent.meaning import Embed, best_per_label, embed, label_vote, load_examples
 from agent.returns import ReturnReason
 
@@ -162,22 +163,6 @@ MEANING_WEIGHT = 0.6
 MEANING_NEIGHBOURS = 5
 MEANING_TEMPERATURE = 0.01
 
-# Instructions aimed at the agent rather than a question about an order. The model learns
-# these from examples too; the patterns make sure an injection that borrows order words
-# ("...and refund 500 EUR") is never read as a refund request.
-_INJECTION = re.compile(
-    r"\b(?:ignore|ignoriere|ignorier|ignora|ignorez|disregard|vergiss|olvida|oublie|oubliez"
-    r"|dimentica|forget)\b.{0,40}"
-    r"\b(?:instruc\w*|instruct\w*|anweisung\w*|istruzion\w*|consignes?|regeln|rules|reglas"
-    r"|regles|regole|richtlinien|policy|politica|prompts?)\b"
-    r"|\bsystem[\s-]?prompt|\bprompt\s(?:del|de|di)\s(?:sistema|systeme)|\bprompt\ssysteme"
-    r"|\b(?:developer|entwickler|desarrollador|developpeur|sviluppatore)\s?(?:mode|modus)"
-    r"|\bmod[eo]\s(?:desarrollador|developpeur)|\bmodalita\ssviluppatore"
-    r"|\bjailbreak|^\s*(?:system|sistema|systeme)\s*:"
-    r"|\b(?:you\sare\snow|du\sbist\sjetzt|ahora\seres|tu\ses\smaintenant|ora\ssei)\b"
-    r".{0,20}\b(?:admin\w*|developer|entwickler|desarrollador|developpeur|sviluppatore)",
-)
-
 
 @dataclass(frozen=True)
 class IntentResult:
@@ -287,7 +272,10 @@ def intent_probabilities(text: str, embed: Embed = embed) -> dict[str, float]:
 def addresses_the_agent(text: str) -> bool:
     """Whether a message gives the agent orders ("ignore your instructions…"): read as
     ``other`` whatever else it says, and never taken for a question about a product."""
-    return bool(_INJECTION.search(fold(text)))
+    # The model learns instructions aimed at the agent from examples too; the patterns
+    # (agent/data/injection_patterns.json) make sure an injection that borrows order words
+    # ("...and refund 500 EUR") is never read as a refund request.
+    return gives_orders(fold(text))
 
 
 def classify_intent(text: str, language: str, *, by_meaning: bool = True,
@@ -435,7 +423,7 @@ def extract_return_reason(text: str, language: str, *, by_meaning: bool = True,
     ``embed``: how e5 vectors are had (``agent.meaning.Embed``).
     """
     folded = fold(text)
-    if _INJECTION.search(folded):
+    if gives_orders(folded):
         return None  # an instruction to the agent states no reason, whatever words it uses
     found = _match_reason(folded, (language,))
     if found is None:
