@@ -180,10 +180,11 @@ def calibrated() -> CalibratedDecision | None:
     return CalibratedDecision.from_json(json.loads(path.read_text("utf-8")))
 
 
-def decision_for(model_name: str, *, e5: bool, choice: str = "rule") -> AnswerDecision:
+def decision_for(model_name: str, *, choice: str = "rule") -> AnswerDecision:
     """The decision ``choice`` names (``CSBA_ANSWER_DECISION``): the coverage rule, or the
     calibrated model where it was fitted on ``model_name``'s cosines (else the rule: another
     model's cosines are not the ones it was fitted on)."""
+    e5 = is_e5(model_name)
     fitted = calibrated() if choice == "calibrated" else None
     if fitted is not None and (fitted.model == model_name or (e5 and is_e5(fitted.model))):
         return fitted

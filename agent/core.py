@@ -191,8 +191,7 @@ class Agent:
         address in its replies."""
         phrasing = Phrasing.from_setting(settings.llm) if settings.llm else None
         portal = f"{str(settings.public_base_url).rstrip('/')}/seller"
-        decision = decision_for(index.dense.model_name, e5=is_e5(index.dense.model_name),
-                                choice=settings.answer_decision)
+        decision = decision_for(index.dense.model_name, choice=settings.answer_decision)
         return cls(store, index, portal_url=portal, phrasing=phrasing, decision=decision)
 
     def __init__(self, store: Store, index: KnowledgeIndex, *, portal_url: str,
@@ -208,8 +207,7 @@ class Agent:
                                 else dense_languages)
         self.vectors = MessageVectors(index)
         # Whether a page field answers (CSBA_ANSWER_DECISION); by default the coverage rule.
-        self.decision = decision or decision_for(index.dense.model_name,
-                                                 e5=is_e5(index.dense.model_name))
+        self.decision = decision or decision_for(index.dense.model_name)
 
     # --- the turn -------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ from agent.answer_decision import (
     gives_number,
 )
 from agent.injection import addresses_an_assistant
-from knowledge.embeddings import is_e5
 from knowledge.index import Evidence, KnowledgeIndex
 from knowledge.labels import glossary, label_for, terms_for
 from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
@@ -301,7 +300,7 @@ def answer_product_question(
     it is surest of are quoted, at most two.
     """
     if decision is None:
-        decision = decision_for(index.dense.model_name, e5=is_e5(index.dense.model_name))
+        decision = decision_for(index.dense.model_name)
     found = candidates(index, question, language=language, marketplace=marketplace,
                        asins=asins, product_names=product_names, dense_languages=dense_languages)
     scored = [(decision.confidence(c.signals), c) for c in found.fields]

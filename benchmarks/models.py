@@ -120,7 +120,7 @@ def _decisions(index: Any, pages: Sequence[Any], model: str) -> list[dict[str, A
     titles = {p.asin: p.title for p in pages}
     tried: list[tuple[str, AnswerDecision]] = [
         (f"{bar:.2f}", CoverageRule(bar)) for bar in (E5_BARS if is_e5(model) else MINILM_BARS)]
-    fitted = decision_for(model, e5=is_e5(model), choice="calibrated")
+    fitted = decision_for(model, choice="calibrated")
     if isinstance(fitted, CalibratedDecision):
         tried.append((f"calibrated ({fitted.bar:.2f})", fitted))
     results = []

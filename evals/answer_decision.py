@@ -50,7 +50,6 @@ from agent.product_answers import candidates
 from base.settings import Settings
 from evals.pqa import questions_of
 from evals.pqa_cases import convert_all, write_files
-from knowledge.embeddings import is_e5
 from knowledge.index import KnowledgeIndex
 from seller.ingest import read_inputs
 
@@ -392,7 +391,7 @@ def run_report(settings: Settings, public_limit: int | None, console: Console,
     if fitted is None:
         raise SystemExit("no fitted decision: run `python -m evals.answer_decision fit` first")
     model = model_name(settings)
-    rule = decision_for(model, e5=is_e5(model))  # the coverage rule, at the model's bar
+    rule = decision_for(model)  # the coverage rule, at the model's bar
     questions = _labelled("held-out", settings, public_limit, console, cache)
     rows = {name: {"coverage rule": measure(rule, qs), "calibrated": measure(fitted, qs)}
             for name, qs in [*groups(questions).items(), ("all", questions)]}

@@ -49,11 +49,11 @@ def test_the_shipped_decision_is_fitted_for_this_code_and_the_default_model() ->
     assert fitted is not None and 0.0 < fitted.bar < 1.0
     # Fitted on German, Spanish and English questions, the public ones held apart.
     assert {"customers de", "customers es", "customers en", "public en"} <= set(raw["fitted_on"])
-    assert decision_for("multilingual-e5-small", e5=True, choice="calibrated") is fitted
+    assert decision_for("multilingual-e5-small", choice="calibrated") is fitted
     # The rule unless the calibrated decision is chosen (CSBA_ANSWER_DECISION).
-    assert isinstance(decision_for("multilingual-e5-small", e5=True), CoverageRule)
+    assert isinstance(decision_for("multilingual-e5-small"), CoverageRule)
     # Another model's cosines are not the ones it was fitted on: the rule judges them.
-    assert isinstance(decision_for("all-MiniLM-L6-v2", e5=False, choice="calibrated"),
+    assert isinstance(decision_for("all-MiniLM-L6-v2", choice="calibrated"),
                       CoverageRule)
 
 
