@@ -125,6 +125,12 @@ class AnswerDecision(Protocol):
     @property
     def bar(self) -> float: ...
 
+    @property
+    def reads_neighbours(self) -> bool:
+        """Whether it reads ``best_other`` and ``mean``: the question's cosine to every field
+        of the products, which the turn computes only for a decision that reads them."""
+        ...
+
     def confidence(self, signals: FieldSignals) -> float: ...
 
 
@@ -138,6 +144,10 @@ class CoverageRule:
 
     similarity_bar: float
     bar: float = 1.0
+
+    @property
+    def reads_neighbours(self) -> bool:
+        return False
 
     def confidence(self, s: FieldSignals) -> float:
         covers = s.asked > 0 and s.covered >= s.asked * MIN_COVERAGE
@@ -154,6 +164,10 @@ class CalibratedDecision:
     weights: tuple[float, ...]
     intercept: float
     bar: float
+
+    @property
+    def reads_neighbours(self) -> bool:
+        return True
 
     def confidence(self, s: FieldSignals) -> float:
         z = self.intercept + sum(w * x for w, x in zip(self.weights, features(s), strict=True))

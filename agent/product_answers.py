@@ -230,17 +230,21 @@ class Candidates:
 def candidates(
     index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
     asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
+    neighbours: bool = True,
 ) -> Candidates:
     """The best fields of the pages of ``asins`` for ``question``, each with its signals.
 
     Never offered: a field written to steer an assistant, and a field that lacks a word rare
     in the language too (a specialist term: "mulesing", "Petzl"), whatever else it shares.
+    ``neighbours``: read the question's cosine to every field of the products (``best_other``
+    and ``mean``); without it a field's cosine is the one retrieval found, if any.
     """
     if dense_languages is None:
         dense_languages = index.dense_languages
     # How close the question lies to every field of the products, read first: the query's
     # vector stays prepared for the search (``query_vector``), which then uses it.
-    cosines = index.similarities(question, asins=asins, marketplace=marketplace)
+    cosines = (index.similarities(question, asins=asins, marketplace=marketplace)
+               if neighbours else {})
     # The five best fields; on a page in another language every field, since neither leg of
     # retrieval ranks a field well across languages ("heavy" against "Peso del producto").
     hits = index.search(question, marketplace=marketplace, asins=asins, language=language,
@@ -302,7 +306,8 @@ def answer_product_question(
     if decision is None:
         decision = decision_for(index.dense.model_name)
     found = candidates(index, question, language=language, marketplace=marketplace,
-                       asins=asins, product_names=product_names, dense_languages=dense_languages)
+                       asins=asins, product_names=product_names, dense_languages=dense_languages,
+                       neighbours=decision.reads_neighbours)
     scored = [(decision.confidence(c.signals), c) for c in found.fields]
     kept = [(confidence, c) for confidence, c in scored if confidence >= decision.bar]
     # Surest first; among equals (the rule's 1.0) the field covering most, then retrieval's order.

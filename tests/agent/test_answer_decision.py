@@ -52,6 +52,9 @@ def test_the_shipped_decision_is_fitted_for_this_code_and_the_default_model() ->
     assert decision_for("multilingual-e5-small", choice="calibrated") is fitted
     # The rule unless the calibrated decision is chosen (CSBA_ANSWER_DECISION).
     assert isinstance(decision_for("multilingual-e5-small"), CoverageRule)
+    # Only the calibrated decision reads the cosines of the page's other fields.
+    assert fitted.reads_neighbours
+    assert not decision_for("multilingual-e5-small").reads_neighbours
     # Another model's cosines are not the ones it was fitted on: the rule judges them.
     assert isinstance(decision_for("all-MiniLM-L6-v2", choice="calibrated"),
                       CoverageRule)
