@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated
@@ -20,12 +20,17 @@ from pydantic import BaseModel, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from agent.core import Agent
-from agent.db import Store
+from agent.db import Store, make_engine
+from base.clock import Clock
 from base.settings import Settings
 from channels.base import ChannelAdapter
 from channels.concurrency import bounded
 from channels.credential_guesses import CredentialGuesses, CredentialThrottle
+from channels.customer_mail import CustomerMail
 from channels.email_in import EmailChannel, InboundSmtpServer
+from channels.email_out import SmtpSender
+from channels.handover import HandoverMail
+from channels.mailbox import Mailbox
 from channels.messaging import MessagingChannel
 from channels.metrics import ServiceMetrics
 from channels.openapi_errors import document_errors
@@ -35,6 +40,7 @@ from channels.recovery import answer_stranded
 from channels.request_bodies import RequestBodyGuard, service_body_limits
 from channels.security_headers import SecurityHeaders
 from channels.seller_account import seller_account_router
+from channels.seller_mail import CaseAnswerer, SellerMail
 from channels.seller_portal import seller_portal_router
 from channels.seller_reports import seller_reports_router
 from channels.unavailable import answer_503_when_the_database_is_unavailable
@@ -58,6 +64,34 @@ class EvidenceOut(BaseModel):
     score: float
 
 
+def mailboxes(store: Store, *, domain: str, clock: Clock,
+              answer_case: CaseAnswerer | None = None,
+              handover_addresses: Mapping[str, str] | None = None,
+              case_secret: bytes | None = None) -> list[Mailbox]:
+    """The email channel's mailboxes, most specific first: a mail to a hand-over address is a
+    seller's forward (only with hand-over addresses), a reply to a case notification is that
+    case's answer (only with the agent's ``answer_case``; else sellers answer in the portal),
+    and every other mail is a customer's."""
+    boxes: list[Mailbox] = []
+    if handover_addresses:
+        boxes.append(HandoverMail(store, handover_addresses, domain=domain, clock=clock))
+    if answer_case is not None:
+        boxes.append(SellerMail(store, answer_case, domain=domain, clock=clock,
+                                secret=case_secret))
+    boxes.append(CustomerMail(store, domain=domain, clock=clock))
+    return boxes
+
+
+def email_channel(settings: Settings, answer_case: CaseAnswerer) -> EmailChannel:
+    # Its own engine on the agent's database: threading and the reply queue live there.
+    store = Store(make_engine(settings.resolved_database_url))
+    sender = SmtpSender(settings.smtp_url)
+    secret = settings.mail_secret.get_secret_value().encode() if settings.mail_secret else None
+    return EmailChannel.from_settings(settings, store=store, sender=sender, mailboxes=mailboxes(
+        store, domain=sender.domain, clock=settings.clock, answer_case=answer_case,
+        handover_addresses=settings.handover_addresses, case_secret=secret))
+
+
 def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
                smtp_server: bool = True, outbox_worker: bool = True,
                index: KnowledgeIndex | None = None) -> FastAPI:
@@ -70,7 +104,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     clock = settings.clock
     # One adapter per channel (the registry); voice follow-ups go out as SMS.
     # A seller's reply to a case notification is that case's answer.
-    email = EmailChannel.from_settings(settings, answer_case=agent.answer_case)
+    email = email_channel(settings, agent.answer_case)
     sms = MessagingChannel.from_settings(settings)
     channels: dict[str, ChannelAdapter] = {
         "email": email, "sms": sms, "voice": VoiceChannel(sms),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from urllib.parse import urlparse
 
 from agent.db import OutboxRow
@@ -27,6 +27,11 @@ class SmtpSender:
         self.username, self.password = parsed.username, parsed.password
         self.sender = sender
         self.timeout = timeout
+
+    @property
+    def domain(self) -> str:
+        """The domain of our From address: our Message-IDs' and mailboxes' domain."""
+        return parseaddr(self.sender)[1].rpartition("@")[2] or "csba.example"
 
     def compose(self, row: OutboxRow, *, reply_to: str | None = None) -> EmailMessage:
         message = EmailMessage()

@@ -15,11 +15,14 @@ from email.utils import getaddresses
 from typing import Literal
 
 from agent.messages import MAX_TEXT_CHARS
-from channels.email_in import (
-    _HEADER_ERRORS,
-    _REPLY_HEADER,
-    _part_text,
-    _strip_reply,
+from channels.mime import (
+    HEADER_ERRORS,
+    REPLY_HEADER,
+    UnreadableEmail,
+    header,
+    message_ids,
+    part_text,
+    strip_reply,
 )
 
 ForwardKind = Literal["attached", "inline", "reply_chain"]
@@ -70,11 +73,11 @@ def read_forward(message: EmailMessage) -> ForwardedMessage | None:
 def _body_text(message: EmailMessage | MIMEPart) -> str:
     try:
         part = message.get_body(preferencelist=("plain", "html"))
-    except _HEADER_ERRORS:
+    except HEADER_ERRORS:
         return ""
     if part is None:
         return ""
-    text = _part_text(part, drop_quotes=False)  # a forward is quoted mail: keep it
+    text = part_text(part, drop_quotes=False)  # a forward is quoted mail: keep it
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
 
 
@@ -84,7 +87,7 @@ def _attached(message: EmailMessage) -> ForwardedMessage | None:
             continue
         try:
             inner = part.get_content()
-        except _HEADER_ERRORS:
+        except HEADER_ERRORS:
             continue
         if not isinstance(inner, EmailMessage):
             continue
@@ -92,10 +95,10 @@ def _attached(message: EmailMessage) -> ForwardedMessage | None:
         if not text:
             continue
         return ForwardedMessage(
-            kind="attached", text=text, customer=_address(_header(inner, "From")),
-            subject=_header(inner, "Subject"),
-            message_id=_message_id(_header(inner, "Message-ID")),
-            note=_strip_reply(_body_text(message)))
+            kind="attached", text=text, customer=_address(_inner_header(inner, "From")),
+            subject=_inner_header(inner, "Subject"),
+            message_id=next(iter(message_ids(_inner_header(inner, "Message-ID"))), None),
+            note=strip_reply(_body_text(message)))
     return None
 
 
@@ -115,7 +118,7 @@ def _inline(text: str) -> ForwardedMessage | None:
         return ForwardedMessage(
             kind="inline", text=body, customer=_address(fields["from"]),
             subject=fields.get("subject", ""), message_id=None,
-            note=_strip_reply("\n".join(lines[:i])))
+            note=strip_reply("\n".join(lines[:i])))
     return None
 
 
@@ -123,11 +126,11 @@ def _reply_chain(text: str) -> ForwardedMessage | None:
     lines = text.split("\n")
     for i, line in enumerate(lines):
         candidate = line.strip()
-        header = candidate
+        wrote = candidate  # "On ... wrote:"
         skip = 1
-        if not _REPLY_HEADER.match(candidate) and i + 1 < len(lines):
-            header, skip = f"{candidate} {lines[i + 1].strip()}", 2  # wrapped in two lines
-        if len(header) > 300 or not _REPLY_HEADER.match(header):
+        if not REPLY_HEADER.match(candidate) and i + 1 < len(lines):
+            wrote, skip = f"{candidate} {lines[i + 1].strip()}", 2  # wrapped in two lines
+        if len(wrote) > 300 or not REPLY_HEADER.match(wrote):
             continue
         after = lines[i + skip:]
         quoted = [line for line in after if _QUOTE.match(line)]
@@ -135,8 +138,8 @@ def _reply_chain(text: str) -> ForwardedMessage | None:
         if not body:
             continue
         return ForwardedMessage(
-            kind="reply_chain", text=body, customer=_address(header), subject="",
-            message_id=None, note=_strip_reply("\n".join(lines[:i])))
+            kind="reply_chain", text=body, customer=_address(wrote), subject="",
+            message_id=None, note=strip_reply("\n".join(lines[:i])))
     return None
 
 
@@ -190,7 +193,7 @@ def _unquote(lines: list[str]) -> list[str]:
 
 def _clean(text: str) -> str:
     # The customer's own quotes of earlier mails and their signature are not the message.
-    return _strip_reply(text)[:MAX_TEXT_CHARS]
+    return strip_reply(text)[:MAX_TEXT_CHARS]
 
 
 def _address(value: str) -> str | None:
@@ -201,14 +204,10 @@ def _address(value: str) -> str | None:
     return found.group().lower() if found else None
 
 
-def _header(message: EmailMessage, name: str) -> str:
+def _inner_header(message: EmailMessage, name: str) -> str:
+    """A header of the attached mail; one that cannot be decoded reads as missing, since the
+    customer's words are still worth taking over."""
     try:
-        value = message.get(name)
-    except _HEADER_ERRORS:
+        return header(message, name)
+    except UnreadableEmail:
         return ""
-    return " ".join(str(value).split()) if value is not None else ""
-
-
-def _message_id(value: str) -> str | None:
-    found = re.search(r"<[^<>\s]{1,250}>", value)
-    return found.group() if found else None

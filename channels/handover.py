@@ -15,19 +15,17 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent.cases import queue_customer_message
 from agent.core import REDIRECTS
-from agent.db import ConversationRow, MessageRow, SellerRow, Store
+from agent.db import ConversationRow, MessageRow, OutboxRow, SellerRow, Store
 from agent.enrolment import enrolment_history
 from agent.messages import InboundMessage, Reply
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
@@ -41,9 +39,9 @@ from channels.forwards import read_forward
 from channels.recovery import late_reply_key
 from seller.handovers import HandoverRow, ensure_tables, handover_rows
 
-if TYPE_CHECKING:  # email_in builds this desk; the parsed mail is only read here
-    from channels.email_in import ParsedEmail
-    from channels.mail_auth import SenderAuth
+if TYPE_CHECKING:
+    from channels.mail_auth import CheckKind
+    from channels.mailbox import InboundMail
 
 log = logging.getLogger(__name__)
 
@@ -438,9 +436,33 @@ def _conversation_id() -> str:
 
 # --- by email -------------------------------------------------------------------------------
 
+class HandoverMailOut(BaseModel):
+    """A seller's forward to a hand-over address; the sender was answered by mail."""
+
+    handover: HandoverStatus
+    handover_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverMailOutcome:
+    result: HandoverResult
+    proven: bool  # whether the sender checks proved the From address
+
+    @property
+    def sender_unproven(self) -> bool:
+        return not self.proven
+
+    def response(self) -> HandoverMailOut:
+        return HandoverMailOut(handover=self.result.status, handover_id=self.result.handover_id)
+
+
 class HandoverMail:
-    """Mail to a hand-over address: the forward is read, checked and taken over or refused,
-    and the sender always gets one reply."""
+    """The mailbox of the hand-over addresses: the forward is read, checked and taken over or
+    refused, and the sender always gets one reply."""
+
+    check: CheckKind = "handover"
+    reply_kind = SELLER_REPLY_KIND
+    response_model: type[BaseModel] = HandoverMailOut
 
     def __init__(self, store: Store, addresses: Mapping[str, str], *,
                  domain: str = MAIL_DOMAIN,
@@ -452,20 +474,23 @@ class HandoverMail:
         self.desk = HandoverDesk(store, domain=domain, clock=clock)
         self.store = store
 
-    def addressed(self, parsed: ParsedEmail, recipients: Sequence[str] = ()) -> bool:
+    def accepts(self, mail: InboundMail) -> bool:
         """Whether a mail is for a hand-over address: by the envelope, else its headers (the
         webhook has no envelope; an MTA records the original recipient in them)."""
-        if any(r.strip().strip("<>").lower() in self.addresses for r in recipients):
-            return True
-        return not self.addresses.isdisjoint(parsed.recipients)
+        return not self.addresses.isdisjoint(mail.recipients)
 
-    def receive(self, raw: bytes, parsed: ParsedEmail, handle: MessageHandler,
-                auth: SenderAuth) -> HandoverResult:
-        """``auth``: what the mail checks proved. Only a seller's registered address, proven
-        by DMARC alignment, hands a message over; only a proven sender gets a reply."""
-        message = _parse(raw)
-        forward = read_forward(message)
-        proven = auth.verified_address
+    def reply_to(self, row: OutboxRow) -> str | None:
+        return None  # the answer to a forward asks nothing back
+
+    def receive(self, mail: InboundMail, handle: MessageHandler) -> HandoverMailOutcome:
+        """Only a seller's registered address, proven by DMARC alignment, hands a message
+        over; only a proven sender gets a reply."""
+        return HandoverMailOutcome(self._receive(mail, handle), proven=mail.proven is not None)
+
+    def _receive(self, mail: InboundMail, handle: MessageHandler) -> HandoverResult:
+        parsed = mail.parsed
+        forward = read_forward(parsed.message)
+        proven = mail.auth.verified_address
         seller = seller_by_email(self.store, proven) if proven is not None else None
         source_key = f"mail:{parsed.message_id}"
 
@@ -498,8 +523,3 @@ class HandoverMail:
                  parsed.message_id, forward.kind, len(order_ids), len(forward.text))
         return self.desk.take_over(seller, request, handle, seller_reply=reply)
 
-
-def _parse(raw: bytes) -> EmailMessage:
-    message = BytesParser(policy=policy.default).parsebytes(raw)
-    assert isinstance(message, EmailMessage)
-    return message

@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels.email_in import MAX_MESSAGE_BYTES
+from channels.mime import MAX_MESSAGE_BYTES
 from channels.twilio_auth import MAX_FORM_BYTES
 from seller.evidence import MAX_PHOTO_BYTES, MAX_PHOTOS
 

@@ -24,19 +24,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from pydantic import BaseModel
 from sqlalchemy import DateTime, LargeBinary, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from agent.cases import CASE_ID_PATTERN, OPEN, SELLER_NOTIFICATION, CaseError, seller_language
-from agent.db import Base, CaseRow, ConversationRow, SentEmailRow, Store
+from agent.db import Base, CaseRow, ConversationRow, OutboxRow, SentEmailRow, Store
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
 from agent.replies import render
 from base.clock import Clock, wall_clock
 
-if TYPE_CHECKING:  # email_in imports this module; the parsed mail is only read here
-    from channels.email_in import ParsedEmail
-    from channels.mail_auth import SenderAuth
+if TYPE_CHECKING:
+    from channels.base import MessageHandler
+    from channels.mail_auth import CheckKind, SenderAuth
+    from channels.mailbox import InboundMail
+    from channels.mime import ParsedEmail
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +136,23 @@ class CaseAnswerer(Protocol):
                  record: Callable[[Session, CaseRow], None] | None = None) -> CaseRow: ...
 
 
+class SellerMailOut(BaseModel):
+    """A seller's reply to a case notification; a refusal was mailed to the sender."""
+
+    seller_mail: SellerMailResult
+
+
 @dataclass(frozen=True, slots=True)
 class SellerMailOutcome:
     result: SellerMailResult
     reason: Refusal | None = None
+
+    @property
+    def sender_unproven(self) -> bool:
+        return self.reason == "unproven"
+
+    def response(self) -> SellerMailOut:
+        return SellerMailOut(seller_mail=self.result)
 
 
 def case_in_subject(subject: str) -> str | None:
@@ -172,7 +188,12 @@ def _closed(status: str | None) -> Refusal:
 
 
 class SellerMail:
-    """Turns a seller's reply to a case notification into the case's answer, or refuses it."""
+    """The mailbox of sellers' answers to case notifications: a reply becomes the case's
+    answer, or is refused by mail."""
+
+    check: CheckKind = "seller_answer"
+    reply_kind = REPLY_KIND
+    response_model: type[BaseModel] = SellerMailOut
 
     def __init__(self, store: Store, answer_case: CaseAnswerer, *, domain: str = MAIL_DOMAIN,
                  clock: Clock = wall_clock, secret: bytes | None = None) -> None:
@@ -211,8 +232,22 @@ class SellerMail:
                 return None
         return case_id
 
-    def receive(self, parsed: ParsedEmail, case_id: str, auth: SenderAuth,
-                recipients: Iterable[str] = ()) -> SellerMailOutcome:
+    def accepts(self, mail: InboundMail) -> bool:
+        return self.recognise(mail.parsed, mail.envelope) is not None
+
+    def receive(self, mail: InboundMail, handle: MessageHandler) -> SellerMailOutcome:
+        return self.answer(mail.parsed, self.recognise(mail.parsed, mail.envelope), mail.auth,
+                           mail.envelope)
+
+    def reply_to(self, row: OutboxRow) -> str | None:
+        """A case notification's answer comes to the case's secret address."""
+        case_id = row.meta.get("case_id")
+        if row.meta.get("kind") == SELLER_NOTIFICATION and case_id:
+            return self.addresses.address(str(case_id))
+        return None
+
+    def answer(self, parsed: ParsedEmail, case_id: str | None, auth: SenderAuth,
+               recipients: Iterable[str] = ()) -> SellerMailOutcome:
         """Answer the case or refuse, once per Message-ID however often the mail arrives.
 
         ``auth`` is what the mail checks proved about the sender; ``recipients`` the SMTP
@@ -224,7 +259,8 @@ class SellerMail:
         # Replies go only to a sender the checks proved: a forged From gets no mail.
         reply_to = auth.verified_address
         with self.store.reads() as session:
-            case = session.get(CaseRow, case_id)
+            # None: recognised when accepted, no longer since; refused as an unknown case.
+            case = session.get(CaseRow, case_id) if case_id is not None else None
             seller = self.store.seller(case.seller_id) if case is not None else None
             status = case.status if case is not None else None
         if case is None or seller is None or not same_address(seller.email, parsed.sender):

@@ -20,17 +20,16 @@ from agent.outgoing_mail import reply_subject
 from agent.replies import render
 from base.settings import Settings
 from channels.base import ChannelAdapter, MessageHandler
-from channels.email_in import (
+from channels.email_in import EmailChannel, InboundSmtpServer
+from channels.email_out import SmtpSender
+from channels.mime import (
     MAX_MESSAGE_BYTES,
-    EmailChannel,
-    InboundSmtpServer,
     NoMessageId,
     NoSender,
     NoText,
     parse_email,
     should_not_reply,
 )
-from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
 from channels.rate_limit import SenderRateLimiter, rate_limited
 from tests.conftest import NOW
@@ -195,7 +194,8 @@ def test_reply_subject(subject: str, expected: str | None) -> None:
 
 def test_from_settings_and_the_openapi_page(settings: Settings) -> None:
     channel = EmailChannel.from_settings(settings)
-    assert (channel.name, channel.smtp_port, channel.domain) == ("email", 2525, "csba.example")
+    assert (channel.name, channel.smtp_port, channel.sender.domain) == ("email", 2525,
+                                                                     "csba.example")
     app = FastAPI()
     app.include_router(channel.router(lambda msg: Reply(
         conversation_id="c", text="t", language="en", outcome="answered", intent="other")))

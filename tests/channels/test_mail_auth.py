@@ -10,7 +10,6 @@ import dkim
 import pytest
 
 from base.settings import Settings
-from channels.email_in import UnreadableEmail, _html_text, parse_email
 from channels.mail_auth import (
     AuthResultsReader,
     SenderAuth,
@@ -21,6 +20,7 @@ from channels.mail_auth import (
     sender_checks,
 )
 from channels.mail_dns import MailDns
+from channels.mime import UnreadableEmail, html_text, parse_email
 from channels.seller_mail import CaseAddresses
 from tests.support.dns import DKIM_DIR, SELECTOR, LoopbackDns, running_dns
 from tests.support.mail_auth import AUTHSERV_ID, as_bytes, dkim_signed, provider_verified
@@ -166,14 +166,14 @@ def test_multipart_nested_past_any_real_mail_is_unreadable() -> None:
     '<span style="DISPLAY: NONE !important">SECRET</span>',
 ])
 def test_text_css_hides_is_not_the_mails_text(hidden: str) -> None:
-    text = _html_text(f"<html>{hidden}<body><p>Where is my order?</p></body></html>")
+    text = html_text(f"<html>{hidden}<body><p>Where is my order?</p></body></html>")
     assert "Where is my order?" in text and "SECRET" not in text
 
 
 def test_visible_text_in_colour_is_kept() -> None:
     html = ('<div style="background:#000"><span style="color:#fff">white on black</span></div>'
             '<p style="color:#333">dark grey</p><p style="font-size:13px">normal</p>')
-    text = _html_text(html)
+    text = html_text(html)
     assert all(part in text for part in ("white on black", "dark grey", "normal"))
 
 

@@ -25,6 +25,7 @@ from agent.core import Agent
 from agent.db import CaseRow, MessageRow, OutboxRow, SentEmailRow, Store
 from agent.seller_answers import published_answers
 from base.settings import Settings
+from channels.app import mailboxes
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
@@ -104,8 +105,10 @@ def agent(store: Store, headlamp_index: KnowledgeIndex) -> Agent:
 
 @pytest.fixture()
 def channel(agent: Agent, mail_relay: MailCatcher) -> EmailChannel:
-    return EmailChannel(agent.store, SmtpSender(mail_relay.url), smtp_port=free_port(),
-                        clock=lambda: CLOCK, answer_case=agent.answer_case,
+    sender = SmtpSender(mail_relay.url)
+    return EmailChannel(agent.store, sender, smtp_port=free_port(), clock=lambda: CLOCK,
+                        mailboxes=mailboxes(agent.store, domain=sender.domain,
+                                            clock=lambda: CLOCK, answer_case=agent.answer_case),
                         checks=checks_for_tests())
 
 

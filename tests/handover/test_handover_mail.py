@@ -20,6 +20,7 @@ from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, RefundRow, Store
 from agent.records import Order
 from base.settings import DEFAULT_HANDOVER_ADDRESSES
+from channels.app import mailboxes
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
@@ -51,9 +52,11 @@ RIDGELINE_ORDER = "111-0182947-4168020"  # A5RIDGELINE's: another seller's order
 
 @pytest.fixture()
 def channel(agent: Agent, mail_relay: MailCatcher) -> EmailChannel:
-    return EmailChannel(agent.store, SmtpSender(mail_relay.url), smtp_port=free_port(),
-                        clock=lambda: CLOCK, answer_case=agent.answer_case,
-                        handover_addresses=DEFAULT_HANDOVER_ADDRESSES,
+    sender = SmtpSender(mail_relay.url)
+    return EmailChannel(agent.store, sender, smtp_port=free_port(), clock=lambda: CLOCK,
+                        mailboxes=mailboxes(agent.store, domain=sender.domain,
+                                            clock=lambda: CLOCK, answer_case=agent.answer_case,
+                                            handover_addresses=DEFAULT_HANDOVER_ADDRESSES),
                         checks=checks_for_tests())
 
 

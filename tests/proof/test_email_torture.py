@@ -25,6 +25,8 @@ from sqlalchemy import select
 from agent.core import Agent
 from agent.db import MessageRow, OutboxRow, Store
 from agent.outgoing_mail import dedupe_key
+from base.clock import wall_clock
+from channels.app import mailboxes
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.email_out import SmtpSender
 from tests.contracts.channel import CountingHandler
@@ -282,8 +284,9 @@ def test_thousands_of_hostile_mails_are_stored_ignored_or_refused(
         agent: Agent, store: Store, mail_relay: MailCatcher,
         ignored_log: pytest.LogCaptureFixture) -> None:
     mails = torture_mails()
-    channel = EmailChannel(store, SmtpSender(mail_relay.url), answer_case=agent.answer_case,
-                           checks=checks_for_tests())
+    sender = SmtpSender(mail_relay.url)
+    channel = EmailChannel(store, sender, checks=checks_for_tests(), mailboxes=mailboxes(
+        store, domain=sender.domain, clock=wall_clock, answer_case=agent.answer_case))
     handler = CountingHandler(agent.handle)
     server = InboundSmtpServer(channel, handler, port=free_port())
     server.start()

@@ -26,6 +26,7 @@ from agent.messages import InboundMessage, Reply
 from agent.records import Order, Seller
 from base.jsonl import read_jsonl
 from base.settings import Settings
+from channels.customer_mail import CustomerReply
 from channels.email_in import EmailChannel
 from channels.email_out import SmtpSender
 from knowledge.index import KnowledgeIndex
@@ -200,9 +201,9 @@ def test_an_injection_in_an_emails_quoted_part_changes_no_decision(
                "nicht mehr.\r\n\r\nAm 20.11.2026 um 10:00 schrieb Kundenservice:\r\n"
                f"{quoted}\r\n").encode()
         receipt = channel.receive(provider_verified(raw), agent.handle)  # a proven sender
-        assert receipt.reply is not None
-        assert_reveals_nothing(receipt.reply, "miriam.koch@example.de")
-        results[twin] = decision(agent, receipt.reply)
+        assert isinstance(receipt.outcome, CustomerReply)
+        assert_reveals_nothing(receipt.outcome.reply, "miriam.koch@example.de")
+        results[twin] = decision(agent, receipt.outcome.reply)
     assert results["injected"] == results["clean"]
 
 

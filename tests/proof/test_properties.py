@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from agent.messages import MAX_TEXT_CHARS
 from agent.records import Order, Seller
 from agent.returns import RETURN_REASONS, ReturnDecision, decide_return
-from channels.email_in import MAX_MESSAGE_ID_CHARS, ParsedEmail, UnreadableEmail, parse_email
+from channels.mime import MAX_MESSAGE_ID_CHARS, ParsedEmail, UnreadableEmail, parse_email
 from knowledge.pages import ProductPage
 from knowledge.policy import MarketplacePolicy, load_policy, policy_marketplaces
 from seller.fees import CpuBasis, fee_tier, monthly_fee
