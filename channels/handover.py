@@ -30,6 +30,7 @@ from agent.enrolment import enrolment_history
 from agent.messages import InboundMessage, Reply
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
 from agent.records import Order, Seller
+from agent.replies import render, templates
 from agent.scope import order_scope
 from agent.understanding import classify_intent, detect_language, extract_order_ids
 from base.clock import Clock, wall_clock
@@ -55,85 +56,30 @@ CUSTOMER_KIND = "handover_answer"
 # refusal must not tell anyone whether an order exists or whose it is.
 UNKNOWN_ORDER = "handover.unknown_order"
 
-SELLER_TEXTS: Mapping[str, str] = MappingProxyType({
-    UNKNOWN_ORDER: "We could not take over this message and nothing was sent to anyone. The "
-                   "service takes over a customer's message only when the seller of the order "
-                   "forwards it from the email address registered for its seller account, and "
-                   "the message or your note names that order's number. This message names no "
-                   "order of the seller registered with the address it came from.",
-    "handover.no_order_number": "We could not take over this message: it names no order "
-                                "number. Please send it again with the order number (like "
-                                "123-1234567-1234567) in your note above the forwarded message "
-                                "or in the subject.",
-    "handover.no_forward": "We could not take over this message: we found no forwarded "
-                           "customer message in it. Please forward the customer's email "
-                           "(inline or as an attachment), or paste it in the seller portal "
-                           "under Hand-over.",
-    "handover.no_customer_message": "We could not take over this message: the customer's "
-                                    "message in it is empty.",
-    "handover.no_customer_contact": "We could not take over the message about order "
-                                    "{order_id}: the order holds neither an email address nor "
-                                    "a phone number of the customer, so we cannot answer them. "
-                                    "Please answer the customer yourself.",
-    "handover.rate_limited": "We could not take over the message about order {order_id} right "
-                             "now: the customer has sent us many messages in a short time. "
-                             "Please send it again in a few minutes.",
-    "scope.pre_order_question": "We did not take over the message about order {order_id}: it "
-                                "is a question before buying, which the service does not "
-                                "answer. Please answer the customer yourself.",
-    "scope.invoice": "We did not take over the message about order {order_id}: it asks for an "
-                     "invoice, which only you can issue. Please answer the customer yourself.",
-    "scope.customization": "We did not take over the message about order {order_id}: it is "
-                           "about personalising the product, which you arrange with the "
-                           "customer directly. Please answer the customer yourself.",
-    # The service's page: for orders the marketplace fulfilled, the seller answers the
-    # customer in buyer-seller messaging; the marketplace's customer service handles the
-    # customer's own contacts with it, not the messages sent to the seller.
-    "scope.fulfilled_by_marketplace": "We did not take over the message about order "
-                                      "{order_id}: the marketplace fulfilled that order, and "
-                                      "the service covers only orders you ship yourself. For "
-                                      "orders the marketplace fulfilled, you answer the "
-                                      "customer in buyer-seller messaging. Please answer the "
-                                      "customer there yourself.",
-    "scope.seller_fulfilled_prime": "We did not take over the message about order {order_id}: "
-                                    "Seller Fulfilled Prime orders are answered by the "
-                                    "marketplace's regular customer service.",
-    "scope.ordered_before_enrolment": "We did not take over the message about order "
-                                      "{order_id}: it was placed before you enrolled in the "
-                                      "service. Please answer the customer yourself.",
-    "scope.ordered_after_opt_out": "We did not take over the message about order {order_id}: "
-                                   "it was placed after you opted out of the service. Please "
-                                   "answer the customer yourself.",
-    "scope.seller_not_enrolled": "We did not take over the message about order {order_id}: "
-                                 "your account is not enrolled in the service. Please answer "
-                                 "the customer yourself.",
-    "taken_over": "We have taken over your customer's message about order {order_id} "
-                  "(hand-over {handover_id}) and answered the customer on your behalf by "
-                  "{answered_by}, at the contact details on the order.{more} Please do not "
-                  "answer the customer yourself, so that two answers do not cross. You can "
-                  "see how the inquiry was resolved in the seller portal (Hand-over) or with "
-                  "GET /v1/seller/orders/{order_id}/resolution.",
-    "taken_over_case": " A case {case_id} was opened for you; its notification follows.",
-    "taken_over_needs_info": " We have asked the customer for what we need to answer.",
-})
-# The first line of the answer: the customer learns who answers and why.
-CUSTOMER_INTRO: Mapping[str, str] = MappingProxyType({
-    "en": "Your message to {seller} about order {order_id} has been passed to the "
-          "marketplace's customer service, which answers it on the seller's behalf.",
-    "de": "Ihre Nachricht an {seller} zu Bestellung {order_id} wurde an den Kundenservice des "
-          "Marktplatzes übergeben, der sie im Namen des Verkäufers beantwortet.",
-    "es": "Su mensaje a {seller} sobre el pedido {order_id} se ha pasado al servicio de "
-          "atención al cliente del marketplace, que lo responde en nombre del vendedor.",
-    "fr": "Votre message à {seller} concernant la commande {order_id} a été transmis au "
-          "service client de la marketplace, qui y répond au nom du vendeur.",
-    "it": "Il suo messaggio a {seller} sull'ordine {order_id} è stato passato al servizio "
-          "clienti del marketplace, che risponde per conto del venditore.",
-})
-CUSTOMER_SUBJECT: Mapping[str, str] = MappingProxyType({
-    "en": "Your message about order {order_id}", "de": "Ihre Nachricht zu Bestellung {order_id}",
-    "es": "Su mensaje sobre el pedido {order_id}", "fr": "Votre message sur la commande {order_id}",
-    "it": "Il suo messaggio sull'ordine {order_id}",
-})
+# What the seller is told, by rule, and the customer's first line and subject are templates
+# ``handover_*`` in ``agent/templates/``; the seller's are written in English only.
+
+
+def seller_text(rule: str, **slots: object) -> str:
+    return render(_seller_key(rule), "en", **slots)
+
+
+def _seller_key(rule: str) -> str:
+    """"scope.invoice" -> "handover_scope_invoice", "handover.no_forward" ->
+    "handover_no_forward", "taken_over" -> "handover_taken_over"."""
+    return "handover_" + rule.removeprefix("handover.").replace(".", "_")
+
+
+def taken_over_text(order_id: str, handover_id: str, *, answered_by: str,
+                    case_id: str | None, outcome: str | None) -> str:
+    """What the seller is told of a message taken over: how, and what follows."""
+    more = ""
+    if case_id:
+        more = seller_text("taken_over_case", case_id=case_id)
+    elif outcome == "needs_info":
+        more = seller_text("taken_over_needs_info")
+    return seller_text("taken_over", order_id=order_id, handover_id=handover_id,
+                       answered_by="email" if answered_by == "email" else "SMS", more=more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +189,8 @@ class HandoverDesk:
             rule = next((c.rule for c in reply.citations if c.kind == "policy" and c.rule),
                         "scope.pre_order_question")
             return self._refuse(handover_id, request, seller, order,
-                                rule if rule in SELLER_TEXTS else "scope.pre_order_question",
+                                rule if _seller_key(rule) in templates("en")
+                                else "scope.pre_order_question",
                                 seller_reply)
         return self._record_take_over(handover_id, request, seller, order, msg, reply,
                                       seller_reply)
@@ -297,18 +244,11 @@ class HandoverDesk:
                           order: Order, msg: InboundMessage, reply: Reply,
                           seller_reply: SellerReply | None) -> HandoverResult:
         now = self.clock()
-        language = reply.language if reply.language in CUSTOMER_INTRO else "en"
-        body = (CUSTOMER_INTRO[language].format(seller=seller.name, order_id=order.order_id)
-                + "\n\n" + reply.text)
-        more = ""
-        if reply.case_id:
-            more = SELLER_TEXTS["taken_over_case"].format(case_id=reply.case_id)
-        elif reply.outcome == "needs_info":
-            more = SELLER_TEXTS["taken_over_needs_info"]
-        answered_by = "email" if msg.channel == "email" else "SMS"
-        message = SELLER_TEXTS["taken_over"].format(
-            order_id=order.order_id, handover_id=handover_id, answered_by=answered_by,
-            more=more)
+        language = reply.language
+        body = (render("handover_customer_intro", language, seller=seller.name,
+                       order_id=order.order_id) + "\n\n" + reply.text)
+        message = taken_over_text(order.order_id, handover_id, answered_by=msg.channel,
+                                  case_id=reply.case_id, outcome=reply.outcome)
         def write(session: Session) -> None:
             conv = session.get_one(ConversationRow, reply.conversation_id)
             row = session.scalar(select(MessageRow).where(
@@ -319,7 +259,7 @@ class HandoverDesk:
             key = late_reply_key(row)
             if msg.channel == "email":
                 subject = reply_subject(request.subject) or \
-                    CUSTOMER_SUBJECT[language].format(order_id=order.order_id)
+                    render("handover_customer_subject", language, order_id=order.order_id)
                 queue_email(session, dedupe_key=key, recipient=msg.sender, subject=subject,
                             body=body, kind=CUSTOMER_KIND, now=now,
                             conversation_id=conv.id, case_id=reply.case_id,
@@ -347,7 +287,7 @@ class HandoverDesk:
     def _refuse(self, handover_id: str, request: HandoverRequest, seller: Seller | None,
                 order: Order | None, rule: str, seller_reply: SellerReply | None
                 ) -> HandoverResult:
-        message = SELLER_TEXTS[rule].format(order_id=order.order_id if order else "-")
+        message = seller_text(rule, order_id=order.order_id if order else "-")
 
         def write(session: Session) -> None:
             session.add(HandoverRow(
@@ -392,16 +332,10 @@ def result_of(row: HandoverRow) -> HandoverResult:
     """A stored hand-over as its seller is told about it."""
     if row.status == "refused":
         rule = row.rule or UNKNOWN_ORDER
-        message = SELLER_TEXTS[rule].format(order_id=row.order_id or "-")
+        message = seller_text(rule, order_id=row.order_id or "-")
         return HandoverResult(row.id, "refused", message, rule=rule, order_id=row.order_id)
-    more = ""
-    if row.case_id:
-        more = SELLER_TEXTS["taken_over_case"].format(case_id=row.case_id)
-    elif row.outcome == "needs_info":
-        more = SELLER_TEXTS["taken_over_needs_info"]
-    message = SELLER_TEXTS["taken_over"].format(
-        order_id=row.order_id, handover_id=row.id, more=more,
-        answered_by="email" if row.answered_by == "email" else "SMS")
+    message = taken_over_text(row.order_id or "-", row.id, answered_by=row.answered_by or "",
+                              case_id=row.case_id, outcome=row.outcome)
     return HandoverResult(row.id, "taken_over", message, order_id=row.order_id,
                           outcome=row.outcome, case_id=row.case_id,
                           answered_by=row.answered_by)
