@@ -45,18 +45,18 @@ UNRANKED = 25
 
 # A question asking for a quantity ("wie viel wiegt", "cuántos vatios", "how long does it
 # last"): a field without a number rarely answers it.
-_QUANTITY = re.compile(
-    r"\b(wie ?viele?|wieviel|wie (lang|lange|gro(ß|ss)|schwer|hoch|breit|tief|weit|dick|warm|"
-    r"hell|laut|schnell|alt)|welche (größe|maße|länge|breite|höhe)|cu[aá]nt[oa]s?|"
-    r"qu[eé] (tama[nñ]o|medida|peso|capacidad|potencia|largo|ancho|alto)|"
-    r"combien|quant[oiae]|how (much|many|long|big|heavy|tall|wide|deep|thick|large|far|fast|"
-    r"loud|bright|hot|warm|old)|what (size|length|width|height|weight|capacity|wattage|"
-    r"voltage|dimensions?))\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d")
 
 
+@cache
+def _quantity_question() -> re.Pattern[str]:
+    text = resources.files("agent").joinpath("data/quantity_questions.json").read_text("utf-8")
+    phrases = [p for language, ps in json.loads(text).items() if language != "about" for p in ps]
+    return re.compile(r"\b(" + "|".join(f"(?:{p})" for p in phrases) + r")\b", re.IGNORECASE)
+
+
 def asks_quantity(question: str) -> bool:
-    return bool(_QUANTITY.search(question))
+    return bool(_quantity_question().search(question))
 
 
 @dataclass(frozen=True, slots=True)
