@@ -195,7 +195,7 @@ def eval_command(
     ] = None,
 ) -> None:
     """Run a dataset against a fresh agent on exactly the given data and report its quality."""
-    from evals.dataset import read_datasets
+    from evals.dataset import fill_customers, read_datasets
     from evals.metrics import HEADLINE
     from evals.pqa import PARTS
     from evals.report import PublicRun, load_previous, write_reports
@@ -207,8 +207,9 @@ def eval_command(
         raise typer.Exit(2)
     settings = _settings()
     try:
-        cases = read_datasets(dataset)
         data = read_inputs(catalogs=catalog, orders=orders, sellers=sellers)
+        cases = fill_customers(read_datasets(dataset), data.orders,
+                               source=Path(", ".join(map(str, dataset))))
         public_input = _public_input(public, public_limit, out_dir) if public else None
     except DataFileError as exc:
         # Unwrapped: the file:line: field of each error must stay whole to be found again.

@@ -7,13 +7,14 @@ field or a wrong type is a ``DataFileError`` naming the file, the line and the f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from agent.messages import Channel, Outcome, Redirect
+from agent.records import Order
 from base.jsonl import DataFileError, iter_json_lines, read_jsonl
 from base.money import Marketplace, Money
 
@@ -32,6 +33,10 @@ class Customer(_Open):
 
     email: str | None = None
     phone: str | None = None
+    # Extension: the order's own customer, its email and phone filled in from the orders the
+    # dataset runs on (``fill_customers``): a case names its order and never copies a contact,
+    # which could silently stop matching the order.
+    from_order: bool = False
 
 
 class ExpectedDecision(_Open):
@@ -95,6 +100,30 @@ class EvalCase(_Open):
         if self.expect_per_turn is not None:
             return [(i, e) for i, e in enumerate(self.expect_per_turn) if e is not None]
         return [(len(self.turns) - 1, self.expect)] if self.expect is not None else []
+
+
+def fill_customers(cases: Sequence[EvalCase], orders: Iterable[Order], *,
+                   source: Path = Path("dataset")) -> list[EvalCase]:
+    """The cases with every ``{"from_order": true}`` customer given its order's email and
+    phone; ``DataFileError`` names each case whose order is not among ``orders``."""
+    by_id = {order.order_id: order for order in orders}
+    filled: list[EvalCase] = []
+    problems: list[str] = []
+    for case in cases:
+        if not case.customer.from_order:
+            filled.append(case)
+            continue
+        order = by_id.get(case.order_id or "")
+        if order is None:
+            problems.append(f"case {case.id!r}: field 'customer': from_order needs the order, "
+                            f"and {case.order_id or 'no order_id'} is not in the orders")
+            continue
+        customer = case.customer.model_copy(update={"email": order.customer.email,
+                                                    "phone": order.customer.phone})
+        filled.append(case.model_copy(update={"customer": customer}))
+    if problems:
+        raise DataFileError(source, problems)
+    return filled
 
 
 def read_dataset(path: Path) -> list[EvalCase]:

@@ -29,7 +29,7 @@ from agent.messages import InboundMessage, Reply
 from agent.understanding import warm_up
 from base.settings import Settings
 from evals.baseline import PlainRetrieval
-from evals.dataset import EvalCase
+from evals.dataset import EvalCase, fill_customers
 from evals.groundedness import Records, Sentence, evidence_for, judge
 from evals.scoring import check_reply
 from knowledge.index import KnowledgeIndex
@@ -192,6 +192,7 @@ def run_dataset(cases: list[EvalCase], data: IngestInput, out_dir: Path, *, sett
     """Run every case on the agent and on the baseline; write both results files as it goes."""
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    cases = fill_customers(cases, data.orders)
     records = Records.of(data.pages, data.orders)
     runs: list[CaseRun] = []
     with tempfile.TemporaryDirectory(prefix="csba-eval-") as tmp:

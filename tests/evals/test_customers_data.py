@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from evals.dataset import EvalCase, read_datasets
+from evals.dataset import EvalCase, fill_customers, read_datasets
 from seller.ingest import DEMO_DATA_DIR, IngestInput, read_inputs
 
 FOLDER = Path(__file__).resolve().parents[2] / "evals" / "datasets" / "customers"
@@ -20,7 +20,7 @@ def _data() -> tuple[IngestInput, list[EvalCase]]:
                        orders=[FOLDER / f"orders_{lang}.jsonl" for lang in LANGUAGES],
                        sellers=DEMO_DATA_DIR / "sellers.jsonl")
     cases = read_datasets([FOLDER / f"cases_{lang}.jsonl" for lang in LANGUAGES])
-    return data, cases
+    return data, fill_customers(cases, data.orders)
 
 
 def test_every_file_loads_and_every_cited_answer_is_on_its_page() -> None:

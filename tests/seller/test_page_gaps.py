@@ -13,8 +13,9 @@ import pytest
 from agent.core import Agent
 from agent.db import CaseRow, ConversationRow, Store
 from agent.seller_answers import publish_answer
-from evals.dataset import read_dataset
+from evals.dataset import fill_customers, read_dataset
 from evals.runner import messages
+from seller.ingest import DEMO_DATA_DIR, read_inputs
 from seller.page_gaps import page_gap_chart, page_gap_report, page_gaps_csv
 
 DEV_DATASET = Path(__file__).parents[2] / "evals" / "datasets" / "dev.jsonl"
@@ -88,7 +89,8 @@ def test_a_csv_cell_never_runs_as_a_formula(store: Store) -> None:
 @pytest.mark.slow
 def test_the_report_lists_the_dev_datasets_unanswerable_questions_per_product(
         agent: Agent, store: Store) -> None:
-    cases = [c for c in read_dataset(DEV_DATASET)
+    demo_orders = read_inputs(orders=DEMO_DATA_DIR / "orders.jsonl").orders
+    cases = [c for c in fill_customers(read_dataset(DEV_DATASET), demo_orders)
              if c.expect and c.expect.outcome == "escalated"
              and c.expect.intent == "product_question"]
     assert len(cases) >= 5, "the dev dataset holds unanswerable product questions"
