@@ -27,7 +27,7 @@ class MessageVectors:
     def __init__(self, index: KnowledgeIndex) -> None:
         self.index = index
         # Another model's vectors are not e5's: then every text is embedded here.
-        self.shared = is_e5(index.dense.model_name)
+        self.shared = is_e5(index.model_name)
 
     def __call__(self, texts: list[str]) -> Vector:
         """Unit e5 vectors of ``texts``, the message's ``meaning_text`` first (as

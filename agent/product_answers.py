@@ -256,13 +256,13 @@ def candidates(
                  and h.chunk_id not in {k.chunk_id for k in hits}]
     asked = _asked_words(question, language, product_names)
     if asked:
-        informative = set(index.lexical.informative_terms(language, [w.stem for w in asked]))
+        informative = set(index.informative_terms(language, [w.stem for w in asked]))
         # Words common across the catalog in this language ("use", "size") still count
         # when they are all the question has.
         asked = [w for w in asked if w.stem in informative] or asked
     # A word no page of the catalog uses is the most specific thing asked ("Petzl",
     # "mulesing"): it weighs double, so the words around it cannot carry the answer alone.
-    df = index.lexical.document_frequencies(
+    df = index.document_frequencies(
         language, [s for w in asked for s in (w.stem, *w.parts)])
     unknown = [w for w in asked if any(df.get(s, 0) == 0 for s in (w.stem, *w.parts))]
     weight = {w.word: UNKNOWN_WEIGHT if w in unknown else 1.0 for w in asked}
@@ -304,7 +304,7 @@ def answer_product_question(
     it is surest of are quoted, at most two.
     """
     if decision is None:
-        decision = decision_for(index.dense.model_name)
+        decision = decision_for(index.model_name)
     found = candidates(index, question, language=language, marketplace=marketplace,
                        asins=asins, product_names=product_names, dense_languages=dense_languages,
                        neighbours=decision.reads_neighbours)
