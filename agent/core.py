@@ -79,9 +79,9 @@ from base.money import MARKETPLACE_LANGUAGE, Money
 from base.settings import Settings
 from knowledge.case_rules import ExpiryRule, load_case_rules
 from knowledge.embeddings import is_e5
-from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from knowledge.policy import load_policy
+from knowledge.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class TurnResult:
 
 class Agent:
     @classmethod
-    def from_settings(cls, settings: Settings, store: Store, index: KnowledgeIndex) -> Agent:
+    def from_settings(cls, settings: Settings, store: Store, index: Retriever) -> Agent:
         """The agent as configured: its LLM phrasing (``CSBA_LLM``) and the seller portal's
         address in its replies."""
         phrasing = Phrasing.from_setting(settings.llm) if settings.llm else None
@@ -194,7 +194,7 @@ class Agent:
         decision = decision_for(index.model_name, choice=settings.answer_decision)
         return cls(store, index, portal_url=portal, phrasing=phrasing, decision=decision)
 
-    def __init__(self, store: Store, index: KnowledgeIndex, *, portal_url: str,
+    def __init__(self, store: Store, index: Retriever, *, portal_url: str,
                  phrasing: Phrasing | None = None,
                  dense_languages: frozenset[str] | None = None,
                  decision: AnswerDecision | None = None) -> None:

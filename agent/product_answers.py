@@ -23,8 +23,9 @@ from agent.answer_decision import (
     gives_number,
 )
 from agent.injection import addresses_an_assistant
-from knowledge.index import Evidence, KnowledgeIndex
+from knowledge.index import Evidence
 from knowledge.labels import glossary, label_for, terms_for
+from knowledge.retriever import Retriever
 from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
 
 SAME_LANGUAGE_CANDIDATES = 5
@@ -228,7 +229,7 @@ class Candidates:
 
 
 def candidates(
-    index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
+    index: Retriever, question: str, *, language: str, marketplace: str,
     asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
     neighbours: bool = True,
 ) -> Candidates:
@@ -293,7 +294,7 @@ def candidates(
 
 
 def answer_product_question(
-    index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
+    index: Retriever, question: str, *, language: str, marketplace: str,
     asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
     decision: AnswerDecision | None = None,
 ) -> ProductAnswer:
