@@ -79,9 +79,9 @@ from base.money import MARKETPLACE_LANGUAGE, Money
 from base.settings import Settings
 from knowledge.case_rules import ExpiryRule, load_case_rules
 from knowledge.embeddings import is_e5
-from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from knowledge.policy import load_policy
+from knowledge.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +186,15 @@ class TurnResult:
 
 class Agent:
     @classmethod
-    def from_settings(cls, settings: Settings, store: Store, index: KnowledgeIndex) -> Agent:
+    def from_settings(cls, settings: Settings, store: Store, index: Retriever) -> Agent:
         """The agent as configured: its LLM phrasing (``CSBA_LLM``) and the seller portal's
         address in its replies."""
         phrasing = Phrasing.from_setting(settings.llm) if settings.llm else None
         portal = f"{str(settings.public_base_url).rstrip('/')}/seller"
-        decision = decision_for(index.dense.model_name, choice=settings.answer_decision)
+        decision = decision_for(index.model_name, choice=settings.answer_decision)
         return cls(store, index, portal_url=portal, phrasing=phrasing, decision=decision)
 
-    def __init__(self, store: Store, index: KnowledgeIndex, *, portal_url: str,
+    def __init__(self, store: Store, index: Retriever, *, portal_url: str,
                  phrasing: Phrasing | None = None,
                  dense_languages: frozenset[str] | None = None,
                  decision: AnswerDecision | None = None) -> None:
@@ -207,7 +207,7 @@ class Agent:
                                 else dense_languages)
         self.vectors = MessageVectors(index)
         # Whether a page field answers (CSBA_ANSWER_DECISION); by default the coverage rule.
-        self.decision = decision or decision_for(index.dense.model_name)
+        self.decision = decision or decision_for(index.model_name)
 
     # --- the turn -------------------------------------------------------------------------
 
@@ -427,7 +427,7 @@ class Agent:
         """Whether a message the intent models could not place speaks of a product the
         customer ordered: one of its page's fields is at least ``bar`` close in meaning."""
         if speaks_of_buying(text) or addresses_the_agent(text) \
-                or not is_e5(self.index.dense.model_name):
+                or not is_e5(self.index.model_name):
             return False
         asins = self._proven_products(msg, conv, order_ids)
         closest = self.index.closest_similarity(meaning_text(text), asins=asins) \

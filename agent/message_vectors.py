@@ -18,16 +18,16 @@ import numpy as np
 from agent.meaning import Vector, embed, unit_rows
 from agent.understanding import meaning_text
 from knowledge.embeddings import is_e5
-from knowledge.index import KnowledgeIndex
+from knowledge.retriever import Retriever
 
 
 class MessageVectors:
     """The ``agent.meaning.Embed`` of the agent's turns, over the search index's model."""
 
-    def __init__(self, index: KnowledgeIndex) -> None:
+    def __init__(self, index: Retriever) -> None:
         self.index = index
         # Another model's vectors are not e5's: then every text is embedded here.
-        self.shared = is_e5(index.dense.model_name)
+        self.shared = is_e5(index.model_name)
 
     def __call__(self, texts: list[str]) -> Vector:
         """Unit e5 vectors of ``texts``, the message's ``meaning_text`` first (as

@@ -23,8 +23,9 @@ from agent.answer_decision import (
     gives_number,
 )
 from agent.injection import addresses_an_assistant
-from knowledge.index import Evidence, KnowledgeIndex
+from knowledge.index import Evidence
 from knowledge.labels import glossary, label_for, terms_for
+from knowledge.retriever import Retriever
 from knowledge.text import COMPOUNDING_LANGUAGES, fold, stopwords, tokens
 
 SAME_LANGUAGE_CANDIDATES = 5
@@ -228,7 +229,7 @@ class Candidates:
 
 
 def candidates(
-    index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
+    index: Retriever, question: str, *, language: str, marketplace: str,
     asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
     neighbours: bool = True,
 ) -> Candidates:
@@ -256,13 +257,13 @@ def candidates(
                  and h.chunk_id not in {k.chunk_id for k in hits}]
     asked = _asked_words(question, language, product_names)
     if asked:
-        informative = set(index.lexical.informative_terms(language, [w.stem for w in asked]))
+        informative = set(index.informative_terms(language, [w.stem for w in asked]))
         # Words common across the catalog in this language ("use", "size") still count
         # when they are all the question has.
         asked = [w for w in asked if w.stem in informative] or asked
     # A word no page of the catalog uses is the most specific thing asked ("Petzl",
     # "mulesing"): it weighs double, so the words around it cannot carry the answer alone.
-    df = index.lexical.document_frequencies(
+    df = index.document_frequencies(
         language, [s for w in asked for s in (w.stem, *w.parts)])
     unknown = [w for w in asked if any(df.get(s, 0) == 0 for s in (w.stem, *w.parts))]
     weight = {w.word: UNKNOWN_WEIGHT if w in unknown else 1.0 for w in asked}
@@ -293,7 +294,7 @@ def candidates(
 
 
 def answer_product_question(
-    index: KnowledgeIndex, question: str, *, language: str, marketplace: str,
+    index: Retriever, question: str, *, language: str, marketplace: str,
     asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
     decision: AnswerDecision | None = None,
 ) -> ProductAnswer:
@@ -304,7 +305,7 @@ def answer_product_question(
     it is surest of are quoted, at most two.
     """
     if decision is None:
-        decision = decision_for(index.dense.model_name)
+        decision = decision_for(index.model_name)
     found = candidates(index, question, language=language, marketplace=marketplace,
                        asins=asins, product_names=product_names, dense_languages=dense_languages,
                        neighbours=decision.reads_neighbours)

@@ -93,9 +93,7 @@ class DerivedVectors:
         ids = [c.chunk_id for _, chunks in donors for c in chunks]
         vectors: dict[str, NDArray[np.float32]] = {}
         for start in range(0, len(ids), 5000):
-            got = dense.store.get(ids=ids[start:start + 5000], include=["embeddings"])
-            for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True):
-                vectors[str(chunk_id)] = np.asarray(vector, dtype=np.float32)
+            vectors.update(dense.vectors(ids[start:start + 5000]))
         return cls(vectors, donors, {p.key: p.category for p in pages})
 
     def donor(self, chunk: Chunk) -> str:

@@ -174,7 +174,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
 
     @app.get("/healthz")
     def healthz(request: Request) -> dict[str, object]:
-        return {"status": "ok", "records": store.counts(), "chunks": index.lexical.count()}
+        return {"status": "ok", "records": store.counts(), "chunks": index.chunk_count()}
 
     @app.get("/v1/knowledge/search", response_model=list[EvidenceOut])
     def knowledge_search(

@@ -31,17 +31,14 @@ class PlainRetrieval:
 
     def handle(self, msg: InboundMessage) -> Reply:
         marketplace = self._marketplace(msg)
-        vector = self.index.dense.embeddings.embed_query(msg.text)
-        hits = self.index.dense.search(vector, k=1, marketplace=marketplace)
-        rows = self.index.lexical.chunk_rows([hits[0].chunk_id]) if hits else {}
+        hits = self.index.plain_search(msg.text, k=1, marketplace=marketplace)
         conversation = f"baseline:{msg.channel}:{msg.thread_key}"
-        if not rows:
+        if not hits:
             return Reply(conversation_id=conversation, text=NOTHING_FOUND,
                          language=MARKETPLACE_LANGUAGE.get(marketplace or "", "en"),
                          outcome="answered", intent="product_question")
-        row = rows[hits[0].chunk_id]
-        text, asin = str(row["text"]), str(row["asin"])
-        return Reply(conversation_id=conversation, text=text, language=str(row["language"]),
+        hit = hits[0]
+        return Reply(conversation_id=conversation, text=hit.text, language=hit.language,
                      outcome="answered", intent="product_question",
-                     citations=[Citation(kind="product_page", asin=asin,
-                                         field=str(row["field"]), text=text)])
+                     citations=[Citation(kind="product_page", asin=hit.asin,
+                                         field=hit.field, text=hit.text)])

@@ -1,4 +1,4 @@
-"""The dense leg: Chroma through LangChain's vector store, embedded or a server by URL."""
+"""The dense leg: a Chroma collection, embedded or a server by URL."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import chromadb
 import numpy as np
 from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
-from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 from numpy.typing import NDArray
 from pydantic import HttpUrl
@@ -64,8 +64,13 @@ class DenseIndex:
         # One collection per model: vectors of two models must never be compared.
         self.model_name = model_name
         self.name = f"pages_{slug(model_name)}"[:60]
-        self.store = Chroma(collection_name=self.name, embedding_function=embeddings,
-                            client=client)
+        # Opened as LangChain's ``Chroma`` opened it while the leg went through that store
+        # (same name, no metadata, no configuration, no embedding function of Chroma's), so
+        # collections written then are these. We upsert vectors made here and query by
+        # vector, which the store only did through its private ``_collection``. Chroma's own
+        # default embedding function would be recorded in a new collection's configuration.
+        self.collection: Collection = client.get_or_create_collection(
+            name=self.name, embedding_function=None)
         self.embeddings = embeddings
         self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._vectors_lock = threading.Lock()
@@ -77,25 +82,23 @@ class DenseIndex:
             ) -> None:
         """Store ``chunks``, embedding them unless their ``vectors`` are given."""
         if vectors is None:
-            self.store.add_texts(texts=[c.index_text for c in chunks],
-                                 metadatas=[c.metadata() for c in chunks],
-                                 ids=[c.chunk_id for c in chunks])
-            return
-        # What ``add_texts`` stores, with the vectors already made.
-        self.store._collection.upsert(
+            vectors = self.embed(chunks)
+        # The document beside its vector, as LangChain's store wrote it: collections written
+        # by either hold the same rows.
+        self.collection.upsert(
             ids=[c.chunk_id for c in chunks], embeddings=np.asarray(vectors, dtype=np.float32),
             metadatas=[c.metadata() for c in chunks],
             documents=[c.index_text for c in chunks])
 
     def remove(self, chunk_ids: Sequence[str]) -> None:
         if chunk_ids:
-            self.store.delete(ids=list(chunk_ids))
+            self.collection.delete(ids=list(chunk_ids))
             with self._vectors_lock:
                 for chunk_id in chunk_ids:
                     self._vectors.pop(chunk_id, None)
 
     def ids(self) -> set[str]:
-        return set(self.store.get(include=[])["ids"])
+        return set(self.collection.get(include=[])["ids"])
 
     def search(self, vector: list[float], *, k: int, marketplace: str | None = None,
                asins: Sequence[str] | None = None) -> list[DenseHit]:
@@ -110,8 +113,7 @@ class DenseIndex:
               ) -> list[DenseHit] | None:
         """The ``k`` nearest of the given chunks, exactly; None when there are too many of
         them or the collection's distance is not one computed here."""
-        collection = self.store._collection
-        space = (collection.configuration_json.get("hnsw") or {}).get("space", "l2")
+        space = (self.collection.configuration_json.get("hnsw") or {}).get("space", "l2")
         if len(chunk_ids) > EXACT_SEARCH_MAX or space not in _DISTANCES:
             return None
         if not chunk_ids:
@@ -125,6 +127,17 @@ class DenseIndex:
         order = np.argsort(distances, kind="stable")[:k]
         return [DenseHit(chunk_id=present[i], score=-float(distances[i])) for i in order]
 
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+        """The stored vectors of those of ``chunk_ids`` that exist, read from Chroma (not
+        kept: a reader of many, such as the benchmarks' donors, would evict the cache)."""
+        if not chunk_ids:
+            return {}
+        got = self.collection.get(ids=list(chunk_ids), include=["embeddings"])
+        if got["embeddings"] is None:
+            return {}
+        return {str(chunk_id): np.asarray(vector, dtype=np.float32)
+                for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True)}
+
     def _stored_vectors(self, chunk_ids: Sequence[str]) -> dict[str, NDArray[np.float32]]:
         """The stored vectors of the chunks that exist, from the cache or read from Chroma."""
         known: dict[str, NDArray[np.float32]] = {}
@@ -136,11 +149,7 @@ class DenseIndex:
         missing = [chunk_id for chunk_id in chunk_ids if chunk_id not in known]
         if not missing:
             return known
-        got = self.store._collection.get(ids=missing, include=["embeddings"])
-        if got["embeddings"] is None:
-            return known
-        read = {str(chunk_id): np.asarray(vector, dtype=np.float32)
-                for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True)}
+        read = self.vectors(missing)
         known.update(read)
         with self._vectors_lock:
             self._vectors.update(read)
@@ -153,8 +162,8 @@ class DenseIndex:
         # Ids and distances only: the documents and metadata Chroma returns by default would
         # be read from its SQLite file for nothing (the lexical registry has the rows).
         query: list[Sequence[float] | Sequence[int]] = [vector]
-        found = self.store._collection.query(query_embeddings=query, n_results=n, where=where,
-                                             include=["distances"])
+        found = self.collection.query(query_embeddings=query, n_results=n, where=where,
+                                      include=["distances"])
         ids, distances = found["ids"][0], (found["distances"] or [[]])[0]
         return [DenseHit(chunk_id=str(i), score=-float(d))
                 for i, d in zip(ids, distances, strict=True)]

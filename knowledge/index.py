@@ -132,6 +132,15 @@ class KnowledgeIndex:
         self._embedder.shutdown(wait=True)
         self.lexical.close()
 
+    @property
+    def model_name(self) -> str:
+        """The embedding model's name: what the similarities are measured with."""
+        return self.dense.model_name
+
+    def chunk_count(self) -> int:
+        """How many chunks the index holds (the lexical leg is their registry)."""
+        return self.lexical.count()
+
     # --- writing ------------------------------------------------------------------------
 
     def plan(self, pages: Iterable[ProductPage], *, prune: bool = False
@@ -318,6 +327,28 @@ class KnowledgeIndex:
         scope = self.lexical.scope_chunk_ids(marketplace, asins)
         hits = self.dense.among(self.query_vector(query), scope, k=len(scope))
         return {h.chunk_id: _cosine(h) for h in hits or []}
+
+    def informative_terms(self, language: str, terms: Sequence[str]) -> list[str]:
+        """``terms`` (stemmed in ``language``) without those too common in the catalog's
+        pages in that language to tell one field from another."""
+        return self.lexical.informative_terms(language, terms)
+
+    def document_frequencies(self, language: str, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks in ``language`` use each of ``terms`` (stemmed), as written or as
+        the start of a longer word (0: no page uses it)."""
+        return self.lexical.document_frequencies(language, terms)
+
+    def plain_search(self, query: str, *, k: int, marketplace: str | None = None
+                     ) -> list[Evidence]:
+        """The ``k`` nearest chunks of the marketplace by the dense leg alone (Chroma's
+        filtered search; no lexical leg, no fusion, nothing prepared): what a bare retrieval
+        bot finds, for the evals' baseline."""
+        hits = self.dense.search(self.dense.embeddings.embed_query(query), k=k,
+                                 marketplace=marketplace)
+        rows = self.lexical.chunk_rows([h.chunk_id for h in hits]) if hits else {}
+        return [Evidence(chunk_id=h.chunk_id, score=h.score, dense_rank=rank,
+                         lexical_rank=None, similarity=_cosine(h), **rows[h.chunk_id])
+                for rank, h in enumerate(hits, start=1) if h.chunk_id in rows]
 
     def search(self, query: str, *, marketplace: str | None = None,
                asins: Sequence[str] | None = None, language: str | None = None,

@@ -60,10 +60,7 @@ def test_each_filler_vector_is_its_donors_plus_noise_renormalised(
         real = {c.chunk_id: (p.language, p.category, field_kind(c.field))
                 for p in real_pages for c in chunk_page(p)}
         fillers = [(p, c) for p in pages[len(real_pages):] for c in chunk_page(p)]
-        stored = index.dense.store.get(ids=[c.chunk_id for _, c in fillers],
-                                       include=["embeddings"])
-        vectors = {i: np.asarray(v) for i, v in zip(stored["ids"], stored["embeddings"],
-                                                    strict=True)}
+        vectors = index.dense.vectors([c.chunk_id for _, c in fillers])
         assert len(vectors) == len(fillers)
         own_kind = 0
         for page, chunk in fillers:
