@@ -6,8 +6,10 @@ and the agent's ``Reply`` back into its wire format. It never decides anything i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, Self
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol, Self
 
 from fastapi import APIRouter
 
@@ -16,6 +18,24 @@ from agent.messages import InboundMessage, Reply
 from base.settings import Settings
 
 MessageHandler = Callable[[InboundMessage], Reply]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One queued message as a channel delivers it: a plain value. The outbox keeps the row
+    and its bookkeeping (attempts, back-off, sent); a channel neither sees nor changes them."""
+
+    id: int  # the outbox row's, for logs
+    channel: str
+    recipient: str
+    body: str
+    subject: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(cls, row: OutboxRow) -> Delivery:
+        return cls(row.id, row.channel, row.recipient, row.body, row.subject,
+                   MappingProxyType(dict(row.meta or {})))
 
 
 class ChannelAdapter(Protocol):
@@ -28,6 +48,6 @@ class ChannelAdapter(Protocol):
         """The HTTP routes that receive this channel's messages."""
         ...
 
-    def send(self, row: OutboxRow) -> None:
+    def send(self, row: Delivery) -> None:
         """Deliver a queued message (a later reply) on this channel; raise to retry."""
         ...

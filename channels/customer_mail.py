@@ -20,11 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow, Store
+from agent.db import ConversationRow, MessageRow, SentEmailRow, Store
 from agent.messages import InboundMessage, Outcome, Reply, ReplyMail
 from agent.outgoing_mail import MAIL_DOMAIN, queue_email_reply
 from base.clock import Clock, wall_clock
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.mail_auth import CheckKind
 from channels.mailbox import InboundMail
 from channels.mime import ParsedEmail, require_text_of
@@ -141,7 +141,7 @@ class CustomerMail:
                  reply.conversation_id, reply.outcome, len(parsed.text), len(parsed.attachments))
         return CustomerReply(reply, proven=proven is not None)
 
-    def reply_to(self, row: OutboxRow) -> str | None:
+    def reply_to(self, row: Delivery) -> str | None:
         return None  # a customer answers to the address our mail came from
 
     def _queue_refusal(self, parsed: ParsedEmail, mail: ReplyMail, reply: Reply) -> None:

@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from agent.db import ConversationRow, OutboxRow, Store, make_engine
 from base.clock import Clock, wall_clock
 from base.settings import Settings
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.customer_mail import CHANNEL, UNPROVEN_THREAD, CustomerMail
 from channels.email_out import SmtpSender
 from channels.mail_auth import CheckKind, SenderAuth, SenderChecks, sender_checks
@@ -203,7 +203,7 @@ class EmailChannel:
 
         return router
 
-    def send(self, row: OutboxRow) -> None:
+    def send(self, row: Delivery) -> None:
         """Send one queued mail: a case notification with its case's secret reply address,
         and no reply to an address past the per-recipient limit."""
         conversation_id = row.meta.get("conversation_id")
@@ -225,7 +225,7 @@ class EmailChannel:
                 ConversationRow.id == conversation_id, ConversationRow.channel == CHANNEL))
         return key is not None and key.startswith(UNPROVEN_THREAD)
 
-    def _within_recipient_limit(self, row: OutboxRow, now: datetime) -> None:
+    def _within_recipient_limit(self, row: Delivery, now: datetime) -> None:
         """Bounds what anyone can make us send one address (backscatter, a refusal loop):
         counted from the outbox itself, so every server process shares the count."""
         recipient = row.recipient.strip().lower()

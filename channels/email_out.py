@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from urllib.parse import urlparse
 
-from agent.db import OutboxRow
+from channels.base import Delivery
 
 DEFAULT_FROM = "Customer Service <service@csba.example>"
 
@@ -33,7 +33,7 @@ class SmtpSender:
         """The domain of our From address: our Message-IDs' and mailboxes' domain."""
         return parseaddr(self.sender)[1].rpartition("@")[2] or "csba.example"
 
-    def compose(self, row: OutboxRow, *, reply_to: str | None = None) -> EmailMessage:
+    def compose(self, row: Delivery, *, reply_to: str | None = None) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = row.recipient
@@ -49,7 +49,7 @@ class SmtpSender:
         message.set_content(row.body)
         return message
 
-    def send(self, row: OutboxRow, *, reply_to: str | None = None) -> None:
+    def send(self, row: Delivery, *, reply_to: str | None = None) -> None:
         factory = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
         with factory(self.host, self.port, timeout=self.timeout) as client:
             if self.username and self.password:

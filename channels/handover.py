@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from agent.cases import queue_customer_message
 from agent.core import REDIRECTS
-from agent.db import ConversationRow, MessageRow, OutboxRow, SellerRow, Store
+from agent.db import ConversationRow, MessageRow, SellerRow, Store
 from agent.enrolment import enrolment_history
 from agent.messages import InboundMessage, Reply
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
@@ -35,7 +35,7 @@ from agent.scope import order_scope
 from agent.understanding import classify_intent, detect_language, extract_order_ids
 from base.clock import Clock, wall_clock
 from base.money import MARKETPLACE_LANGUAGE
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.forwards import read_forward
 from channels.recovery import late_reply_key
 from seller.handovers import HandoverRow, ensure_tables, handover_rows
@@ -413,7 +413,7 @@ class HandoverMail:
         webhook has no envelope; an MTA records the original recipient in them)."""
         return not self.addresses.isdisjoint(mail.recipients)
 
-    def reply_to(self, row: OutboxRow) -> str | None:
+    def reply_to(self, row: Delivery) -> str | None:
         return None  # the answer to a forward asks nothing back
 
     def receive(self, mail: InboundMail, handle: MessageHandler) -> HandoverMailOutcome:

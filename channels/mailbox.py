@@ -15,8 +15,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from agent.db import OutboxRow
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.mail_auth import CheckKind, SenderAuth
 from channels.mime import ParsedEmail
 
@@ -70,7 +69,7 @@ class Mailbox(Protocol):
         mail that can never be processed; any other exception means "deliver again"."""
         ...
 
-    def reply_to(self, row: OutboxRow) -> str | None:
+    def reply_to(self, row: Delivery) -> str | None:
         """The Reply-To a mail we send carries so that its answer comes to this mailbox
         (a case notification's secret address), or None."""
         ...

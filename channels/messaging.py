@@ -21,11 +21,11 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from agent.db import ConversationRow, MessageRow, Store
 from agent.messages import Channel, InboundMessage, Reply
 from base.clock import Clock, as_utc, wall_clock
 from base.settings import Settings
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.recovery import mark_delivered
 from channels.twilio_auth import (
     WEBHOOK_ERRORS,
@@ -202,7 +202,7 @@ class MessagingChannel:
 
     # --- outbound ---------------------------------------------------------------------------
 
-    def send(self, row: OutboxRow) -> None:
+    def send(self, row: Delivery) -> None:
         """Send a later reply by the REST API; raises (and the outbox retries) on failure.
 
         Rows of a voice conversation arrive as ``sms``: a caller's follow-up is a text message
@@ -230,7 +230,7 @@ class MessagingChannel:
             log.info("outbox row %s sent as %s message %s (%d chars)", row.id, channel,
                      getattr(sent, "sid", None), len(part))
 
-    def _conversation(self, session: Session, row: OutboxRow) -> ConversationRow:
+    def _conversation(self, session: Session, row: Delivery) -> ConversationRow:
         conv_id = row.meta.get("conversation_id") if row.meta else None
         conv = session.get(ConversationRow, conv_id) if conv_id else session.scalar(
             select(ConversationRow).where(ConversationRow.channel == row.channel,

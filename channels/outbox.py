@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlalchemy import or_, select
 
 from agent.db import OutboxRow, Store
+from channels.base import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,9 @@ BATCH = 50
 
 
 class OutboundSender(Protocol):
-    """Delivers one outbox row on its channel; raises on failure so the row is retried."""
+    """Delivers one queued message on its channel; raises on failure so its row is retried."""
 
-    def send(self, row: OutboxRow) -> None: ...
+    def send(self, row: Delivery) -> None: ...
 
 
 class NoSender(Exception):
@@ -70,7 +71,7 @@ class OutboxWorker:
                 sender = self.senders.get(row.channel)
                 if sender is None:
                     raise NoSender(f"no sender for channel {row.channel!r}")
-                sender.send(row)
+                sender.send(Delivery.of(row))
             except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
                 with self.store.sessions.begin() as session:
                     stored = session.get_one(OutboxRow, row_id)

@@ -30,10 +30,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from agent.cases import CASE_ID_PATTERN, OPEN, SELLER_NOTIFICATION, CaseError, seller_language
-from agent.db import Base, CaseRow, ConversationRow, OutboxRow, SentEmailRow, Store
+from agent.db import Base, CaseRow, ConversationRow, SentEmailRow, Store
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
 from agent.replies import render
 from base.clock import Clock, wall_clock
+from channels.base import Delivery
 
 if TYPE_CHECKING:
     from channels.base import MessageHandler
@@ -239,7 +240,7 @@ class SellerMail:
         return self.answer(mail.parsed, self.recognise(mail.parsed, mail.envelope), mail.auth,
                            mail.envelope)
 
-    def reply_to(self, row: OutboxRow) -> str | None:
+    def reply_to(self, row: Delivery) -> str | None:
         """A case notification's answer comes to the case's secret address."""
         case_id = row.meta.get("case_id")
         if row.meta.get("kind") == SELLER_NOTIFICATION and case_id:

@@ -16,12 +16,11 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.voice_response import VoiceResponse
 
-from agent.db import OutboxRow
 from agent.messages import InboundMessage, Reply
 from agent.replies import render
 from base.money import MARKETPLACE_LANGUAGE
 from base.settings import Settings
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.messaging import NUMBER_KEY, MessagingChannel, remember_number
 from channels.twilio_auth import (
     WEBHOOK_ERRORS,
@@ -164,7 +163,7 @@ class VoiceChannel:
     def from_settings(cls, settings: Settings) -> Self:
         return cls(MessagingChannel.from_settings(settings))
 
-    def send(self, row: OutboxRow) -> None:
+    def send(self, row: Delivery) -> None:
         self.sms.send(row)
 
     def router(self, handle: MessageHandler) -> APIRouter:

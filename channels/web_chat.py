@@ -36,7 +36,7 @@ from agent.records import ORDER_ID_PATTERN
 from base.clock import Clock, as_utc, wall_clock
 from base.money import Marketplace
 from base.settings import Settings
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.chat_identity import MAX_TOKEN_CHARS, InvalidIdentity, verify_identity
 from channels.email_out import SmtpSender
 from channels.rate_limit import SenderRateLimiter
@@ -316,7 +316,7 @@ class WebChatChannel:
 
     # --- later replies ------------------------------------------------------------------
 
-    def send(self, row: OutboxRow) -> None:
+    def send(self, row: Delivery) -> None:
         """Push a later reply (a seller's answer) to the customer's open chat; when they are
         not connected, mail it if the conversation has an email identity, else raise so the
         outbox retries until they come back."""

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from agent.core import Agent
-from agent.db import OutboxRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Reply
 from base.settings import Settings
 from channels.app import mailboxes
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.customer_mail import CustomerMail
 from channels.email_in import EmailChannel
 from channels.email_out import SmtpSender
@@ -66,7 +66,7 @@ class ByRecipient:
         self.received.append(mail)
         return Taken(self.address, proven=mail.proven is not None)
 
-    def reply_to(self, row: OutboxRow) -> str | None:
+    def reply_to(self, row: Delivery) -> str | None:
         return self.address if row.meta.get("kind") == "ask_back" else None
 
 
@@ -146,8 +146,7 @@ def test_a_mail_we_send_carries_the_reply_address_of_the_mailbox_it_leads_to(
                            mailboxes=[ByRecipient("a@csba.example"),
                                       ByRecipient("b@csba.example")])
     for number, kind in enumerate(("ask_back", "other")):
-        channel.send(OutboxRow(id=number, channel="email", recipient=SENDER, subject=kind,
-                               body="x", meta={"kind": kind}))
+        channel.send(Delivery(number, "email", SENDER, "x", subject=kind, meta={"kind": kind}))
     sent = {str(m["Subject"]): m["Reply-To"] for m in mail_relay.wait_for(2)}
     assert sent == {"ask_back": "a@csba.example", "other": None}
 

@@ -20,7 +20,7 @@ from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
 from agent.replies import render
 from base.settings import Settings
-from channels.base import ChannelAdapter, MessageHandler
+from channels.base import ChannelAdapter, Delivery, MessageHandler
 from channels.messaging import (
     NUMBER_KEY,
     MessagingChannel,
@@ -332,7 +332,7 @@ def test_a_voice_case_says_the_answer_comes_by_sms_and_sends_it(
                       add_to_knowledge=False, now=datetime.fromisoformat(NOW))
     (row,) = [r for r in outbox(store) if r.meta.get("kind") == "customer_follow_up"]
     assert row.channel == "sms"  # a caller's follow-up is a text message
-    voice.send(row)
+    voice.send(Delivery.of(row))
     (sent,) = recorder.recorded
     assert sent.form["To"] == [phone] and sent.form["From"] == [US_LINE]
     assert "Petzl mount" in sent.form["Body"][0]
@@ -446,10 +446,10 @@ def test_whatsapp_free_form_replies_only_within_24_hours(
     assert failed.last_error.startswith("WhatsAppWindowClosed")
     assert "template message" in failed.last_error
     with pytest.raises(WhatsAppWindowClosed):
-        messaging.send(row)
+        messaging.send(Delivery.of(row))
 
     clock.now -= timedelta(hours=2)  # 23 hours after the customer's message: still open
-    messaging.send(row)
+    messaging.send(Delivery.of(row))
     (sent,) = recorder.recorded
     assert sent.form["To"] == [sender] and sent.form["From"] == [WHATSAPP_LINE]
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from base.settings import Settings
-from channels.base import MessageHandler
+from channels.base import Delivery, MessageHandler
 from channels.email_out import SmtpSender
 from channels.web_chat import SECRET_HEADER, NotConnected, WebChatChannel
 from knowledge.index import KnowledgeIndex
@@ -412,7 +412,7 @@ def test_a_later_reply_is_pushed_to_the_open_socket(client: TestClient, chat: We
     with client.websocket_connect("/v1/chat") as ws:
         key = hello(ws, **CUSTOMER)["conversation_id"]
         row = seller_answer(client, headlamp_agent, store, key)
-        chat.send(row)
+        chat.send(Delivery.of(row))
         frame = ws.receive_json()
         assert frame["type"] == "follow_up" and frame["id"] == row.id
         assert "Petzl adapter" in frame["text"] and frame["case_id"]
@@ -427,7 +427,7 @@ def test_a_disconnected_customer_with_an_email_gets_it_by_email(
         mail_relay: MailCatcher) -> None:
     key = start(client, **CUSTOMER)
     row = seller_answer(client, headlamp_agent, store, key)
-    chat.send(row)
+    chat.send(Delivery.of(row))
     [mail] = mail_relay.messages
     assert mail["To"] == HEADLAMP_US[1] and "Petzl adapter" in mail.get_payload()
 
@@ -445,5 +445,5 @@ def test_a_disconnected_anonymous_customer_makes_the_outbox_retry(
     row = seller_answer(client, headlamp_agent, store, key)
     assert row.recipient == key
     with pytest.raises(NotConnected):
-        chat.send(row)
+        chat.send(Delivery.of(row))
     assert mail_relay.messages == []
