@@ -20,7 +20,7 @@ from pydantic import BaseModel, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from agent.core import Agent
-from agent.db import Store, make_engine
+from agent.db import Store
 from base.clock import Clock
 from base.settings import Settings
 from channels.base import ChannelAdapter
@@ -82,10 +82,8 @@ def mailboxes(store: Store, *, domain: str, clock: Clock,
     return boxes
 
 
-def email_channel(settings: Settings, answer_case: CaseAnswerer) -> EmailChannel:
-    # Its own engine on the agent's database: threading and the reply queue live there.
-    store = Store(make_engine(settings.resolved_database_url))
-    sender = SmtpSender(settings.smtp_url)
+def email_channel(settings: Settings, store: Store, sender: SmtpSender,
+                  answer_case: CaseAnswerer) -> EmailChannel:
     secret = settings.mail_secret.get_secret_value().encode() if settings.mail_secret else None
     return EmailChannel.from_settings(settings, store=store, sender=sender, mailboxes=mailboxes(
         store, domain=sender.domain, clock=settings.clock, answer_case=answer_case,
@@ -103,12 +101,14 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     agent = Agent.from_settings(settings, store, index)
     clock = settings.clock
     # One adapter per channel (the registry); voice follow-ups go out as SMS.
-    # A seller's reply to a case notification is that case's answer.
-    email = email_channel(settings, agent.answer_case)
-    sms = MessagingChannel.from_settings(settings)
+    # A seller's reply to a case notification is that case's answer. Every channel shares the
+    # process's one database engine (one pool), its clock and its mail sender.
+    mail = SmtpSender(settings.smtp_url)
+    email = email_channel(settings, store, mail, agent.answer_case)
+    sms = MessagingChannel.from_settings(settings, store=store)
     channels: dict[str, ChannelAdapter] = {
         "email": email, "sms": sms, "voice": VoiceChannel(sms),
-        "chat": WebChatChannel.from_settings(settings)}
+        "chat": WebChatChannel.from_settings(settings, mail=mail)}
     senders: dict[str, OutboundSender] = {**channels, "whatsapp": sms}
 
     # Every channel reaches the agent through this one handler: measured, rate-limited, then

@@ -110,8 +110,7 @@ class EmailChannel:
     def from_settings(cls, settings: Settings, *, store: Store | None = None,
                       sender: SmtpSender | None = None,
                       mailboxes: Sequence[Mailbox] | None = None) -> Self:
-        # Its own engine on the agent's database unless given one: threading and the reply
-        # queue live there.
+        # ``store`` and ``sender``: the process's shared ones; by default its own.
         return cls(store or Store(make_engine(settings.resolved_database_url)),
                    sender or SmtpSender(settings.smtp_url), smtp_port=settings.smtp_port,
                    mailboxes=mailboxes, clock=settings.clock,

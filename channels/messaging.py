@@ -143,8 +143,9 @@ class MessagingChannel:
             self.client.edge = self.client.region = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        return cls(Store.from_settings(settings), account_sid=settings.twilio_account_sid,
+    def from_settings(cls, settings: Settings, *, store: Store | None = None) -> Self:
+        """``store``: the process's shared one; by default the channel opens its own."""
+        return cls(store or Store.from_settings(settings), account_sid=settings.twilio_account_sid,
                    auth_token=settings.twilio_auth_token.get_secret_value(),
                    public_base_url=str(settings.public_base_url), clock=settings.clock,
                    sms_number=settings.twilio_sms_number,

@@ -275,9 +275,10 @@ class WebChatChannel:
         self.sockets = SocketRegistry()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
+    def from_settings(cls, settings: Settings, *, mail: SmtpSender | None = None) -> Self:
+        """``mail``: the process's shared sender; by default the channel makes its own."""
         secret = settings.chat_identity_secret
-        return cls(mail=SmtpSender(settings.smtp_url), clock=settings.clock,
+        return cls(mail=mail or SmtpSender(settings.smtp_url), clock=settings.clock,
                    identity_secret=secret.get_secret_value() if secret else None,
                    start_limit=settings.chat_start_limit,
                    message_limit=settings.chat_message_limit)
