@@ -6,16 +6,16 @@ and the agent's ``Reply`` back into its wire format. It never decides anything i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol, Self
 
 from fastapi import APIRouter
 
 from agent.db import OutboxRow
-from agent.messages import InboundMessage, Reply
+from agent.messages import MessageHandler
 from base.settings import Settings
 
-MessageHandler = Callable[[InboundMessage], Reply]
+# Re-exported: the channel adapters name the handler type from here, beside the adapter.
+__all__ = ["ChannelAdapter", "MessageHandler"]
 
 
 class ChannelAdapter(Protocol):

@@ -20,26 +20,25 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.db import Store
-from agent.messages import MAX_TEXT_CHARS
+from agent.messages import MAX_TEXT_CHARS, MessageHandler
 from agent.records import ORDER_ID_PATTERN
 from agent.understanding import extract_order_ids
 from base.clock import as_utc, wall_clock
 from base.settings import DEFAULT_SELLER_SUPPORT_URL
-from channels.base import MessageHandler
-from channels.handover import (
-    UNKNOWN_ORDER,
-    HandoverDesk,
-    HandoverRequest,
-    HandoverResult,
-    handover_address_for,
-    handovers_of,
-)
 from channels.seller_portal import (
     _csrf,
     _layout,
     cookie_seller,
     display_name,
     seller_from_bearer,
+)
+from seller.handover_desk import (
+    UNKNOWN_ORDER,
+    HandoverDesk,
+    HandoverRequest,
+    HandoverResult,
+    handover_address_for,
+    handovers_of,
 )
 from seller.page_gaps import Period, page_gap_chart, page_gap_report, page_gaps_csv
 from seller.summaries import ResolutionSummary, UnknownOrder, resolution_summary
