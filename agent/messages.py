@@ -6,7 +6,7 @@ never sees a wire format. ``Reply`` is the contract the chat API sends as JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -107,3 +107,8 @@ class Reply(BaseModel):
     # tells the customer.
     case_due: datetime | None = None
     redirect: Redirect | None = None
+
+
+# What every channel calls with a message and what the hand-over desk calls for a handed-over
+# one: defined beside the message types so the seller side can take one without the channels.
+MessageHandler = Callable[[InboundMessage], Reply]

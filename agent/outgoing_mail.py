@@ -57,6 +57,14 @@ def email_reply_key(message_id: str) -> str:
     return dedupe_key("email-reply", message_id)
 
 
+def late_reply_key(row: MessageRow) -> str:
+    """The outbox key of the reply to one message; email uses the key its channel uses, so a
+    later redelivery of the same mail cannot queue a second reply."""
+    if row.channel == "email":
+        return email_reply_key(row.provider_message_id)
+    return f"late-reply:{row.id}"
+
+
 def reply_subject(subject: str) -> str | None:
     """"Re: <subject>" (once), or None when there is no subject to answer."""
     if not subject:

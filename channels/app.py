@@ -39,15 +39,13 @@ from channels.rate_limit import SenderRateLimiter, rate_limited
 from channels.recovery import answer_stranded
 from channels.request_bodies import RequestBodyGuard, service_body_limits
 from channels.security_headers import SecurityHeaders
-from channels.seller_account import seller_account_router
 from channels.seller_mail import CaseAnswerer, SellerMail
-from channels.seller_portal import seller_portal_router
-from channels.seller_reports import seller_reports_router
 from channels.unavailable import answer_503_when_the_database_is_unavailable
 from channels.validation_errors import answer_validation_errors_without_input
 from channels.voice import VoiceChannel
 from channels.web_chat import WebChatChannel
 from knowledge.index import KnowledgeIndex
+from portal.routers import seller_account_router, seller_portal_router, seller_reports_router
 from seller.ingest import load_demo_data
 
 log = logging.getLogger(__name__)

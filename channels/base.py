@@ -6,7 +6,7 @@ and the agent's ``Reply`` back into its wire format. It never decides anything i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, Self
@@ -14,10 +14,11 @@ from typing import Any, Protocol, Self
 from fastapi import APIRouter
 
 from agent.db import OutboxRow
-from agent.messages import InboundMessage, Reply
+from agent.messages import MessageHandler
 from base.settings import Settings
 
-MessageHandler = Callable[[InboundMessage], Reply]
+# Re-exported: the channel adapters name the handler type from here, beside the adapter.
+__all__ = ["ChannelAdapter", "Delivery", "MessageHandler"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from agent.cases import queue_customer_message
 from agent.db import ConversationRow, MessageRow, OutboxRow, Store
 from agent.inflight import MessageInFlight
 from agent.messages import InboundMessage
-from agent.outgoing_mail import email_reply_key
+from agent.outgoing_mail import late_reply_key
 from channels.base import MessageHandler
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,6 @@ log = logging.getLogger(__name__)
 # Well past any webhook's answer time and an MTA's first retry: the channel had its chance.
 STRANDED_AFTER = timedelta(minutes=2)
 BATCH = 20
-
-
-def late_reply_key(row: MessageRow) -> str:
-    """The outbox key of the reply to one message; email uses the key its channel uses, so a
-    later redelivery of the same mail cannot queue a second reply."""
-    if row.channel == "email":
-        return email_reply_key(row.provider_message_id)
-    return f"late-reply:{row.id}"
 
 
 def stranded(store: Store, now: datetime, older_than: timedelta = STRANDED_AFTER

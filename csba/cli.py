@@ -165,7 +165,7 @@ def seller_token(
 ) -> None:
     """Issue a token for a seller's portal and API access (shown once, stored hashed)."""
     from agent.db import Store
-    from channels.seller_portal import issue_token
+    from portal.auth import issue_token
 
     store = Store.from_settings(_settings())
     if store.seller(seller_id) is None:

@@ -1,6 +1,6 @@
 """The record of hand-overs: the customer inquiries sellers handed to the service.
 
-The hand-over desk (``channels/handover.py``) writes them; the seller's reports and
+The hand-over desk (``seller/handover_desk.py``) writes them; the seller's reports and
 summaries read them. Kept here, below both, so the seller side reads its hand-overs without
 reaching up into a channel.
 """

@@ -13,7 +13,6 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from html import escape
 from typing import Literal
 
 from sqlalchemy import select
@@ -163,39 +162,3 @@ def page_gaps_csv(report: PageGapReport) -> str:
 def _cell(text: str) -> str:
     # A cell starting with = + - @ runs as a formula in a spreadsheet: keep it text.
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-def page_gap_chart(report: PageGapReport, *, width: int = 640, height: int = 220) -> str:
-    """Questions per period as an inline SVG bar chart; answered ones in a second shade."""
-    counts = report.by_period
-    if not counts:
-        return ""
-    answered = Counter(g.period for g in report.gaps if g.answer)
-    top = max(counts.values()) or 1
-    left, bottom, pad = 36, 28, 8
-    plot_w, plot_h = width - left - pad, height - bottom - pad
-    step = plot_w / len(counts)
-    bar = max(4.0, step * 0.6)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-             f'height="{height}" viewBox="0 0 {width} {height}" class="gap-chart">'
-             f"<title>Questions your pages could not answer, per {report.period}</title>",
-             f'<line x1="{left}" y1="{pad + plot_h}" x2="{width - pad}" y2="{pad + plot_h}" '
-             f'stroke="#98a2b3"/>',
-             f'<text x="{left - 6}" y="{pad + 10}" text-anchor="end" font-size="11" '
-             f'fill="#667085">{top}</text>']
-    for i, (label, n) in enumerate(counts.items()):
-        x = left + i * step + (step - bar) / 2
-        h = plot_h * n / top
-        done = plot_h * answered.get(label, 0) / top
-        parts.append(f'<rect class="bar" data-period="{escape(label)}" data-count="{n}" '
-                     f'x="{x:.1f}" y="{pad + plot_h - h:.1f}" width="{bar:.1f}" '
-                     f'height="{h:.1f}" fill="#f79009"><title>{escape(label)}: {n} '
-                     f"questions</title></rect>")
-        if done:
-            parts.append(f'<rect x="{x:.1f}" y="{pad + plot_h - done:.1f}" width="{bar:.1f}" '
-                         f'height="{done:.1f}" fill="#12b76a"><title>{escape(label)}: '
-                         f"{answered[label]} answered by you</title></rect>")
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 10}" text-anchor="middle" '
-                     f'font-size="11" fill="#344054">{escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)

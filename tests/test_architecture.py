@@ -1,9 +1,10 @@
 """The import contracts of ``pyproject.toml`` hold: every import points down (the shell, the
-edges, the seller side, the agent, knowledge, the floor), and no modules of a package import
-each other in a circle. ``make lint`` runs the same check; here it runs with the suite, so a
-change that breaks either fails ``make test`` too. And the index is reached through its own
-methods: no caller reads one of its legs, and no one reads the private collection of
-LangChain's Chroma store."""
+edges, the portal, the seller side, the agent, knowledge, the floor), and no modules of a
+package import each other in a circle. ``make lint`` runs the same check; here it runs with
+the suite, so a change that breaks either fails ``make test`` too. No module imports
+another's private (underscore) names: what a module shares it names without one. And the
+index is reached through its own methods: no caller reads one of its legs, and no one reads
+the private collection of LangChain's Chroma store."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import ast
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+OUR_PACKAGES = frozenset(tomllib.loads((ROOT / "pyproject.toml").read_text())
+                         ["tool"]["importlinter"]["root_packages"])
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
@@ -93,3 +97,42 @@ def test_a_read_of_a_leg_or_the_private_collection_is_found() -> None:
     source = "chunks = index.lexical.count()\nrows = index.dense.store._collection.get()\n"
     assert reaches_in(source, LEGS | PRIVATE) == [
         "1: index.lexical", "2: index.dense.store._collection", "2: index.dense"]
+
+
+def private_imports(root: Path, packages: frozenset[str] = OUR_PACKAGES) -> list[str]:
+    """Every ``from X import _name`` in the packages' sources where X is one of ours
+    (relative imports are ours too); dunder names such as ``__version__`` are public. The
+    suite itself is not scanned: a test may look inside the module it tests."""
+    found = []
+    for package in sorted(packages):
+        for path in sorted((root / package).rglob("*.py")):
+            tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.ImportFrom):
+                    continue
+                module = node.module or ""
+                if node.level == 0 and module.split(".")[0] not in packages:
+                    continue
+                for alias in node.names:
+                    name = alias.name
+                    if name.startswith("_") and not (name.startswith("__")
+                                                     and name.endswith("__")):
+                        found.append(f"{path.relative_to(root)}:{node.lineno}: from "
+                                     f"{'.' * node.level}{module} import {name}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    assert private_imports(ROOT) == []
+
+
+def test_a_private_import_is_found(tmp_path: Path) -> None:
+    """The scan can fail: a module importing another's private name is listed, a dunder
+    name and a private name of another library are not."""
+    (tmp_path / "portal").mkdir()
+    (tmp_path / "portal" / "pages.py").write_text(
+        "from base.clock import _parse, wall_clock\nfrom . import __version__\n"
+        "from .auth import _hidden\nfrom os import _exit\n")
+    assert private_imports(tmp_path, frozenset({"portal", "base"})) == [
+        "portal/pages.py:1: from base.clock import _parse",
+        "portal/pages.py:3: from .auth import _hidden"]

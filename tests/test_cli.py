@@ -93,7 +93,7 @@ def test_seller_token_is_issued_for_known_sellers_only(env: Path) -> None:
     from agent.db import Store, make_engine
     from agent.records import Seller
     from base.jsonl import read_jsonl
-    from channels.seller_portal import seller_for_token
+    from portal.auth import seller_for_token
 
     store = Store(make_engine(f"sqlite:///{env / 'csba.sqlite3'}"))
     store.save(sellers=read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller))

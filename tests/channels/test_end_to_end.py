@@ -20,8 +20,8 @@ from twilio.request_validator import RequestValidator
 from agent.db import CaseRow, Store
 from base.settings import Settings
 from channels.app import create_app
-from channels.seller_portal import issue_token
 from knowledge.index import KnowledgeIndex
+from portal.auth import issue_token
 from tests.conftest import chat_token
 from tests.support.mail import MailCatcher
 from tests.support.mail_auth import dkim_signed

@@ -20,16 +20,11 @@ from agent.db import CaseRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
 from agent.records import Customer
 from agent.seller_answers import pages_as_indexed
-from channels.seller_portal import (
-    COOKIE,
-    CasePublic,
-    SellerTokenRow,
-    issue_token,
-    revoke_tokens,
-    seller_portal_router,
-)
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
+from portal.auth import COOKIE, SellerTokenRow, issue_token, revoke_tokens
+from portal.cases import CasePublic
+from portal.routers import seller_portal_router
 from seller.privacy import redact_customer
 from tests.channels import test_web_chat as chat_tests
 from tests.conftest import NOW, Say

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, OutboxRow, RefundRow, Store
 from base.settings import DEFAULT_HANDOVER_ADDRESSES
-from channels.seller_portal import COOKIE, issue_token
-from channels.seller_reports import seller_reports_router
+from portal.auth import COOKIE, issue_token
+from portal.routers import seller_reports_router
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from agent.db import Store
-from channels.seller_portal import issue_token
+from portal.auth import issue_token
 from seller.ingest import DEMO_DATA_DIR
 from tests.conftest import chat_token
 from tests.contracts.channel import HEADLAMP_ORDER, UNANSWERABLE

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from agent.db import Store
-from channels.seller_portal import issue_token
+from portal.auth import issue_token
 from tests.proof.conftest import OPERATOR_TOKEN, WEBHOOK_TOKEN
 
 pytestmark = pytest.mark.slow

@@ -30,11 +30,11 @@ from agent.db import MessageRow, Store
 from agent.messages import Reply
 from base.settings import Settings
 from channels.app import create_app
-from channels.seller_portal import COOKIE, issue_token
 from evals.dataset import read_dataset
 from evals.report import write_reports
 from evals.runner import CaseResult, CaseRun
 from knowledge.index import KnowledgeIndex
+from portal.auth import COOKIE, issue_token
 from tests.evals.test_runner_and_cli import CASES, write_jsonl
 from tests.proof.conftest import BASE, OPERATOR_TOKEN, WEBHOOK_TOKEN, proof_settings
 from tests.support.browser import headless_chromium

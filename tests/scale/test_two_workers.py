@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store, make_engine
-from channels.seller_portal import issue_token
+from portal.auth import issue_token
 from tests.conftest import chat_token
 from tests.scale.serving import (
     TWILIO_TOKEN,

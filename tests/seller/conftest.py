@@ -18,9 +18,9 @@ from agent.db import Store, make_engine
 from agent.messages import Channel, InboundMessage, Reply
 from agent.records import Order, Seller
 from base.settings import Settings
-from channels.seller_account import seller_account_router
-from channels.seller_portal import issue_token
 from knowledge.index import KnowledgeIndex
+from portal.auth import issue_token
+from portal.routers import seller_account_router
 
 SELLER = "A8KONTOR"
 OTHER = "A9NACHBAR"

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from agent.db import ContactRow, Store
 from base.settings import Settings
-from channels.seller_portal import COOKIE, issue_token
+from portal.auth import COOKIE, issue_token
 from tests.seller.conftest import NOW, SELLER, Client, operator_auth, order_record, refused
 
 

@@ -16,7 +16,7 @@ from agent.db import Store
 from agent.records import Order
 from agent.refunds import IssuedBy, record_refund
 from base.settings import Settings
-from channels.seller_portal import COOKIE, issue_token
+from portal.auth import COOKIE, issue_token
 from seller.claims import ClaimRow
 from seller.evidence import MAX_PHOTO_BYTES
 from seller.terms import ClaimTerms, load_terms

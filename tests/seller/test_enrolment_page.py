@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from agent.db import Store
 from base.settings import Settings
-from channels.seller_portal import COOKIE, issue_token
+from portal.auth import COOKIE, issue_token
 from seller.enrolment_terms import enrolment_terms
 from tests.seller.conftest import NOW, SELLER, Client, seller_record
 

@@ -15,8 +15,9 @@ from agent.db import CaseRow, ConversationRow, Store
 from agent.seller_answers import publish_answer
 from evals.dataset import fill_customers, read_dataset
 from evals.runner import messages
+from portal.charts import page_gap_chart
 from seller.ingest import DEMO_DATA_DIR, read_inputs
-from seller.page_gaps import page_gap_chart, page_gap_report, page_gaps_csv
+from seller.page_gaps import page_gap_report, page_gaps_csv
 
 DEV_DATASET = Path(__file__).parents[2] / "evals" / "datasets" / "dev.jsonl"
 

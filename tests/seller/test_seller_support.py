@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from agent.db import Store
 from agent.messages import InboundMessage, Reply
 from base.settings import DEFAULT_HANDOVER_ADDRESSES, DEFAULT_SELLER_SUPPORT_URL, Settings
-from channels.seller_portal import COOKIE, issue_token
-from channels.seller_reports import seller_reports_router
+from portal.auth import COOKIE, issue_token
+from portal.routers import seller_reports_router
 from tests.seller.conftest import NOW, SELLER, order_record
 
 SUPPORT = "https://support.marketplace.example/sellers"

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from agent.db import Store
 from agent.records import Seller
 from base.jsonl import DataFileError
-from channels.seller_portal import COOKIE
+from portal.auth import COOKIE
 from seller.ingest import read_inputs
 from seller.months import Month
 from seller.statements import CSV_COLUMNS, statements_csv, statements_for

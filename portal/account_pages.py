@@ -1,0 +1,184 @@
+"""The seller's account pages (``/seller/...``, the portal's cookie): the account with its
+refunds and claims, the enrolment page, and the monthly statements."""
+
+# No ``from __future__ import annotations``: the routes' annotations name dependencies made
+# inside the router factories, which FastAPI could not resolve from strings.
+import logging
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from portal.account import Account, RefundOut, statements_download
+from portal.auth import PortalAuth, SignedIn, to_sign_in
+from portal.charts import cpu_chart
+from portal.enrolment import enrolment_page
+from portal.pages import page
+from seller.claims import MAX_DESCRIPTION, ClaimPublic, ClaimRequest, claims_of
+from seller.months import Month
+from seller.statements import Statement
+from seller.terms import fee_schedule, load_terms
+
+log = logging.getLogger(__name__)
+
+EXPIRED = "This form has expired; send it again."
+
+
+def claimable(refunds: list[RefundOut], claims: list[ClaimPublic]) -> list[RefundOut]:
+    """The refunds a claim may still name: one claim per refund the service issued; a claim
+    that covered a whole order (before claims were per refund) covers all its refunds."""
+    claimed = {c.refund_id for c in claims if c.refund_id is not None}
+    whole = {c.order_id for c in claims if c.refund_id is None}
+    return [r for r in sorted(refunds, key=lambda r: (r.order_id, r.refund_id))
+            if r.issued_by == "service" and r.refund_id not in claimed
+            and r.order_id not in whole]
+
+
+def account_pages(account: Account, auth: PortalAuth) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    PageSellerDep = Annotated[SignedIn | None, Depends(auth.page_seller)]
+
+    def account_html(seller: SignedIn, *, status: int = 200, changed: str = "",
+                     filed: str = "", error: str = "") -> HTMLResponse:
+        refunds = account.refunds(seller.seller_id)
+        claims = claims_of(account.store, seller.seller_id)
+        this_month = Month.of(account.now().date())
+        return page("account.html", status=status, seller=seller.name,
+                    enrolment=account.enrolment(seller.seller_id), refunds=refunds,
+                    claims=claims, claimable=claimable(refunds, claims),
+                    months=[this_month.plus(-n) for n in range(0, 12)],
+                    csrf=seller.csrf("account"), max_description=MAX_DESCRIPTION,
+                    reasons=load_terms("DE").claims.eligible_reasons,
+                    changed=changed, filed=filed, error=error)
+
+    @router.get("/seller/account", response_class=HTMLResponse)
+    def account_page(seller: PageSellerDep, changed: str = "", filed: str = "") -> Response:
+        if seller is None:
+            return to_sign_in()
+        return account_html(seller, changed=changed, filed=filed)
+
+    @router.post("/seller/claims")
+    def claim_form(seller: PageSellerDep, order_id: Annotated[str, Form(max_length=32)] = "",
+                   reason: Annotated[str, Form(max_length=48)] = "",
+                   description: Annotated[str, Form(max_length=MAX_DESCRIPTION)] = "",
+                   tracking_id: Annotated[str, Form(max_length=64)] = "",
+                   signature_confirmed: Annotated[str | None, Form()] = None,
+                   photos: Annotated[list[UploadFile] | None, File()] = None,
+                   csrf: Annotated[str, Form()] = "") -> Response:
+        if seller is None:
+            return to_sign_in()
+        if not seller.sent(csrf, "account"):
+            return account_html(seller, status=403, error=EXPIRED)
+        # The form names "order|refund" (one option per claimable refund); an order alone
+        # is the order's one unclaimed refund.
+        order_part, _, refund_part = order_id.partition("|")
+        try:
+            claim = account.submit_claim(seller.seller_id, ClaimRequest(
+                order_id=order_part.strip(), reason=reason.strip(),
+                description=description.strip(), tracking_id=tracking_id.strip() or None,
+                signature_confirmed=signature_confirmed is not None,
+                refund_id=int(refund_part) if refund_part.strip().isdigit() else None),
+                photos or [])
+        except HTTPException as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+            return account_html(seller, status=exc.status_code,
+                                error=f"{detail['message']} (rule {detail.get('rule', '-')})")
+        return RedirectResponse(f"/seller/account?filed={claim.id}", status_code=303)
+
+    return router
+
+
+def enrolment_pages(account: Account, auth: PortalAuth) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    PageSellerDep = Annotated[SignedIn | None, Depends(auth.page_seller)]
+
+    @router.get("/seller/account/enrolment", response_class=HTMLResponse)
+    def explained(seller: PageSellerDep) -> Response:
+        """What the service covers, its fees, the trial and the opt-out, before enrolling."""
+        if seller is None:
+            return to_sign_in()
+        return enrolment_page(seller, account.terms(seller.seller_id),
+                              enrolled=account.enrolment(seller.seller_id).status == "active",
+                              today=account.now().date())
+
+    @router.post("/seller/account/enrolment")
+    def enrolment_form(seller: PageSellerDep, action: Annotated[str, Form()] = "",
+                       csrf: Annotated[str, Form()] = "",
+                       terms_read_on: Annotated[str, Form()] = "") -> Response:
+        if seller is None:
+            return to_sign_in()
+        if action not in ("enrol", "opt_out") or not seller.sent(csrf, "account"):
+            return page("problem.html", status=403, seller=seller.name, title="Form expired",
+                        heading=None, message="This form has expired; open the page again.")
+        if action == "enrol" and terms_read_on != str(account.terms(seller.seller_id).read_on):
+            # Confirmed only from the page that explains the service, and only the terms
+            # in force: a stale or bare form shows the explanation first.
+            return RedirectResponse("/seller/account/enrolment", status_code=303)
+        try:
+            account.change_enrolment(seller.seller_id,
+                                     "enrol" if action == "enrol" else "opt_out")
+        except HTTPException as exc:
+            log.info("enrolment change refused for seller %s: %s", seller.seller_id,
+                     exc.detail)
+        return RedirectResponse(f"/seller/account?changed={action}", status_code=303)
+
+    return router
+
+
+def statement_rows(s: Statement) -> list[tuple[str, str]]:
+    """A statement's lines as the page shows them: what, and how much."""
+    b = s.cpu_basis
+    cpu = f"{b.cpu * 100:.2f} %" if b.cpu is not None else "unknown"
+    rows = [("Units shipped (MFN, covered orders)", str(s.units_shipped)),
+            ("of which in the free trial", str(s.units_in_trial)),
+            ("Contacts handled this month", str(s.contacts)),
+            (f"CPU {b.from_month} to {b.to_month} ({b.contacts} contacts / {b.units} "
+             "units)", cpu),
+            ("Tier (fixed on the 1st)", s.tier_label),
+            (f"Fee per unit ({s.fee_table} table)", f"{s.fee_per_unit} {s.currency}"),
+            (f"{s.units_charged} units charged", f"{s.subtotal} {s.currency}"),
+            (f"Valid tracking rate {s.month}",
+             "not recorded" if s.valid_tracking_rate is None
+             else f"{(s.valid_tracking_rate * 100).normalize():f} %")]
+    if s.share_charged is not None:
+        rows.append((f"VTR table: {s.vtr_band}, {s.vtr_cpu_band}",
+                     f"{(s.share_charged * 100).normalize():f} % of the fee charged"))
+    return rows
+
+
+def fee_bands(s: Statement) -> list[Decimal]:
+    return [t.max_cpu for t in fee_schedule(s.fee_table).table.tiers if t.max_cpu is not None]
+
+
+def statement_pages(account: Account, auth: PortalAuth) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    PageSellerDep = Annotated[SignedIn | None, Depends(auth.page_seller)]
+
+    @router.get("/seller/statements", response_class=HTMLResponse)
+    def statements_page(seller: PageSellerDep, month: str = "") -> Response:
+        if seller is None:
+            return to_sign_in()
+        this_month = Month.of(account.now().date())
+        month = month or str(this_month.plus(-1))
+        try:
+            found = account.statements(seller.seller_id, month, None)
+        except HTTPException as exc:
+            message = exc.detail["message"] if isinstance(exc.detail, dict) else str(exc.detail)
+            return page("problem.html", status=exc.status_code, seller=seller.name,
+                        title="Statement", heading="Statement", message=message)
+        parsed = Month.parse(month)
+        histories = account.cpu_histories(found, parsed)
+        charts = {s.marketplace: cpu_chart(histories[s.marketplace], fee_bands(s))
+                  for s in found.statements if s.marketplace in histories}
+        return page("statements.html", seller=seller.name, month=parsed,
+                    statements=found.statements, charts=charts, this_month=this_month,
+                    rows={s.marketplace: statement_rows(s) for s in found.statements})
+
+    @router.get("/seller/statements/{month}/csv")
+    def statements_csv_page(seller: PageSellerDep, month: str) -> Response:
+        if seller is None:
+            return to_sign_in()
+        return statements_download(account.statements(seller.seller_id, month, None), month)
+
+    return router

@@ -1,0 +1,64 @@
+"""The portal's sign-in and sign-out pages: a seller's token, exchanged for a cookie."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from portal.auth import (
+    COOKIE,
+    LOGIN_CSRF_COOKIE,
+    PORTAL_PATH,
+    SIGN_IN,
+    PortalAuth,
+    seller_for_token,
+    to_sign_in,
+)
+from portal.pages import page
+
+log = logging.getLogger(__name__)
+
+
+def sign_in_router(auth: PortalAuth) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+        csrf = secrets.token_hex(32)
+        response = page("sign_in.html", status=status, csrf=csrf, error=error)
+        response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="strict",
+                            path=PORTAL_PATH, secure=request.url.scheme == "https")
+        return response
+
+    @router.get(SIGN_IN)
+    def login_page(request: Request) -> Response:
+        if auth.page_seller(request):
+            return RedirectResponse("/seller/cases", status_code=303)
+        return login_form(request)
+
+    @router.post("/seller/login")
+    def login(request: Request, token: Annotated[str, Form(max_length=200)] = "",
+              csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+            log.warning("portal sign-in refused: the form's CSRF token did not match")
+            return login_form(request, "The sign-in form expired or was sent from another "
+                                       "page. Please sign in again.", status=403)
+        token = token.strip()
+        if not seller_for_token(auth.store, token):
+            return login_form(request, "That token is not valid.", status=401)
+        response = RedirectResponse("/seller/cases", status_code=303)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path=PORTAL_PATH)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path=PORTAL_PATH,
+                            secure=request.url.scheme == "https")
+        return response
+
+    @router.post("/seller/logout")
+    def logout() -> Response:
+        return to_sign_in(forget_cookie=True)
+
+    return router
