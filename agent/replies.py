@@ -17,6 +17,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency
 
 from base.money import Money
+from knowledge.pages import ProductPage
 
 FALLBACK_LANGUAGE = "en"
 _LOCALES = {"de": "de_DE", "es": "es_ES", "en": "en_GB", "fr": "fr_FR", "it": "it_IT"}
@@ -61,3 +62,12 @@ def address(value: dict[str, Any] | str | None) -> str:
              " ".join(p for p in (value.get("postal_code"), value.get("city")) if p),
              value.get("country")]
     return ", ".join(str(p) for p in parts if p)
+
+
+def item_name(page: ProductPage | None, asin: str) -> str:
+    """An item as a reply names it: its title's first six words (a title is often a line of
+    keywords), else its ASIN when the page is missing."""
+    if page is None:
+        return asin
+    words = page.title.split()
+    return " ".join(words[:6]) + ("…" if len(words) > 6 else "")

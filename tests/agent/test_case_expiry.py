@@ -31,7 +31,7 @@ HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
 OPENED = datetime.fromisoformat(NOW)
 A_DAY_LATER = OPENED + timedelta(hours=24, minutes=1)
 
-# Categories the agent opens cases in (agent/core.py): each needs an expiry rule.
+# Categories the agent opens cases in (agent/intents/, agent/core.py): each needs an expiry rule.
 CATEGORIES = {"product_question", "return", "missing_parts", "replacement", "shipment",
               "cancel", "person", "not_understood"}
 
