@@ -23,8 +23,9 @@ from agent.cases import (
     seller_case,
 )
 from agent.contact_filter import contact_filter
-from agent.db import CaseRow, ConversationRow, RefundRow, Store
+from agent.db import Store
 from agent.expiry import ExpiryRefund, carried_out_refund, undelivered_line_refunds
+from agent.models import CaseRow, ConversationRow, RefundRow
 from agent.records import Order, Seller
 from agent.refunds import case_cause, record_refund, refunded_units
 from agent.replies import day, item_name, money, render

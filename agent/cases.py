@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.db import CaseRow, ConversationRow, OutboxRow
+from agent.models import CaseRow, ConversationRow, OutboxRow
 from agent.outgoing_mail import customer_thread, queue_email
 from agent.records import Order, Seller
 from agent.replies import render

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agent.db import ContactRow
 from agent.messages import Outcome
+from agent.models import ContactRow
 from agent.records import Order
 
 # A turn that sent the customer elsewhere was not handled by the service.

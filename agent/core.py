@@ -22,12 +22,13 @@ from agent import inflight
 from agent.answer_decision import AnswerDecision, decision_for
 from agent.case_desk import CaseDesk
 from agent.contacts import record_contact
-from agent.db import CaseRow, ConversationRow, MessageRow, Store, TurnClaimRow
+from agent.db import Store
 from agent.enrolment import enrolment_history
 from agent.intents import HANDLERS
 from agent.meaning import Embed
 from agent.message_vectors import MessageVectors
 from agent.messages import Citation, InboundMessage, Redirect, Reply
+from agent.models import CaseRow, ConversationRow, MessageRow, TurnClaimRow
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
 from agent.records import Order, Seller

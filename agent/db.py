@@ -1,7 +1,8 @@
-"""The relational state: sellers, orders and product pages (SQLite by default, any SQLAlchemy URL).
+"""The database: its engine (SQLite by default, any SQLAlchemy URL; PostgreSQL for several
+workers) and the ``Store`` of sellers, orders and product pages.
 
-Each record keeps its whole contract JSON, so fields other programs add survive a round
-trip; the columns beside it exist only to look records up.
+The tables are in ``agent/models.py``; the engine brings the schema to the newest revision
+of ``agent/migrations/`` when it is made.
 """
 
 from __future__ import annotations
@@ -12,330 +13,20 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Connection,
-    Date,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-    cast,
-    create_engine,
-    event,
-    func,
-    inspect,
-    make_url,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Engine, Text, cast, create_engine, event, func, make_url, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from agent import migrations
+from agent.models import CaseRow, MessageRow, OrderRow, PageRow, SellerAnswerRow, SellerRow
 from agent.records import Order, Seller
-from base.money import as_decimal, round_money
 from base.settings import Settings
 from knowledge.pages import ProductPage
-from knowledge.policy import currency_decimals
 
 log = logging.getLogger(__name__)
-
-
-class DecimalText(TypeDecorator[Decimal]):
-    """An amount of money stored as its exact decimal text ("28.98", "1499").
-
-    SQLite has no decimal type (SQLAlchemy's ``Numeric`` goes through a float there), and the
-    ledger must give back the very amount it was given, on every database.
-    """
-
-    impl = String(32)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | float | str | None, dialect: Any) -> str | None:
-        return None if value is None else format(as_decimal(value), "f")
-
-    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
-        return None if value is None else as_decimal(value)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class SellerRow(Base):
-    __tablename__ = "sellers"
-    seller_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class OrderRow(Base):
-    __tablename__ = "orders"
-    order_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    marketplace: Mapped[str] = mapped_column(String(2))
-    customer_email: Mapped[str | None] = mapped_column(String(320), index=True)
-    customer_phone: Mapped[str | None] = mapped_column(String(32), index=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class PageRow(Base):
-    __tablename__ = "product_pages"
-    asin: Mapped[str] = mapped_column(String(10), primary_key=True)
-    marketplace: Mapped[str] = mapped_column(String(2), primary_key=True)
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class ConversationRow(Base):
-    """One customer conversation on one channel thread; all state the agent keeps between turns.
-
-    ``contact`` is the channel address replies go to; it never leaves this table for a seller.
-    """
-
-    __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("channel", "thread_key"),)
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    thread_key: Mapped[str] = mapped_column(String(512))
-    contact: Mapped[str] = mapped_column(String(320))
-    language: Mapped[str | None] = mapped_column(String(2))
-    marketplace: Mapped[str | None] = mapped_column(String(2))
-    order_id: Mapped[str | None] = mapped_column(String(32))
-    # The order whose one-time code was typed back in this conversation (or a seller handed
-    # over): usable here whoever sends the next message.
-    verified_order_id: Mapped[str | None] = mapped_column(String(32))
-    # The contact the channel proved when the conversation began (a chat's login the host
-    # site signed); channels that prove each message carry it on the message instead.
-    verified_contact: Mapped[str | None] = mapped_column(String(320))
-    asin: Mapped[str | None] = mapped_column(String(10))
-    pending: Mapped[str | None] = mapped_column(String(32))  # what the agent last asked for
-    pending_intent: Mapped[str | None] = mapped_column(String(32))
-    # The return reason the customer gave before the agent asked a question (which item, how
-    # many): the answer ("the lamp", "2") continues that request and states no reason itself.
-    pending_reason: Mapped[str | None] = mapped_column(String(32))
-    misunderstood: Mapped[int] = mapped_column(Integer, default=0)
-    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class MessageRow(Base):
-    """Every inbound message, stored before it is answered; the reply is added when made."""
-
-    __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("channel", "provider_message_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    provider_message_id: Mapped[str] = mapped_column(String(512))
-    text: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    reply: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    # The reply rides in the webhook's HTTP answer (TwiML) and has not been seen leaving: a
-    # process killed between the turn's commit and that answer would leave the customer with
-    # none, so the server sends it by other means when this stays set (channels/recovery.py).
-    awaiting_delivery: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    # What the channel proved the message comes from (``InboundMessage.verified_contact``):
-    # a message answered again after a restart is judged on the same proof.
-    verified_contact: Mapped[str | None] = mapped_column(String(320))
-
-
-class VerificationCodeRow(Base):
-    """A one-time code sent to an order's contact so a requester can prove the order is theirs.
-
-    Only a salted hash of the code is kept. A request about an order that does not exist (or
-    has no contact) gets a row too, never sent: whoever asks cannot tell the two apart.
-    """
-
-    __tablename__ = "verification_codes"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
-    order_id: Mapped[str] = mapped_column(String(32), index=True)
-    salt: Mapped[str] = mapped_column(String(32))
-    code_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    tries: Mapped[int] = mapped_column(Integer, default=0)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # used, replaced
-    sent: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class CaseRow(Base):
-    """A Case Log entry for a seller. Holds no transcript and no customer contact details."""
-
-    __tablename__ = "cases"
-    id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    order_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    marketplace: Mapped[str] = mapped_column(String(2))
-    asins: Mapped[list[str]] = mapped_column(JSON, default=list)
-    category: Mapped[str] = mapped_column(String(48))
-    question: Mapped[str] = mapped_column(Text)  # restated by the agent, never the message
-    needs: Mapped[str] = mapped_column(Text)  # what the agent needs from the seller
-    topic: Mapped[str | None] = mapped_column(String(64))  # page field that would answer
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    answer: Mapped[str | None] = mapped_column(Text)
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    add_to_knowledge: Mapped[bool] = mapped_column(default=False)
-    resolution: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    # The expiry rule fixed when the case opened (knowledge/case_rules.json): its deadline
-    # is ``due_at`` and it decides the case if the seller does not answer by then.
-    expiry_rule: Mapped[str | None] = mapped_column(String(64))
-    # The return decision the customer was told when the case opened (method, refund): an
-    # expired return or problem case carries out this one, not a new one.
-    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    # Links back to the customer's conversation; never shown to the seller.
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
-    language: Mapped[str] = mapped_column(String(2))
-
-
-class SentEmailRow(Base):
-    """The Message-ID of every email we queue, by index: a reply's In-Reply-To or References
-    finds its conversation (or the case a seller notification was about) without reading
-    the outbox's JSON."""
-
-    __tablename__ = "sent_email_ids"
-    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    case_id: Mapped[str | None] = mapped_column(String(16), index=True)
-
-
-class OutboxRow(Base):
-    """A message to send (seller notification, customer follow-up), written in the same
-    transaction as the state change that causes it and sent after, exactly once."""
-
-    __tablename__ = "outbox"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    recipient: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str | None] = mapped_column(String(256))
-    body: Mapped[str] = mapped_column(Text)
-    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[str | None] = mapped_column(Text)
-
-
-class TurnClaimRow(Base):
-    """A message being answered right now. Inserting the row is the claim (its key is unique),
-    so concurrent deliveries of one message run one turn; a claim older than its lease belongs
-    to a process that died and may be taken over."""
-
-    __tablename__ = "turn_claims"
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
-    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-# The cause of ledger rows from before causes were recorded: one refund per order line then.
-LEGACY_REFUND_CAUSE = "legacy"
-
-
-class RefundRow(Base):
-    """A refund the service issued on an order line, for some of its units.
-
-    One row per line and cause (the turn's message, the expired case, the operator's
-    request): a replayed turn or case finds its row and cannot pay twice, while a later,
-    different cause may refund the line's other units.
-    """
-
-    __tablename__ = "refunds"
-    __table_args__ = (UniqueConstraint("order_id", "asin", "cause",
-                                       name="uq_refunds_order_asin_cause"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    order_id: Mapped[str] = mapped_column(String(32), index=True)
-    asin: Mapped[str] = mapped_column(String(10))
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    # Exact, in the currency's smallest unit; databases from before held a float (migrated
-    # at start by ``_amounts_as_decimal_text``).
-    amount: Mapped[Decimal] = mapped_column(DecimalText())
-    currency: Mapped[str] = mapped_column(String(3))
-    rule: Mapped[str] = mapped_column(String(64))
-    case_id: Mapped[str | None] = mapped_column(String(16))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The refund ledger: what kind of refund, why, and who issued it. Only refunds the service
-    # issued can be claimed back by the seller; rows from before these columns were
-    # returnless refunds of the service.
-    kind: Mapped[str] = mapped_column(String(24), default="returnless_refund",
-                                      server_default="returnless_refund")
-    reason: Mapped[str | None] = mapped_column(String(48))
-    issued_by: Mapped[str] = mapped_column(String(8), default="service",
-                                           server_default="service")
-    # The return's delivery scan, when the refund followed a return (starts a claim window).
-    return_delivered_on: Mapped[date | None] = mapped_column(Date)
-    # The units refunded; empty on rows from before, which refunded the whole line.
-    units: Mapped[int | None] = mapped_column(Integer)
-    # What caused the refund, its idempotency key ("message:12", "case:K7…", "operator:…").
-    cause: Mapped[str] = mapped_column(String(80), default=LEGACY_REFUND_CAUSE,
-                                       server_default=LEGACY_REFUND_CAUSE)
-
-
-class EnrolmentRow(Base):
-    """One period a seller was enrolled in the service; an open period has no opt-out date.
-
-    Coverage is decided from these periods at the order's purchase date, and the free trial
-    from the first one, so the history is kept, never overwritten.
-    """
-
-    __tablename__ = "enrolment_periods"
-    __table_args__ = (UniqueConstraint("seller_id", "enrolled_on"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    enrolled_on: Mapped[date] = mapped_column(Date)
-    opted_out_on: Mapped[date | None] = mapped_column(Date)
-    source: Mapped[str] = mapped_column(String(16))  # "contract" (sellers.jsonl) or "portal"
-
-
-class TrackingRateRow(Base):
-    """A seller's valid tracking rate (VTR) for one month, as a decimal string (exact).
-
-    A month's fee uses that month's rate, never today's: the history is kept, one row per
-    month; a later reading of the same month replaces it (the rate settles as the month ends).
-    """
-
-    __tablename__ = "valid_tracking_rates"
-    __table_args__ = (UniqueConstraint("seller_id", "month"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
-    rate: Mapped[str] = mapped_column(String(16))  # "0.97"
-    source: Mapped[str] = mapped_column(String(16))  # "contract" (sellers.jsonl) or "operator"
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ContactRow(Base):
-    """A customer contact the service handled about a seller's MFN order: one per order and
-    day, whatever the channel and the number of messages. It holds no message text."""
-
-    __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("order_id", "day"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    marketplace: Mapped[str] = mapped_column(String(2))
-    order_id: Mapped[str] = mapped_column(String(32))
-    day: Mapped[date] = mapped_column(Date, index=True)  # UTC day of the first message
-    channel: Mapped[str] = mapped_column(String(16))  # the channel the contact began on
-    outcome: Mapped[str] = mapped_column(String(16))  # of the latest turn that day
-    turns: Mapped[int] = mapped_column(Integer, default=1)
-    conversation_id: Mapped[str] = mapped_column(String(32))  # never shown to the seller
 
 
 # The execution option of write transactions: on SQLite they begin with BEGIN IMMEDIATE.
@@ -345,6 +36,8 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 def make_engine(url: str) -> Engine:
+    """An engine on ``url``, its database brought to the newest schema revision (made, if
+    empty)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     postgres = url.startswith(("postgresql", "postgres"))
@@ -415,10 +108,7 @@ def make_engine(url: str) -> Engine:
             # PostgreSQL text cannot hold NUL, which SQLite stores; a customer's stray NUL
             # must not make their message unstorable (and so unanswerable).
             return statement, _replace_nul(parameters)
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
-    _amounts_as_decimal_text(engine)
-    _refunds_unique_per_cause(engine)
+    migrations.migrate(engine, {WRITE_TRANSACTION: True})
     move_page_seller_answers(engine)
     return engine
 
@@ -475,125 +165,39 @@ def _replace_nul(value: Any) -> Any:
     return value
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """``create_all`` adds missing tables but not missing columns: a database made by an
-    earlier version gets the optional columns added since (nullable or with a default)."""
-    with engine.begin() as connection:
-        inspector = inspect(connection)
-        for table in Base.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
-                continue
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                ddl = f"{column.name} {column.type.compile(dialect=engine.dialect)}"
-                default = getattr(column.server_default, "arg", None)
-                if isinstance(default, str):
-                    ddl += " DEFAULT '{}'".format(default.replace("'", "''"))
-                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
-
-
-def _amounts_as_decimal_text(engine: Engine) -> None:
-    """Refund amounts stored as floats by earlier versions become exact decimal text,
-    rounded to their currency's smallest unit. Run at every start; a migrated table is left
-    alone."""
-    def is_text(connection: Connection) -> bool:
-        columns = inspect(connection).get_columns("refunds")
-        amount = next(c for c in columns if c["name"] == "amount")
-        return isinstance(amount["type"], String)
-
-    with engine.begin() as connection:
-        if not inspect(connection).has_table("refunds") or is_text(connection):
-            return
-        if engine.dialect.name == "postgresql":
-            # Several workers may start at once: one migrates, the others find it done.
-            connection.exec_driver_sql("LOCK TABLE refunds IN ACCESS EXCLUSIVE MODE")
-            if is_text(connection):
-                return
-        connection.exec_driver_sql("ALTER TABLE refunds ADD COLUMN amount_text VARCHAR(32)")
-        rows = connection.exec_driver_sql("SELECT id, amount, currency FROM refunds").all()
-        for row_id, amount, currency in rows:
-            exact = as_decimal(amount)
-            try:
-                exact = round_money(exact, currency_decimals(currency))
-            except ValueError:  # a currency no marketplace pays in: kept as it was
-                pass
-            connection.execute(text("UPDATE refunds SET amount_text = :amount WHERE id = :id"),
-                               {"amount": format(exact, "f"), "id": row_id})
-        connection.exec_driver_sql("ALTER TABLE refunds DROP COLUMN amount")
-        connection.exec_driver_sql("ALTER TABLE refunds RENAME COLUMN amount_text TO amount")
-
-
-_REFUNDS_ONE_PER_LINE = "refunds_one_per_line"
-
-
-def _refunds_unique_per_cause(engine: Engine) -> None:
-    """A ledger made when a line had one refund at most becomes one refund per line and
-    cause: every row kept (their cause the legacy one, their units empty: the whole line),
-    the uniqueness moved from (order, line) to (order, line, cause). Run at every start; a
-    migrated table is left alone."""
-    def per_line(connection: Connection) -> tuple[list[str], list[str]]:
-        """The names of the unique constraints and unique indexes on (order, line)."""
-        inspector = inspect(connection)
-        constraints = [u["name"] or "" for u in inspector.get_unique_constraints("refunds")
-                       if sorted(u["column_names"]) == ["asin", "order_id"]]
-        # PostgreSQL lists a UNIQUE constraint's own index too: dropped with the constraint.
-        indexes = [i["name"] or "" for i in inspector.get_indexes("refunds")
-                   if i["unique"] and sorted(c or "" for c in i["column_names"])
-                   == ["asin", "order_id"]
-                   and not i.get("duplicates_constraint")]
-        return constraints, indexes
-
-    # A write transaction: on SQLite it holds the write lock from its start, so a second
-    # worker starting at once waits here and then finds the table migrated.
-    with engine.execution_options(**{WRITE_TRANSACTION: True}).begin() as connection:
-        if not inspect(connection).has_table("refunds") or per_line(connection) == ([], []):
-            return
-        if engine.dialect.name == "postgresql":
-            # Several workers may start at once: one migrates, the others find it done.
-            connection.exec_driver_sql("LOCK TABLE refunds IN ACCESS EXCLUSIVE MODE")
-            constraints, indexes = per_line(connection)
-            if not constraints and not indexes:
-                return
-            for name in constraints:
-                connection.exec_driver_sql(f'ALTER TABLE refunds DROP CONSTRAINT "{name}"')
-            for name in indexes:
-                connection.exec_driver_sql(f'DROP INDEX "{name}"')
-            connection.exec_driver_sql(
-                "ALTER TABLE refunds ADD CONSTRAINT uq_refunds_order_asin_cause "
-                "UNIQUE (order_id, asin, cause)")
-        else:
-            # SQLite cannot drop a table's UNIQUE: the table is made again and every row
-            # copied over, unchanged, ids included (claims name them).
-            rebuild_sqlite_table(connection, RefundRow, _REFUNDS_ONE_PER_LINE)
-        log.info("refund ledger moved to one refund per order line and cause")
-
-
-def rebuild_sqlite_table(connection: Connection, model: type[Base], old_name: str) -> None:
-    """Make ``model``'s table again as it is declared and copy every row over, unchanged, ids
-    included: SQLite cannot drop a UNIQUE. The rows' columns the model still has are kept;
-    the old table is renamed to ``old_name`` while they are copied, then dropped."""
-    table: Table = model.__table__  # type: ignore[assignment]
-    name = table.name
-    columns = {c["name"] for c in inspect(connection).get_columns(name)}
-    kept = ", ".join(sorted(columns & {c.name for c in table.columns}))
-    old_indexes = inspect(connection).get_indexes(name)
-    connection.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {old_name}")
-    for index in old_indexes:  # their names are the new table's
-        connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index["name"]}"')
-    table.create(connection)
-    connection.exec_driver_sql(f"INSERT INTO {name} ({kept}) SELECT {kept} FROM {old_name}")
-    connection.exec_driver_sql(f"DROP TABLE {old_name}")
-
-
 def _json(record: Order | Seller | ProductPage) -> dict[str, Any]:
     return record.model_dump(mode="json", exclude_none=False)
 
 
+class RecordStore(Protocol):
+    """What the service asks of its database: the records by key, and transactions for the
+    rest (conversations, cases, the ledger: ``agent/models.py``).
+
+    ``Store`` is the one implementation, on SQLite and PostgreSQL alike;
+    ``tests/test_store_contract.py`` holds it to this contract on both, and any other
+    implementation must pass the same suite.
+    """
+
+    engine: Engine
+    # Transactions that write (or read, then write); ``reads``: transactions that only read.
+    sessions: sessionmaker[Session]
+    reads: sessionmaker[Session]
+
+    def save(self, *, sellers: Iterable[Seller] = (), orders: Iterable[Order] = (),
+             pages: Iterable[ProductPage] = ()) -> None: ...
+    def delete_pages(self, keys: Sequence[tuple[str, str]]) -> None: ...
+    def seller(self, seller_id: str) -> Seller | None: ...
+    def orders_for_contact(self, contact: str) -> list[Order]: ...
+    def order(self, order_id: str) -> Order | None: ...
+    def page(self, asin: str, marketplace: str) -> ProductPage | None: ...
+    def page_keys(self) -> set[tuple[str, str]]: ...
+    def has_message(self, channel: str, provider_message_id: str) -> bool: ...
+    def counts(self) -> dict[str, int]: ...
+
+
 class Store:
-    """Reads and writes the records; every write is one transaction (of ``sessions``), every
-    read its own (of ``reads``)."""
+    """Reads and writes the records (``RecordStore``); every write is one transaction (of
+    ``sessions``), every read its own (of ``reads``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -674,33 +278,6 @@ class Store:
                                         ("pages", PageRow))}
 
 
-# --- Seller answers --------------------------------------------------------------------------
-
-
-class SellerAnswerRow(Base):
-    """A seller's answer to a product question, published to the product's knowledge with the
-    seller's consent. Kept apart from the page record, which a catalog re-ingest overwrites,
-    and joined to the page when the page is indexed (``agent/seller_answers.py``).
-
-    Who answered (the case, the seller), when, the consent and the text: never the question,
-    the order, the conversation or anything else about the customer who asked.
-    """
-
-    __tablename__ = "seller_answers"
-    __table_args__ = (UniqueConstraint("asin", "marketplace", "answer_hash"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    asin: Mapped[str] = mapped_column(String(10), index=True)
-    marketplace: Mapped[str] = mapped_column(String(2))
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    case_id: Mapped[str] = mapped_column(String(16), unique=True)
-    answer: Mapped[str] = mapped_column(Text)
-    # The text's SHA-256: one answer is published once per page (a text column is too long
-    # for every database's unique index).
-    answer_hash: Mapped[str] = mapped_column(String(64))
-    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The seller agreed, when answering, that the answer goes on the product's knowledge
-    # (the portal's checkbox, the mail's consent line); only such answers are rows here.
-    consented: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 def answer_hash(answer: str) -> str:

@@ -16,7 +16,8 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.db import EnrolmentRow, SellerRow, Store
+from agent.db import Store
+from agent.models import EnrolmentRow, SellerRow
 from agent.records import Enrolment, Seller
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from agent.db import MessageRow, Store, TurnClaimRow
+from agent.db import Store
+from agent.models import MessageRow, TurnClaimRow
 
 # Longer than any turn (a webhook must answer within 15 s); a claim this old is a dead process.
 CLAIM_LEASE = timedelta(seconds=60)

@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.db import ConversationRow, MessageRow, OutboxRow, SentEmailRow
 from agent.messages import ReplyMail
+from agent.models import ConversationRow, MessageRow, OutboxRow, SentEmailRow
 
 MAIL_DOMAIN = "csba.example"  # the domain of the service's own address (channels.email_out)
 MAX_REFERENCES = 20  # RFC 5322 lets a long References list be trimmed to root + recent ids

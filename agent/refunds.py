@@ -18,7 +18,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.db import OrderRow, RefundRow
+from agent.models import OrderRow, RefundRow
 from base.money import as_decimal
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from agent.db import CaseRow, SellerAnswerRow, Store, answer_hash
+from agent.db import Store, answer_hash
+from agent.models import CaseRow, SellerAnswerRow
 from knowledge.pages import ProductPage
 
 SELLER_ANSWERS = "seller_answers"  # the page field (an extension of catalog.jsonl)

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from agent.answer_decision import AnswerDecision
 from agent.cases import CaseRequest, open_case
-from agent.db import CaseRow, ConversationRow, Store
+from agent.db import Store
 from agent.message_vectors import MessageVectors
 from agent.messages import Citation, InboundMessage, Outcome, Redirect
+from agent.models import CaseRow, ConversationRow
 from agent.records import Order, Seller
 from agent.replies import day, render
 from agent.returns import ReturnDecision

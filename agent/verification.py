@@ -19,7 +19,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from agent.db import ConversationRow, OutboxRow, VerificationCodeRow
+from agent.models import ConversationRow, OutboxRow, VerificationCodeRow
 from agent.outgoing_mail import queue_email
 from agent.records import Order
 from agent.replies import render

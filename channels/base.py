@@ -13,8 +13,8 @@ from typing import Any, Protocol, Self
 
 from fastapi import APIRouter
 
-from agent.db import OutboxRow
 from agent.messages import MessageHandler
+from agent.models import OutboxRow
 from base.settings import Settings
 
 # Re-exported: the channel adapters name the handler type from here, beside the adapter.

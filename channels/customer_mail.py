@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agent.db import ConversationRow, MessageRow, SentEmailRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Outcome, Reply, ReplyMail
+from agent.models import ConversationRow, MessageRow, SentEmailRow
 from agent.outgoing_mail import MAIL_DOMAIN, queue_email_reply
 from base.clock import Clock, wall_clock
 from channels.base import Delivery, MessageHandler

@@ -31,7 +31,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from agent.db import ConversationRow, OutboxRow, Store, make_engine
+from agent.db import Store, make_engine
+from agent.models import ConversationRow, OutboxRow
 from base.clock import Clock, wall_clock
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler

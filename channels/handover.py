@@ -16,8 +16,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.db import SellerRow, Store
+from agent.db import Store
 from agent.messages import MessageHandler
+from agent.models import SellerRow
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
 from agent.records import Seller
 from agent.understanding import extract_order_ids

@@ -21,8 +21,9 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from agent.db import ConversationRow, MessageRow, Store
+from agent.db import Store
 from agent.messages import Channel, InboundMessage, Reply
+from agent.models import ConversationRow, MessageRow
 from base.clock import Clock, as_utc, wall_clock
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler

@@ -17,8 +17,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from agent.db import CaseRow, OutboxRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Reply
+from agent.models import CaseRow, OutboxRow
 from base.clock import Clock, wall_clock
 from channels.base import MessageHandler
 

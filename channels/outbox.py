@@ -14,7 +14,8 @@ from typing import Protocol
 
 from sqlalchemy import or_, select
 
-from agent.db import OutboxRow, Store
+from agent.db import Store
+from agent.models import OutboxRow
 from channels.base import Delivery
 
 log = logging.getLogger(__name__)

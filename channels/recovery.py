@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent.cases import queue_customer_message
-from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from agent.db import Store
 from agent.inflight import MessageInFlight
 from agent.messages import InboundMessage
+from agent.models import ConversationRow, MessageRow, OutboxRow
 from agent.outgoing_mail import late_reply_key
 from channels.base import MessageHandler
 

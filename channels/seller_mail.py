@@ -25,12 +25,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import DateTime, LargeBinary, String, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from agent.cases import CASE_ID_PATTERN, OPEN, SELLER_NOTIFICATION, CaseError, seller_language
-from agent.db import Base, CaseRow, ConversationRow, SentEmailRow, Store
+from agent.db import Store
+from agent.models import CaseRow, ConversationRow, MailSecretRow, SellerMailRow, SentEmailRow
 from agent.outgoing_mail import MAIL_DOMAIN, dedupe_key, queue_email, reply_subject
 from agent.replies import render
 from base.clock import Clock, wall_clock
@@ -64,17 +65,9 @@ _CASE_LOCAL = re.compile(rf"^case\+({CASE_ID_PATTERN})\.([a-z2-7]{{26}})$", re.I
 TOKEN_BYTES = 16  # 128 bits of HMAC-SHA256: no sender guesses it
 
 
-class MailSecretRow(Base):
-    """The service's random key for the cases' reply addresses, when no setting names one:
-    made once, shared by every server process on the database."""
-
-    __tablename__ = "mail_secrets"
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value: Mapped[bytes] = mapped_column(LargeBinary(64))
 
 
 def stored_secret(store: Store, name: str = "case_reply") -> bytes:
-    Base.metadata.create_all(store.engine, tables=[MailSecretRow.__table__])  # type: ignore[list-item]
     with store.reads() as session:
         row = session.get(MailSecretRow, name)
         if row is not None:
@@ -118,15 +111,6 @@ class CaseAddresses:
         return None
 
 
-class SellerMailRow(Base):
-    """One processed seller mail by its Message-ID: the key makes a redelivery a no-op."""
-
-    __tablename__ = "seller_mail"
-    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    case_id: Mapped[str | None] = mapped_column(String(16), index=True)
-    result: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(16))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class CaseAnswerer(Protocol):
@@ -202,7 +186,6 @@ class SellerMail:
         self.answer_case = answer_case
         self.domain = domain
         self.clock = clock
-        Base.metadata.create_all(store.engine, tables=[SellerMailRow.__table__])  # type: ignore[list-item]
         self.addresses = CaseAddresses(secret or stored_secret(store), domain)
 
     def recognise(self, parsed: ParsedEmail, recipients: Iterable[str] = ()) -> str | None:

@@ -30,8 +30,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
-from agent.db import ConversationRow, MessageRow, OutboxRow, PageRow, Store
+from agent.db import Store
 from agent.messages import MAX_TEXT_CHARS, InboundMessage, Reply
+from agent.models import ConversationRow, MessageRow, OutboxRow, PageRow
 from agent.records import ORDER_ID_PATTERN
 from base.clock import Clock, as_utc, wall_clock
 from base.money import Marketplace

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from agent.db import RefundRow, Store, TrackingRateRow
+from agent.db import Store
 from agent.enrolment import (
     EnrolmentError,
     EnrolmentPeriod,
@@ -27,6 +27,7 @@ from agent.enrolment import (
     opt_out,
     seller_periods,
 )
+from agent.models import RefundRow, TrackingRateRow
 from base.clock import Clock
 from base.money import Marketplace
 from base.money import round_money as money
@@ -36,7 +37,6 @@ from seller.claims import (
     ClaimRefusal,
     ClaimRequest,
     claim_of,
-    ensure_tables,
     file_claim,
 )
 from seller.enrolment_terms import EnrolmentTerms, enrolment_terms
@@ -143,7 +143,6 @@ class Account:
     """The sellers' accounts in one store, read and changed on the settings' terms."""
 
     def __init__(self, store: Store, settings: Settings, now: Clock) -> None:
-        ensure_tables(store.engine)
         self.store = store
         self.settings = settings
         self.now = now

@@ -18,10 +18,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
-from sqlalchemy import DateTime, Engine, String, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select
 
-from agent.db import Base, Store
+from agent.db import Store
+from agent.models import SellerTokenRow
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,6 @@ _operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
 Credentials = HTTPAuthorizationCredentials | None
 
 
-class SellerTokenRow(Base):
-    """A seller's portal token, by its SHA-256 hash: a leaked table grants no access."""
-
-    __tablename__ = "seller_tokens"
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-def ensure_tables(engine: Engine) -> None:
-    Base.metadata.create_all(engine, tables=[SellerTokenRow.__table__])  # type: ignore[list-item]
 
 
 def hash_token(token: str) -> str:
@@ -65,7 +54,6 @@ def issue_token(store: Store, seller_id: str) -> str:
     """A new portal token for a seller; only its hash is kept, so show it once."""
     if store.seller(seller_id) is None:
         raise ValueError(f"no seller {seller_id!r}")
-    ensure_tables(store.engine)
     token = "csba_" + secrets.token_urlsafe(32)
     with store.sessions.begin() as session:
         session.add(SellerTokenRow(token_hash=hash_token(token), seller_id=seller_id,
@@ -76,7 +64,6 @@ def issue_token(store: Store, seller_id: str) -> str:
 
 def revoke_tokens(store: Store, seller_id: str) -> int:
     """Remove every token of a seller; returns how many there were."""
-    ensure_tables(store.engine)
     with store.sessions.begin() as session:
         result = session.execute(delete(SellerTokenRow).where(
             SellerTokenRow.seller_id == seller_id))
@@ -136,7 +123,6 @@ class PortalAuth:
     def __init__(self, store: Store, operator_token: SecretStr | None = None) -> None:
         self.store = store
         self.operator_token = operator_token
-        ensure_tables(store.engine)
 
     def api_seller(self, credentials: Annotated[Credentials, Depends(_bearer)]) -> str:
         """The seller of the request's bearer token; 401 without a valid one."""

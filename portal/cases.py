@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from agent.cases import CaseError, seller_case
 from agent.core import Agent
-from agent.db import CaseRow
 from agent.messages import MAX_TEXT_CHARS
+from agent.models import CaseRow
 from agent.records import Customer
 from agent.replies import render
 from base.clock import as_utc

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.db import OrderRow
+from agent.models import OrderRow
 from agent.records import Order
 from agent.refunds import operator_cause, record_refund
 from base.money import Marketplace

@@ -15,8 +15,8 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from agent.db import ContactRow, OrderRow
 from agent.enrolment import EnrolmentPeriod, covered_on
+from agent.models import ContactRow, OrderRow
 from agent.records import Order
 from seller.fees import MonthActivity
 from seller.months import Month

@@ -17,31 +17,21 @@ from __future__ import annotations
 
 import logging
 import secrets
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    String,
-    Text,
-    inspect,
     select,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
-from agent.db import Base, OrderRow, RefundRow, Store, rebuild_sqlite_table
+from agent.db import Store
+from agent.models import ClaimRow, OrderRow, RefundRow
 from agent.records import Order
 from base.money import Marketplace
 from base.money import round_money as money
@@ -57,75 +47,6 @@ MAX_DESCRIPTION = 2000
 _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
-class ClaimRow(Base):
-    """A seller's claim on one refund the service issued (one claim per refund)."""
-
-    __tablename__ = "claims"
-    __table_args__ = (Index("uq_claims_refund_id", "refund_id", unique=True),)
-    id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    order_id: Mapped[str] = mapped_column(String(32), index=True)
-    # The ledger row claimed; empty on claims filed when a claim covered the whole order.
-    refund_id: Mapped[int | None] = mapped_column(Integer)
-    asin: Mapped[str | None] = mapped_column(String(10))
-    marketplace: Mapped[str] = mapped_column(String(2))
-    reason: Mapped[str] = mapped_column(String(48))
-    description: Mapped[str] = mapped_column(Text)
-    tracking_id: Mapped[str | None] = mapped_column(String(64))
-    signature_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Decimal strings: exact, and portable across databases.
-    amount_claimed: Mapped[str] = mapped_column(String(24))
-    currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    window_ends_on: Mapped[str] = mapped_column(String(10))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    decision_reason: Mapped[str | None] = mapped_column(Text)
-    amount_granted: Mapped[str | None] = mapped_column(String(24))
-    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-
-
-_READY: weakref.WeakSet[Engine] = weakref.WeakSet()
-_LEGACY_TABLE = "claims_one_per_order"
-
-
-def ensure_tables(engine: Engine) -> None:
-    """The claims table, and a table made when a claim covered a whole order brought to one
-    claim per refund: its claims kept, its uniqueness moved from the order to the refund."""
-    if engine in _READY:
-        return
-    table = ClaimRow.__table__
-    Base.metadata.create_all(engine, tables=[table])  # type: ignore[list-item]
-    with engine.begin() as connection:
-        inspector = inspect(connection)
-        columns = {c["name"] for c in inspector.get_columns("claims")}
-        per_order = [u for u in inspector.get_unique_constraints("claims")
-                     if u["column_names"] == ["order_id"]]
-        indexes = inspector.get_indexes("claims")
-        # PostgreSQL lists a UNIQUE constraint's own index too: dropped with the constraint.
-        per_order_index = [i for i in indexes
-                           if i["unique"] and i["column_names"] == ["order_id"]
-                           and not i.get("duplicates_constraint")]
-        if per_order or per_order_index:
-            if connection.dialect.name == "sqlite":
-                # SQLite cannot drop a column's UNIQUE: the claims are copied to the table
-                # made again.
-                rebuild_sqlite_table(connection, ClaimRow, _LEGACY_TABLE)
-            else:
-                for unique in per_order:
-                    connection.exec_driver_sql(
-                        f'ALTER TABLE claims DROP CONSTRAINT "{unique["name"]}"')
-                for index in per_order_index:
-                    connection.exec_driver_sql(f'DROP INDEX "{index["name"]}"')
-            log.info("claims table moved to one claim per refund")
-        columns = {c["name"] for c in inspect(connection).get_columns("claims")}
-        for column in ("refund_id", "asin"):
-            if column not in columns:
-                ddl = table.c[column].type.compile(dialect=connection.dialect)
-                connection.exec_driver_sql(f"ALTER TABLE claims ADD COLUMN {column} {ddl}")
-        for index in table.indexes:  # type: ignore[attr-defined]
-            index.create(connection, checkfirst=True)
-    _READY.add(engine)
 
 
 class ClaimRefusal(ValueError):
@@ -270,8 +191,8 @@ class ClaimPublic(BaseModel):
             refund_id=row.refund_id, asin=row.asin, marketplace=row.marketplace,  # type: ignore[arg-type]
             reason=row.reason, description=row.description, tracking_id=row.tracking_id,
             status=row.status,  # type: ignore[arg-type]
-            amount_claimed=Decimal(row.amount_claimed),
-            amount_granted=Decimal(row.amount_granted) if row.amount_granted else None,
+            amount_claimed=row.amount_claimed,
+            amount_granted=row.amount_granted,
             currency=row.currency, filed_at=as_utc(row.filed_at),
             window_ends_on=date.fromisoformat(row.window_ends_on),
             decided_at=as_utc(row.decided_at) if row.decided_at else None,
@@ -291,7 +212,6 @@ def new_claim_id() -> str:
 def file_claim(store: Store, seller_id: str, request: ClaimRequest, photos: Sequence[Photo],
                *, data_dir: Path, now: datetime) -> ClaimPublic:
     """Check, then store the claim and its photos together; a refusal stores nothing."""
-    ensure_tables(store.engine)
     if len(request.description) > MAX_DESCRIPTION:
         raise ClaimRefusal("claim.description_too_long",
                            f"the description has more than {MAX_DESCRIPTION} characters")
@@ -326,7 +246,7 @@ def file_claim(store: Store, seller_id: str, request: ClaimRequest, photos: Sequ
                 marketplace=order.marketplace, reason=request.reason,
                 description=request.description, tracking_id=request.tracking_id,
                 signature_confirmed=request.signature_confirmed,
-                amount_claimed=str(basis.amount), currency=basis.currency, status="filed",
+                amount_claimed=basis.amount, currency=basis.currency, status="filed",
                 filed_at=now, window_ends_on=basis.window_ends_on.isoformat(),
                 evidence=[p.describe() for p in photos])
             session.add(claim)
@@ -349,7 +269,6 @@ def file_claim(store: Store, seller_id: str, request: ClaimRequest, photos: Sequ
 def claims_of(store: Store, seller_id: str | None = None,
               status: ClaimStatus | None = None) -> list[ClaimPublic]:
     """A seller's claims (every seller's for ``None``), newest first."""
-    ensure_tables(store.engine)
     query = select(ClaimRow).order_by(ClaimRow.filed_at.desc())
     if seller_id is not None:
         query = query.where(ClaimRow.seller_id == seller_id)
@@ -361,7 +280,6 @@ def claims_of(store: Store, seller_id: str | None = None,
 
 def claim_of(store: Store, claim_id: str, seller_id: str | None = None) -> ClaimPublic:
     """One claim; another seller's claim is as unknown as a missing one."""
-    ensure_tables(store.engine)
     with store.reads() as session:
         row = session.get(ClaimRow, claim_id)
         if row is None or (seller_id is not None and row.seller_id != seller_id):
@@ -373,7 +291,6 @@ def decide_claim(store: Store, claim_id: str, decision: Decision, reason: str, *
                  amount: Decimal | None, now: datetime) -> ClaimPublic:
     """The operator's decision: granted (the whole claim), partial (an amount below it) or
     denied; a decided claim stays decided."""
-    ensure_tables(store.engine)
     reason = reason.strip()
     if not reason:
         raise ClaimRefusal("claim.decision_needs_reason", "a decision needs a reason")
@@ -384,7 +301,7 @@ def decide_claim(store: Store, claim_id: str, decision: Decision, reason: str, *
         if row.status != "filed":
             raise ClaimRefusal("claim.already_decided",
                                f"claim {claim_id} is already {row.status}", 409)
-        claimed = Decimal(row.amount_claimed)
+        claimed = row.amount_claimed
         decimals = currency_decimals(row.currency)
         if amount is not None and amount != money(amount, decimals):
             raise ClaimRefusal("claim.amount_precision",
@@ -402,7 +319,7 @@ def decide_claim(store: Store, claim_id: str, decision: Decision, reason: str, *
                                    "use 'partial' for another amount")
             granted = claimed if decision == "granted" else Decimal(0)
         row.status, row.decision_reason, row.decided_at = decision, reason, now
-        row.amount_granted = str(money(granted, decimals))
+        row.amount_granted = money(granted, decimals)
         public = ClaimPublic.from_row(row)
     log.info("claim %s decided: %s", claim_id, decision)
     return public

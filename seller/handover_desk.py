@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 
 from agent.cases import queue_customer_message
 from agent.core import REDIRECTS
-from agent.db import ConversationRow, MessageRow, Store
+from agent.db import Store
 from agent.enrolment import enrolment_history
 from agent.messages import InboundMessage, MessageHandler, Reply
+from agent.models import ConversationRow, HandoverRow, MessageRow
 from agent.outgoing_mail import MAIL_DOMAIN, late_reply_key, queue_email, reply_subject
 from agent.records import Order, Seller
 from agent.replies import render, templates
@@ -35,7 +36,7 @@ from agent.scope import order_scope
 from agent.understanding import classify_intent, detect_language
 from base.clock import Clock, wall_clock
 from base.money import MARKETPLACE_LANGUAGE
-from seller.handovers import HandoverRow, ensure_tables, handover_rows
+from seller.handovers import handover_rows
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,6 @@ class HandoverDesk:
         self.store = store
         self.domain = domain
         self.clock = clock
-        ensure_tables(store)
 
     # --- the one flow -------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from agent.db import CaseRow, Store
+from agent.db import Store
+from agent.models import CaseRow
 from agent.seller_answers import published_case_ids
 from base.clock import as_utc
 from seller.privacy import redact_customer

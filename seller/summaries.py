@@ -14,8 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 
-from agent.db import CaseRow, ConversationRow, MessageRow, RefundRow, Store
+from agent.db import Store
 from agent.messages import Outcome, Reply
+from agent.models import CaseRow, ConversationRow, MessageRow, RefundRow
 from base.clock import as_utc
 from base.money import round_money as money
 from seller.handovers import handover_rows

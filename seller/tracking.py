@@ -19,7 +19,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.db import TrackingRateRow
+from agent.models import TrackingRateRow
 from agent.records import Seller
 from seller.months import Month
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from agent.db import RefundRow, Store, make_engine
+from agent.db import Store, make_engine
+from agent.models import RefundRow
 from agent.refunds import record_refund
 
 # The refunds table as versions before exact amounts created it (amount a float column).

@@ -14,17 +14,13 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from agent.db import (
-    LEGACY_REFUND_CAUSE,
-    Base,
-    RefundRow,
-    Store,
-    _add_missing_columns,
-    make_engine,
-)
+from agent.db import Store, make_engine
+from agent.models import LEGACY_REFUND_CAUSE, RefundRow
 from agent.refunds import RecordedRefund, record_refund, refunded_units
 from seller.claims import ClaimRequest, claims_of, file_claim
 from tests.seller.conftest import NOW, SELLER, order_record, seller_record
+
+pytestmark = pytest.mark.on_every_database
 
 # The ledger as the version before causes made it: one refund per order line.
 LEDGER_ONE_PER_LINE = """
@@ -39,13 +35,6 @@ CREATE TABLE refunds (
 INDEXES = ("CREATE INDEX ix_refunds_order_id ON refunds (order_id)",
            "CREATE INDEX ix_refunds_seller_id ON refunds (seller_id)")
 ISSUED = datetime(2026, 11, 1, 9, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 def refund(store: Store, *, asin: str = "B0KONTOR01", units: int, ordered: int, cause: str,
@@ -128,12 +117,8 @@ def start_workers(url: str, count: int) -> list[Engine]:
 def test_a_ledger_of_one_refund_per_line_is_migrated_keeping_every_row(
         database_url: str) -> None:
     write_ledger_one_per_line(database_url)
-    # The other tables and the new columns exist already (creating them is not what is
-    # tested): the workers starting at once then meet in the migration of the ledger.
-    plain = create_engine(database_url)
-    Base.metadata.create_all(plain)
-    _add_missing_columns(plain)
-    plain.dispose()
+    # The workers starting at once meet in the migration: one makes the other tables and
+    # changes the ledger, the others find it done.
     engines = start_workers(database_url, 3)
     store = Store(engines[0])
     with store.reads() as session:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from agent.db import RefundRow
 from agent.messages import Citation
+from agent.models import RefundRow
 from agent.replies import day, item_name, money, render
 from agent.turn import Services, Turn, TurnResult, cite_order
 from base.clock import as_utc

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from agent.core import Agent
-from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, RefundRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Reply, ReplyMail
+from agent.models import CaseRow, ConversationRow, MessageRow, OutboxRow, RefundRow
 from agent.seller_answers import pages_as_indexed
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage

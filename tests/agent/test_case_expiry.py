@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from agent.core import Agent
-from agent.db import CaseRow, OutboxRow, RefundRow, Store
+from agent.db import Store
+from agent.models import CaseRow, OutboxRow, RefundRow
 from agent.records import Order
 from agent.refunds import record_refund
 from agent.replies import reply_languages, templates

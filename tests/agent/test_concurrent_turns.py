@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from agent.core import Agent
-from agent.db import CaseRow, MessageRow, Store, TurnClaimRow, _write_gate, make_engine
+from agent.db import Store, _write_gate, make_engine
 from agent.messages import InboundMessage, Reply
+from agent.models import CaseRow, MessageRow, TurnClaimRow
 from seller.ingest import DEMO_DATA_DIR
 from tests.conftest import NOW
 

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from agent.db import ConversationRow, RefundRow, Store
+from agent.db import Store
+from agent.models import ConversationRow, RefundRow
 from agent.understanding import extract_return_reason
 from tests.agent.conftest import Say
 

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from agent import meaning
-from agent.db import CaseRow, Store
+from agent.db import Store
 from agent.messages import Reply
+from agent.models import CaseRow
 from agent.understanding import (
     INTENT_EXAMPLES,
     RETURN_REASON_EXAMPLES,

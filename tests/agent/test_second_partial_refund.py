@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from agent.db import RefundRow, Store
+from agent.db import Store
+from agent.models import RefundRow
 from tests.agent.conftest import Say
 
 # Two gas canisters at 6.49 GBP plus 3.99 shipping, refunded without return.

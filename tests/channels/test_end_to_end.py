@@ -17,7 +17,8 @@ from pydantic import HttpUrl, SecretStr
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from agent.db import CaseRow, Store
+from agent.db import Store
+from agent.models import CaseRow
 from base.settings import Settings
 from channels.app import create_app
 from knowledge.index import KnowledgeIndex

@@ -22,14 +22,15 @@ from langchain_core.embeddings import Embeddings
 from sqlalchemy import select
 
 from agent.core import Agent
-from agent.db import CaseRow, MessageRow, OutboxRow, SentEmailRow, Store
+from agent.db import Store
+from agent.models import CaseRow, MessageRow, OutboxRow, SellerMailRow, SentEmailRow
 from agent.seller_answers import published_answers
 from base.settings import Settings
 from channels.app import mailboxes
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
-from channels.seller_mail import SellerMailRow, case_in_subject, read_answer
+from channels.seller_mail import case_in_subject, read_answer
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from tests.conftest import NOW

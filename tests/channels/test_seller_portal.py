@@ -16,13 +16,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from agent.core import Agent
-from agent.db import CaseRow, OutboxRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Reply
+from agent.models import CaseRow, OutboxRow, SellerTokenRow
 from agent.records import Customer
 from agent.seller_answers import pages_as_indexed
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
-from portal.auth import COOKIE, SellerTokenRow, issue_token, revoke_tokens
+from portal.auth import COOKIE, issue_token, revoke_tokens
 from portal.cases import CasePublic
 from portal.routers import seller_portal_router
 from seller.privacy import redact_customer

@@ -15,7 +15,8 @@ from langchain_core.embeddings import Embeddings
 from sqlalchemy import func, select
 
 from agent.core import Agent
-from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from agent.db import Store
+from agent.models import ConversationRow, MessageRow, OutboxRow
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler
 from channels.email_out import SmtpSender

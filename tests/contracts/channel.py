@@ -22,8 +22,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from agent.core import Agent
-from agent.db import Base, CaseRow, ConversationRow, MessageRow, OutboxRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Reply
+from agent.models import Base, CaseRow, ConversationRow, MessageRow, OutboxRow
 from channels.base import MessageHandler
 
 Mount = Callable[[MessageHandler], TestClient]

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from agent.core import Agent
-from agent.db import ConversationRow, MessageRow, OutboxRow, RefundRow, Store
+from agent.db import Store
+from agent.models import ConversationRow, MessageRow, OutboxRow, RefundRow
 from base.settings import DEFAULT_HANDOVER_ADDRESSES
 from portal.auth import COOKIE, issue_token
 from portal.routers import seller_reports_router

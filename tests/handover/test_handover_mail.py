@@ -17,14 +17,14 @@ import pytest
 from sqlalchemy import func, select
 
 from agent.core import Agent
-from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, RefundRow, Store
+from agent.db import Store
+from agent.models import CaseRow, ConversationRow, HandoverRow, MessageRow, OutboxRow, RefundRow
 from agent.records import Order
 from base.settings import DEFAULT_HANDOVER_ADDRESSES
 from channels.app import mailboxes
 from channels.email_in import EmailChannel, InboundSmtpServer
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker
-from seller.handovers import HandoverRow
 from tests.conftest import NOW
 from tests.handover.mails import (
     GMAIL,

@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from agent.db import CaseRow, MessageRow, OutboxRow, Store
+from agent.db import Store
+from agent.models import CaseRow, MessageRow, OutboxRow
 from tests.conftest import chat_token
 from tests.contracts.channel import HEADLAMP_ORDER, REPLAYS, UNANSWERABLE
 from tests.proof.conftest import BASE, WEBHOOK_TOKEN

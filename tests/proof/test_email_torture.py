@@ -23,7 +23,8 @@ import pytest
 from sqlalchemy import select
 
 from agent.core import Agent
-from agent.db import MessageRow, OutboxRow, Store
+from agent.db import Store
+from agent.models import MessageRow, OutboxRow
 from agent.outgoing_mail import dedupe_key
 from base.clock import wall_clock
 from channels.app import mailboxes

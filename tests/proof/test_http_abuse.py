@@ -26,8 +26,9 @@ from markdown_it import MarkdownIt
 from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
-from agent.db import MessageRow, Store
+from agent.db import Store
 from agent.messages import Reply
+from agent.models import MessageRow
 from base.settings import Settings
 from channels.app import create_app
 from evals.dataset import read_dataset

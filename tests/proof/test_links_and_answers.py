@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from agent.core import Agent
-from agent.db import CaseRow, ConversationRow, OutboxRow, PageRow, Store, make_engine
+from agent.db import Store, make_engine
 from agent.messages import InboundMessage, Reply
+from agent.models import CaseRow, ConversationRow, OutboxRow, PageRow
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from seller.ingest import ingest, read_inputs

@@ -25,8 +25,9 @@ from sqlalchemy import func, select
 
 from agent.cases import OPEN, queue_customer_message
 from agent.core import Agent
-from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Reply
+from agent.models import CaseRow, ConversationRow, MessageRow, OutboxRow
 from agent.seller_answers import published_answers
 from channels.app import create_app
 from knowledge.pages import ProductPage

@@ -21,8 +21,9 @@ from langchain_core.embeddings import Embeddings
 from sqlalchemy import func, select
 
 from agent.core import Agent
-from agent.db import CaseRow, OutboxRow, RefundRow, Store, make_engine
+from agent.db import Store, make_engine
 from agent.messages import InboundMessage, Reply
+from agent.models import CaseRow, OutboxRow, RefundRow
 from agent.records import Order, Seller
 from base.jsonl import read_jsonl
 from base.settings import Settings

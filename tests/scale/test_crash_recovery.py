@@ -29,7 +29,8 @@ import pytest
 from sqlalchemy import func, or_, select
 from twilio.request_validator import RequestValidator
 
-from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store, make_engine
+from agent.db import Store, make_engine
+from agent.models import CaseRow, ConversationRow, MessageRow, OutboxRow
 from channels.web_chat import provider_message_id
 from tests.conftest import chat_token
 from tests.scale.serving import (

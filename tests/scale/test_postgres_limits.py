@@ -11,8 +11,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from agent.core import Agent
-from agent.db import ConversationRow, MessageRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage
+from agent.models import ConversationRow, MessageRow
 from knowledge.index import KnowledgeIndex
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store, make_engine
+from agent.db import Store, make_engine
+from agent.models import CaseRow, ConversationRow, MessageRow, OutboxRow
 from portal.auth import issue_token
 from tests.conftest import chat_token
 from tests.scale.serving import (

@@ -9,7 +9,8 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from agent.db import ContactRow, Store
+from agent.db import Store
+from agent.models import ContactRow
 from base.settings import Settings
 from portal.auth import COOKIE, issue_token
 from tests.seller.conftest import NOW, SELLER, Client, operator_auth, order_record, refused

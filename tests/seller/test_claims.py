@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from agent.db import Store
+from agent.models import ClaimRow
 from agent.records import Order
 from agent.refunds import IssuedBy, record_refund
 from base.settings import Settings
 from portal.auth import COOKIE, issue_token
-from seller.claims import ClaimRow
 from seller.evidence import MAX_PHOTO_BYTES
 from seller.terms import ClaimTerms, load_terms
 from tests.seller.conftest import (

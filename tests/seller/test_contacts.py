@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 
 from agent.core import Agent
-from agent.db import ContactRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage
+from agent.models import ContactRow
 from tests.seller.conftest import Ask, order_record
 
 

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from agent.db import EnrolmentRow, SellerRow, Store
+from agent.db import Store
 from agent.enrolment import (
     EnrolmentError,
     EnrolmentPeriod,
@@ -18,6 +18,7 @@ from agent.enrolment import (
     opt_out,
     seed_enrolments,
 )
+from agent.models import EnrolmentRow, SellerRow
 from agent.records import Seller
 from agent.scope import order_scope
 from seller.fees import trial_ends_on

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.core import Agent
-from agent.db import CaseRow, ConversationRow, Store
+from agent.db import Store
+from agent.models import CaseRow, ConversationRow
 from agent.seller_answers import publish_answer
 from evals.dataset import fill_customers, read_dataset
 from evals.runner import messages
