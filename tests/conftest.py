@@ -96,12 +96,35 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory, embeddings: Embeddings,
     opened.close()
 
 
+# The databases the service runs on. A test marked ``on_every_database`` (a module's
+# ``pytestmark``) runs once on each: its ``database_url``, and so its ``store``, is
+# parametrised, so both databases are held to one set of expectations.
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if ("database_url" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("on_every_database")):
+        metafunc.parametrize("database_url", DATABASES, indirect=True)
+
+
 @pytest.fixture()
-def store(tmp_path: Path, demo_pages: list[ProductPage]) -> Store:
-    store = Store(make_engine(f"sqlite:///{tmp_path / 'agent.sqlite3'}"))
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: SQLite in the test's directory, or each database in turn for a test
+    marked ``on_every_database``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'agent.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture()
+def store(database_url: str, demo_pages: list[ProductPage]) -> Iterator[Store]:
+    """The demo records in a fresh database (see ``database_url``)."""
+    store = Store(make_engine(database_url))
     store.save(sellers=read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller),
                orders=read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order), pages=demo_pages)
-    return store
+    yield store
+    store.engine.dispose()  # a PostgreSQL database is dropped next: its connections go first
 
 
 @pytest.fixture()

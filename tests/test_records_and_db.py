@@ -3,36 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.db import Store, make_engine
 from agent.records import Order, Seller
 from base.jsonl import DataFileError, read_jsonl
 from seller.ingest import DEMO_DATA_DIR
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    return Store(make_engine(f"sqlite:///{tmp_path / 'db' / 'csba.sqlite3'}"))
-
-
-def test_orders_and_sellers_round_trip_through_sqlite(store: Store) -> None:
-    orders = read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order)
-    sellers = read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller)
-    store.save(orders=orders, sellers=sellers)
-    assert store.counts() == {"sellers": len(sellers), "orders": len(orders), "pages": 0}
-    assert store.order(orders[0].order_id) == orders[0]
-    assert store.seller(sellers[0].seller_id) == sellers[0]
-    assert store.order("000-0000000-0000000") is None
-    store.save(orders=orders[:1])  # saving again updates, never duplicates
-    assert store.counts()["orders"] == len(orders)
-
-
-def test_unknown_fields_survive_the_database(store: Store, tmp_path: Path) -> None:
-    row = json.loads((DEMO_DATA_DIR / "orders.jsonl").read_text("utf-8").splitlines()[0])
-    row["gift_message"] = "kept"
-    order = Order.model_validate(row)
-    store.save(orders=[order])
-    saved = store.order(order.order_id)
-    assert saved is not None and saved.model_dump()["gift_message"] == "kept"
 
 
 @pytest.mark.parametrize(("change", "needle"), [

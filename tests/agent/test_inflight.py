@@ -10,9 +10,12 @@ from sqlalchemy import func, select
 
 from agent import inflight
 from agent.core import Agent, StoredMessage
-from agent.db import CaseRow, MessageRow, Store, TurnClaimRow
+from agent.db import Store
 from agent.messages import InboundMessage
+from agent.models import CaseRow, MessageRow, TurnClaimRow
 from tests.conftest import NOW
+
+pytestmark = pytest.mark.on_every_database
 
 QUESTION = "Does the headlamp fit on a Petzl bicycle helmet mount? Order 111-0182947-4168020"
 

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from agent.core import Agent
-from agent.db import ConversationRow, MessageRow, OutboxRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Reply
+from agent.models import ConversationRow, MessageRow, OutboxRow
 from agent.outgoing_mail import reply_subject
 from agent.replies import render
 from base.settings import Settings
@@ -37,6 +38,8 @@ from tests.contracts.channel import Answer, ChannelContract, Mount
 from tests.support.mail import MailCatcher
 from tests.support.mail_auth import checks_for_tests, dkim_signed, provider_verified
 from tests.support.net import free_port
+
+pytestmark = pytest.mark.on_every_database
 
 SERVICE = "service@csba.example"
 MIRIAM = ("028-4306213-9513237", "miriam.koch@example.de")  # delivered, DE seller

@@ -8,14 +8,15 @@ import pytest
 from sqlalchemy import select
 
 from agent.core import Agent
-from agent.db import OutboxRow, Store
+from agent.db import Store
+from agent.models import OutboxRow
 from channels.email_out import SmtpSender
 from channels.outbox import OutboxWorker, backoff
 from tests.conftest import NOW, Say
 from tests.support.mail import MailCatcher
 from tests.support.net import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.on_every_database]
 HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
 

@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from agent.core import Agent
-from agent.db import OutboxRow, Store
+from agent.db import Store
 from agent.messages import Channel, InboundMessage
+from agent.models import OutboxRow
 from channels.recovery import STRANDED_AFTER, answer_stranded, mark_delivered
 from tests.conftest import NOW, Say
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.on_every_database]
 
 CLOCK = datetime.fromisoformat(NOW)
 ORDER, EMAIL, PHONE = "111-0182947-4168020", "michael.rodriguez@example.com", "+17205550187"

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from agent.core import Agent
-from agent.db import CaseRow, ConversationRow, MessageRow, OutboxRow, Store
+from agent.db import Store
 from agent.messages import InboundMessage, Reply
+from agent.models import CaseRow, ConversationRow, MessageRow, OutboxRow
 from agent.replies import render
 from base.settings import Settings
 from channels.base import ChannelAdapter, Delivery, MessageHandler
@@ -36,7 +37,7 @@ from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, CountingHandler, Mount
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.on_every_database]
 
 TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "http://testserver"

@@ -16,6 +16,8 @@ from agent.refunds import record_refund
 from seller.claims import ClaimRefusal, ClaimRequest, claims_of, file_claim
 from tests.seller.conftest import NOW, SELLER, order_record, seller_record
 
+pytestmark = pytest.mark.on_every_database
+
 # The claims table as it was made while a claim covered a whole order (UNIQUE order_id).
 OLD_CLAIMS = """
 CREATE TABLE claims (
@@ -29,13 +31,6 @@ CREATE TABLE claims (
 """
 OLD_INDEXES = ("CREATE INDEX ix_claims_status ON claims (status)",
                "CREATE INDEX ix_claims_seller_id ON claims (seller_id)")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 def refund(store: Store, order_id: str, asin: str, amount: str) -> int:

@@ -1,3 +1,0 @@
-"""tests/channels/test_email.py on PostgreSQL."""
-
-from tests.channels.test_email import *  # noqa: F403

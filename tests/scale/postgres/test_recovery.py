@@ -1,3 +1,0 @@
-"""tests/channels/test_recovery.py on PostgreSQL."""
-
-from tests.channels.test_recovery import *  # noqa: F403
