@@ -3,7 +3,6 @@ without a zone. A customer's message must be stored and answered on either datab
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.slow
 ORDER, EMAIL = "111-0182947-4168020", "michael.rodriguez@example.com"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
-    if request.param == "sqlite":
-        yield store
-    else:
-        yield request.getfixturevalue("postgres_store")
-
-
 def message(text: str, provider_id: str = "m-1") -> InboundMessage:
     return InboundMessage(channel="email", sender=EMAIL, text=text, thread_key="t-nul",
                           verified_contact=EMAIL,
@@ -36,13 +27,14 @@ def message(text: str, provider_id: str = "m-1") -> InboundMessage:
                           provider_message_id=provider_id)
 
 
+@pytest.mark.on_every_database
 def test_a_message_with_nul_characters_is_stored_and_answered(
-        any_store: Store, demo_index: KnowledgeIndex) -> None:
-    agent = Agent(any_store, demo_index, portal_url="http://127.0.0.1:8000/seller")
+        store: Store, demo_index: KnowledgeIndex) -> None:
+    agent = Agent(store, demo_index, portal_url="http://127.0.0.1:8000/seller")
     said = f"Where is my\x00 order {ORDER}?\x00"
     reply = agent.handle(message(said))
     assert reply.outcome == "answered"
-    with any_store.sessions() as session:
+    with store.sessions() as session:
         [stored] = session.scalars(select(MessageRow.text))
     # Kept as said; only where the database cannot hold a NUL is it the replacement mark.
     assert stored.replace("\ufffd", "\x00") == said
@@ -50,29 +42,31 @@ def test_a_message_with_nul_characters_is_stored_and_answered(
     assert agent.handle(message(said)) == reply
 
 
-def test_times_come_back_in_utc_whatever_the_session_zone(postgres_store: Store) -> None:
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_times_come_back_in_utc_whatever_the_session_zone(store: Store) -> None:
     # A server configured for another zone must not shift what the service stored.
-    with postgres_store.engine.connect() as connection:
+    with store.engine.connect() as connection:
         zone = connection.execute(text("SHOW TIME ZONE")).scalar_one()
     assert zone.upper() == "UTC"
     at = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
-    with postgres_store.sessions.begin() as session:
+    with store.sessions.begin() as session:
         session.add(ConversationRow(id="c-zone", channel="chat", thread_key="k", contact="x",
                                     state={}, created_at=at, updated_at=at))
-    with postgres_store.sessions() as session:
+    with store.sessions() as session:
         row = session.get_one(ConversationRow, "c-zone")
         assert row.created_at == at and row.created_at.utcoffset() is not None
 
 
-def test_a_failed_statement_does_not_carry_the_customers_words(any_store: Store) -> None:
+@pytest.mark.on_every_database
+def test_a_failed_statement_does_not_carry_the_customers_words(store: Store) -> None:
     # Errors are logged (a failed turn's traceback): they must name the SQL, not the values.
     at = datetime(2026, 11, 25, 10, tzinfo=UTC)
     secret = "my address is 12 Secret Lane"
-    with any_store.sessions.begin() as session:
+    with store.sessions.begin() as session:
         session.add(ConversationRow(id="c-log", channel="email", thread_key="k",
                                     contact="private@example.com", state={}, created_at=at,
                                     updated_at=at))
-    with pytest.raises(IntegrityError) as failed, any_store.sessions.begin() as session:
+    with pytest.raises(IntegrityError) as failed, store.sessions.begin() as session:
         for _ in range(2):  # the same provider id twice: the unique key refuses the second
             session.add(MessageRow(conversation_id="c-log", channel="email", text=secret,
                                    provider_message_id="dup", received_at=at))
