@@ -27,13 +27,13 @@ from agent.enrolment import enrolment_history
 from agent.intents import HANDLERS
 from agent.meaning import Embed
 from agent.message_vectors import MessageVectors
-from agent.messages import Citation, InboundMessage, Redirect, Reply
+from agent.messages import Citation, InboundMessage, Reply
 from agent.models import CaseRow, ConversationRow, MessageRow, TurnClaimRow
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
 from agent.records import Order, Seller
 from agent.replies import render
-from agent.scope import order_scope
+from agent.scope import REDIRECTS, order_scope
 from agent.turn import Services, Turn, TurnResult, ask
 from agent.understanding import (
     addresses_the_agent,
@@ -63,11 +63,6 @@ log = logging.getLogger(__name__)
 
 # The intents answered against a proven order: those with a handler in the registry.
 ORDER_INTENTS = set(HANDLERS)
-REDIRECTS: dict[str, tuple[str, Redirect]] = {
-    "pre_order_question": ("redirect_pre_order", "seller_messaging"),
-    "invoice": ("redirect_invoice", "seller_messaging"),
-    "customization": ("redirect_customization", "seller_messaging"),
-}
 MISUNDERSTOOD_LIMIT = 2
 # A message the intent models could not place ("Wie groß ist die Fläche zum Malen eigentlich?",
 # "can i screw it onto a tripod") is a question about an ordered product when it lies this close

@@ -13,6 +13,14 @@ from agent.enrolment import EnrolmentPeriod, covered_on, periods_from_contract
 from agent.messages import Redirect
 from agent.records import Order, Seller
 
+# The requests the service does not answer whatever the order (the seller does): the intent,
+# the reply's template, and where the customer is sent instead.
+REDIRECTS: dict[str, tuple[str, Redirect]] = {
+    "pre_order_question": ("redirect_pre_order", "seller_messaging"),
+    "invoice": ("redirect_invoice", "seller_messaging"),
+    "customization": ("redirect_customization", "seller_messaging"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ScopeDecision:

@@ -24,18 +24,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent.cases import queue_customer_message
-from agent.core import REDIRECTS
 from agent.db import Store
 from agent.enrolment import enrolment_history
+from agent.handover_scope import handover_refusal
 from agent.messages import InboundMessage, MessageHandler, Reply
 from agent.models import ConversationRow, HandoverRow, MessageRow
 from agent.outgoing_mail import MAIL_DOMAIN, late_reply_key, queue_email, reply_subject
 from agent.records import Order, Seller
 from agent.replies import render, templates
-from agent.scope import order_scope
-from agent.understanding import classify_intent, detect_language
 from base.clock import Clock, wall_clock
-from base.money import MARKETPLACE_LANGUAGE
 from seller.handovers import handover_rows
 
 log = logging.getLogger(__name__)
@@ -147,14 +144,10 @@ class HandoverDesk:
             return self._refuse(handover_id, request, seller, order,
                                 "handover.no_customer_message", seller_reply)
         with self.store.reads() as session:
-            scope = order_scope(order, seller, enrolment_history(session, seller.seller_id))
-        if not scope.covered:
-            return self._refuse(handover_id, request, seller, order, scope.rule, seller_reply)
-        language = detect_language(text, MARKETPLACE_LANGUAGE.get(order.marketplace, "en"))
-        intent = classify_intent(text, language).intent
-        if intent in REDIRECTS:  # decided before anyone answers: the seller answers these
-            return self._refuse(handover_id, request, seller, order, f"scope.{intent}",
-                                seller_reply)
+            history = enrolment_history(session, seller.seller_id)
+        refusal = handover_refusal(order, seller, history, text)
+        if refusal is not None:
+            return self._refuse(handover_id, request, seller, order, refusal, seller_reply)
         contact = _customer_contact(order)
         if contact is None:
             return self._refuse(handover_id, request, seller, order,
