@@ -29,6 +29,13 @@ class Scenario:
         """The order's first (for most demo orders, only) item."""
         return self.asins[0]
 
+    @property
+    def phone(self) -> str:
+        """The customer's phone number, for the scenarios whose order has one."""
+        if self.customer_phone is None:
+            raise ValueError(f"order {self.order_id} has no customer phone")
+        return self.customer_phone
+
 
 # An order id in the marketplaces' format that no demo order has.
 NO_SUCH_ORDER_ID = "028-0000000-0000000"
