@@ -13,11 +13,13 @@ from agent.db import OutboxRow, Store
 from agent.messages import Channel, InboundMessage
 from channels.recovery import STRANDED_AFTER, answer_stranded, mark_delivered
 from tests.conftest import NOW, Say
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
 CLOCK = datetime.fromisoformat(NOW)
-ORDER, EMAIL, PHONE = "111-0182947-4168020", "michael.rodriguez@example.com", "+17205550187"
+ORDER, EMAIL, PHONE = (DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email,
+                      DELIVERED_HEADLAMP_US.phone)
 QUESTION = f"Where is my order {ORDER}?"
 
 

@@ -25,10 +25,11 @@ from agent.core import Agent
 from agent.db import Base, CaseRow, ConversationRow, MessageRow, OutboxRow, Store
 from agent.messages import InboundMessage, Reply
 from channels.base import MessageHandler
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 Mount = Callable[[MessageHandler], TestClient]
 # The headlamp page does not say whether it fits a Petzl helmet mount: the agent opens a case.
-HEADLAMP_ORDER = "111-0182947-4168020"
+HEADLAMP_ORDER = DELIVERED_HEADLAMP_US.order_id
 UNANSWERABLE = f"Does the headlamp fit on a Petzl bicycle helmet mount? Order {HEADLAMP_ORDER}"
 REPLAYS = 5
 
