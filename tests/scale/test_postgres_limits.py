@@ -14,10 +14,11 @@ from agent.core import Agent
 from agent.db import ConversationRow, MessageRow, Store
 from agent.messages import InboundMessage
 from knowledge.index import KnowledgeIndex
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
-ORDER, EMAIL = "111-0182947-4168020", "michael.rodriguez@example.com"
+ORDER, EMAIL = DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
