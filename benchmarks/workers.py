@@ -48,7 +48,8 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _settings(data_dir: Path) -> Any:
+def bench_settings(data_dir: Path) -> Any:
+    """The service's settings over ``data_dir``, with the benchmark's batch size and no .env."""
     from base.settings import Settings
 
     return Settings(data_dir=data_dir, embedding_batch_size=BATCH_SIZE,  # type: ignore[call-arg]
@@ -57,7 +58,7 @@ def _settings(data_dir: Path) -> Any:
 
 def model_name() -> str:
     """The embedding model of this run: the service's setting (CSBA_EMBEDDING_MODEL)."""
-    name: str = _settings(Path("var")).embedding_model
+    name: str = bench_settings(Path("var")).embedding_model
     return name
 
 
@@ -107,7 +108,7 @@ def ingest(seed: int) -> dict[str, Any]:
         return len(texts) / (time.perf_counter() - started)
 
     def sync(name: str, some: Sequence[Any]) -> float:
-        index = KnowledgeIndex.open(_settings(scratch / name), embeddings=embeddings)
+        index = KnowledgeIndex.open(bench_settings(scratch / name), embeddings=embeddings)
         try:
             report = index.sync(some)
         finally:
@@ -182,7 +183,7 @@ def build(scale: int, seed: int, data_dir: Path, real_chunks: int | None = REAL_
     copied = _start_from(data_dir, scale, seed, real)
     pages = catalog(scale, seed)
     real_pages = catalog(real, seed) if real < scale else pages
-    index = KnowledgeIndex.open(_settings(data_dir))
+    index = KnowledgeIndex.open(bench_settings(data_dir))
     derived = 0
     try:
         # The real slice first (nothing to do when reused or copied), then the whole catalog.
@@ -258,7 +259,7 @@ def query(scale: int, seed: int, data_dir: Path, count: int, warmup: int) -> dic
     model.embed_query("Wie schwer ist die Lampe?")
     model_rss = peak_rss_mb()
     opened_at = time.perf_counter()
-    index = KnowledgeIndex.open(_settings(data_dir), embeddings=model)
+    index = KnowledgeIndex.open(bench_settings(data_dir), embeddings=model)
     open_seconds = time.perf_counter() - opened_at
     try:
         chunks = index.lexical.count()

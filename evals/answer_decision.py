@@ -194,7 +194,9 @@ def _ask(index: KnowledgeIndex, data: Dataset, inputs: Any,
 # --- fitting -------------------------------------------------------------------------------
 
 
-def _pairs(questions: Sequence[Labelled]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def training_rows(questions: Sequence[Labelled]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each candidate field of each question as one row: its features, whether it answers the
+    question (the label), and its sample weight (a customer question counts CUSTOMER_WEIGHT)."""
     rows, labels, weights = [], [], []
     for q in questions:
         for ref, signals in q.fields:
@@ -209,7 +211,7 @@ def fit_logistic(questions: Sequence[Labelled], model: str, bar: float) -> Calib
     (the agent computes one dot product, with no library)."""
     from sklearn.linear_model import LogisticRegression
 
-    x, y, w = _pairs(questions)
+    x, y, w = training_rows(questions)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0  # a feature constant over the data carries no weight
     fitted = LogisticRegression(C=0.3, max_iter=5000).fit((x - mean) / scale, y,

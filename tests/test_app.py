@@ -13,6 +13,7 @@ from base.logs import configure_logging
 from base.settings import Settings
 from channels.app import create_app
 from tests.conftest import chat_token
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +54,9 @@ def test_openapi_is_served(client: TestClient) -> None:
 
 # --- operations: metrics and logs -----------------------------------------------------------
 
-HEADLAMP_CUSTOMER = {"email": "michael.rodriguez@example.com", "marketplace": "US",
-                     "order_id": "111-0182947-4168020",
-                     "identity_token": chat_token("michael.rodriguez@example.com")}
+HEADLAMP_CUSTOMER = {"email": DELIVERED_HEADLAMP_US.customer_email, "marketplace": "US",
+                     "order_id": DELIVERED_HEADLAMP_US.order_id,
+                     "identity_token": chat_token(DELIVERED_HEADLAMP_US.customer_email)}
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"
 
 

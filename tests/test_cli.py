@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from csba.cli import app
 from seller.ingest import DEMO_DATA_DIR
+from tests.support.scenarios import DELIVERED_BEDDING_DE
 
 
 @pytest.fixture()
@@ -80,8 +81,8 @@ def test_every_command_has_help() -> None:
 @pytest.mark.slow
 def test_chat_talks_to_the_agent_over_the_demo_data(env: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "csba.cli", "chat", "--email", "miriam.koch@example.de"],
-        input="Wo ist meine Bestellung 028-4306213-9513237?\n", capture_output=True,
+        [sys.executable, "-m", "csba.cli", "chat", "--email", DELIVERED_BEDDING_DE.customer_email],
+        input=f"Wo ist meine Bestellung {DELIVERED_BEDDING_DE.order_id}?\n", capture_output=True,
         text=True, env={"CSBA_DATA_DIR": str(env), "PATH": "", "HF_HUB_OFFLINE": "1",
                         "COLUMNS": "200"}, check=False, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -19,9 +19,10 @@ from channels.messaging import MessagingChannel
 from channels.web_chat import WebChatChannel
 from knowledge.index import KnowledgeIndex
 from seller.ingest import DEMO_DATA_DAY, demo_data
+from tests.support.scenarios import LATE_HEADLAMP_US
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-LATE_ORDER = "111-2146541-9938725"  # shipped, estimated for two days before the demo's day
+LATE_ORDER = LATE_HEADLAMP_US.order_id  # shipped, estimated for two days before the demo's day
 
 
 def test_a_started_clock_begins_at_its_start_and_runs_on() -> None:

@@ -1,11 +1,16 @@
 """The bundled demo data covers what the agent and the evals need."""
 
+import re
 from collections import Counter
+
+import pytest
 
 from agent.records import Order, Seller
 from base.jsonl import read_jsonl
 from knowledge.pages import ProductPage
 from seller.ingest import DEMO_DATA_DIR
+from tests.support import scenarios
+from tests.support.scenarios import Scenario
 
 LOW_VALUE = {"EUR": 25.0, "GBP": 20.0, "USD": 25.0}
 
@@ -41,3 +46,36 @@ def test_demo_orders_cover_channels_statuses_and_value_lines(
             if sellers[order.seller_id].country != order.marketplace:
                 cross_border_prices.add(item.unit_price.amount <= LOW_VALUE[page.price.currency])
     assert cross_border_prices == {True, False}
+
+
+def _index_rows() -> dict[str, set[str]]:
+    """ORDERS.md's scenario table: each row's number and the order ids it lists."""
+    rows = {}
+    for line in (DEMO_DATA_DIR / "ORDERS.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and re.fullmatch(r"\d+[a-z]?", cells[0]):
+            rows[cells[0]] = set(re.findall(r"\d{3}-\d{7}-\d{7}", cells[2]))
+    return rows
+
+
+def test_the_scenario_index_is_read_whole() -> None:
+    rows = _index_rows()
+    assert {"1", "15a", "15b", "20"} <= rows.keys() and all(rows.values())
+
+
+@pytest.mark.parametrize("scenario", scenarios.ALL, ids=lambda s: s.order_id)
+def test_each_named_scenario_is_the_demo_order_it_names(scenario: Scenario) -> None:
+    orders = {o.order_id: o for o in read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order)}
+    order = orders[scenario.order_id]
+    assert (order.customer.name, order.customer.email, order.customer.phone) == (
+        scenario.customer_name, scenario.customer_email, scenario.customer_phone)
+    assert (order.seller_id, order.marketplace) == (scenario.seller_id, scenario.marketplace)
+    assert tuple(item.asin for item in order.items) == scenario.asins
+    listed_in = tuple(row for row, ids in _index_rows().items() if scenario.order_id in ids)
+    assert listed_in == scenario.index_rows
+
+
+def test_scenario_names_are_unique_and_the_missing_order_is_missing() -> None:
+    assert len({s.order_id for s in scenarios.ALL}) == len(scenarios.ALL) >= 30
+    orders = read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order)
+    assert scenarios.NO_SUCH_ORDER_ID not in {o.order_id for o in orders}

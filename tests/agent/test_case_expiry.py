@@ -22,13 +22,19 @@ from knowledge.case_rules import SILENT, load_case_rules
 from knowledge.policy import load_policy
 from seller.ingest import DEMO_DATA_DIR
 from tests.agent.conftest import NOW, Say
+from tests.support.scenarios import (
+    DELIVERED_BEDDING_DE,
+    DELIVERED_HEADLAMP_US,
+    HAZMAT_POWER_BANK_ES,
+    LATE_POWER_STRIP_DE,
+    PENDING_CEILING_LIGHT_DE,
+    SMART_PLUGS_AND_HDMI_US,
+    Scenario,
+)
 
 pytestmark = pytest.mark.slow
 
-DELIVERED_DE = ("028-4306213-9513237", "miriam.koch@example.de")  # 44.95 EUR + 3.99 shipping
-PENDING_DE = ("028-1343574-7969438", "lea.zimmermann@example.de")
-LATE_DE = ("028-7407148-0233125", "anna.weber@example.de")  # shipped, estimate 2026-11-24
-HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
+# DELIVERED_BEDDING_DE: 44.95 EUR + 3.99 shipping; LATE_POWER_STRIP_DE: estimate 2026-11-24.
 OPENED = datetime.fromisoformat(NOW)
 A_DAY_LATER = OPENED + timedelta(hours=24, minutes=1)
 
@@ -45,16 +51,18 @@ def demo_order(order_id: str) -> dict[str, Any]:
     raise LookupError(order_id)
 
 
-def add_order(store: Store, base: str, **changes: Any) -> tuple[str, str]:
+def add_order(store: Store, base: Scenario, **changes: Any) -> tuple[str, str]:
     """A demo order copied under a new number and customer, with ``changes``."""
-    data = demo_order(base) | changes
+    data = demo_order(base.order_id) | changes
     data["customer"] = {"name": "Test Kunde", "email": f"{data['order_id']}@example.org"}
     store.save(orders=[Order.model_validate(data)])
     return data["order_id"], data["customer"]["email"]
 
 
-def ask(say: Say, order: tuple[str, str], text: str, **kw: Any) -> Any:
-    return say(f"{text} ({order[0]})", sender=order[1], **kw)
+def ask(say: Say, order: Scenario | tuple[str, str], text: str, **kw: Any) -> Any:
+    order_id, email = ((order.order_id, order.customer_email) if isinstance(order, Scenario)
+                       else order)
+    return say(f"{text} ({order_id})", sender=email, **kw)
 
 
 def expired(store: Store, agent: Agent, case_id: str, at: datetime
@@ -115,20 +123,21 @@ def test_every_reply_language_says_what_happens_on_expiry() -> None:
 
 def test_a_request_for_a_person_expires_with_the_options_and_no_refund(
         say: Say, agent: Agent, store: Store) -> None:
-    reply = ask(say, DELIVERED_DE, "Ich möchte bitte mit einem Menschen sprechen.")
+    reply = ask(say, DELIVERED_BEDDING_DE, "Ich möchte bitte mit einem Menschen sprechen.")
     assert reply.intent == "ask_for_person" and reply.case_id
     assert "bis zum 26. November 2026" in reply.text  # the case's own deadline, 24 hours on
     case, told, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
     assert refunds == []  # the customer keeps nothing they were not owed
     assert case.resolution is not None and case.resolution["rule"] == "case.expired.person"
     assert "refund" not in case.resolution
-    assert "zurückzugeben" in told and "neue Frage" in told and DELIVERED_DE[0] in told
+    assert "zurückzugeben" in told and "neue Frage" in told
+    assert DELIVERED_BEDDING_DE.order_id in told
 
 
 def test_not_understood_twice_expires_with_the_options_and_no_refund(
         say: Say, agent: Agent, store: Store) -> None:
-    ask(say, DELIVERED_DE, "Blau Wolke Gurke siebzehn?")
-    second = say("Gurke Wolke blau?", sender=DELIVERED_DE[1])
+    ask(say, DELIVERED_BEDDING_DE, "Blau Wolke Gurke siebzehn?")
+    second = say("Gurke Wolke blau?", sender=DELIVERED_BEDDING_DE.customer_email)
     assert second.outcome == "escalated" and second.case_id
     case, told, refunds = expired(store, agent, second.case_id, A_DAY_LATER)
     assert refunds == []
@@ -139,7 +148,7 @@ def test_not_understood_twice_expires_with_the_options_and_no_refund(
 
 def test_an_unconfirmed_cancellation_refunds_nothing_and_offers_a_free_return(
         say: Say, agent: Agent, store: Store) -> None:
-    reply = ask(say, PENDING_DE, "Bitte stornieren Sie meine Bestellung.")
+    reply = ask(say, PENDING_CEILING_LIGHT_DE, "Bitte stornieren Sie meine Bestellung.")
     assert reply.outcome == "escalated" and reply.case_id
     assert "the customer is told that you did not confirm the cancellation" in \
         seller_mail(store, reply.case_id)
@@ -151,7 +160,7 @@ def test_an_unconfirmed_cancellation_refunds_nothing_and_offers_a_free_return(
 
 def test_an_unanswered_product_question_refunds_nothing(
         say: Say, agent: Agent, store: Store) -> None:
-    reply = ask(say, HEADLAMP_US, "Does the headlamp fit a Petzl bicycle helmet mount?")
+    reply = ask(say, DELIVERED_HEADLAMP_US, "Does the headlamp fit a Petzl bicycle helmet mount?")
     assert reply.outcome == "escalated" and reply.case_id
     assert "could not confirm" in seller_mail(store, reply.case_id)
     case, _, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
@@ -166,7 +175,8 @@ def test_an_unanswered_product_question_refunds_nothing(
 def test_a_lost_shipment_refunds_every_undelivered_line_and_all_the_shipping(
         say: Say, agent: Agent, store: Store) -> None:
     order = add_order(
-        store, LATE_DE[0], order_id="028-9000001-0000001", estimated_delivery_date="2026-11-18",
+        store, LATE_POWER_STRIP_DE, order_id="028-9000001-0000001",
+        estimated_delivery_date="2026-11-18",
         items=[{"asin": "B0DE6BW3R9", "quantity": 1,
                 "unit_price": {"amount": 44.95, "currency": "EUR"}},
                {"asin": "B0DE8SL2P7", "quantity": 2,
@@ -185,18 +195,18 @@ def test_a_lost_shipment_refunds_every_undelivered_line_and_all_the_shipping(
 
 
 def test_the_overdue_case_opens_three_days_after_the_estimate(say: Say) -> None:
-    # LATE_DE was expected on 2026-11-24.
-    before = ask(say, LATE_DE, "Wo ist meine Bestellung?", at="2026-11-26T10:00:00+00:00",
-                 thread="before")
+    # LATE_POWER_STRIP_DE was expected on 2026-11-24.
+    before = ask(say, LATE_POWER_STRIP_DE, "Wo ist meine Bestellung?",
+                 at="2026-11-26T10:00:00+00:00", thread="before")
     assert before.outcome == "answered" and "27. November 2026" in before.text
-    due = ask(say, LATE_DE, "Wo ist meine Bestellung?", at="2026-11-27T10:00:00+00:00",
+    due = ask(say, LATE_POWER_STRIP_DE, "Wo ist meine Bestellung?", at="2026-11-27T10:00:00+00:00",
               thread="on-the-day")
     assert due.outcome == "escalated" and due.case_id
 
 
 def test_a_missing_parts_case_refunds_the_item_with_its_shipping_share(
         say: Say, agent: Agent, store: Store) -> None:
-    reply = ask(say, DELIVERED_DE, "Im Karton fehlen die Kissenbezüge, es fehlen Teile.")
+    reply = ask(say, DELIVERED_BEDDING_DE, "Im Karton fehlen die Kissenbezüge, es fehlen Teile.")
     assert reply.outcome == "escalated" and reply.case_id
     with store.sessions() as s:
         assert s.get_one(CaseRow, reply.case_id).category == "missing_parts"
@@ -210,7 +220,7 @@ def test_a_missing_parts_case_refunds_the_item_with_its_shipping_share(
 
 def test_a_hazmat_return_case_pays_the_refund_the_customer_was_told(
         say: Say, agent: Agent, store: Store) -> None:
-    order = add_order(store, "171-8096664-2874288", order_id="171-9000002-0000002",
+    order = add_order(store, HAZMAT_POWER_BANK_ES, order_id="171-9000002-0000002",
                       shipping_paid={"amount": 4.0, "currency": "EUR"})
     reply = ask(say, order, "La batería externa está defectuosa, quiero devolverla.")
     decision = reply.return_decision
@@ -224,11 +234,11 @@ def test_a_hazmat_return_case_pays_the_refund_the_customer_was_told(
 
 def test_a_return_case_on_a_line_refunded_since_pays_nothing_more(
         say: Say, agent: Agent, store: Store) -> None:
-    order = add_order(store, "171-8096664-2874288", order_id="171-9000003-0000003",
+    order = add_order(store, HAZMAT_POWER_BANK_ES, order_id="171-9000003-0000003",
                       shipping_paid={"amount": 4.0, "currency": "EUR"})
     reply = ask(say, order, "La batería externa está defectuosa, quiero devolverla.")
     assert reply.case_id and reply.return_decision is not None
-    item = demo_order("171-8096664-2874288")["items"][0]
+    item = demo_order(HAZMAT_POWER_BANK_ES.order_id)["items"][0]
     with store.sessions.begin() as session:  # an operator refunded the line meanwhile
         record_refund(session, order_id=order[0], asin=item["asin"], seller_id="A3BRIGHTWAY",
                       amount=Decimal("49.99"), currency="EUR", kind="goodwill",
@@ -244,7 +254,7 @@ def test_a_return_case_on_a_line_refunded_since_pays_nothing_more(
 def test_a_seller_abroad_without_a_return_method_has_five_days_everywhere(
         say: Say, agent: Agent, store: Store) -> None:
     order = add_order(
-        store, "111-8085565-9051677", order_id="111-9000003-0000003",
+        store, SMART_PLUGS_AND_HDMI_US, order_id="111-9000003-0000003",
         purchase_date="2026-11-15", ship_date="2026-11-16",
         estimated_delivery_date="2026-11-21", delivery_date="2026-11-20",
         items=[{"asin": "B0USBW3C65", "quantity": 1,

@@ -14,16 +14,18 @@ from agent.db import Store
 from agent.messages import InboundMessage
 from agent.models import CaseRow, MessageRow, TurnClaimRow
 from tests.conftest import NOW
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.on_every_database
 
-QUESTION = "Does the headlamp fit on a Petzl bicycle helmet mount? Order 111-0182947-4168020"
+QUESTION = ("Does the headlamp fit on a Petzl bicycle helmet mount? "
+            f"Order {DELIVERED_HEADLAMP_US.order_id}")
+PHONE = DELIVERED_HEADLAMP_US.phone
 
 
 def message(provider_id: str = "SM-claimed") -> InboundMessage:
-    return InboundMessage(channel="sms", sender="+17205550187", text=QUESTION,
-                          verified_contact="+17205550187",
-                          thread_key="+17205550187", received_at=datetime.fromisoformat(NOW),
+    return InboundMessage(channel="sms", sender=PHONE, text=QUESTION, verified_contact=PHONE,
+                          thread_key=PHONE, received_at=datetime.fromisoformat(NOW),
                           provider_message_id=provider_id)
 
 

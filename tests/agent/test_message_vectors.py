@@ -12,8 +12,7 @@ import pytest
 from agent.understanding import meaning_text
 from knowledge.e5 import E5Embeddings
 from tests.agent.conftest import Say
-
-LAMP_DE = ("028-0578308-6271497", "jana.becker@example.de")  # Lumo desk lamp, DE seller
+from tests.support.scenarios import DELIVERED_DESK_LAMP_DE
 
 
 @pytest.fixture()
@@ -31,7 +30,7 @@ def embedded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 def ask(say: Say, text: str, message_id: str | None = None) -> str:
-    order_id, email = LAMP_DE
+    order_id, email = DELIVERED_DESK_LAMP_DE.order_id, DELIVERED_DESK_LAMP_DE.customer_email
     message = f"{text} ({order_id})"
     reply = say(message, sender=email, message_id=message_id)
     assert reply.intent in {"product_question", "return_request", "item_problem"}

@@ -11,16 +11,16 @@ from agent.db import Store
 from agent.models import ConversationRow, RefundRow
 from agent.understanding import extract_return_reason
 from tests.agent.conftest import Say
+from tests.support.scenarios import DELIVERED_POWER_STRIPS_DE, HAZMAT_GAS_CANISTERS_UK
 
-# Two power strips at 24.99 EUR, free shipping, a German seller with a prepaid label.
-STRIPS_DE = ("028-0574709-2253529", "sabine.mueller@example.de")
-# Two gas canisters at 6.49 GBP plus 3.99 shipping, a seller outside the UK without a UK
-# address: a low-value cross-border return is refunded without return.
-CANISTERS_UK = ("026-9813107-1493242", "harry.patel@example.co.uk")
+# DELIVERED_POWER_STRIPS_DE: two power strips at 24.99 EUR, free shipping, a German seller with
+# a prepaid label. HAZMAT_GAS_CANISTERS_UK: two gas canisters at 6.49 GBP plus 3.99 shipping, a
+# seller outside the UK without a UK address: a low-value cross-border return is refunded
+# without return.
 
 
 def test_one_of_two_named_in_the_message_decides_one_unit(say: Say) -> None:
-    order_id, email = STRIPS_DE
+    order_id, email = DELIVERED_POWER_STRIPS_DE.order_id, DELIVERED_POWER_STRIPS_DE.customer_email
     reply = say(f"Eine der zwei Steckdosenleisten ist kaputt angekommen ({order_id}).",
                 sender=email)
     assert reply.outcome == "answered" and reply.return_decision is not None
@@ -33,7 +33,7 @@ def test_one_of_two_named_in_the_message_decides_one_unit(say: Say) -> None:
 
 def test_a_returnless_refund_of_one_unit_pays_one_unit_and_its_shipping_share(
         say: Say, store: Store) -> None:
-    order_id, email = CANISTERS_UK
+    order_id, email = HAZMAT_GAS_CANISTERS_UK.order_id, HAZMAT_GAS_CANISTERS_UK.customer_email
     reply = say(f"One of the two gas canisters arrived dented, order {order_id}.",
                 sender=email)
     decision = reply.return_decision
@@ -47,7 +47,7 @@ def test_a_returnless_refund_of_one_unit_pays_one_unit_and_its_shipping_share(
 
 def test_unsaid_quantity_is_asked_in_the_customers_language_and_the_answer_decides(
         say: Say, store: Store) -> None:
-    order_id, email = STRIPS_DE
+    order_id, email = DELIVERED_POWER_STRIPS_DE.order_id, DELIVERED_POWER_STRIPS_DE.customer_email
     complaint = "Die Steckdosenleiste ist beschädigt angekommen, das Gehäuse ist gebrochen."
     first = say(f"{complaint} ({order_id})", sender=email)
     assert first.outcome == "needs_info" and first.return_decision is None
@@ -66,7 +66,7 @@ def test_unsaid_quantity_is_asked_in_the_customers_language_and_the_answer_decid
 
 
 def test_all_as_the_answer_decides_the_whole_line(say: Say) -> None:
-    order_id, email = CANISTERS_UK
+    order_id, email = HAZMAT_GAS_CANISTERS_UK.order_id, HAZMAT_GAS_CANISTERS_UK.customer_email
     first = say(f"I want to return the gas canisters, I bought the wrong kind by mistake. "
                 f"({order_id})", sender=email)
     assert first.outcome == "needs_info" and "How many" in first.text
@@ -77,7 +77,7 @@ def test_all_as_the_answer_decides_the_whole_line(say: Say) -> None:
 
 
 def test_more_units_than_ordered_are_asked_again(say: Say) -> None:
-    order_id, email = STRIPS_DE
+    order_id, email = DELIVERED_POWER_STRIPS_DE.order_id, DELIVERED_POWER_STRIPS_DE.customer_email
     say(f"Die Steckdosenleiste ist kaputt ({order_id})", sender=email)
     again = say("3", sender=email)
     assert again.outcome == "needs_info" and "Um wie viele" in again.text

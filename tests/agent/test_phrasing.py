@@ -9,7 +9,8 @@ from agent.core import Agent
 from agent.messages import Citation
 from agent.phrasing import Phrasing, claims, unsupported_claims
 from tests.agent.conftest import Say
-from tests.agent.test_agent import SHEETS_ES, ask
+from tests.agent.test_agent import ask
+from tests.support.scenarios import DELIVERED_SHEETS_ES
 
 EVIDENCE = [Citation(kind="product_page", asin="B0ES8S2P5N", field="attributes.size",
                      text="150 x 190 cm (válido también para 150 x 200 cm)")]
@@ -40,5 +41,5 @@ def test_a_failing_model_falls_back_to_the_composed_reply() -> None:
 @pytest.mark.slow
 def test_the_agent_uses_the_model_only_for_wording(agent: Agent, say: Say) -> None:
     agent.phrasing = Phrasing(FakeListChatModel(responses=["Miden 999 x 999 cm."]))
-    reply = ask(say, SHEETS_ES, "¿Qué medida tienen las sábanas?")
+    reply = ask(say, DELIVERED_SHEETS_ES, "¿Qué medida tienen las sábanas?")
     assert reply.outcome == "answered" and "999" not in reply.text and "150" in reply.text

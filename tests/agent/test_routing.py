@@ -26,14 +26,11 @@ from agent.understanding import (
 )
 from evals.routing import figures, read_cases
 from tests.agent.conftest import Say
-
-LAMP_DE = ("028-0578308-6271497", "jana.becker@example.de")  # Lumo desk lamp, DE seller
-SCARF_AND_JUMPER_UK = ("026-1073094-3593565", "fiona.macleod@example.co.uk")
+from tests.support.scenarios import DELIVERED_DESK_LAMP_DE, SCARF_AND_JUMPER_UK, Scenario
 
 
-def ask(say: Say, order: tuple[str, str], text: str) -> Reply:
-    order_id, email = order
-    return say(f"{text} ({order_id})", sender=email)
+def ask(say: Say, order: Scenario, text: str) -> Reply:
+    return say(f"{text} ({order.order_id})", sender=order.customer_email)
 
 
 def case_category(store: Store, reply: Reply) -> str | None:
@@ -64,20 +61,20 @@ def assert_about_the_product(store: Store, reply: Reply) -> None:
 ])
 def test_a_question_about_an_ordered_product_is_a_product_question(
         say: Say, store: Store, text: str) -> None:
-    assert_about_the_product(store, ask(say, LAMP_DE, text))
+    assert_about_the_product(store, ask(say, DELIVERED_DESK_LAMP_DE, text))
 
 
 @pytest.mark.slow
 def test_the_weight_of_the_ordered_lamp_is_answered_from_its_page(say: Say) -> None:
-    reply = ask(say, LAMP_DE, "Wie viel wiegt die Lampe?")
+    reply = ask(say, DELIVERED_DESK_LAMP_DE, "Wie viel wiegt die Lampe?")
     assert (reply.outcome, reply.intent) == ("answered", "product_question")
     assert "1,35 kg" in reply.text
 
 
 @pytest.mark.slow
 def test_a_lamp_that_arrived_broken_is_returned_at_the_sellers_cost(say: Say) -> None:
-    reply = ask(say, LAMP_DE, "Die Lampe kam mit abgebrochenem Fuß an. Ich möchte sie "
-                              "zurückgeben.")
+    reply = ask(say, DELIVERED_DESK_LAMP_DE,
+                "Die Lampe kam mit abgebrochenem Fuß an. Ich möchte sie zurückgeben.")
     decision = reply.return_decision
     assert decision is not None and decision.reason in {"damaged", "damaged_in_delivery"}
     assert decision.return_shipping_paid_by == "seller" and not decision.reason_assumed
@@ -90,14 +87,14 @@ def test_a_lamp_that_arrived_broken_is_returned_at_the_sellers_cost(say: Say) ->
     "Ist die Lampe wieder lieferbar? Ich möchte noch eine kaufen.",  # stock, buying more
 ])
 def test_buying_questions_stay_pre_order_with_an_order_in_view(say: Say, text: str) -> None:
-    reply = ask(say, LAMP_DE, text)
+    reply = ask(say, DELIVERED_DESK_LAMP_DE, text)
     assert (reply.outcome, reply.intent) == ("redirected", "pre_order_question")
 
 
 @pytest.mark.slow
 def test_a_product_outside_the_customers_order_stays_pre_order(say: Say) -> None:
     # B0DE2FL8H6 is the floor lamp, which this customer did not order.
-    reply = ask(say, LAMP_DE, "Hat die B0DE2FL8H6 einen Fußschalter?")
+    reply = ask(say, DELIVERED_DESK_LAMP_DE, "Hat die B0DE2FL8H6 einen Fußschalter?")
     assert reply.outcome == "redirected" and reply.redirect == "seller_messaging"
 
 
@@ -109,7 +106,7 @@ def test_without_an_order_a_product_question_is_still_pre_order(say: Say) -> Non
 
 @pytest.mark.slow
 def test_asking_for_a_person_with_an_order_is_still_a_person(say: Say, store: Store) -> None:
-    reply = ask(say, LAMP_DE, "Ich möchte bitte mit einem Menschen sprechen.")
+    reply = ask(say, DELIVERED_DESK_LAMP_DE, "Ich möchte bitte mit einem Menschen sprechen.")
     assert (reply.outcome, reply.intent) == ("escalated", "ask_for_person")
     assert case_category(store, reply) == "person"
 
@@ -118,7 +115,7 @@ def test_asking_for_a_person_with_an_order_is_still_a_person(say: Say, store: St
 def test_naming_the_item_asked_for_states_no_new_reason(say: Say) -> None:
     first = ask(say, SCARF_AND_JUMPER_UK, "I want to return something from my order.")
     assert first.outcome == "needs_info"
-    second = say("The jumper.", sender=SCARF_AND_JUMPER_UK[1])
+    second = say("The jumper.", sender=SCARF_AND_JUMPER_UK.customer_email)
     decision = second.return_decision
     assert second.outcome == "answered" and decision is not None
     # No reason was given: the buyer's-remorse default, assumed, at the buyer's cost.
@@ -266,12 +263,12 @@ def test_a_question_the_intent_models_cannot_place_is_read_against_the_ordered_p
     # meaning to the lamp's page: a question about the lamp, answered or asked of the seller.
     text = "Ich lese abends im Bett, reicht das Licht dafür?"
     assert classify_intent(text, "de").intent == "other"
-    assert_about_the_product(store, ask(say, LAMP_DE, text))
+    assert_about_the_product(store, ask(say, DELIVERED_DESK_LAMP_DE, text))
 
 
 @pytest.mark.slow
 def test_an_off_topic_question_with_an_order_in_view_stays_not_understood(say: Say) -> None:
-    reply = ask(say, LAMP_DE, "Wer ist der beste Fußballspieler der Welt?")
+    reply = ask(say, DELIVERED_DESK_LAMP_DE, "Wer ist der beste Fußballspieler der Welt?")
     assert (reply.intent, reply.outcome) == ("other", "needs_info")
 
 
@@ -279,7 +276,7 @@ def test_an_off_topic_question_with_an_order_in_view_stays_not_understood(say: S
 def test_a_strangers_question_is_not_read_against_an_order_they_have_not_proven(
         say: Say) -> None:
     # Closeness to the order's product would tell a stranger what the order holds.
-    order_id, _ = LAMP_DE
+    order_id = DELIVERED_DESK_LAMP_DE.order_id
     reply = say(f"Ich lese abends im Bett, reicht das Licht dafür? ({order_id})",
                 sender="someone.else@example.com")
     assert reply.intent == "other"

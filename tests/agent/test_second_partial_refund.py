@@ -9,9 +9,10 @@ from sqlalchemy import select
 from agent.db import Store
 from agent.models import RefundRow
 from tests.agent.conftest import Say
+from tests.support.scenarios import HAZMAT_GAS_CANISTERS_UK
 
-# Two gas canisters at 6.49 GBP plus 3.99 shipping, refunded without return.
-CANISTERS_UK = ("026-9813107-1493242", "harry.patel@example.co.uk")
+# HAZMAT_GAS_CANISTERS_UK: two gas canisters at 6.49 GBP plus 3.99 shipping, refunded without
+# return.
 
 
 def ledger(store: Store) -> list[tuple[int | None, str]]:
@@ -22,7 +23,7 @@ def ledger(store: Store) -> list[tuple[int | None, str]]:
 
 def test_the_other_unit_broken_later_is_refunded_by_a_second_row(say: Say,
                                                                  store: Store) -> None:
-    order_id, email = CANISTERS_UK
+    order_id, email = HAZMAT_GAS_CANISTERS_UK.order_id, HAZMAT_GAS_CANISTERS_UK.customer_email
     first = say(f"One of the two gas canisters arrived dented, order {order_id}.", sender=email)
     assert first.return_decision is not None and first.return_decision.quantity == 1
     assert "refund has been issued" in first.text
@@ -42,7 +43,7 @@ def test_the_other_unit_broken_later_is_refunded_by_a_second_row(say: Say,
 
 
 def test_a_replayed_message_pays_once(say: Say, store: Store) -> None:
-    order_id, email = CANISTERS_UK
+    order_id, email = HAZMAT_GAS_CANISTERS_UK.order_id, HAZMAT_GAS_CANISTERS_UK.customer_email
     text = f"One of the two gas canisters arrived dented, order {order_id}."
     first = say(text, sender=email, message_id="provider-7")
     again = say(text, sender=email, message_id="provider-7")

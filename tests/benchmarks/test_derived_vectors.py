@@ -17,7 +17,7 @@ from benchmarks.derived import NOISE, DerivedVectors, field_kind
 from benchmarks.generate import catalog
 from benchmarks.page import turn_target_row, write_target_row
 from benchmarks.run import load_note
-from benchmarks.workers import ROOT, _settings, build
+from benchmarks.workers import ROOT, bench_settings, build
 from knowledge.chunks import chunk_page
 from knowledge.index import KnowledgeIndex
 
@@ -52,7 +52,7 @@ def test_each_filler_vector_is_its_donors_plus_noise_renormalised(
         built: tuple[Path, dict[str, object]]) -> None:
     data_dir, _ = built
     real_pages, pages = catalog(REAL, SEED), catalog(SCALE, SEED)
-    index = KnowledgeIndex.open(_settings(data_dir))
+    index = KnowledgeIndex.open(bench_settings(data_dir))
     try:
         assert index.dense.ids() == index.lexical.chunk_ids()
         derive = DerivedVectors.from_index(index.dense, real_pages, pages)
@@ -87,7 +87,7 @@ def test_each_filler_vector_is_its_donors_plus_noise_renormalised(
 def test_a_filler_page_is_found_by_a_real_query(built: tuple[Path, dict[str, object]]) -> None:
     data_dir, _ = built
     page = catalog(SCALE, SEED)[-1]
-    index = KnowledgeIndex.open(_settings(data_dir))
+    index = KnowledgeIndex.open(bench_settings(data_dir))
     try:
         hits = index.search(page.title, marketplace=page.marketplace, asins=[page.asin], k=3)
     finally:

@@ -17,10 +17,12 @@ from channels.unavailable import RETRY_AFTER_SECONDS
 from knowledge.index import KnowledgeIndex
 from tests.conftest import chat_token
 from tests.contracts.channel import Answer
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
-CUSTOMER = {"email": "michael.rodriguez@example.com", "marketplace": "US",
-            "order_id": "111-0182947-4168020",
-            "identity_token": chat_token("michael.rodriguez@example.com")}
+CUSTOMER = {"email": DELIVERED_HEADLAMP_US.customer_email,
+            "marketplace": DELIVERED_HEADLAMP_US.marketplace,
+            "order_id": DELIVERED_HEADLAMP_US.order_id,
+            "identity_token": chat_token(DELIVERED_HEADLAMP_US.customer_email)}
 QUESTION = {"text": "Where is my order?", "client_message_id": "m1"}
 
 

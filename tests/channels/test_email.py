@@ -38,16 +38,17 @@ from tests.contracts.channel import Answer, ChannelContract, Mount
 from tests.support.mail import MailCatcher
 from tests.support.mail_auth import checks_for_tests, dkim_signed, provider_verified
 from tests.support.net import free_port
+from tests.support.scenarios import DELIVERED_BEDDING_DE, DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.on_every_database
 
 SERVICE = "service@csba.example"
-MIRIAM = ("028-4306213-9513237", "miriam.koch@example.de")  # delivered, DE seller
+ORDER, CUSTOMER = DELIVERED_BEDDING_DE.order_id, DELIVERED_BEDDING_DE.customer_email
 CLOCK = datetime.fromisoformat(NOW)
-QUESTION = f"Hallo, wo ist meine Bestellung {MIRIAM[0]}?"
+QUESTION = f"Hallo, wo ist meine Bestellung {ORDER}?"
 
 
-def mail(text: str | None = QUESTION, *, sender: str = MIRIAM[1],
+def mail(text: str | None = QUESTION, *, sender: str = CUSTOMER,
          message_id: str | None = "<q1.miriam@example.de>",
          subject: str = "Wo ist meine Bestellung?", in_reply_to: str | None = None,
          references: str | None = None, html: str | None = None,
@@ -80,7 +81,7 @@ def mail(text: str | None = QUESTION, *, sender: str = MIRIAM[1],
 def test_the_plain_part_of_an_alternative_mail_is_the_text() -> None:
     parsed = parse_email(bytes(mail("Wo ist mein Paket?", html="<p>HTML-Fassung</p>")))
     assert parsed.text == "Wo ist mein Paket?"
-    assert parsed.sender == MIRIAM[1] and parsed.message_id == "<q1.miriam@example.de>"
+    assert parsed.sender == CUSTOMER and parsed.message_id == "<q1.miriam@example.de>"
     assert parsed.attachments == ()
 
 
@@ -155,18 +156,18 @@ def test_a_from_header_without_an_address_has_no_sender() -> None:
 
 
 @pytest.mark.parametrize(("headers", "sender", "reason"), [
-    ({"Auto-Submitted": "auto-replied"}, MIRIAM[1], "Auto-Submitted: auto-replied"),
-    ({"Auto-Submitted": "auto-generated; type=vacation"}, MIRIAM[1], "Auto-Submitted"),
-    ({"Precedence": "bulk"}, MIRIAM[1], "Precedence: bulk"),
-    ({"Precedence": "list"}, MIRIAM[1], "Precedence: list"),
-    ({"Precedence": "junk"}, MIRIAM[1], "Precedence: junk"),
-    ({"List-Id": "<news.example.de>"}, MIRIAM[1], "mailing list (list-id)"),
-    ({"List-Unsubscribe": "<mailto:u@example.de>"}, MIRIAM[1], "mailing list"),
+    ({"Auto-Submitted": "auto-replied"}, CUSTOMER, "Auto-Submitted: auto-replied"),
+    ({"Auto-Submitted": "auto-generated; type=vacation"}, CUSTOMER, "Auto-Submitted"),
+    ({"Precedence": "bulk"}, CUSTOMER, "Precedence: bulk"),
+    ({"Precedence": "list"}, CUSTOMER, "Precedence: list"),
+    ({"Precedence": "junk"}, CUSTOMER, "Precedence: junk"),
+    ({"List-Id": "<news.example.de>"}, CUSTOMER, "mailing list (list-id)"),
+    ({"List-Unsubscribe": "<mailto:u@example.de>"}, CUSTOMER, "mailing list"),
     ({}, "MAILER-DAEMON@mx.example.de", "bounce (sender mailer-daemon)"),
     ({}, "postmaster@example.de", "bounce (sender postmaster)"),
-    ({"Return-Path": "<>"}, MIRIAM[1], "bounce (empty Return-Path)"),
-    ({"X-Autoreply": "yes"}, MIRIAM[1], "x-autoreply"),
-    ({"X-Autorespond": "Out of office"}, MIRIAM[1], "x-autorespond"),
+    ({"Return-Path": "<>"}, CUSTOMER, "bounce (empty Return-Path)"),
+    ({"X-Autoreply": "yes"}, CUSTOMER, "x-autoreply"),
+    ({"X-Autorespond": "Out of office"}, CUSTOMER, "x-autorespond"),
 ])
 def test_mail_that_must_never_be_answered(headers: dict[str, str], sender: str,
                                           reason: str) -> None:
@@ -182,7 +183,7 @@ def test_a_multipart_report_is_a_bounce() -> None:
 
 
 @pytest.mark.parametrize("headers", [{}, {"Auto-Submitted": "no"}, {"Precedence": "first-class"},
-                                     {"Return-Path": f"<{MIRIAM[1]}>"}])
+                                     {"Return-Path": f"<{CUSTOMER}>"}])
 def test_a_customers_mail_is_answered(headers: dict[str, str]) -> None:
     assert should_not_reply(parse_email(bytes(mail(headers=headers)))) is None
 
@@ -245,7 +246,7 @@ def client(channel: EmailChannel, handle: MessageHandler) -> TestClient:
     return TestClient(app)
 
 
-def deliver(port: int, message: EmailMessage | bytes, *, mail_from: str = MIRIAM[1]) -> None:
+def deliver(port: int, message: EmailMessage | bytes, *, mail_from: str = CUSTOMER) -> None:
     """Over SMTP, DKIM-signed by its From domain as its provider would (raw bytes as given)."""
     raw = message if isinstance(message, bytes) else signed(message)
     with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
@@ -310,17 +311,17 @@ class TestEmailChannel:
         deliver(smtp_port, mail())
         [msg] = seen
         assert (msg.channel, msg.sender, msg.provider_message_id, msg.thread_key) == (
-            "email", MIRIAM[1], "<q1.miriam@example.de>", "<q1.miriam@example.de>")
+            "email", CUSTOMER, "<q1.miriam@example.de>", "<q1.miriam@example.de>")
         assert msg.text == QUESTION and msg.received_at == CLOCK
         [row] = replies(store)
         assert OutboxWorker(store, {"email": channel}).run_once(CLOCK) >= 1
         [(envelope, sent)] = [(e, m) for e, m in mail_relay.received
-                              if e.rcpt_tos == [MIRIAM[1]]]
+                              if e.rcpt_tos == [CUSTOMER]]
         assert row.meta["message_id"].endswith("@csba.example>")
         assert [(k, v) for k, v in sent.items()
                 if k not in {"Date", "Content-Transfer-Encoding"}] == [
             ("From", "Customer Service <service@csba.example>"),
-            ("To", MIRIAM[1]),
+            ("To", CUSTOMER),
             ("Subject", "Re: Wo ist meine Bestellung?"),
             ("Message-ID", row.meta["message_id"]),
             ("Auto-Submitted", "auto-replied"),
@@ -340,11 +341,11 @@ class TestEmailChannel:
         assert row.text == QUESTION
 
     def test_an_html_only_mail_is_answered(self, client: TestClient, store: Store) -> None:
-        html = f"<div>Hallo,<br>wo ist meine <b>Bestellung</b> {MIRIAM[0]}?</div>"
+        html = f"<div>Hallo,<br>wo ist meine <b>Bestellung</b> {ORDER}?</div>"
         status, body = post(client, mail(None, html=html))
         assert status == 202 and body["queued"] is True and body["outcome"] == "answered"
         [row] = stored(store)
-        assert row.text == f"Hallo,\nwo ist meine Bestellung {MIRIAM[0]}?"
+        assert row.text == f"Hallo,\nwo ist meine Bestellung {ORDER}?"
 
     def test_a_quoted_reply_continues_the_conversation(self, smtp_port: int, store: Store,
                                                        seen: list[InboundMessage]) -> None:
@@ -413,13 +414,13 @@ class TestEmailChannel:
         assert msg.metadata["subject"] == "Wo ist meine Bestellung?"
 
     @pytest.mark.parametrize(("headers", "sender", "mail_from"), [
-        ({"Auto-Submitted": "auto-replied"}, MIRIAM[1], MIRIAM[1]),
-        ({"Precedence": "bulk"}, MIRIAM[1], MIRIAM[1]),
-        ({"List-Id": "<news.example.de>"}, MIRIAM[1], MIRIAM[1]),
-        ({"List-Unsubscribe": "<mailto:u@example.de>"}, MIRIAM[1], MIRIAM[1]),
+        ({"Auto-Submitted": "auto-replied"}, CUSTOMER, CUSTOMER),
+        ({"Precedence": "bulk"}, CUSTOMER, CUSTOMER),
+        ({"List-Id": "<news.example.de>"}, CUSTOMER, CUSTOMER),
+        ({"List-Unsubscribe": "<mailto:u@example.de>"}, CUSTOMER, CUSTOMER),
         ({}, "MAILER-DAEMON@mx.example.de", "MAILER-DAEMON@mx.example.de"),
-        ({}, MIRIAM[1], ""),  # MAIL FROM:<>, an empty Return-Path: a bounce
-        ({"X-Autoreply": "yes"}, MIRIAM[1], MIRIAM[1]),
+        ({}, CUSTOMER, ""),  # MAIL FROM:<>, an empty Return-Path: a bounce
+        ({"X-Autoreply": "yes"}, CUSTOMER, CUSTOMER),
     ])
     def test_automatic_mail_is_accepted_and_never_answered(
             self, smtp_port: int, client: TestClient, store: Store, seen: list[InboundMessage],
@@ -479,7 +480,7 @@ class TestEmailChannel:
         assert counts(store) == (0, 0, 0)
 
 
-HEADLAMP_CUSTOMER = "michael.rodriguez@example.com"  # the contract's order is theirs
+HEADLAMP_CUSTOMER = DELIVERED_HEADLAMP_US.customer_email  # the contract's order is theirs
 WEBHOOK_TOKEN = "webhook-token-0123456789"
 
 

@@ -27,6 +27,7 @@ from tests.conftest import chat_token
 from tests.support.mail import MailCatcher
 from tests.support.mail_auth import dkim_signed
 from tests.support.net import free_port
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,8 @@ pytestmark = pytest.mark.slow
 TOKEN = "e2e-auth-token-0123456789abcdef"
 BASE = "http://testserver"
 SELLER = "A5RIDGELINE"  # sells the headlamp
-ORDER, EMAIL, PHONE = "111-0182947-4168020", "michael.rodriguez@example.com", "+17205550187"
+ORDER, EMAIL, PHONE = (DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email,
+                      DELIVERED_HEADLAMP_US.phone)
 US_LINE, WHATSAPP_LINE = "+12025550100", "whatsapp:+12025550199"
 QUESTION = f"Does the headlamp fit on a Petzl bicycle helmet mount? My order is {ORDER}."
 ANSWER = "Yes: it fits the Petzl helmet mount with the included adapter plate."

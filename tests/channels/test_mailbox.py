@@ -28,8 +28,9 @@ from channels.mailbox import InboundMail
 from channels.seller_mail import SellerMail
 from tests.support.mail import MailCatcher
 from tests.support.mail_auth import checks_for_tests, provider_verified
+from tests.support.scenarios import DELIVERED_BEDDING_DE
 
-SENDER = "miriam.koch@example.de"
+SENDER = DELIVERED_BEDDING_DE.customer_email
 
 
 class TakenOut(BaseModel):

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 from agent.messages import InboundMessage
 from channels.rate_limit import SenderRateLimiter
+from tests.support.scenarios import DELIVERED_BEDDING_DE
 
-CUSTOMER = "miriam.koch@example.de"
+CUSTOMER = DELIVERED_BEDDING_DE.customer_email
 
 
 def mail(n: int, *, proven: bool, sender: str = CUSTOMER) -> InboundMessage:

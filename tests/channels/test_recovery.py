@@ -14,11 +14,13 @@ from agent.messages import Channel, InboundMessage
 from agent.models import OutboxRow
 from channels.recovery import STRANDED_AFTER, answer_stranded, mark_delivered
 from tests.conftest import NOW, Say
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = [pytest.mark.slow, pytest.mark.on_every_database]
 
 CLOCK = datetime.fromisoformat(NOW)
-ORDER, EMAIL, PHONE = "111-0182947-4168020", "michael.rodriguez@example.com", "+17205550187"
+ORDER, EMAIL, PHONE = (DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email,
+                      DELIVERED_HEADLAMP_US.phone)
 QUESTION = f"Where is my order {ORDER}?"
 
 

@@ -38,13 +38,14 @@ from tests.support.index import index_of
 from tests.support.mail import MailCatcher
 from tests.support.mail_auth import checks_for_tests, dkim_signed, provider_verified
 from tests.support.net import free_port
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
 SERVICE = "service@csba.example"
 SELLER = ("A5RIDGELINE", "help@ridgeline-outdoor.example")
 OTHER_SELLER = "support@brightway-tech.example"  # A3BRIGHTWAY: a seller, not this case's
-ORDER, CUSTOMER = "111-0182947-4168020", "michael.rodriguez@example.com"
+ORDER, CUSTOMER = DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email
 HEADLAMP = "B0USRL3HL4"
 CUSTOMER_MID = "<q1.michael@example.com>"
 CUSTOMER_SUBJECT = "Headlamp and my helmet"

@@ -29,12 +29,12 @@ from portal.routers import seller_portal_router
 from seller.privacy import redact_customer
 from tests.channels import test_web_chat as chat_tests
 from tests.conftest import NOW, Say
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
-HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
-CUSTOMER_SECRETS = ("Michael", "Rodriguez", "michael.rodriguez@example.com", "+17205550187",
-                    "720-555-0187")
+ORDER, EMAIL = DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email
+CUSTOMER_SECRETS = ("Michael", "Rodriguez", EMAIL, DELIVERED_HEADLAMP_US.phone, "720-555-0187")
 QUESTION = ("Hi, Michael Rodriguez here, call me on 720-555-0187. Does the headlamp fit on a "
             "Petzl bicycle helmet mount?")
 SELLER = "A5RIDGELINE"
@@ -69,7 +69,7 @@ def token(store: Store) -> str:
 
 @pytest.fixture()
 def case_id(say: Say) -> str:
-    reply = say(f"{QUESTION} ({HEADLAMP_US[0]})", sender=HEADLAMP_US[1])
+    reply = say(f"{QUESTION} ({ORDER})", sender=EMAIL)
     assert reply.outcome == "escalated" and reply.case_id
     return reply.case_id
 
@@ -137,7 +137,7 @@ def test_the_seller_lists_and_reads_its_cases(client: TestClient, token: str,
     [listed] = client.get("/v1/seller/cases", headers=bearer(token)).json()
     assert listed["id"] == case_id and listed["status"] == "awaiting_seller"
     assert set(listed) == set(CasePublic.model_fields)
-    assert listed["order_id"] == HEADLAMP_US[0] and listed["asins"] == ["B0USRL3HL4"]
+    assert listed["order_id"] == ORDER and listed["asins"] == ["B0USRL3HL4"]
     assert listed["category"] == "product_question" and "helmet" in listed["question"]
     assert listed["due_at"] == "2026-11-26T10:00:00Z"
     read = client.get(f"/v1/seller/cases/{case_id}", headers=bearer(token)).json()
@@ -164,7 +164,7 @@ def test_the_answer_is_relayed_to_the_customer(client: TestClient, store: Store,
     assert case["answered_at"] == "2026-11-25T12:00:00Z" and case["added_to_knowledge"] is False
     with store.sessions() as s:
         relay = s.scalar(select(OutboxRow).where(OutboxRow.dedupe_key == f"case-answer:{case_id}"))
-        assert relay is not None and relay.recipient == HEADLAMP_US[1]
+        assert relay is not None and relay.recipient == EMAIL
         assert relay.channel == "email" and "Petzl adapter" in relay.body
     again = client.post(f"/v1/seller/cases/{case_id}/answer", headers=bearer(token),
                         json={"answer": "Changed my mind."})
@@ -229,12 +229,12 @@ def test_a_case_shows_nothing_of_the_customer(client: TestClient, token: str,
 
 def test_the_customers_details_are_redacted_from_case_texts() -> None:
     customer = Customer(name="Michael Rodriguez", email="Michael.Rodriguez@example.com",
-                        phone="+17205550187")
+                        phone=DELIVERED_HEADLAMP_US.phone)
     text = ("words: michael, Rodriguez, MICHAEL.RODRIGUEZ@EXAMPLE.COM, +1 (720) 555-0187, "
-            "720-555-0187; order 111-0182947-4168020, 1500 mAh, Michaela")
+            f"720-555-0187; order {ORDER}, 1500 mAh, Michaela")
     assert redact_customer(text, customer) == (
         "words: [customer], [customer], [customer], [customer], [customer]; "
-        "order 111-0182947-4168020, 1500 mAh, Michaela")
+        f"order {ORDER}, 1500 mAh, Michaela")
     assert redact_customer(text, None) == text
 
 
@@ -262,8 +262,8 @@ def own_index_agent(store: Store, index: KnowledgeIndex,
 
 def ask(agent: Agent, text: str, message_id: str) -> Reply:
     return agent.handle(InboundMessage(
-        channel="email", sender=HEADLAMP_US[1], text=f"{text} ({HEADLAMP_US[0]})",
-        verified_contact=HEADLAMP_US[1],
+        channel="email", sender=EMAIL, text=f"{text} ({ORDER})",
+        verified_contact=EMAIL,
         thread_key=message_id, received_at=datetime.fromisoformat(NOW),
         provider_message_id=message_id))
 

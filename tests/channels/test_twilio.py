@@ -35,6 +35,11 @@ from channels.twilio_auth import TwilioSignature, marketplace_for_number
 from channels.voice import VoiceChannel, speech_language, spoken_text
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, CountingHandler, Mount
+from tests.support.scenarios import (
+    CN_HIGH_VALUE_TILES_UK,
+    DELIVERED_BEDDING_DE,
+    DELIVERED_HEADLAMP_US,
+)
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
 pytestmark = [pytest.mark.slow, pytest.mark.on_every_database]
@@ -43,8 +48,9 @@ TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "http://testserver"
 DE_LINE, UK_LINE, US_LINE = "+4930555010200", "+442079460000", "+12025550100"
 WHATSAPP_LINE = "whatsapp:+4930555010299"
-DELIVERED_DE = ("028-4306213-9513237", "+4917680351976")  # Miriam Koch, delivered 7 Nov
-HEADLAMP_US = ("111-0182947-4168020", "+17205550187")  # Michael Rodriguez
+DE_ORDER, DE_PHONE = DELIVERED_BEDDING_DE.order_id, DELIVERED_BEDDING_DE.phone  # delivered 7 Nov
+US_ORDER, US_PHONE = DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.phone
+UK_ORDER = CN_HIGH_VALUE_TILES_UK.order_id  # delivered 10 Nov
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
 CALL = "CA0123456789abcdef0123456789abcdef"
 XML = '<?xml version="1.0" encoding="UTF-8"?>'
@@ -120,7 +126,7 @@ def signed(client: TestClient, path: str, params: dict[str, str], *,
 
 
 def call_params(speech: str | None = None, *, digits: str | None = None,
-                caller: str = DELIVERED_DE[1], line: str = DE_LINE,
+                caller: str = DE_PHONE, line: str = DE_LINE,
                 call: str = CALL) -> dict[str, str]:
     params = {"CallSid": call, "AccountSid": ACCOUNT, "From": caller, "To": line,
               "Caller": caller, "Called": line, "CallStatus": "in-progress",
@@ -132,7 +138,7 @@ def call_params(speech: str | None = None, *, digits: str | None = None,
     return params
 
 
-def sms_params(body: str, *, sender: str = DELIVERED_DE[1], line: str = DE_LINE,
+def sms_params(body: str, *, sender: str = DE_PHONE, line: str = DE_LINE,
                sid: str = "SM0000000000000000000000000000000a") -> dict[str, str]:
     return {"MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT, "From": sender,
             "To": line, "Body": body, "NumMedia": "0"}
@@ -207,7 +213,7 @@ def test_the_signed_url_comes_from_the_settings(agent: Agent, twilio_settings: S
 @pytest.mark.parametrize(("number", "marketplace"), [
     ("+4930555010200", "DE"), ("+34910000000", "ES"), ("+442079460000", "UK"),
     ("+12025550100", "US"), ("+33140000000", "FR"), ("+390600000000", "IT"),
-    ("whatsapp:+4917680351976", "DE"), ("+81300000000", "US"), ("", "US")])
+    (f"whatsapp:{DE_PHONE}", "DE"), ("+81300000000", "US"), ("", "US")])
 def test_the_marketplace_comes_from_the_calling_code(number: str, marketplace: str) -> None:
     assert marketplace_for_number(number) == marketplace
 
@@ -223,7 +229,7 @@ def test_reply_languages_map_to_twilio_languages(language: str, marketplace: str
 
 def test_a_spoken_order_number_is_written_as_one() -> None:
     assert spoken_text("Bestellung 028 4306 213 9513 237 bitte") == \
-        "Bestellung 028-4306213-9513237 bitte"
+        f"Bestellung {DE_ORDER} bitte"
     assert spoken_text("I ordered 2 lamps on the 3rd") == "I ordered 2 lamps on the 3rd"
 
 
@@ -247,12 +253,12 @@ def test_golden_greeting(client: TestClient) -> None:
 
 
 def test_golden_turn(voice: VoiceChannel) -> None:
-    text = 'Order 026-3123995-6747954 was "delivered" on 10 November 2026 & <signed> for.'
+    text = f'Order {UK_ORDER} was "delivered" on 10 November 2026 & <signed> for.'
     with TestClient(app_for(fixed_reply(text, "en"), voice)) as test_client:
         path = "/twilio/voice/turn?turn=3&silent=1&lang=en"
         response = signed(test_client, path, call_params("Where is my parcel?", line=UK_LINE))
     assert response.status_code == 200
-    say = ("Order 026-3123995-6747954 was \"delivered\" on 10 November 2026 &amp; "
+    say = (f"Order {UK_ORDER} was \"delivered\" on 10 November 2026 &amp; "
            "&lt;signed&gt; for.")
     assert response.text == (
         f'{XML}<Response><Gather action="/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en" '
@@ -276,10 +282,10 @@ def test_a_whole_call_from_a_customer_phone(client: TestClient, store: Store) ->
     rows = message_rows(store)
     assert [r.provider_message_id for r in rows] == [f"{CALL}:1", f"{CALL}:2"]
     assert {r.channel for r in rows} == {"voice"}
-    assert rows[0].text == "Wo ist meine Bestellung 028-4306213-9513237?"
+    assert rows[0].text == f"Wo ist meine Bestellung {DE_ORDER}?"
     with store.sessions() as session:
         conv = session.scalars(select(ConversationRow)).one()
-        assert (conv.channel, conv.thread_key, conv.contact) == ("voice", CALL, DELIVERED_DE[1])
+        assert (conv.channel, conv.thread_key, conv.contact) == ("voice", CALL, DE_PHONE)
         assert conv.state[NUMBER_KEY] == DE_LINE
 
 
@@ -288,11 +294,11 @@ def test_an_order_number_typed_on_the_keypad(client: TestClient, store: Store) -
                    call_params("Wo ist mein Paket?"))
     assert "123-1234567-1234567" in asked.text  # the agent asks which order
     typed = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
-                   call_params(digits=DELIVERED_DE[0].replace("-", "")))
+                   call_params(digits=DE_ORDER.replace("-", "")))
     assert typed.status_code == 200
     assert "wurde am 7. November 2026 zugestellt" in typed.text
     rows = message_rows(store)
-    assert rows[1].text == DELIVERED_DE[0] and rows[1].provider_message_id == f"{CALL}:2"
+    assert rows[1].text == DE_ORDER and rows[1].provider_message_id == f"{CALL}:2"
 
 
 def test_silence_is_prompted_twice_then_the_call_ends_politely(client: TestClient,
@@ -321,7 +327,7 @@ def test_a_turn_url_we_did_not_write_is_refused(client: TestClient, store: Store
 def test_a_voice_case_says_the_answer_comes_by_sms_and_sends_it(
         client: TestClient, store: Store, agent: Agent, voice: VoiceChannel,
         recorder: RecorderServer) -> None:
-    order_id, phone = HEADLAMP_US
+    order_id, phone = US_ORDER, US_PHONE
     reply = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=en",
                    call_params(f"{UNANSWERED} My order is {order_id}", caller=phone,
                                line=US_LINE))
@@ -349,18 +355,18 @@ def _seller_of(store: Store, case_id: str) -> str:
 
 def test_an_sms_question_gets_a_message_reply(client: TestClient, store: Store) -> None:
     response = signed(client, "/twilio/messaging",
-                      sms_params(f"Wo ist meine Bestellung {DELIVERED_DE[0]}?"))
+                      sms_params(f"Wo ist meine Bestellung {DE_ORDER}?"))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/xml"
     assert response.text == (
-        f"{XML}<Response><Message>Die Bestellung {DELIVERED_DE[0]} wurde am 7. November 2026 "
+        f"{XML}<Response><Message>Die Bestellung {DE_ORDER} wurde am 7. November 2026 "
         "zugestellt.</Message></Response>")
     (row,) = message_rows(store)
     assert (row.channel, row.provider_message_id) == ("sms", "SM0000000000000000000000000000000a")
     assert row.reply is not None and not row.awaiting_delivery  # marked once the answer left
     with store.sessions() as session:
         conv = session.scalars(select(ConversationRow)).one()
-        assert conv.thread_key == DELIVERED_DE[1] and conv.state[NUMBER_KEY] == DE_LINE
+        assert conv.thread_key == DE_PHONE and conv.state[NUMBER_KEY] == DE_LINE
 
 
 def test_long_replies_are_split_between_sentences(messaging: MessagingChannel) -> None:
@@ -371,7 +377,7 @@ def test_long_replies_are_split_between_sentences(messaging: MessagingChannel) -
     with TestClient(app_for(fixed_reply(text, "en"), messaging)) as test_client:
         sms = signed(test_client, "/twilio/messaging", sms_params("Where is it?"))
         whatsapp = signed(test_client, "/twilio/messaging",
-                          sms_params("Where is it?", sender="whatsapp:+4917680351976",
+                          sms_params("Where is it?", sender=f"whatsapp:{DE_PHONE}",
                                      line=WHATSAPP_LINE, sid="SM-wa"))
     parts = [p.split("</Message>")[0] for p in sms.text.split("<Message>")[1:]]
     assert len(parts) == 3 and all(len(p) <= 1600 for p in parts)
@@ -385,9 +391,9 @@ def test_long_replies_are_split_between_sentences(messaging: MessagingChannel) -
 
 
 def test_whatsapp_senders_are_their_own_channel(client: TestClient, store: Store) -> None:
-    sender = f"whatsapp:{DELIVERED_DE[1]}"
+    sender = f"whatsapp:{DE_PHONE}"
     response = signed(client, "/twilio/messaging",
-                      sms_params(f"Wo ist meine Bestellung {DELIVERED_DE[0]}?", sender=sender,
+                      sms_params(f"Wo ist meine Bestellung {DE_ORDER}?", sender=sender,
                                  line=WHATSAPP_LINE, sid="SM-whatsapp-1"))
     assert "7. November 2026" in response.text  # the number is the order's customer
     (row,) = message_rows(store)
@@ -400,7 +406,7 @@ def test_whatsapp_senders_are_their_own_channel(client: TestClient, store: Store
 
 def _open_case_by(client: TestClient, store: Store, agent: Agent, *, sender: str,
                   line: str, sid: str) -> OutboxRow:
-    order_id, _ = HEADLAMP_US
+    order_id = US_ORDER
     response = signed(client, "/twilio/messaging",
                       sms_params(f"{UNANSWERED} ({order_id})", sender=sender, line=line,
                                  sid=sid))
@@ -416,7 +422,7 @@ def _open_case_by(client: TestClient, store: Store, agent: Agent, *, sender: str
 def test_a_later_reply_goes_through_the_rest_client(client: TestClient, store: Store,
                                                     agent: Agent, messaging: MessagingChannel,
                                                     recorder: RecorderServer) -> None:
-    row = _open_case_by(client, store, agent, sender=HEADLAMP_US[1], line=US_LINE,
+    row = _open_case_by(client, store, agent, sender=US_PHONE, line=US_LINE,
                         sid="SM-case-1")
     assert row.channel == "sms"
     worker = OutboxWorker(store, {"sms": messaging, "whatsapp": messaging})
@@ -424,7 +430,7 @@ def test_a_later_reply_goes_through_the_rest_client(client: TestClient, store: S
     (sent,) = recorder.recorded
     assert sent.method == "POST"
     assert sent.path == f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
-    assert sent.form["To"] == [HEADLAMP_US[1]] and sent.form["From"] == [US_LINE]
+    assert sent.form["To"] == [US_PHONE] and sent.form["From"] == [US_LINE]
     assert sent.form["Body"] == [row.body]
     credentials = base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
     assert sent.headers["Authorization"] == f"Basic {credentials}"
@@ -434,7 +440,7 @@ def test_a_later_reply_goes_through_the_rest_client(client: TestClient, store: S
 def test_whatsapp_free_form_replies_only_within_24_hours(
         client: TestClient, store: Store, agent: Agent, messaging: MessagingChannel,
         recorder: RecorderServer, clock: Clock) -> None:
-    sender = f"whatsapp:{HEADLAMP_US[1]}"
+    sender = f"whatsapp:{US_PHONE}"
     row = _open_case_by(client, store, agent, sender=sender, line=WHATSAPP_LINE,
                         sid="SM-wa-case")
     assert row.channel == "whatsapp"
@@ -464,13 +470,13 @@ def test_a_text_whose_turn_failed_is_answered_later_from_the_number_it_was_sent_
     with monkeypatch.context() as patched, TestClient(app_for(agent.handle, messaging)) as tc:
         patched.setattr(agent, "_turn", broken)
         failed = signed(tc, "/twilio/messaging",
-                        sms_params(f"Wo ist meine Bestellung {DELIVERED_DE[0]}?", sid="SM-dies"))
+                        sms_params(f"Wo ist meine Bestellung {DE_ORDER}?", sid="SM-dies"))
     assert failed.status_code == 503
     later = datetime.fromisoformat(NOW) + timedelta(minutes=5)
     assert answer_stranded(store, agent.handle, later) == 1
     assert OutboxWorker(store, {"sms": messaging}).run_once(later) == 1
     [sent] = recorder.recorded
-    assert sent.form["From"] == [DE_LINE] and sent.form["To"] == [DELIVERED_DE[1]]
+    assert sent.form["From"] == [DE_LINE] and sent.form["To"] == [DE_PHONE]
     assert "7. November 2026" in sent.form["Body"][0]
 
 
@@ -481,7 +487,7 @@ def test_over_the_rate_limit_twilio_gets_a_polite_reply_not_a_429(
         agent: Agent, messaging: MessagingChannel, store: Store) -> None:
     handler = CountingHandler(agent.handle)
     limited = rate_limited(handler, SenderRateLimiter("2/minute"), store)
-    question = f"Wo ist meine Bestellung {DELIVERED_DE[0]}?"
+    question = f"Wo ist meine Bestellung {DE_ORDER}?"
     with TestClient(app_for(limited, messaging)) as test_client:
         first, second, third = (signed(test_client, "/twilio/messaging",
                                        sms_params(question, sid=f"SM-limit-{i}"))
@@ -539,7 +545,7 @@ class TwilioContract(ChannelContract):
         return signed(client, self.path, self.params("x" * 5000, "ID-big"))
 
     def test_refusals_say_precisely_why(self, client: TestClient, store: Store) -> None:
-        params = self.params(f"Where is my order {DELIVERED_DE[0]}?", "ID-unsigned")
+        params = self.params(f"Where is my order {DE_ORDER}?", "ID-unsigned")
         unsigned = client.post(self.path, data=params)
         assert "X-Twilio-Signature header is missing" in unsigned.json()["detail"]
         forged = signed(client, self.path, params, token="not-the-token")
@@ -561,7 +567,7 @@ class TestVoiceContract(TwilioContract):
     text_field = "SpeechResult"
 
     def params(self, text: str, provider_id: str) -> dict[str, str]:
-        return call_params(text, call=provider_id, caller=HEADLAMP_US[1], line=US_LINE)
+        return call_params(text, call=provider_id, caller=US_PHONE, line=US_LINE)
 
 
 class TestSmsContract(TwilioContract):
@@ -569,7 +575,7 @@ class TestSmsContract(TwilioContract):
     text_field = "Body"
 
     def params(self, text: str, provider_id: str) -> dict[str, str]:
-        return sms_params(text, sid=provider_id, sender=HEADLAMP_US[1], line=US_LINE)
+        return sms_params(text, sid=provider_id, sender=US_PHONE, line=US_LINE)
 
     def test_an_empty_body_is_refused(self, client: TestClient, store: Store) -> None:
         response = signed(client, self.path, self.params("   ", "ID-empty"))
@@ -580,5 +586,5 @@ class TestSmsContract(TwilioContract):
 
 class TestWhatsAppContract(TestSmsContract):
     def params(self, text: str, provider_id: str) -> dict[str, str]:
-        return sms_params(text, sender=f"whatsapp:{HEADLAMP_US[1]}", line=WHATSAPP_LINE,
+        return sms_params(text, sender=f"whatsapp:{US_PHONE}", line=WHATSAPP_LINE,
                           sid=provider_id)

@@ -27,16 +27,17 @@ from tests.conftest import CHAT_IDENTITY_SECRET, NOW, chat_token
 from tests.contracts.channel import Answer, ChannelContract, Mount
 from tests.support.index import index_of
 from tests.support.mail import MailCatcher
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
-HEADLAMP_US = ("111-0182947-4168020", "michael.rodriguez@example.com")
+ORDER, EMAIL = DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email
 HEADLAMP = "B0USRL3HL4"
 WEIGHT = "How much does the headlamp weigh?"
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
 # The host site's signed login of the headlamp's buyer.
-CUSTOMER = {"email": HEADLAMP_US[1], "marketplace": "US", "order_id": HEADLAMP_US[0],
-            "identity_token": chat_token(HEADLAMP_US[1])}
+CUSTOMER = {"email": EMAIL, "marketplace": "US", "order_id": ORDER,
+            "identity_token": chat_token(EMAIL)}
 SECRETS: dict[str, str] = {}  # conversation id -> its secret, as a client keeps it
 
 
@@ -105,13 +106,13 @@ def test_a_conversation_starts_with_an_opaque_key_and_keeps_the_identity(
     assert response.status_code == 201
     assert body["identified"] is True and body["marketplace"] == "US"
     key = body["conversation_id"]
-    assert len(key) >= 32 and HEADLAMP_US[1] not in key
+    assert len(key) >= 32 and EMAIL not in key
     assert len(body["conversation_secret"]) >= 40 and body["conversation_secret"] != key
     assert start(client) != key  # every conversation gets its own random key
     with store.sessions() as s:
         conv = s.scalar(select(ConversationRow).where(ConversationRow.thread_key == key))
-        assert conv is not None and conv.channel == "chat" and conv.contact == HEADLAMP_US[1]
-        assert conv.verified_contact == HEADLAMP_US[1]
+        assert conv is not None and conv.channel == "chat" and conv.contact == EMAIL
+        assert conv.verified_contact == EMAIL
         assert body["conversation_secret"] not in str(conv.state)  # only its hash is kept
 
 
@@ -132,7 +133,7 @@ def test_a_message_gets_the_reply_contract_with_citations(client: TestClient,
 
 def test_without_an_identity_the_order_stays_undisclosed(client: TestClient) -> None:
     key = start(client, marketplace="US")
-    reply = post(client, key, f"Where is my order {HEADLAMP_US[0]}?").json()
+    reply = post(client, key, f"Where is my order {ORDER}?").json()
     assert reply["outcome"] == "needs_info"
     assert "USPS" not in reply["text"] and not reply["citations"]
 
@@ -430,16 +431,16 @@ def test_a_disconnected_customer_with_an_email_gets_it_by_email(
     row = seller_answer(client, headlamp_agent, store, key)
     chat.send(Delivery.of(row))
     [mail] = mail_relay.messages
-    assert mail["To"] == HEADLAMP_US[1] and "Petzl adapter" in mail.get_payload()
+    assert mail["To"] == EMAIL and "Petzl adapter" in mail.get_payload()
 
 
 def test_a_disconnected_anonymous_customer_makes_the_outbox_retry(
         client: TestClient, chat: WebChatChannel, headlamp_agent: Agent, store: Store,
         mail_relay: MailCatcher) -> None:
     key = start(client, marketplace="US")
-    post(client, key, f"My order is {HEADLAMP_US[0]}, my email {HEADLAMP_US[1]}", "id-1")
+    post(client, key, f"My order is {ORDER}, my email {EMAIL}", "id-1")
     with store.sessions() as s:  # the code went to the order's own address; typed back here
-        code = s.scalar(select(OutboxRow.body).where(OutboxRow.recipient == HEADLAMP_US[1]))
+        code = s.scalar(select(OutboxRow.body).where(OutboxRow.recipient == EMAIL))
     found = re.search(r"\b\d{6}\b", code or "")
     assert found is not None
     assert post(client, key, found.group(), "id-2").json()["outcome"] == "answered"

@@ -22,7 +22,7 @@ from channels.outbox import OutboxWorker
 from channels.web_chat import WebChatChannel
 from knowledge.index import KnowledgeIndex
 from tests.channels import test_web_chat as api_tests
-from tests.channels.test_web_chat import HEADLAMP_US, UNANSWERED, WEIGHT
+from tests.channels.test_web_chat import EMAIL, ORDER, UNANSWERED, WEIGHT
 from tests.conftest import CHAT_IDENTITY_SECRET, NOW, chat_token
 from tests.support.browser import headless_chromium
 from tests.support.browser import sync_api as playwright_api
@@ -70,11 +70,11 @@ def test_a_customer_chats_reloads_and_hears_from_the_seller(
     page.on("websocket", lambda ws: ws.on(
         "framereceived", lambda payload: frames.append(json.loads(payload))))
     # The host site hands the page its signed login in the fragment, which no server sees.
-    page.goto(f"{server}/?order={HEADLAMP_US[0]}#identity={chat_token(HEADLAMP_US[1])}")
+    page.goto(f"{server}/?order={ORDER}#identity={chat_token(EMAIL)}")
     assert "identity" not in page.url  # taken out of the address bar at once
     expect(page.locator("#status")).to_have_text("online")
 
-    page.fill("#email", HEADLAMP_US[1])
+    page.fill("#email", EMAIL)
     page.select_option("#marketplace", "US")
     page.fill("#text", WEIGHT)
     page.press("#text", "Enter")
@@ -106,7 +106,7 @@ def test_a_customer_chats_reloads_and_hears_from_the_seller(
     expect(page.locator(".msg.customer").first).to_have_text(WEIGHT)
     expect(weight).to_be_visible()
     expect(page.locator(".msg.agent .case")).to_have_text(f"Case {case_id}")
-    expect(page.locator("#email")).to_have_value(HEADLAMP_US[1])
+    expect(page.locator("#email")).to_have_value(EMAIL)
 
     # The seller answers; the outbox worker pushes the answer into the open page.
     now = datetime.fromisoformat(NOW)

@@ -26,10 +26,11 @@ from agent.db import Store
 from agent.messages import InboundMessage, Reply
 from agent.models import Base, CaseRow, ConversationRow, MessageRow, OutboxRow
 from channels.base import MessageHandler
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 Mount = Callable[[MessageHandler], TestClient]
 # The headlamp page does not say whether it fits a Petzl helmet mount: the agent opens a case.
-HEADLAMP_ORDER = "111-0182947-4168020"
+HEADLAMP_ORDER = DELIVERED_HEADLAMP_US.order_id
 UNANSWERABLE = f"Does the headlamp fit on a Petzl bicycle helmet mount? Order {HEADLAMP_ORDER}"
 REPLAYS = 5
 

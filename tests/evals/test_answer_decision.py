@@ -16,7 +16,6 @@ from evals.answer_decision import (
     CUSTOMERS,
     TARGET_PRECISION,
     Labelled,
-    _pairs,
     choose_bar,
     customers_datasets,
     customers_part,
@@ -24,6 +23,7 @@ from evals.answer_decision import (
     fit_logistic,
     measure,
     read_labelled,
+    training_rows,
 )
 
 BASE = FieldSignals(
@@ -73,7 +73,7 @@ def test_the_fit_folds_its_scaling_into_plain_weights() -> None:
     rng = random.Random(2)
     questions = [_question(n, rng) for n in range(200)]
     fitted = fit_logistic(questions, "multilingual-e5-small", 0.5)
-    x, y, w = _pairs(questions)
+    x, y, w = training_rows(questions)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0  # a feature constant over the data carries no weight
     reference = LogisticRegression(C=0.3, max_iter=5000).fit((x - mean) / scale, y,

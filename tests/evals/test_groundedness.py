@@ -11,8 +11,9 @@ from agent.returns import ReturnDecision
 from base.money import Money
 from evals.groundedness import Records, evidence_for, judge, split_sentences
 from knowledge.pages import ProductPage
+from tests.support.scenarios import DELIVERED_BEDDING_DE
 
-ORDER_ID = "028-4306213-9513237"
+ORDER_ID = DELIVERED_BEDDING_DE.order_id
 PAGE = ProductPage.model_validate({
     "asin": "B0DE4LT7K2", "marketplace": "DE", "language": "de", "seller_id": "A1LICHTWERK",
     "title": "Lichtwerk Lumo LED-Schreibtischlampe", "price": {"amount": 49.99,

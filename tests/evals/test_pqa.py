@@ -43,6 +43,7 @@ from evals.runner import CaseResult
 from evals.scoring import check_reply
 from seller.ingest import DEMO_DATA_DIR, read_inputs
 from tests.support.browser import headless_chromium
+from tests.support.scenarios import DELIVERED_BEDDING_DE, DELIVERED_DESK_LAMP_DE
 
 # Questions per file, counted from the files with a plain TSV reader (distinct qids).
 QUESTIONS = {"semipqa-dev": 954, "semipqa-testseen": 680, "semipqa-testunseen": 692,
@@ -260,7 +261,7 @@ def public_eval(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     tmp_path = tmp_path_factory.mktemp("public-eval")
     demo = [json.loads(raw) for raw in (DEMO_DATA_DIR / "orders.jsonl").read_text(
         "utf-8").splitlines() if raw.strip()]
-    bed, lamp = "028-4306213-9513237", "028-0578308-6271497"
+    bed, lamp = DELIVERED_BEDDING_DE.order_id, DELIVERED_DESK_LAMP_DE.order_id
     # Two order files and two datasets: each case's order is in a different file.
     first = _jsonl(tmp_path / "orders-1.jsonl", [o for o in demo if o["order_id"] != bed])
     second = _jsonl(tmp_path / "orders-2.jsonl", [o for o in demo if o["order_id"] == bed])
@@ -275,10 +276,11 @@ def public_eval(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
                 "turns": [text], "expect": expect}
 
     status = _jsonl(tmp_path / "a.jsonl", [case(
-        "status", bed, "miriam.koch@example.de", "Wo ist meine Bestellung?",
+        "status", bed, DELIVERED_BEDDING_DE.customer_email, "Wo ist meine Bestellung?",
         outcome="answered", citations=[bed])])
     weight = _jsonl(tmp_path / "b.jsonl", [case(
-        "weight", lamp, "jana.becker@example.de", "Wie schwer ist die Schreibtischlampe?",
+        "weight", lamp, DELIVERED_DESK_LAMP_DE.customer_email,
+        "Wie schwer ist die Schreibtischlampe?",
         outcome="answered", citations=["B0DE4LT7K2:attributes.item_weight"])])
     out = tmp_path / "out"
     result = CliRunner().invoke(app, [

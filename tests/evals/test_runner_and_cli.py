@@ -21,23 +21,24 @@ from evals.report import load_previous, write_reports
 from evals.runner import CaseResult, CaseRun, Responder, read_results, run_dataset
 from knowledge.index import KnowledgeIndex
 from seller.ingest import DEMO_DATA_DIR, read_inputs
+from tests.support.scenarios import DELIVERED_BEDDING_DE, DELIVERED_DESK_LAMP_DE, Scenario
 
 pytestmark = pytest.mark.slow
 
 PAGES = ("B0DE4LT7K2", "B0DE6BW3R9")
-BED = ("028-4306213-9513237", "miriam.koch@example.de")
-LAMP = ("028-0578308-6271497", "jana.becker@example.de")
+BED, LAMP = DELIVERED_BEDDING_DE, DELIVERED_DESK_LAMP_DE
 
 
-def line(case_id: str, order: tuple[str, str], text: str, **expect: Any) -> dict[str, Any]:
+def line(case_id: str, order: Scenario, text: str, **expect: Any) -> dict[str, Any]:
     return {"id": case_id, "now": "2026-11-25T10:00:00Z", "channel": "email",
-            "marketplace": "DE", "order_id": order[0], "customer": {"email": order[1]},
+            "marketplace": "DE", "order_id": order.order_id,
+            "customer": {"email": order.customer_email},
             "turns": [text], "expect": expect}
 
 
 CASES = [
     line("status", BED, "Wo ist meine Bestellung?", outcome="answered", language="de",
-         facts=["7. November 2026"], citations=[BED[0]]),
+         facts=["7. November 2026"], citations=[BED.order_id]),
     line("boom", BED, "Wo ist meine Bestellung?", outcome="answered"),
     line("weight", LAMP, "Wie schwer ist die Schreibtischlampe?", outcome="answered",
          facts=["1,35 kg"], citations=["B0DE4LT7K2:attributes.item_weight"]),

@@ -14,6 +14,7 @@ from evals.groundedness import Sentence
 from evals.metrics import better, breakdown, compute, deltas, outcome_confusion, percentile
 from evals.runner import CaseResult
 from evals.scoring import check_reply, contains, count_citations
+from tests.support.scenarios import DELIVERED_BEDDING_DE
 
 
 def reply(text: str = "ok", *, outcome: str = "answered", intent: str = "order_status",
@@ -52,7 +53,7 @@ def result(case_id: str, replies: list[Reply], *, passed: bool = True,
 PAGE = Citation(kind="product_page", asin="B0DE4LT7K2", field="attributes.item_weight",
                 text="1,35 kg")
 OTHER_PAGE = Citation(kind="product_page", asin="B0DE9LS5M1", field="title", text="Glimmer")
-ORDER = Citation(kind="order", order_id="028-4306213-9513237", field="status",
+ORDER = Citation(kind="order", order_id=DELIVERED_BEDDING_DE.order_id, field="status",
                  text="delivered")
 POLICY = Citation(kind="policy", rule="DE.cross_border.low_value", text="rules")
 

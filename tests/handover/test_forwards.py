@@ -18,8 +18,9 @@ from tests.handover.mails import (
     attached,
     forward,
 )
+from tests.support.scenarios import DELIVERED_DESK_LAMP_DE
 
-BODY = "Hallo, wo ist meine Bestellung 028-0578308-6271497?\n\nViele Grüße\nJana"
+BODY = f"Hallo, wo ist meine Bestellung {DELIVERED_DESK_LAMP_DE.order_id}?\n\nViele Grüße\nJana"
 SELLER = "service@lichtwerk-home.example"
 
 
@@ -82,7 +83,7 @@ def test_the_customers_own_quotes_and_signature_are_not_their_message() -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "Bitte übernehmen Sie die Bestellung 028-0578308-6271497.",
+    f"Bitte übernehmen Sie die Bestellung {DELIVERED_DESK_LAMP_DE.order_id}.",
     "From: someone\n\nno forward header here",
     "---------- Forwarded message ---------\n\n",
 ])

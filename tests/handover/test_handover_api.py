@@ -20,16 +20,24 @@ from base.settings import DEFAULT_HANDOVER_ADDRESSES
 from portal.auth import COOKIE, issue_token
 from portal.routers import seller_reports_router
 from tests.conftest import NOW
+from tests.support.scenarios import (
+    AFN_DESK_LAMP_DE,
+    CN_LOW_VALUE_SMART_PLUG_DE,
+    DELIVERED_DESK_LAMP_DE,
+    DELIVERED_HEADLAMP_US,
+    DELIVERED_POWER_STRIPS_DE,
+    NO_SUCH_ORDER_ID,
+)
 
 pytestmark = pytest.mark.slow
 
 CLOCK = datetime.fromisoformat(NOW)
 LICHTWERK, BRIGHTWAY = "A1LICHTWERK", "A3BRIGHTWAY"
-JANA = ("028-0578308-6271497", "jana.becker@example.de", "+4915112345678", "Jana Becker")
+JANA = DELIVERED_DESK_LAMP_DE
 # A3BRIGHTWAY (CN) selling into DE under the low-value line: a defect means a returnless refund.
-URSULA = ("028-7606645-0237256", "ursula.lehmann@example.de", "Ursula Lehmann")
-LICHTWERK_AFN = "028-9644962-5370824"
-RIDGELINE_ORDER = "111-0182947-4168020"
+URSULA = CN_LOW_VALUE_SMART_PLUG_DE
+LICHTWERK_AFN = AFN_DESK_LAMP_DE.order_id
+RIDGELINE_ORDER = DELIVERED_HEADLAMP_US.order_id
 
 
 @pytest.fixture()
@@ -59,7 +67,7 @@ def count(store: Store, table: type) -> int:
 
 def test_a_pasted_message_is_answered_to_the_orders_customer(client: TestClient,
                                                              store: Store) -> None:
-    order_id, email, phone, name = JANA
+    order_id, email, phone = JANA.order_id, JANA.customer_email, JANA.phone
     response = hand_over(client, bearer(store, LICHTWERK), order_id,
                          "Hallo, wo ist meine Bestellung? Gruß Jana", subject="Lampe")
     assert response.status_code == 201, response.text
@@ -77,15 +85,15 @@ def test_a_pasted_message_is_answered_to_the_orders_customer(client: TestClient,
 def test_a_client_reference_makes_a_retried_post_one_hand_over(client: TestClient,
                                                                store: Store) -> None:
     auth = bearer(store, LICHTWERK)
-    first = hand_over(client, auth, JANA[0], "Wo ist meine Bestellung?",
+    first = hand_over(client, auth, JANA.order_id, "Wo ist meine Bestellung?",
                       client_reference="ticket-77")
-    again = hand_over(client, auth, JANA[0], "Wo ist meine Bestellung?",
+    again = hand_over(client, auth, JANA.order_id, "Wo ist meine Bestellung?",
                       client_reference="ticket-77")
     assert first.json()["handover_id"] == again.json()["handover_id"]
     assert count(store, MessageRow) == 1 and count(store, OutboxRow) == 1
 
 
-@pytest.mark.parametrize("order_id", [RIDGELINE_ORDER, "028-0000000-0000000"])
+@pytest.mark.parametrize("order_id", [RIDGELINE_ORDER, NO_SUCH_ORDER_ID])
 def test_another_sellers_order_and_an_unknown_one_look_the_same(client: TestClient,
                                                                 store: Store,
                                                                 order_id: str) -> None:
@@ -97,7 +105,7 @@ def test_another_sellers_order_and_an_unknown_one_look_the_same(client: TestClie
 
 
 @pytest.mark.parametrize(("order_id", "message", "rule"), [
-    (JANA[0], "Können Sie mir bitte eine Rechnung mit ausgewiesener MwSt. schicken?",
+    (JANA.order_id, "Können Sie mir bitte eine Rechnung mit ausgewiesener MwSt. schicken?",
      "scope.invoice"),
     (LICHTWERK_AFN, "Wo ist meine Bestellung?", "scope.fulfilled_by_marketplace"),
 ])
@@ -131,12 +139,12 @@ def test_the_portal_form_hands_over_and_shows_the_regions_address(client: TestCl
     csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
     assert csrf
     done = client.post("/seller/handover", data={
-        "order_id": f"Bestellung {JANA[0]}", "message": "Wo ist meine Bestellung?",
+        "order_id": f"Bestellung {JANA.order_id}", "message": "Wo ist meine Bestellung?",
         "csrf": csrf.group(1)})
     assert done.status_code == 200 and "taken over" in done.text
-    assert JANA[1] not in done.text
+    assert JANA.customer_email not in done.text
     forged = client.post("/seller/handover", data={
-        "order_id": JANA[0], "message": "Wo ist meine Bestellung?", "csrf": "0" * 64})
+        "order_id": JANA.order_id, "message": "Wo ist meine Bestellung?", "csrf": "0" * 64})
     assert forged.status_code == 403 and count(store, MessageRow) == 1
 
 
@@ -144,7 +152,7 @@ def test_the_portal_form_hands_over_and_shows_the_regions_address(client: TestCl
 
 def test_the_resolution_summary_gives_outcome_rule_refund_and_dates_never_the_conversation(
         client: TestClient, store: Store) -> None:
-    order_id, email, name = URSULA
+    order_id, email = URSULA.order_id, URSULA.customer_email
     message = "Hallo, das Ladegerät ist defekt, ich möchte es zurückgeben. Ursula Lehmann"
     taken = hand_over(client, bearer(store, BRIGHTWAY), order_id, message)
     assert taken.status_code == 201, taken.text
@@ -178,29 +186,29 @@ def test_the_resolution_summary_gives_outcome_rule_refund_and_dates_never_the_co
 
 def test_a_seller_cannot_ask_about_another_sellers_order(client: TestClient,
                                                          store: Store) -> None:
-    hand_over(client, bearer(store, BRIGHTWAY), URSULA[0], "Das Ladegerät ist defekt.")
-    other = client.get(f"/v1/seller/orders/{URSULA[0]}/resolution",
+    hand_over(client, bearer(store, BRIGHTWAY), URSULA.order_id, "Das Ladegerät ist defekt.")
+    other = client.get(f"/v1/seller/orders/{URSULA.order_id}/resolution",
                        headers=bearer(store, LICHTWERK))
-    unknown = client.get("/v1/seller/orders/028-0000000-0000000/resolution",
+    unknown = client.get(f"/v1/seller/orders/{NO_SUCH_ORDER_ID}/resolution",
                          headers=bearer(store, LICHTWERK))
     assert other.status_code == unknown.status_code == 404
-    assert client.get(f"/v1/seller/orders/{URSULA[0]}/resolution").status_code == 401
+    assert client.get(f"/v1/seller/orders/{URSULA.order_id}/resolution").status_code == 401
 
 
 def test_the_portal_shows_the_resolution(client: TestClient, store: Store) -> None:
-    hand_over(client, bearer(store, BRIGHTWAY), URSULA[0], "Das Ladegerät ist defekt, "
+    hand_over(client, bearer(store, BRIGHTWAY), URSULA.order_id, "Das Ladegerät ist defekt, "
               "ich möchte es zurückgeben.")
     client.cookies.set(COOKIE, issue_token(store, BRIGHTWAY))
-    page = client.get(f"/seller/resolution?order_id={URSULA[0]}")
+    page = client.get(f"/seller/resolution?order_id={URSULA.order_id}")
     assert page.status_code == 200
     assert "returnless_refund" in page.text and "Refunds issued" in page.text
-    assert URSULA[1] not in page.text and "Lehmann" not in page.text
+    assert URSULA.customer_email not in page.text and "Lehmann" not in page.text
 
 
 def test_a_handed_over_partial_problem_decides_the_units_the_customer_names(
         client: TestClient, store: Store) -> None:
     # Two power strips at 24.99 EUR: "one of the two is broken" is one strip, not both.
-    order_id = "028-0574709-2253529"
+    order_id = DELIVERED_POWER_STRIPS_DE.order_id
     taken = hand_over(client, bearer(store, LICHTWERK), order_id,
                       "Hallo, eine der zwei Steckdosenleisten ist kaputt angekommen.")
     assert taken.status_code == 201, taken.text

@@ -21,11 +21,12 @@ from tests.conftest import chat_token
 from tests.contracts.channel import HEADLAMP_ORDER, UNANSWERABLE
 from tests.proof.conftest import BASE, OPERATOR_TOKEN, TWILIO_TOKEN, WEBHOOK_TOKEN
 from tests.proof.test_signature_matrix import sign
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
 OWNER, OTHER = "A5RIDGELINE", "A1LICHTWERK"  # the headlamp's seller, and another
-HEADLAMP_EMAIL = "michael.rodriguez@example.com"
+HEADLAMP_EMAIL = DELIVERED_HEADLAMP_US.customer_email
 ORDERS = [json.loads(line) for line in (DEMO_DATA_DIR / "orders.jsonl").read_text().splitlines()]
 
 
@@ -111,8 +112,8 @@ def test_each_credential_reaches_only_what_is_its_own(
 
         # Twilio with a signature made from a seller's token (a leaked credential of the wrong
         # kind) is refused too; the logs then hold a refusal, never the secret.
-        params = {"MessageSid": "SMaccess", "From": "+17205550187", "To": "+12025550100",
-                  "Body": "hi"}
+        params = {"MessageSid": "SMaccess", "From": DELIVERED_HEADLAMP_US.phone,
+                  "To": "+12025550100", "Body": "hi"}
         assert client.post("/twilio/messaging", data=params, headers={
             "X-Twilio-Signature": sign(BASE + "/twilio/messaging", params, owner)}
             ).status_code == 403

@@ -32,12 +32,13 @@ from tests.proof.conftest import proof_settings
 from tests.support.identity import chat_token
 from tests.support.mail import MailCatcher
 from tests.support.net import serving_in_thread
+from tests.support.scenarios import CN_LOW_VALUE_CABLES_ES, DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
 # Demo orders: Raúl's one order (delivered 7 November), and the headlamp of another customer.
-RAUL = ("171-5997124-0244126", "raul.dominguez@example.es")
-HEADLAMP = ("111-0182947-4168020", "michael.rodriguez@example.com")
+RAUL = CN_LOW_VALUE_CABLES_ES
+HEADLAMP = DELIVERED_HEADLAMP_US
 NO_SUCH_ORDER = "171-0000000-0000001"
 SECRET_HEADER = "X-Conversation-Secret"
 CODE = re.compile(r"\b\d{6}\b")
@@ -125,14 +126,14 @@ def code_in(mail: EmailMessage) -> str:
 
 def test_a_typed_email_gets_nothing_a_signed_login_gets_the_order(
         live: Live, logs: pytest.LogCaptureFixture) -> None:
-    typed = start(live, email=RAUL[1], marketplace="ES")
+    typed = start(live, email=RAUL.customer_email, marketplace="ES")
     reply = say(live, typed, "¿Dónde está mi pedido?", 1)
     assert reply["outcome"] == "needs_info" and not discloses(reply)
     assert "noviembre" not in reply["text"]
-    reply = say(live, typed, f"Mi correo es {RAUL[1]}, pedido {RAUL[0]}", 2)
+    reply = say(live, typed, f"Mi correo es {RAUL.customer_email}, pedido {RAUL.order_id}", 2)
     assert reply["outcome"] == "needs_info" and not discloses(reply)
 
-    token = chat_token(RAUL[1])
+    token = chat_token(RAUL.customer_email)
     signed = start(live, identity_token=token, marketplace="ES")
     reply = say(live, signed, "¿Dónde está mi pedido?", 1)
     assert reply["outcome"] == "answered" and "7 de noviembre" in reply["text"], reply
@@ -140,11 +141,12 @@ def test_a_typed_email_gets_nothing_a_signed_login_gets_the_order(
 
 
 @pytest.mark.parametrize(("token", "why"), [
-    (sign_identity("not-the-host-sites-key", RAUL[1], 1_795_000_000), "signature does not match"),
-    (chat_token(RAUL[1], valid_for=timedelta(minutes=-1)), "expired"),
-    (chat_token(RAUL[1], valid_for=timedelta(days=30)), "more than 24 hours"),
-    (chat_token(RAUL[1])[:-1] + "0", "signature does not match"),
-    (chat_token(RAUL[1]).replace("raul.", "raul2."), "signature does not match"),
+    (sign_identity("not-the-host-sites-key", RAUL.customer_email, 1_795_000_000),
+     "signature does not match"),
+    (chat_token(RAUL.customer_email, valid_for=timedelta(minutes=-1)), "expired"),
+    (chat_token(RAUL.customer_email, valid_for=timedelta(days=30)), "more than 24 hours"),
+    (chat_token(RAUL.customer_email)[:-1] + "0", "signature does not match"),
+    (chat_token(RAUL.customer_email).replace("raul.", "raul2."), "signature does not match"),
     ("Bearer abc", "expected v1.<expires>.<contact>.<signature>"),
 ])
 def test_a_forged_or_expired_login_is_refused_saying_why(live: Live, token: str,
@@ -162,13 +164,13 @@ def test_an_unknown_order_and_someone_elses_get_the_same_answer(
         reply = say(live, start(live, marketplace="US"), f"Where is my order {order_id}?", 1)
         return {k: v for k, v in reply.items() if k != "conversation_id"}
 
-    unknown, foreign = ask(NO_SUCH_ORDER), ask(HEADLAMP[0])
-    assert unknown == {**foreign, "text": foreign["text"].replace(HEADLAMP[0], NO_SUCH_ORDER)}
+    unknown, foreign = ask(NO_SUCH_ORDER), ask(HEADLAMP.order_id)
+    assert unknown == {**foreign, "text": foreign["text"].replace(HEADLAMP.order_id, NO_SUCH_ORDER)}
     assert foreign["outcome"] == "needs_info" and not discloses(foreign)
     assert "@" not in foreign["text"] and "0187" not in foreign["text"]  # no contact, no hint
     assert live.send_outbox() == 1  # one code, to the headlamp's buyer, never to the asker
     [(envelope, mail)] = mail_relay.received
-    assert envelope.rcpt_tos == [HEADLAMP[1]] and code_in(mail) not in foreign["text"]
+    assert envelope.rcpt_tos == [HEADLAMP.customer_email] and code_in(mail) not in foreign["text"]
 
 
 def test_sixty_guesses_from_one_client_are_limited(live: Live) -> None:
@@ -200,11 +202,11 @@ def test_messages_are_limited_per_client_across_conversations(
 def test_the_code_sent_to_the_orders_email_unlocks_it_once(
         live: Live, mail_relay: MailCatcher, logs: pytest.LogCaptureFixture) -> None:
     first = start(live, marketplace="ES")
-    asked = say(live, first, f"¿Dónde está mi pedido {RAUL[0]}?", 1)
+    asked = say(live, first, f"¿Dónde está mi pedido {RAUL.order_id}?", 1)
     assert asked["outcome"] == "needs_info" and not discloses(asked)
     assert live.send_outbox() == 1
     [(envelope, mail)] = mail_relay.received
-    assert envelope.rcpt_tos == [RAUL[1]]
+    assert envelope.rcpt_tos == [RAUL.customer_email]
     code = code_in(mail)
     assert code not in json.dumps(asked) and code not in logs.text
 
@@ -218,7 +220,7 @@ def test_the_code_sent_to_the_orders_email_unlocks_it_once(
 
     # A code works once and only where it was asked for.
     second = start(live, marketplace="ES")
-    say(live, second, f"¿Dónde está mi pedido {RAUL[0]}?", 1)
+    say(live, second, f"¿Dónde está mi pedido {RAUL.order_id}?", 1)
     assert not discloses(reused := say(live, second, code, 2)) and "4" in reused["text"]
     live.send_outbox()
     second_code = code_in(mail_relay.wait_for(2)[1])
@@ -229,7 +231,7 @@ def test_the_code_sent_to_the_orders_email_unlocks_it_once(
 
     # Five wrong tries end a code: the right one after them unlocks nothing.
     third = start(live, marketplace="ES")
-    say(live, third, f"¿Dónde está mi pedido {RAUL[0]}?", 1)
+    say(live, third, f"¿Dónde está mi pedido {RAUL.order_id}?", 1)
     live.send_outbox()
     third_code = code_in(mail_relay.wait_for(3)[2])
     guesses = [g for g in (f"{n:06d}" for n in range(100_000, 100_010)) if g != third_code]
@@ -239,7 +241,7 @@ def test_the_code_sent_to_the_orders_email_unlocks_it_once(
 
     # A fourth code within the hour is not sent to the customer; the asker cannot tell.
     fourth = start(live, marketplace="ES")
-    again = say(live, fourth, f"¿Dónde está mi pedido {RAUL[0]}?", 1)
+    again = say(live, fourth, f"¿Dónde está mi pedido {RAUL.order_id}?", 1)
     assert again["text"] == asked["text"] and live.send_outbox() == 0
 
 
@@ -247,7 +249,7 @@ def test_the_code_sent_to_the_orders_email_unlocks_it_once(
 
 def test_a_transcript_needs_the_conversations_secret(live: Live) -> None:
     chat = start(live, marketplace="ES")
-    said = f"Soy Raúl Domínguez, mi pedido es {RAUL[0]}"
+    said = f"Soy Raúl Domínguez, mi pedido es {RAUL.order_id}"
     say(live, chat, said, 1)
     key, secret = chat
     url = f"{live.url}/v1/conversations/{key}/messages"
@@ -268,7 +270,7 @@ def test_a_deeply_nested_frame_gets_a_close_frame_and_loses_nothing(live: Live) 
         ws_url = live.url.replace("http", "ws") + "/v1/chat"
         async with websockets.connect(ws_url, open_timeout=30, close_timeout=10) as ws:
             await ws.send(json.dumps({"type": "hello", "marketplace": "ES",
-                                      "identity_token": chat_token(RAUL[1])}))
+                                      "identity_token": chat_token(RAUL.customer_email)}))
             ready = json.loads(await recv(ws))
             await ws.send(json.dumps({"type": "message", "text": "¿Dónde está mi pedido?",
                                       "client_message_id": "kept"}))

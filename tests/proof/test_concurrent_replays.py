@@ -25,6 +25,7 @@ from tests.contracts.channel import HEADLAMP_ORDER, REPLAYS, UNANSWERABLE
 from tests.proof.conftest import BASE, WEBHOOK_TOKEN
 from tests.proof.test_signature_matrix import sign
 from tests.support.mail_auth import provider_verified
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +33,8 @@ PER_CHANNEL = 40  # x 5 channels = 200 messages, 1,000 deliveries
 CASE_EVERY = 10  # every 10th message of a channel asks what the page cannot answer
 QUESTIONS = ["Where is my order?", "Wie schwer ist die Lampe?", "¿Cuándo llega mi pedido?",
              "Can I return the kettle?"]
-US_LINE, HEADLAMP_EMAIL = "+12025550100", "michael.rodriguez@example.com"
-HEADLAMP_PHONE = "+17205550187"
+US_LINE, HEADLAMP_EMAIL = "+12025550100", DELIVERED_HEADLAMP_US.customer_email
+HEADLAMP_PHONE = DELIVERED_HEADLAMP_US.phone
 
 
 @dataclass(frozen=True)

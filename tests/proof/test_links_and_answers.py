@@ -24,13 +24,19 @@ from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 from seller.ingest import ingest, read_inputs
 from seller.page_gaps import page_gap_report
+from tests.support.scenarios import (
+    DELIVERED_HEADLAMP_US,
+    EXPIRED_BEDDING_DE,
+    EXPIRED_DINNERWARE_ES,
+    Scenario,
+)
 
 pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 HEADLAMP = ("B0USRL3HL4", "US")
-HEADLAMP_ORDER = ("111-0182947-4168020", "michael.rodriguez@example.com")
+HEADLAMP_ORDER = DELIVERED_HEADLAMP_US
 PETZL = "Does the headlamp fit on a Petzl bicycle helmet mount?"
 ANSWER = "Yes, it fits the Petzl helmet mount with the adapter in the box."
 
@@ -41,8 +47,8 @@ def catalog_file(path: Path, pages: list[ProductPage], **extra: object) -> Path:
     return path
 
 
-def ask(agent: Agent, order: tuple[str, str], text: str, thread: str) -> Reply:
-    order_id, email = order
+def ask(agent: Agent, order: Scenario, text: str, thread: str) -> Reply:
+    order_id, email = order.order_id, order.customer_email
     return agent.handle(InboundMessage(
         channel="email", sender=email, text=f"{text} ({order_id})", thread_key=thread,
         received_at=NOW, provider_message_id=f"{thread}-{uuid.uuid4().hex[:8]}",
@@ -208,13 +214,13 @@ FOREIGN_PHONE = "+44 20 7946 0958"
 
 CASES = [
     # (order, asin, marketplace, bullet, question, marketplace URL, marker)
-    (("028-8914675-8314958", "jana.becker@example.de"), "B0DE6BW3R9", "DE",
+    (EXPIRED_BEDDING_DE, "B0DE6BW3R9", "DE",
      "Garantie-Registrierung unter https://lichtwerk-garantie.top/login oder telefonisch unter "
      "+44 20 7946 0958, die Anleitung zur Garantie-Registrierung steht unter "
      "https://www.amazon.de/dp/B0DE6BW3R9",
      "Wie geht die Garantie-Registrierung?", "https://www.amazon.de/dp/B0DE6BW3R9",
      "[Link entfernt]"),
-    (("171-0943775-0920519", "carmen.lopez@example.es"), "B0ES3V7K1D", "ES",
+    (EXPIRED_DINNERWARE_ES, "B0ES3V7K1D", "ES",
      "Registro de garantía en https://lichtwerk-garantie.top/registro o llamando al "
      "+44 20 7946 0958, las instrucciones del registro de garantía están en "
      "https://www.amazon.es/dp/B0ES3V7K1D",
@@ -233,7 +239,7 @@ CASES = [
                          CASES, ids=["de", "es", "en"])
 def test_a_page_answers_without_foreign_links_and_numbers_but_with_the_marketplaces(
         store: Store, index: KnowledgeIndex, demo_pages: list[ProductPage],
-        order: tuple[str, str], asin: str, marketplace: str, bullet: str, question: str,
+        order: Scenario, asin: str, marketplace: str, bullet: str, question: str,
         own: str, marker: str) -> None:
     [page] = [p for p in demo_pages if p.key == (asin, marketplace)]
     page = page.model_copy(update={"bullet_points": [*page.bullet_points, bullet]})

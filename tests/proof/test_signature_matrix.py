@@ -26,11 +26,12 @@ from channels.messaging import MessagingChannel
 from channels.voice import VoiceChannel
 from tests.contracts.channel import CountingHandler, written
 from tests.proof.conftest import BASE, TWILIO_TOKEN
+from tests.support.scenarios import DELIVERED_BEDDING_DE
 from tests.support.twilio import ACCOUNT
 
 pytestmark = pytest.mark.slow
 
-CALLER, LINE = "+4917680351976", "+4930555010200"
+CALLER, LINE = DELIVERED_BEDDING_DE.phone, "+4930555010200"
 TURN = "/twilio/voice/turn?turn=1&silent=0&lang=de"
 ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
     "voice": ("/twilio/voice", {"CallSid": "CA" + "1" * 32, "AccountSid": ACCOUNT,

@@ -42,6 +42,14 @@ from tests.scale.serving import (
 )
 from tests.support.mail import MailCatcher, running_relay
 from tests.support.mail_auth import dkim_signed
+from tests.support.scenarios import (
+    DELIVERED_HEADLAMP_US,
+    HAZMAT_POWER_BANK_US,
+    LATE_HEADLAMP_US,
+    PRE_ENROLMENT_BACKPACK_US,
+    PRE_ENROLMENT_CHARGER_US,
+    SFP_HEADLAMP_US,
+)
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
 pytestmark = pytest.mark.slow
@@ -51,14 +59,9 @@ US_LINE = "+12025550100"
 SERVICE_ADDRESS = "service@csba.example"
 # (order, email, phone): three ordered the headlamp, whose page cannot answer the question
 # below (a case for the seller); the others ask where their order is.
-CUSTOMERS = [
-    ("111-0182947-4168020", "michael.rodriguez@example.com", "+17205550187"),
-    ("111-2146541-9938725", "marcus.washington@example.com", "+14045550127"),
-    ("111-7281796-6186488", "brian.nguyen@example.com", "+14085550166"),
-    ("111-7891505-5929917", "jessica.martinez@example.com", "+12145550109"),
-    ("111-6467546-3609092", "tyler.anderson@example.com", "+16125550174"),
-    ("111-0919112-2666058", "rachel.goldberg@example.com", "+19175550153"),
-]
+CUSTOMERS = [(s.order_id, s.customer_email, s.phone) for s in (
+    DELIVERED_HEADLAMP_US, LATE_HEADLAMP_US, SFP_HEADLAMP_US,
+    PRE_ENROLMENT_CHARGER_US, PRE_ENROLMENT_BACKPACK_US, HAZMAT_POWER_BANK_US)]
 HEADLAMP_ORDERS = {c[0] for c in CUSTOMERS[:3]}
 NO_NUMBER = "NoTwilioNumber"
 SETTLE_SECONDS = 180.0  # a turn killed mid-way holds its claim for the 60 s lease

@@ -14,10 +14,11 @@ from agent.db import Store
 from agent.messages import InboundMessage
 from agent.models import ConversationRow, MessageRow
 from knowledge.index import KnowledgeIndex
+from tests.support.scenarios import DELIVERED_HEADLAMP_US
 
 pytestmark = pytest.mark.slow
 
-ORDER, EMAIL = "111-0182947-4168020", "michael.rodriguez@example.com"
+ORDER, EMAIL = DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email
 
 
 def message(text: str, provider_id: str = "m-1") -> InboundMessage:

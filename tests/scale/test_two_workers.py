@@ -28,12 +28,14 @@ from tests.scale.serving import (
 from tests.support.chroma import running_chroma
 from tests.support.mail import MailCatcher, running_relay
 from tests.support.postgres import drop_database, fresh_database
+from tests.support.scenarios import DELIVERED_HEADLAMP_US, PRE_ENROLMENT_CHARGER_US
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
 pytestmark = pytest.mark.slow
 
-ORDER, EMAIL, PHONE = "111-0182947-4168020", "michael.rodriguez@example.com", "+17205550187"
-OTHER_ORDER, OTHER_PHONE = "111-7891505-5929917", "+12145550109"
+ORDER, EMAIL, PHONE = (DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.customer_email,
+                      DELIVERED_HEADLAMP_US.phone)
+OTHER_ORDER, OTHER_PHONE = PRE_ENROLMENT_CHARGER_US.order_id, PRE_ENROLMENT_CHARGER_US.phone
 SELLER = "A5RIDGELINE"
 US_LINE = "+12025550100"
 QUESTION = "Does the headlamp fit on a Petzl bicycle helmet mount?"

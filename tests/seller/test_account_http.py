@@ -14,6 +14,7 @@ from agent.models import ContactRow
 from base.settings import Settings
 from portal.auth import COOKIE, issue_token
 from tests.seller.conftest import NOW, SELLER, Client, operator_auth, order_record, refused
+from tests.support.scenarios import NO_SUCH_ORDER_ID
 
 
 def seed_activity(store: Store) -> None:
@@ -129,7 +130,7 @@ def test_refunds_after_a_return_and_goodwill_enter_the_ledger(
     refused(client.post("/v1/operator/refunds", headers=operator_auth,
                         json={**body, "amount": "1.005"}), 422, "refund.amount_precision")
     refused(client.post("/v1/operator/refunds", headers=operator_auth,
-                        json={**body, "order_id": "028-0000000-0000000"}), 404,
+                        json={**body, "order_id": NO_SUCH_ORDER_ID}), 404,
             "refund.unknown_order")
     assert client.post("/v1/operator/refunds", headers=seller_auth,
                        json=body).status_code == 401

@@ -27,6 +27,7 @@ from tests.seller.conftest import (
     order_record,
     refused,
 )
+from tests.support.scenarios import NO_SUCH_ORDER_ID
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
@@ -237,7 +238,7 @@ def test_another_sellers_order_reads_as_no_order(client: TestClient, account_sto
     theirs = file(client, other_auth, refunded(account_store))
     refused(theirs, 404, "claim.unknown_order")
     missing = client.post("/v1/seller/claims", headers=other_auth,
-                          data={"order_id": "028-0000000-0000000", "reason": "buyer_abuse"})
+                          data={"order_id": NO_SUCH_ORDER_ID, "reason": "buyer_abuse"})
     refused(missing, 404, "claim.unknown_order")
     assert nothing_stored(account_store, account_settings)
 

@@ -19,6 +19,7 @@ from evals.runner import messages
 from portal.charts import page_gap_chart
 from seller.ingest import DEMO_DATA_DIR, read_inputs
 from seller.page_gaps import page_gap_report, page_gaps_csv
+from tests.support.scenarios import DELIVERED_DESK_LAMP_DE
 
 DEV_DATASET = Path(__file__).parents[2] / "evals" / "datasets" / "dev.jsonl"
 
@@ -29,8 +30,9 @@ def add_case(store: Store, case_id: str, *, seller: str = "A1LICHTWERK",
              question: str = "Q: app control") -> None:
     with store.sessions.begin() as session:
         case = CaseRow(
-            id=case_id, seller_id=seller, order_id="028-0578308-6271497", marketplace="DE",
-            asins=[asin], category=category, question=question, needs="-", topic=topic,
+            id=case_id, seller_id=seller, order_id=DELIVERED_DESK_LAMP_DE.order_id,
+            marketplace="DE", asins=[asin], category=category, question=question, needs="-",
+            topic=topic,
             status="answered" if answer else "awaiting_seller", created_at=opened,
             due_at=opened + timedelta(hours=24), answer=answer,
             answered_at=opened + timedelta(hours=2) if answer else None,
