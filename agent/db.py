@@ -56,7 +56,7 @@ def make_engine(url: str) -> Engine:
     gate = None
     if url.startswith("sqlite") and not in_memory:
         connect_args["factory"] = _GatedConnection
-        gate = _write_gate(make_url(url).database or "")
+        gate = write_gate(make_url(url).database or "")
     engine = create_engine(url, pool_pre_ping=postgres, hide_parameters=True,
                            connect_args=connect_args, **pool)
     if engine.dialect.name == "sqlite":
@@ -118,7 +118,8 @@ _WRITE_GATES: dict[str, threading.Lock] = {}
 _WRITE_GATES_LOCK = threading.Lock()
 
 
-def _write_gate(database: str) -> threading.Lock:
+def write_gate(database: str) -> threading.Lock:
+    """The lock the writers of this process queue on for the SQLite file ``database``."""
     key = os.path.realpath(database)
     with _WRITE_GATES_LOCK:
         return _WRITE_GATES.setdefault(key, threading.Lock())

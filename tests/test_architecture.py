@@ -99,13 +99,14 @@ def test_a_read_of_a_leg_or_the_private_collection_is_found() -> None:
         "1: index.lexical", "2: index.dense.store._collection", "2: index.dense"]
 
 
-def private_imports(root: Path, packages: frozenset[str] = OUR_PACKAGES) -> list[str]:
-    """Every ``from X import _name`` in the packages' sources where X is one of ours
-    (relative imports are ours too); dunder names such as ``__version__`` are public. The
-    suite itself is not scanned: a test may look inside the module it tests."""
+def private_imports(root: Path, packages: frozenset[str] = OUR_PACKAGES,
+                    folders: frozenset[str] | None = None) -> list[str]:
+    """Every ``from X import _name`` in the sources of ``folders`` (the packages and the
+    suite) where X is one of ``packages`` (relative imports are ours too); dunder names such
+    as ``__version__`` are public. A test uses what the module offers, as any caller does."""
     found = []
-    for package in sorted(packages):
-        for path in sorted((root / package).rglob("*.py")):
+    for folder in sorted(folders if folders is not None else packages | {"tests"}):
+        for path in sorted((root / folder).rglob("*.py")):
             tree = ast.parse(path.read_text("utf-8"), filename=str(path))
             for node in ast.walk(tree):
                 if not isinstance(node, ast.ImportFrom):

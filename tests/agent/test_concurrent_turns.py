@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from agent.core import Agent
-from agent.db import Store, _write_gate, make_engine
+from agent.db import Store, make_engine, write_gate
 from agent.messages import InboundMessage, Reply
 from agent.models import CaseRow, MessageRow, TurnClaimRow
 from seller.ingest import DEMO_DATA_DIR
@@ -105,7 +105,7 @@ def test_writes_take_the_lock_when_they_begin_and_reads_never_wait(tmp_path: Pat
 def test_the_write_gate_opens_however_a_write_transaction_ends(tmp_path: Path) -> None:
     database = tmp_path / "gate.sqlite3"
     store = Store(make_engine(f"sqlite:///{database}"))
-    gate = _write_gate(str(database))
+    gate = write_gate(str(database))
     with store.sessions.begin() as session:
         session.execute(select(func.count()).select_from(MessageRow))
         assert gate.locked()  # held with the write lock
