@@ -24,16 +24,16 @@ from agent.case_desk import CaseDesk
 from agent.contacts import record_contact
 from agent.db import CaseRow, ConversationRow, MessageRow, Store, TurnClaimRow
 from agent.enrolment import enrolment_history
+from agent.identity import order_in_view, proven_order, proven_products
 from agent.intents import HANDLERS
 from agent.meaning import Embed
 from agent.message_vectors import MessageVectors
 from agent.messages import Citation, InboundMessage, Redirect, Reply
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
-from agent.records import Order, Seller
 from agent.replies import render
 from agent.scope import order_scope
-from agent.turn import Services, Turn, TurnResult, ask
+from agent.turn import Services, Turn, TurnResult
 from agent.understanding import (
     addresses_the_agent,
     classify_intent,
@@ -45,13 +45,7 @@ from agent.understanding import (
     reads_as_owned_product,
     speaks_of_buying,
 )
-from agent.verification import (
-    check_code,
-    extract_code,
-    is_customer,
-    live_code,
-    request_code,
-)
+from agent.verification import extract_code
 from base.clock import as_utc
 from base.money import MARKETPLACE_LANGUAGE
 from base.settings import Settings
@@ -308,7 +302,7 @@ class Agent:
             # A short answer to what the agent asked continues the earlier request.
             intent = conv.pending_intent or intent
         elif reads_as_owned_product(intent, understood.product, text, understood.rival) \
-                and self._order_in_view(msg, conv, order_ids):
+                and order_in_view(self.store, msg, conv, order_ids):
             intent = "product_question"
         elif intent in ABOUT_ORDERED_PRODUCT and self._close_to_ordered_product(
                 msg, conv, order_ids, text, ABOUT_ORDERED_PRODUCT[intent]):
@@ -338,33 +332,6 @@ class Agent:
 
     # --- dialogue -------------------------------------------------------------------------
 
-    def _order_in_view(self, msg: InboundMessage, conv: ConversationRow,
-                       order_ids: list[str]) -> bool:
-        """Whether the conversation has an order to read a product question against: one
-        named, remembered, given by the channel, or the proven contact's. Then a question
-        about a product read as pre-order, not understood or asking for a person is about
-        a product the customer has ("Gibt es eine App für den Saugroboter?"); a product
-        named by ASIN outside the order is redirected by the product question itself."""
-        if order_ids or conv.order_id or msg.order_id:
-            return True
-        return bool(msg.verified_contact
-                     and self.store.orders_for_contact(msg.verified_contact))
-
-    def _proven_products(self, msg: InboundMessage, conv: ConversationRow,
-                         order_ids: list[str]) -> list[str]:
-        """The ASINs of the orders in view that the requester has proven are theirs: a
-        message's closeness to a product must not tell a stranger what an order holds."""
-        named = order_ids[:1] or [i for i in (conv.order_id, msg.order_id) if i][:1]
-        if named:
-            order = self.store.order(named[0])
-            orders = [order] if order is not None and (
-                conv.verified_order_id == order.order_id
-                or is_customer(order, msg.verified_contact)) else []
-        else:
-            orders = (self.store.orders_for_contact(msg.verified_contact)
-                      if msg.verified_contact else [])
-        return list(dict.fromkeys(item.asin for order in orders for item in order.items))
-
     def _close_to_ordered_product(self, msg: InboundMessage, conv: ConversationRow,
                                   order_ids: list[str], text: str, bar: float) -> bool:
         """Whether a message the intent models could not place speaks of a product the
@@ -372,7 +339,7 @@ class Agent:
         if speaks_of_buying(text) or addresses_the_agent(text) \
                 or not is_e5(self.index.model_name):
             return False
-        asins = self._proven_products(msg, conv, order_ids)
+        asins = proven_products(self.store, msg, conv, order_ids)
         closest = self.index.closest_similarity(meaning_text(text), asins=asins) \
             if asins else None
         return closest is not None and closest >= bar
@@ -393,7 +360,7 @@ class Agent:
             return TurnResult(render("thanks", lang), "answered")
         if t.intent == "other" and t.conv.misunderstood + 1 < MISUNDERSTOOD_LIMIT:
             return TurnResult(render("ask_rephrase", lang), "needs_info")
-        found = self._find_order(t, order_ids)
+        found = proven_order(self.store, t, order_ids)
         if isinstance(found, TurnResult):
             return found
         order, seller = found
@@ -418,51 +385,6 @@ class Agent:
         return Services(store=self.store, index=self.index, portal_url=self.portal_url,
                         dense_languages=self.dense_languages, decision=self.decision,
                         vectors=self.vectors)
-
-    # --- identity -------------------------------------------------------------------------
-
-    def _find_order(self, t: Turn, order_ids: list[str]
-                    ) -> tuple[Order, Seller | None] | TurnResult:
-        """The order this turn is about, once the requester proved it is theirs: their
-        channel proved the order's contact, or they typed back the code sent to it here."""
-        conv, msg = t.conv, t.msg
-        if order_ids and order_ids[0] != conv.order_id:
-            conv.order_id = order_ids[0]
-        elif not conv.order_id and msg.order_id:
-            conv.order_id = msg.order_id
-        if not conv.order_id:
-            # Only a proven contact's own orders: a typed address proves nothing.
-            known = self.store.orders_for_contact(msg.verified_contact) \
-                if msg.verified_contact else []
-            if len(known) != 1:
-                return ask(t, "ask_order_id", "order_id")
-            conv.order_id = known[0].order_id
-        order_id = conv.order_id
-        order = self.store.order(order_id)
-        if order is not None and (conv.verified_order_id == order_id
-                                  or is_customer(order, msg.verified_contact)):
-            conv.marketplace = order.marketplace
-            return order, self.store.seller(order.seller_id)
-        # From here on, an order that does not exist and someone else's are answered alike.
-        typed = extract_code(msg.text) if conv.pending == "code" and not order_ids else None
-        if typed is None:
-            if conv.pending == "code" and not order_ids and live_code(t.session, conv, order_id):
-                return ask(t, "code_ask", "code", order_id=order_id)
-            if not request_code(t.session, conv=conv, order_id=order_id, order=order,
-                                language=t.language, now=t.now, deliver=msg.reaches_sender):
-                return ask(t, "code_limit", "code", order_id=order_id)
-            log.info("one-time code requested in conversation %s", conv.id)
-            return ask(t, "code_sent", "code", order_id=order_id)
-        checked, left = check_code(t.session, conv=conv, order_id=order_id, typed=typed,
-                                   now=t.now)
-        if checked != "confirmed" or order is None:
-            key = {"wrong": "code_wrong", "expired": "code_expired",
-                   "exhausted": "code_exhausted"}.get(checked, "code_expired")
-            return ask(t, key, "code", order_id=order_id, tries=left)
-        log.info("one-time code confirmed in conversation %s", conv.id)
-        conv.verified_order_id = order_id
-        conv.marketplace = order.marketplace
-        return order, self.store.seller(order.seller_id)
 
     # --- seller answers and expiry ----------------------------------------------------------
 
