@@ -3,13 +3,14 @@ reply).
 
 Policy is decided by code over data (scope, identity, returns engine, case rules); the reply
 is composed from templates filled with cited evidence. The inbound message is stored before
-it is answered; a redelivered message gets the stored reply and changes nothing.
+it is answered; a redelivered message gets the stored reply and changes nothing. What the
+conversation remembers and how a message reads within it is ``agent.dialogue``'s; who the
+sender has proven to be, ``agent.identity``'s: here the turn is only run and dispatched.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +24,15 @@ from agent.answer_decision import AnswerDecision, decision_for
 from agent.case_desk import CaseDesk
 from agent.contacts import record_contact
 from agent.db import CaseRow, ConversationRow, MessageRow, Store, TurnClaimRow
+from agent.dialogue import (
+    conversation_for,
+    default_language,
+    end_turn,
+    read_in_dialogue,
+    remember_order,
+)
 from agent.enrolment import enrolment_history
-from agent.identity import order_in_view, proven_order, proven_products
+from agent.identity import proven_order
 from agent.intents import HANDLERS
 from agent.meaning import Embed
 from agent.message_vectors import MessageVectors
@@ -35,21 +43,13 @@ from agent.replies import render
 from agent.scope import order_scope
 from agent.turn import Services, Turn, TurnResult
 from agent.understanding import (
-    addresses_the_agent,
     classify_intent,
     detect_language,
-    extract_asins,
-    extract_emails,
     extract_order_ids,
     meaning_text,
-    reads_as_owned_product,
-    speaks_of_buying,
 )
-from agent.verification import extract_code
 from base.clock import as_utc
-from base.money import MARKETPLACE_LANGUAGE
 from base.settings import Settings
-from knowledge.embeddings import is_e5
 from knowledge.retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -61,23 +61,8 @@ REDIRECTS: dict[str, tuple[str, Redirect]] = {
     "invoice": ("redirect_invoice", "seller_messaging"),
     "customization": ("redirect_customization", "seller_messaging"),
 }
+# Not understood this many times in a row, the agent opens a case rather than ask again.
 MISUNDERSTOOD_LIMIT = 2
-# A message the intent models could not place ("Wie groß ist die Fläche zum Malen eigentlich?",
-# "can i screw it onto a tripod") is a question about an ordered product when it lies this close
-# (e5 cosine, query against the page's fields) to one of that product's fields. Chosen on the
-# tune half of the customers' questions (evals/datasets/customers, split by a hash of the id)
-# against the intent set's off-topic and person requests put to every page of those catalogs:
-# at 0.82, 79 % of the product questions and 3 % of the off-topic messages ("Welche Aktien soll
-# ich kaufen?") reach it (0.81: 85 % / 8 %; 0.83: 71 % / 0 %). A request for a person is only
-# overruled by a closer field: 4 % of them reach 0.82 ("Quiero que me atienda alguien por
-# teléfono"), none 0.845. Other models' cosines are not on this scale: e5 only.
-ABOUT_ORDERED_PRODUCT = {"other": 0.82, "ask_for_person": 0.845}
-_SHORT_ANSWER_WORDS = 8
-
-
-def _default_language(language: str | None, marketplace: str | None) -> str:
-    """A conversation's language, else its marketplace's."""
-    return language or MARKETPLACE_LANGUAGE.get(marketplace or "", "en")
 
 
 def _understood(text: str, default: str, known: Understood | None,
@@ -118,8 +103,9 @@ class Understood:
 
 
 class Agent:
-    """The one entry every channel calls: ``handle`` runs a turn (store, understand, dialogue
-    and identity, scope, then the intent's handler from ``agent.intents``); ``answer_case``
+    """The one entry every channel calls: ``handle`` runs a turn (store, understand, read in the
+    dialogue (``agent.dialogue``), prove the order (``agent.identity``), scope, then the
+    intent's handler from ``agent.intents``); ``answer_case``
     and ``expire_cases`` hand a case to the case desk (``agent.case_desk``)."""
 
     @classmethod
@@ -212,10 +198,7 @@ class Agent:
             if stored is not None and stored.reply is not None:
                 log.info("replayed message %s: stored reply returned", stored.id)
                 return Reply.model_validate(stored.reply)
-            conv = self._conversation(session, msg, now)
-            if msg.channel_state and any((conv.state or {}).get(k) != v
-                                         for k, v in msg.channel_state.items()):
-                conv.state = {**(conv.state or {}), **msg.channel_state}
+            conv = conversation_for(session, msg, now)
             new = stored is None
             if stored is None:
                 stored = MessageRow(conversation_id=conv.id, channel=msg.channel,
@@ -238,7 +221,7 @@ class Agent:
         try:
             text = msg.text.strip()
             query = meaning_text(text)
-            default = _default_language(None, msg.marketplace)
+            default = default_language(None, msg.marketplace)
             # Before knowing it is a product question, where the model has nothing else to
             # do: a product turn then waits for neither the classification nor the model.
             # With e5 the classification reads this same vector (``MessageVectors``).
@@ -260,64 +243,32 @@ class Agent:
         the same."""
         text = msg.text.strip()
         understood = _understood(
-            text, _default_language(stored.language, msg.marketplace or stored.marketplace),
+            text, default_language(stored.language, msg.marketplace or stored.marketplace),
             early, self.vectors)
         if "product_question" in (understood.intent, stored.pending_intent):
             self.index.prepare(meaning_text(text))  # a no-op when started early
         return understood
-
-    def _conversation(self, session: Session, msg: InboundMessage, now: datetime
-                      ) -> ConversationRow:
-        conv = session.scalar(select(ConversationRow).where(
-            ConversationRow.channel == msg.channel, ConversationRow.thread_key == msg.thread_key))
-        if conv is None:
-            conv = ConversationRow(id=uuid.uuid4().hex, channel=msg.channel,
-                                   thread_key=msg.thread_key, contact=msg.sender,
-                                   marketplace=msg.marketplace, misunderstood=0, state={},
-                                   created_at=now, updated_at=now)
-            session.add(conv)
-            session.flush()
-        return conv
 
     def _turn(self, session: Session, conv: ConversationRow, msg: InboundMessage,
               message_id: int, now: datetime, understood: Understood) -> Reply:
         text = msg.text.strip()
         # Worked out again only if the conversation's language changed since (another turn).
         understood = _understood(
-            text, _default_language(conv.language, msg.marketplace or conv.marketplace),
+            text, default_language(conv.language, msg.marketplace or conv.marketplace),
             understood, self.vectors)
-        language, intent = understood.language, understood.intent
+        language = understood.language
         conv.language = language
         order_ids = extract_order_ids(text)
-        emails = extract_emails(text)
-        short = len(text.split()) <= _SHORT_ANSWER_WORDS
-        continued = bool(conv.pending_intent) and bool(
-            order_ids or emails or extract_asins(text)
-            or conv.pending == "code" and extract_code(text)
-            or short and intent in {"other", "greeting", "thanks", "order_status"}
-            # "The jumper." names the item asked for; it is not a new question or a new
-            # problem with the product.
-            or short and conv.pending in {"item", "quantity"})
-        if continued:
-            # A short answer to what the agent asked continues the earlier request.
-            intent = conv.pending_intent or intent
-        elif reads_as_owned_product(intent, understood.product, text, understood.rival) \
-                and order_in_view(self.store, msg, conv, order_ids):
-            intent = "product_question"
-        elif intent in ABOUT_ORDERED_PRODUCT and self._close_to_ordered_product(
-                msg, conv, order_ids, text, ABOUT_ORDERED_PRODUCT[intent]):
-            intent = "product_question"
-        elif intent == "product_question" and speaks_of_buying(text):
-            # "Was kostet die Lampe in Weiß?": about buying, whatever else it asks.
-            intent = "pre_order_question"
+        reading = read_in_dialogue(self.store, self.index, msg, conv, text, order_ids,
+                                   intent=understood.intent, product=understood.product,
+                                   rival=understood.rival)
+        intent = reading.intent
         turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
-                    language=language, intent=intent, now=now, continued=continued)
+                    language=language, intent=intent, now=now, continued=reading.continued)
         result = self._act(turn, text, order_ids)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
-        if result.outcome != "needs_info":
-            conv.pending = conv.pending_intent = conv.pending_reason = None
-        conv.misunderstood = conv.misunderstood + 1 if intent == "other" else 0
+        end_turn(conv, intent, result.outcome)
         reply_text = result.text
         if turn.case is not None and msg.channel == "voice":
             reply_text += " " + render("case_follow_up_sms", language)
@@ -330,24 +281,9 @@ class Agent:
                      case_due=as_utc(turn.case.due_at) if turn.case else None,
                      redirect=result.redirect)
 
-    # --- dialogue -------------------------------------------------------------------------
-
-    def _close_to_ordered_product(self, msg: InboundMessage, conv: ConversationRow,
-                                  order_ids: list[str], text: str, bar: float) -> bool:
-        """Whether a message the intent models could not place speaks of a product the
-        customer ordered: one of its page's fields is at least ``bar`` close in meaning."""
-        if speaks_of_buying(text) or addresses_the_agent(text) \
-                or not is_e5(self.index.model_name):
-            return False
-        asins = proven_products(self.store, msg, conv, order_ids)
-        closest = self.index.closest_similarity(meaning_text(text), asins=asins) \
-            if asins else None
-        return closest is not None and closest >= bar
-
     def _act(self, t: Turn, text: str, order_ids: list[str]) -> TurnResult:
         lang = t.language
-        if order_ids:  # remembered even when this turn does not need it yet
-            t.conv.order_id = order_ids[0]
+        remember_order(t.conv, order_ids)
         if t.intent in REDIRECTS:
             key, where = REDIRECTS[t.intent]
             # The scope rule is the evidence of a redirect, as for orders out of scope.
