@@ -3,13 +3,14 @@ reply).
 
 Policy is decided by code over data (scope, identity, returns engine, case rules); the reply
 is composed from templates filled with cited evidence. The inbound message is stored before
-it is answered; a redelivered message gets the stored reply and changes nothing.
+it is answered; a redelivered message gets the stored reply and changes nothing. What the
+conversation remembers and how a message reads within it is ``agent.dialogue``'s; who the
+sender has proven to be, ``agent.identity``'s: here the turn is only run and dispatched.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,15 @@ from agent.answer_decision import AnswerDecision, decision_for
 from agent.case_desk import CaseDesk
 from agent.contacts import record_contact
 from agent.db import Store
+from agent.dialogue import (
+    conversation_for,
+    default_language,
+    end_turn,
+    read_in_dialogue,
+    remember_order,
+)
 from agent.enrolment import enrolment_history
+from agent.identity import proven_order
 from agent.intents import HANDLERS
 from agent.meaning import Embed
 from agent.message_vectors import MessageVectors
@@ -31,55 +40,25 @@ from agent.messages import Citation, InboundMessage, Reply
 from agent.models import CaseRow, ConversationRow, MessageRow, TurnClaimRow
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
-from agent.records import Order, Seller
 from agent.replies import render
 from agent.scope import REDIRECTS, order_scope
-from agent.turn import Services, Turn, TurnResult, ask
+from agent.turn import Services, Turn, TurnResult
 from agent.understanding import (
-    addresses_the_agent,
     classify_intent,
     detect_language,
-    extract_asins,
-    extract_emails,
     extract_order_ids,
     meaning_text,
-    reads_as_owned_product,
-    speaks_of_buying,
-)
-from agent.verification import (
-    check_code,
-    extract_code,
-    is_customer,
-    live_code,
-    request_code,
 )
 from base.clock import as_utc
-from base.money import MARKETPLACE_LANGUAGE
 from base.settings import Settings
-from knowledge.embeddings import is_e5
 from knowledge.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
 # The intents answered against a proven order: those with a handler in the registry.
 ORDER_INTENTS = set(HANDLERS)
+# Not understood this many times in a row, the agent opens a case rather than ask again.
 MISUNDERSTOOD_LIMIT = 2
-# A message the intent models could not place ("Wie groß ist die Fläche zum Malen eigentlich?",
-# "can i screw it onto a tripod") is a question about an ordered product when it lies this close
-# (e5 cosine, query against the page's fields) to one of that product's fields. Chosen on the
-# tune half of the customers' questions (evals/datasets/customers, split by a hash of the id)
-# against the intent set's off-topic and person requests put to every page of those catalogs:
-# at 0.82, 79 % of the product questions and 3 % of the off-topic messages ("Welche Aktien soll
-# ich kaufen?") reach it (0.81: 85 % / 8 %; 0.83: 71 % / 0 %). A request for a person is only
-# overruled by a closer field: 4 % of them reach 0.82 ("Quiero que me atienda alguien por
-# teléfono"), none 0.845. Other models' cosines are not on this scale: e5 only.
-ABOUT_ORDERED_PRODUCT = {"other": 0.82, "ask_for_person": 0.845}
-_SHORT_ANSWER_WORDS = 8
-
-
-def _default_language(language: str | None, marketplace: str | None) -> str:
-    """A conversation's language, else its marketplace's."""
-    return language or MARKETPLACE_LANGUAGE.get(marketplace or "", "en")
 
 
 def _understood(text: str, default: str, known: Understood | None,
@@ -120,8 +99,9 @@ class Understood:
 
 
 class Agent:
-    """The one entry every channel calls: ``handle`` runs a turn (store, understand, dialogue
-    and identity, scope, then the intent's handler from ``agent.intents``); ``answer_case``
+    """The one entry every channel calls: ``handle`` runs a turn (store, understand, read in the
+    dialogue (``agent.dialogue``), prove the order (``agent.identity``), scope, then the
+    intent's handler from ``agent.intents``); ``answer_case``
     and ``expire_cases`` hand a case to the case desk (``agent.case_desk``)."""
 
     @classmethod
@@ -214,10 +194,7 @@ class Agent:
             if stored is not None and stored.reply is not None:
                 log.info("replayed message %s: stored reply returned", stored.id)
                 return Reply.model_validate(stored.reply)
-            conv = self._conversation(session, msg, now)
-            if msg.channel_state and any((conv.state or {}).get(k) != v
-                                         for k, v in msg.channel_state.items()):
-                conv.state = {**(conv.state or {}), **msg.channel_state}
+            conv = conversation_for(session, msg, now)
             new = stored is None
             if stored is None:
                 stored = MessageRow(conversation_id=conv.id, channel=msg.channel,
@@ -240,7 +217,7 @@ class Agent:
         try:
             text = msg.text.strip()
             query = meaning_text(text)
-            default = _default_language(None, msg.marketplace)
+            default = default_language(None, msg.marketplace)
             # Before knowing it is a product question, where the model has nothing else to
             # do: a product turn then waits for neither the classification nor the model.
             # With e5 the classification reads this same vector (``MessageVectors``).
@@ -262,64 +239,32 @@ class Agent:
         the same."""
         text = msg.text.strip()
         understood = _understood(
-            text, _default_language(stored.language, msg.marketplace or stored.marketplace),
+            text, default_language(stored.language, msg.marketplace or stored.marketplace),
             early, self.vectors)
         if "product_question" in (understood.intent, stored.pending_intent):
             self.index.prepare(meaning_text(text))  # a no-op when started early
         return understood
-
-    def _conversation(self, session: Session, msg: InboundMessage, now: datetime
-                      ) -> ConversationRow:
-        conv = session.scalar(select(ConversationRow).where(
-            ConversationRow.channel == msg.channel, ConversationRow.thread_key == msg.thread_key))
-        if conv is None:
-            conv = ConversationRow(id=uuid.uuid4().hex, channel=msg.channel,
-                                   thread_key=msg.thread_key, contact=msg.sender,
-                                   marketplace=msg.marketplace, misunderstood=0, state={},
-                                   created_at=now, updated_at=now)
-            session.add(conv)
-            session.flush()
-        return conv
 
     def _turn(self, session: Session, conv: ConversationRow, msg: InboundMessage,
               message_id: int, now: datetime, understood: Understood) -> Reply:
         text = msg.text.strip()
         # Worked out again only if the conversation's language changed since (another turn).
         understood = _understood(
-            text, _default_language(conv.language, msg.marketplace or conv.marketplace),
+            text, default_language(conv.language, msg.marketplace or conv.marketplace),
             understood, self.vectors)
-        language, intent = understood.language, understood.intent
+        language = understood.language
         conv.language = language
         order_ids = extract_order_ids(text)
-        emails = extract_emails(text)
-        short = len(text.split()) <= _SHORT_ANSWER_WORDS
-        continued = bool(conv.pending_intent) and bool(
-            order_ids or emails or extract_asins(text)
-            or conv.pending == "code" and extract_code(text)
-            or short and intent in {"other", "greeting", "thanks", "order_status"}
-            # "The jumper." names the item asked for; it is not a new question or a new
-            # problem with the product.
-            or short and conv.pending in {"item", "quantity"})
-        if continued:
-            # A short answer to what the agent asked continues the earlier request.
-            intent = conv.pending_intent or intent
-        elif reads_as_owned_product(intent, understood.product, text, understood.rival) \
-                and self._order_in_view(msg, conv, order_ids):
-            intent = "product_question"
-        elif intent in ABOUT_ORDERED_PRODUCT and self._close_to_ordered_product(
-                msg, conv, order_ids, text, ABOUT_ORDERED_PRODUCT[intent]):
-            intent = "product_question"
-        elif intent == "product_question" and speaks_of_buying(text):
-            # "Was kostet die Lampe in Weiß?": about buying, whatever else it asks.
-            intent = "pre_order_question"
+        reading = read_in_dialogue(self.store, self.index, msg, conv, text, order_ids,
+                                   intent=understood.intent, product=understood.product,
+                                   rival=understood.rival)
+        intent = reading.intent
         turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
-                    language=language, intent=intent, now=now, continued=continued)
+                    language=language, intent=intent, now=now, continued=reading.continued)
         result = self._act(turn, text, order_ids)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
-        if result.outcome != "needs_info":
-            conv.pending = conv.pending_intent = conv.pending_reason = None
-        conv.misunderstood = conv.misunderstood + 1 if intent == "other" else 0
+        end_turn(conv, intent, result.outcome)
         reply_text = result.text
         if turn.case is not None and msg.channel == "voice":
             reply_text += " " + render("case_follow_up_sms", language)
@@ -332,51 +277,9 @@ class Agent:
                      case_due=as_utc(turn.case.due_at) if turn.case else None,
                      redirect=result.redirect)
 
-    # --- dialogue -------------------------------------------------------------------------
-
-    def _order_in_view(self, msg: InboundMessage, conv: ConversationRow,
-                       order_ids: list[str]) -> bool:
-        """Whether the conversation has an order to read a product question against: one
-        named, remembered, given by the channel, or the proven contact's. Then a question
-        about a product read as pre-order, not understood or asking for a person is about
-        a product the customer has ("Gibt es eine App für den Saugroboter?"); a product
-        named by ASIN outside the order is redirected by the product question itself."""
-        if order_ids or conv.order_id or msg.order_id:
-            return True
-        return bool(msg.verified_contact
-                     and self.store.orders_for_contact(msg.verified_contact))
-
-    def _proven_products(self, msg: InboundMessage, conv: ConversationRow,
-                         order_ids: list[str]) -> list[str]:
-        """The ASINs of the orders in view that the requester has proven are theirs: a
-        message's closeness to a product must not tell a stranger what an order holds."""
-        named = order_ids[:1] or [i for i in (conv.order_id, msg.order_id) if i][:1]
-        if named:
-            order = self.store.order(named[0])
-            orders = [order] if order is not None and (
-                conv.verified_order_id == order.order_id
-                or is_customer(order, msg.verified_contact)) else []
-        else:
-            orders = (self.store.orders_for_contact(msg.verified_contact)
-                      if msg.verified_contact else [])
-        return list(dict.fromkeys(item.asin for order in orders for item in order.items))
-
-    def _close_to_ordered_product(self, msg: InboundMessage, conv: ConversationRow,
-                                  order_ids: list[str], text: str, bar: float) -> bool:
-        """Whether a message the intent models could not place speaks of a product the
-        customer ordered: one of its page's fields is at least ``bar`` close in meaning."""
-        if speaks_of_buying(text) or addresses_the_agent(text) \
-                or not is_e5(self.index.model_name):
-            return False
-        asins = self._proven_products(msg, conv, order_ids)
-        closest = self.index.closest_similarity(meaning_text(text), asins=asins) \
-            if asins else None
-        return closest is not None and closest >= bar
-
     def _act(self, t: Turn, text: str, order_ids: list[str]) -> TurnResult:
         lang = t.language
-        if order_ids:  # remembered even when this turn does not need it yet
-            t.conv.order_id = order_ids[0]
+        remember_order(t.conv, order_ids)
         if t.intent in REDIRECTS:
             key, where = REDIRECTS[t.intent]
             # The scope rule is the evidence of a redirect, as for orders out of scope.
@@ -389,7 +292,7 @@ class Agent:
             return TurnResult(render("thanks", lang), "answered")
         if t.intent == "other" and t.conv.misunderstood + 1 < MISUNDERSTOOD_LIMIT:
             return TurnResult(render("ask_rephrase", lang), "needs_info")
-        found = self._find_order(t, order_ids)
+        found = proven_order(self.store, t, order_ids)
         if isinstance(found, TurnResult):
             return found
         order, seller = found
@@ -414,51 +317,6 @@ class Agent:
         return Services(store=self.store, index=self.index, portal_url=self.portal_url,
                         dense_languages=self.dense_languages, decision=self.decision,
                         vectors=self.vectors)
-
-    # --- identity -------------------------------------------------------------------------
-
-    def _find_order(self, t: Turn, order_ids: list[str]
-                    ) -> tuple[Order, Seller | None] | TurnResult:
-        """The order this turn is about, once the requester proved it is theirs: their
-        channel proved the order's contact, or they typed back the code sent to it here."""
-        conv, msg = t.conv, t.msg
-        if order_ids and order_ids[0] != conv.order_id:
-            conv.order_id = order_ids[0]
-        elif not conv.order_id and msg.order_id:
-            conv.order_id = msg.order_id
-        if not conv.order_id:
-            # Only a proven contact's own orders: a typed address proves nothing.
-            known = self.store.orders_for_contact(msg.verified_contact) \
-                if msg.verified_contact else []
-            if len(known) != 1:
-                return ask(t, "ask_order_id", "order_id")
-            conv.order_id = known[0].order_id
-        order_id = conv.order_id
-        order = self.store.order(order_id)
-        if order is not None and (conv.verified_order_id == order_id
-                                  or is_customer(order, msg.verified_contact)):
-            conv.marketplace = order.marketplace
-            return order, self.store.seller(order.seller_id)
-        # From here on, an order that does not exist and someone else's are answered alike.
-        typed = extract_code(msg.text) if conv.pending == "code" and not order_ids else None
-        if typed is None:
-            if conv.pending == "code" and not order_ids and live_code(t.session, conv, order_id):
-                return ask(t, "code_ask", "code", order_id=order_id)
-            if not request_code(t.session, conv=conv, order_id=order_id, order=order,
-                                language=t.language, now=t.now, deliver=msg.reaches_sender):
-                return ask(t, "code_limit", "code", order_id=order_id)
-            log.info("one-time code requested in conversation %s", conv.id)
-            return ask(t, "code_sent", "code", order_id=order_id)
-        checked, left = check_code(t.session, conv=conv, order_id=order_id, typed=typed,
-                                   now=t.now)
-        if checked != "confirmed" or order is None:
-            key = {"wrong": "code_wrong", "expired": "code_expired",
-                   "exhausted": "code_exhausted"}.get(checked, "code_expired")
-            return ask(t, key, "code", order_id=order_id, tries=left)
-        log.info("one-time code confirmed in conversation %s", conv.id)
-        conv.verified_order_id = order_id
-        conv.marketplace = order.marketplace
-        return order, self.store.seller(order.seller_id)
 
     # --- seller answers and expiry ----------------------------------------------------------
 
