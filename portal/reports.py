@@ -10,16 +10,16 @@ contact details.
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.db import Store
 from agent.messages import MAX_TEXT_CHARS, MessageHandler
 from agent.records import ORDER_ID_PATTERN
-from portal.auth import PortalAuth
+from portal.deps import SellerDep
 from seller.handover_desk import (
     UNKNOWN_ORDER,
     HandoverDesk,
@@ -146,9 +146,8 @@ class Reports:
                                  f'attachment; filename="page-gaps-{seller_id}.csv"'})
 
 
-def reports_api(reports: Reports, auth: PortalAuth) -> APIRouter:
+def reports_api(reports: Reports) -> APIRouter:
     router = APIRouter(tags=["seller"])
-    SellerDep = Annotated[str, Depends(auth.api_seller)]
 
     @router.post("/v1/seller/handovers", status_code=201,
                  responses={404: {"description": "no such order of this seller"},
