@@ -1,8 +1,8 @@
 """The seller's account API (``/v1/seller/...``, the seller's bearer token): enrolment,
 statements, the refund ledger and claims, one router each."""
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factories, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile

@@ -1,8 +1,8 @@
 """The seller's account pages (``/seller/...``, the portal's cookie): the account with its
 refunds and claims, the enrolment page, and the monthly statements."""
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factories, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 import logging
 from decimal import Decimal
 from typing import Annotated

@@ -4,8 +4,8 @@ A seller sees only its own cases, and never the customer: no conversation, trans
 contact detail leaves through here (``CasePublic`` has no field for them).
 """
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factory, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -58,7 +58,7 @@ class CasePublic(BaseModel):
     resolution: dict[str, Any] | None  # what the service decided when the deadline passed
 
     @classmethod
-    def from_row(cls, row: CaseRow, customer: Customer | None = None) -> "CasePublic":
+    def from_row(cls, row: CaseRow, customer: Customer | None = None) -> CasePublic:
         """The seller's view of a case row; ``customer`` (of the case's order) is redacted
         from every text."""
         def clean(text: str) -> str:

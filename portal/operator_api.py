@@ -2,8 +2,8 @@
 refunds the service issued outside a conversation and sellers' valid tracking rates, and
 read any seller's statements."""
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factory, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 import logging
 import secrets
 from datetime import date

@@ -2,8 +2,8 @@
 how an order's inquiries were resolved, and the questions the product pages could not
 answer."""
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factory, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException
