@@ -1,11 +1,11 @@
 """The seller's account API (``/v1/seller/...``, the seller's bearer token): enrolment,
 statements, the refund ledger and claims, one router each."""
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factories, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from base.money import Marketplace
@@ -16,16 +16,15 @@ from portal.account import (
     RefundOut,
     statements_download,
 )
-from portal.auth import PortalAuth
+from portal.deps import SellerDep
 from seller.claims import MAX_DESCRIPTION, ClaimPublic, ClaimRequest, ClaimStatus, claims_of
 from seller.enrolment_terms import EnrolmentTerms
 from seller.evidence import MAX_PHOTO_BYTES
 from seller.statements import Statement
 
 
-def enrolment_api(account: Account, auth: PortalAuth) -> APIRouter:
+def enrolment_api(account: Account) -> APIRouter:
     router = APIRouter(tags=["seller account"])
-    SellerDep = Annotated[str, Depends(auth.api_seller)]
 
     @router.get("/v1/seller/enrolment")
     def read_enrolment(seller_id: SellerDep) -> EnrolmentOut:
@@ -51,9 +50,8 @@ def enrolment_api(account: Account, auth: PortalAuth) -> APIRouter:
     return router
 
 
-def statements_api(account: Account, auth: PortalAuth) -> APIRouter:
+def statements_api(account: Account) -> APIRouter:
     router = APIRouter(tags=["seller account"])
-    SellerDep = Annotated[str, Depends(auth.api_seller)]
 
     @router.get("/v1/seller/statements/{month}")
     def read_statements(seller_id: SellerDep, month: str,
@@ -76,9 +74,8 @@ def statements_api(account: Account, auth: PortalAuth) -> APIRouter:
     return router
 
 
-def claims_api(account: Account, auth: PortalAuth) -> APIRouter:
+def claims_api(account: Account) -> APIRouter:
     router = APIRouter(tags=["seller account"])
-    SellerDep = Annotated[str, Depends(auth.api_seller)]
 
     @router.post("/v1/seller/claims", status_code=201, responses={
         404: {"description": "no such order of this seller"}, **CONFLICT,

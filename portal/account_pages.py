@@ -1,18 +1,19 @@
 """The seller's account pages (``/seller/...``, the portal's cookie): the account with its
 refunds and claims, the enrolment page, and the monthly statements."""
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factories, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 import logging
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from portal.account import Account, RefundOut, statements_download
-from portal.auth import PortalAuth, SignedIn, to_sign_in
+from portal.auth import SignedIn, to_sign_in
 from portal.charts import cpu_chart
+from portal.deps import PageSellerDep
 from portal.enrolment import enrolment_page
 from portal.pages import page
 from seller.claims import MAX_DESCRIPTION, ClaimPublic, ClaimRequest, claims_of
@@ -35,9 +36,8 @@ def claimable(refunds: list[RefundOut], claims: list[ClaimPublic]) -> list[Refun
             and r.order_id not in whole]
 
 
-def account_pages(account: Account, auth: PortalAuth) -> APIRouter:
+def account_pages(account: Account) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    PageSellerDep = Annotated[SignedIn | None, Depends(auth.page_seller)]
 
     def account_html(seller: SignedIn, *, status: int = 200, changed: str = "",
                      filed: str = "", error: str = "") -> HTMLResponse:
@@ -89,9 +89,8 @@ def account_pages(account: Account, auth: PortalAuth) -> APIRouter:
     return router
 
 
-def enrolment_pages(account: Account, auth: PortalAuth) -> APIRouter:
+def enrolment_pages(account: Account) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    PageSellerDep = Annotated[SignedIn | None, Depends(auth.page_seller)]
 
     @router.get("/seller/account/enrolment", response_class=HTMLResponse)
     def explained(seller: PageSellerDep) -> Response:
@@ -151,9 +150,8 @@ def fee_bands(s: Statement) -> list[Decimal]:
     return [t.max_cpu for t in fee_schedule(s.fee_table).table.tiers if t.max_cpu is not None]
 
 
-def statement_pages(account: Account, auth: PortalAuth) -> APIRouter:
+def statement_pages(account: Account) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    PageSellerDep = Annotated[SignedIn | None, Depends(auth.page_seller)]
 
     @router.get("/seller/statements", response_class=HTMLResponse)
     def statements_page(seller: PageSellerDep, month: str = "") -> Response:

@@ -1,5 +1,6 @@
 """Who is asking: portal tokens, the seller of a bearer token or of the portal's cookie, the
-operator's token, and the CSRF tokens of the portal's forms.
+operator's token, and the CSRF tokens of the portal's forms. The routes ask for them through
+the dependencies of ``portal/deps.py``.
 
 Tokens are stored only as SHA-256 hashes: a leaked table grants no access.
 """
@@ -12,11 +13,11 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import SecretStr
 from sqlalchemy import delete, select
 
@@ -38,9 +39,7 @@ FormKind = Literal["cases", "account"]
 _FORM_KEYS: dict[FormKind, bytes] = {"cases": b"seller-portal-form",
                                      "account": b"seller-account-form"}
 
-_bearer = HTTPBearer(auto_error=False, description="a seller token from issue_token")
-_operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
-                              description="the operator token (CSBA_OPERATOR_TOKEN)")
+# What a bearer scheme of ``portal/deps.py`` read from the request: None without a header.
 Credentials = HTTPAuthorizationCredentials | None
 
 
@@ -114,9 +113,10 @@ def to_sign_in(*, forget_cookie: bool = False) -> RedirectResponse:
 
 
 class PortalAuth:
-    """The dependencies that say who calls a route, for one store.
+    """The checks that say who calls a route, for one store; ``portal/deps.py`` runs them
+    per request for the routes that ask.
 
-    A page's dependency answers the signed-in seller or None rather than raising: the route
+    A page's check answers the signed-in seller or None rather than raising: the route
     then redirects, after FastAPI validated its other parameters, as it always did.
     """
 
@@ -124,7 +124,7 @@ class PortalAuth:
         self.store = store
         self.operator_token = operator_token
 
-    def api_seller(self, credentials: Annotated[Credentials, Depends(_bearer)]) -> str:
+    def api_seller(self, credentials: Credentials) -> str:
         """The seller of the request's bearer token; 401 without a valid one."""
         if credentials is None:
             raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'",
@@ -143,7 +143,7 @@ class PortalAuth:
             return None
         return SignedIn(seller_id, token, display_name(self.store, seller_id))
 
-    def operator(self, credentials: Annotated[Credentials, Depends(_operator_bearer)]) -> None:
+    def operator(self, credentials: Credentials) -> None:
         """401 unless the request carries the operator token (none set: nobody is one)."""
         if self.operator_token is None:
             raise HTTPException(401, "operator token missing or invalid",

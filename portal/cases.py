@@ -4,14 +4,14 @@ A seller sees only its own cases, and never the customer: no conversation, trans
 contact detail leaves through here (``CasePublic`` has no field for them).
 """
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factory, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query
+from fastapi import APIRouter, Form, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -24,7 +24,8 @@ from agent.records import Customer
 from agent.replies import render
 from base.clock import as_utc
 from knowledge.case_rules import OnExpiry
-from portal.auth import PortalAuth, SignedIn, to_sign_in
+from portal.auth import SignedIn, to_sign_in
+from portal.deps import PageSellerDep, SellerDep
 from portal.pages import page
 from seller.privacy import redact_customer
 
@@ -57,7 +58,7 @@ class CasePublic(BaseModel):
     resolution: dict[str, Any] | None  # what the service decided when the deadline passed
 
     @classmethod
-    def from_row(cls, row: CaseRow, customer: Customer | None = None) -> "CasePublic":
+    def from_row(cls, row: CaseRow, customer: Customer | None = None) -> CasePublic:
         """The seller's view of a case row; ``customer`` (of the case's order) is redacted
         from every text."""
         def clean(text: str) -> str:
@@ -126,9 +127,8 @@ class Cases:
         return self.public(answered)
 
 
-def case_api(cases: Cases, auth: PortalAuth) -> APIRouter:
+def case_api(cases: Cases) -> APIRouter:
     router = APIRouter(tags=["seller"])
-    SellerDep = Annotated[str, Depends(auth.api_seller)]
 
     @router.get("/v1/seller/cases")
     def list_cases(seller_id: SellerDep,
@@ -173,9 +173,8 @@ def missing_html(seller: SignedIn, case_id: str, message: str | None = None,
                 message=message)
 
 
-def case_pages(cases: Cases, auth: PortalAuth) -> APIRouter:
+def case_pages(cases: Cases) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    PageSellerDep = Annotated[SignedIn | None, Depends(auth.page_seller)]
 
     @router.get("/seller/cases", response_class=HTMLResponse)
     def cases_page(seller: PageSellerDep) -> Response:

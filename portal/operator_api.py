@@ -2,15 +2,15 @@
 refunds the service issued outside a conversation and sellers' valid tracking rates, and
 read any seller's statements."""
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factory, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 import logging
 import secrets
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +27,7 @@ from portal.account import (
     refund_out,
     refuse,
 )
-from portal.auth import PortalAuth
+from portal.deps import OperatorDep
 from seller.claims import ClaimPublic, ClaimRefusal, ClaimStatus, Decision, claims_of, decide_claim
 from seller.months import Month
 from seller.statements import Statement
@@ -72,9 +72,9 @@ class TrackingRateIn(BaseModel):
     rate: Decimal = Field(ge=0, le=1, max_digits=6, description="e.g. 0.97 for 97 %")
 
 
-def operator_api(account: Account, auth: PortalAuth) -> APIRouter:
+def operator_api(account: Account) -> APIRouter:
     # Every route needs the operator token; none reads who the operator is.
-    router = APIRouter(tags=["operator"], dependencies=[Depends(auth.operator)])
+    router = APIRouter(tags=["operator"], dependencies=[OperatorDep])
     store, now = account.store, account.now
 
     @router.get("/v1/operator/claims")

@@ -2,26 +2,26 @@
 how an order's inquiries were resolved, and the questions the product pages could not
 answer."""
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factory, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException
+from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
 from agent.messages import MAX_TEXT_CHARS
 from agent.understanding import extract_order_ids
-from portal.auth import PortalAuth, SignedIn, to_sign_in
+from portal.auth import SignedIn, to_sign_in
 from portal.charts import page_gap_chart
+from portal.deps import PageSellerDep
 from portal.pages import page
 from portal.reports import HandoverIn, PageGapsOut, Reports
 from seller.handover_desk import HandoverResult, handover_address_for, handovers_of
 from seller.page_gaps import Period
 
 
-def report_pages(reports: Reports, auth: PortalAuth) -> APIRouter:
+def report_pages(reports: Reports) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    PageSellerDep = Annotated[SignedIn | None, Depends(auth.page_seller)]
     store = reports.store
 
     def handover_html(seller: SignedIn, *, result: HandoverResult | None = None,

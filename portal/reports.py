@@ -5,21 +5,21 @@ A seller reaches only its own orders; nothing here shows a customer's conversati
 contact details.
 """
 
-# No ``from __future__ import annotations``: the routes' annotations name dependencies made
-# inside the router factory, which FastAPI could not resolve from strings.
+from __future__ import annotations
+
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.db import Store
 from agent.messages import MAX_TEXT_CHARS, MessageHandler
 from agent.records import ORDER_ID_PATTERN
-from portal.auth import PortalAuth
+from portal.deps import SellerDep
 from seller.handover_desk import (
     UNKNOWN_ORDER,
     HandoverDesk,
@@ -55,7 +55,7 @@ class HandoverOut(BaseModel):
     answered_by: str | None  # "email" or "sms"; never the address or number
 
     @classmethod
-    def of(cls, result: HandoverResult) -> "HandoverOut":
+    def of(cls, result: HandoverResult) -> HandoverOut:
         return cls(handover_id=result.handover_id, status=result.status,
                    message=result.message, rule=result.rule, order_id=result.order_id,
                    outcome=result.outcome, case_id=result.case_id,
@@ -91,7 +91,7 @@ class PageGapsOut(BaseModel):
     products: list[ProductGapsOut]
 
     @classmethod
-    def of(cls, report: PageGapReport) -> "PageGapsOut":
+    def of(cls, report: PageGapReport) -> PageGapsOut:
         return cls(period=report.period, by_period=report.by_period,
                    by_field=report.by_field, products=[ProductGapsOut(
                        asin=p.asin, marketplace=p.marketplace, title=p.title,
@@ -146,9 +146,8 @@ class Reports:
                                  f'attachment; filename="page-gaps-{seller_id}.csv"'})
 
 
-def reports_api(reports: Reports, auth: PortalAuth) -> APIRouter:
+def reports_api(reports: Reports) -> APIRouter:
     router = APIRouter(tags=["seller"])
-    SellerDep = Annotated[str, Depends(auth.api_seller)]
 
     @router.post("/v1/seller/handovers", status_code=201,
                  responses={404: {"description": "no such order of this seller"},

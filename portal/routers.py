@@ -1,5 +1,6 @@
 """The portal's routers as the app mounts them: each builds its services and its auth once
-and joins the API and page routers of one part of the portal."""
+and joins the API and page routers of one part of the portal, whose routes find that auth
+through the dependencies of ``portal/deps.py``."""
 
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ from portal.account_api import claims_api, enrolment_api, statements_api
 from portal.account_pages import account_pages, enrolment_pages, statement_pages
 from portal.auth import PortalAuth
 from portal.cases import Cases, case_api, case_pages
+from portal.deps import provide_auth
 from portal.operator_api import operator_api
 from portal.report_pages import report_pages
 from portal.reports import Reports, reports_api
 from portal.sign_in import sign_in_router
 
 
-def joined(*routers: APIRouter) -> APIRouter:
-    router = APIRouter()
+def joined(auth: PortalAuth, *routers: APIRouter) -> APIRouter:
+    """The routers as one, every route of them answered with ``auth`` in place."""
+    router = APIRouter(dependencies=[provide_auth(auth)])
     for part in routers:
         router.include_router(part)
     return router
@@ -37,7 +40,7 @@ def seller_portal_router(agent: Agent, *, clock: Callable[[], datetime] | None =
     (``/seller...``, the portal's cookie)."""
     auth = PortalAuth(agent.store)
     cases = Cases(agent, clock or wall_clock)
-    return joined(case_api(cases, auth), sign_in_router(auth), case_pages(cases, auth))
+    return joined(auth, case_api(cases), sign_in_router(), case_pages(cases))
 
 
 def seller_account_router(store: Store, settings: Settings, *,
@@ -46,10 +49,9 @@ def seller_account_router(store: Store, settings: Settings, *,
     decide claims (``/v1/operator/...``)."""
     auth = PortalAuth(store, settings.operator_token)
     account = Account(store, settings, clock or settings.clock)
-    return joined(enrolment_api(account, auth), statements_api(account, auth),
-                  claims_api(account, auth), operator_api(account, auth),
-                  account_pages(account, auth), enrolment_pages(account, auth),
-                  statement_pages(account, auth))
+    return joined(auth, enrolment_api(account), statements_api(account), claims_api(account),
+                  operator_api(account), account_pages(account), enrolment_pages(account),
+                  statement_pages(account))
 
 
 def seller_reports_router(store: Store, handle: MessageHandler, *,
@@ -62,4 +64,4 @@ def seller_reports_router(store: Store, handle: MessageHandler, *,
     reports = Reports(store, handle, handover_addresses=handover_addresses,
                       now=clock or wall_clock, seller_support_url=seller_support_url)
     auth = PortalAuth(store)
-    return joined(reports_api(reports, auth), report_pages(reports, auth))
+    return joined(auth, reports_api(reports), report_pages(reports))

@@ -15,16 +15,16 @@ from portal.auth import (
     LOGIN_CSRF_COOKIE,
     PORTAL_PATH,
     SIGN_IN,
-    PortalAuth,
     seller_for_token,
     to_sign_in,
 )
+from portal.deps import PageSellerDep, StoreDep
 from portal.pages import page
 
 log = logging.getLogger(__name__)
 
 
-def sign_in_router(auth: PortalAuth) -> APIRouter:
+def sign_in_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
@@ -35,13 +35,14 @@ def sign_in_router(auth: PortalAuth) -> APIRouter:
         return response
 
     @router.get(SIGN_IN)
-    def login_page(request: Request) -> Response:
-        if auth.page_seller(request):
+    def login_page(request: Request, seller: PageSellerDep) -> Response:
+        if seller:
             return RedirectResponse("/seller/cases", status_code=303)
         return login_form(request)
 
     @router.post("/seller/login")
-    def login(request: Request, token: Annotated[str, Form(max_length=200)] = "",
+    def login(request: Request, store: StoreDep,
+              token: Annotated[str, Form(max_length=200)] = "",
               csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
@@ -49,7 +50,7 @@ def sign_in_router(auth: PortalAuth) -> APIRouter:
             return login_form(request, "The sign-in form expired or was sent from another "
                                        "page. Please sign in again.", status=403)
         token = token.strip()
-        if not seller_for_token(auth.store, token):
+        if not seller_for_token(store, token):
             return login_form(request, "That token is not valid.", status=401)
         response = RedirectResponse("/seller/cases", status_code=303)
         response.delete_cookie(LOGIN_CSRF_COOKIE, path=PORTAL_PATH)
