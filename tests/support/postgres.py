@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,20 @@ import sqlalchemy as sa
 from tests.support.net import free_port
 
 SERVER_USER = "postgres"
+
+# The connection pools a test opened on each throwaway database (the store's, and those of the
+# apps and channels a test builds from its URL), by the database's name: emptied before the
+# database is dropped. A client connection left open after its database is gone would be
+# closed by the garbage collector instead, with a ResourceWarning in whichever later test it
+# happens to run.
+_POOLS: dict[str, weakref.WeakSet[sa.Pool]] = {}
+
+
+@sa.event.listens_for(sa.Engine, "engine_connect")
+def _remember_pool(connection: sa.Connection) -> None:
+    engine = connection.engine
+    if engine.dialect.name == "postgresql" and engine.url.database:
+        _POOLS.setdefault(engine.url.database, weakref.WeakSet()).add(engine.pool)
 
 
 class PostgresUnavailable(RuntimeError):
@@ -106,6 +121,8 @@ def fresh_database(server_url: str) -> str:
 
 def drop_database(server_url: str, database_url: str) -> None:
     name = sa.make_url(database_url).database
+    for pool in list(_POOLS.pop(name or "", ())):
+        pool.dispose()  # closes the connections it holds; one still checked out is a leak
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
