@@ -19,11 +19,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, NoReturn, Self
+from typing import Annotated, Any, Final, Literal, NoReturn, Self, get_args
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, WebSocket
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +40,7 @@ from base.money import Marketplace
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler
 from channels.chat_identity import MAX_TOKEN_CHARS, InvalidIdentity, verify_identity
+from channels.chat_strings import page_language, strings_for
 from channels.email_out import SmtpSender
 from channels.rate_limit import SenderRateLimiter
 from channels.request_bodies import JsonProblem, parse_json_text
@@ -48,7 +50,8 @@ from knowledge.pages import ASIN_PATTERN, ProductPage
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "chat"
-PAGE = Path(__file__).parent / "static" / "chat.html"
+STATIC = Path(__file__).parent / "static"
+PAGE = STATIC / "chat.html"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 MAX_FRAME_CHARS = 3 * MAX_TEXT_CHARS  # a message frame's text plus its envelope, generously
@@ -121,6 +124,21 @@ class HistoryItem(BaseModel):
     reply: Reply | None = None
     id: int | None = None  # a follow-up's outbox id: the page shows each one once
     case_id: str | None = None
+
+
+_pages = Environment(loader=FileSystemLoader(STATIC), autoescape=select_autoescape(),
+                     undefined=StrictUndefined)
+
+
+def chat_page_html(marketplace: str | None) -> str:
+    """The chat page for a marketplace: ``<html lang>``, every string in its language, and
+    the marketplace chosen in the page when it is one of ours."""
+    language = page_language(marketplace)
+    code = (marketplace or "").upper()
+    known = get_args(Marketplace)
+    return _pages.get_template(PAGE.name).render(
+        lang=language, t=strings_for(language), marketplaces=known,
+        marketplace=code if code in known else "")
 
 
 class NotConnected(Exception):
@@ -355,8 +373,11 @@ class WebChatChannel:
             return handle(inbound).model_copy(update={"conversation_id": key})
 
         @router.get("/", include_in_schema=False)
-        def chat_page() -> FileResponse:
-            return FileResponse(PAGE, media_type="text/html; charset=utf-8")
+        def chat_page(marketplace: Annotated[str | None, Query(max_length=8)] = None
+                      ) -> HTMLResponse:
+            """The chat page in the language of the marketplace it is opened for
+            (``/?marketplace=DE``); an unknown or missing one gets the English page."""
+            return HTMLResponse(chat_page_html(marketplace))
 
         def too_many(exc: TooManyRequests) -> HTTPException:
             return HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)})

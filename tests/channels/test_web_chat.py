@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from agent.db import Store
 from agent.models import ConversationRow, MessageRow, OutboxRow
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler
+from channels.chat_strings import STRINGS_FILE, strings_for
 from channels.email_out import SmtpSender
 from channels.web_chat import SECRET_HEADER, NotConnected, WebChatChannel
 from knowledge.index import KnowledgeIndex
@@ -223,6 +225,41 @@ def test_the_chat_page_is_served(client: TestClient) -> None:
     assert response.status_code == 200 and response.headers["content-type"].startswith(
         "text/html")
     assert "/v1/chat" in response.text and "sessionStorage" in response.text
+
+
+@pytest.mark.parametrize(("marketplace", "lang", "shown"), [
+    ("DE", "de", ["Ihre Frage…", ">Senden<", "Neues Gespräch", "Ihre E-Mail-Adresse"]),
+    ("es", "es", ["Escriba su pregunta…", ">Enviar<", "Nueva conversación"]),
+    ("FR", "fr", ["Saisissez votre question…", ">Envoyer<"]),
+    ("IT", "it", ["Scrivi la tua domanda…", ">Invia<"]),
+    ("UK", "en", ["Type your question…", ">Send<"]),
+    ("JP", "en", ["Type your question…"]),  # no Japanese table: English
+    ("XX", "en", ["Type your question…"]),
+    (None, "en", ["Type your question…"]),
+])
+def test_the_chat_page_speaks_the_marketplaces_language(
+        client: TestClient, marketplace: str | None, lang: str, shown: list[str]) -> None:
+    response = client.get("/", params={"marketplace": marketplace} if marketplace else {})
+    assert response.status_code == 200
+    assert f'<html lang="{lang}">' in response.text
+    for text in shown:
+        assert text in response.text
+    strings = re.search(r'<script type="application/json" id="strings">(.*?)</script>',
+                        response.text)
+    assert strings is not None and json.loads(strings.group(1)) == strings_for(lang)
+    if marketplace in {"DE", "es"}:  # the store is chosen for the customer
+        assert f"<option selected>{marketplace.upper()}</option>" in response.text
+        assert "Type your question" not in response.text
+
+
+def test_every_language_has_every_string_of_the_page() -> None:
+    english = set(strings_for("en"))
+    table = json.loads(STRINGS_FILE.read_text("utf-8"))
+    assert set(table) == {"de", "en", "es", "fr", "it"}
+    for language, strings in table.items():
+        assert set(strings) == english, language
+        for key, text in strings.items():  # the same places to fill in as the English
+            assert re.findall(r"{\w+}", text) == re.findall(r"{\w+}", table["en"][key])
 
 
 class TestWebChatContract(ChannelContract):
