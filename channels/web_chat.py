@@ -40,7 +40,8 @@ from base.money import Marketplace
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler
 from channels.chat_identity import MAX_TOKEN_CHARS, InvalidIdentity, verify_identity
-from channels.chat_strings import page_language, strings_for
+from channels.chat_strings import languages, page_language, say, strings_for
+from channels.citations import RULE_PATTERN, field_label, presented, rule_description
 from channels.email_out import SmtpSender
 from channels.rate_limit import SenderRateLimiter
 from channels.request_bodies import JsonProblem, parse_json_text
@@ -141,6 +142,18 @@ def chat_page_html(marketplace: str | None) -> str:
         marketplace=code if code in known else "")
 
 
+def page_language_of(lang: str) -> str:
+    """A language asked for in a link, when the page has it; English otherwise."""
+    return lang if lang in languages() else "en"
+
+
+def cited_page(language: str, heading: str, text: str, *, product: str = "",
+               status: int = 200) -> HTMLResponse:
+    html = _pages.get_template("cited.html").render(
+        lang=language, t=strings_for(language), heading=heading, text=text, product=product)
+    return HTMLResponse(html, status_code=status)
+
+
 class NotConnected(Exception):
     """A later reply for a chat customer who is neither connected nor reachable by email."""
 
@@ -201,9 +214,11 @@ def find_conversation(store: Store, key: str, secret: str | None) -> Conversatio
     return conv
 
 
-def _reply_for(key: str, stored: dict[str, Any]) -> Reply:
-    # The client knows its conversation by the session key; the row id stays internal.
-    return Reply.model_validate({**stored, "conversation_id": key})
+def _reply_for(conv: ConversationRow, stored: dict[str, Any]) -> Reply:
+    # The client knows its conversation by the session key; the row id stays internal. Its
+    # citations read in the language of the page the conversation's marketplace opens.
+    reply = Reply.model_validate({**stored, "conversation_id": conv.thread_key})
+    return presented(reply, page_language(conv.marketplace))
 
 
 def conversation_history(store: Store, conv: ConversationRow) -> list[HistoryItem]:
@@ -215,7 +230,7 @@ def conversation_history(store: Store, conv: ConversationRow) -> list[HistoryIte
         items = [HistoryItem(
             type="message", at=as_utc(m.received_at), text=m.text,
             client_message_id=m.provider_message_id.removeprefix(f"{key}:"),
-            reply=_reply_for(key, m.reply) if m.reply else None) for m in messages]
+            reply=_reply_for(conv, m.reply) if m.reply else None) for m in messages]
         follow_ups = session.scalars(select(OutboxRow).where(
             OutboxRow.meta["conversation_id"].as_string() == conv.id).order_by(OutboxRow.id))
         items += [HistoryItem(type="follow_up", at=as_utc(row.created_at), text=row.body,
@@ -370,11 +385,11 @@ class WebChatChannel:
                 channel=CHANNEL, sender=conv.contact, text=message.text, thread_key=key,
                 received_at=self.clock(), provider_message_id=msg_id,
                 marketplace=conv.marketplace, verified_contact=conv.verified_contact)
-            return handle(inbound).model_copy(update={"conversation_id": key})
+            reply = handle(inbound).model_copy(update={"conversation_id": key})
+            return presented(reply, page_language(conv.marketplace))
 
         @router.get("/", include_in_schema=False)
-        def chat_page(marketplace: Annotated[str | None, Query(max_length=8)] = None
-                      ) -> HTMLResponse:
+        def chat_page(marketplace: str | None = None) -> HTMLResponse:
             """The chat page in the language of the marketplace it is opened for
             (``/?marketplace=DE``); an unknown or missing one gets the English page."""
             return HTMLResponse(chat_page_html(marketplace))
@@ -467,6 +482,33 @@ class WebChatChannel:
                 raise HTTPException(404, f"no product page {asin}")
             page = ProductPage.model_validate(data)
             return {**page.model_dump(mode="json"), "fields": dict(page.fields())}
+
+        @router.get("/cited/product/{asin}", include_in_schema=False)
+        def cited_field(request: Request,
+                        asin: Annotated[str, PathParam(pattern=ASIN_PATTERN)],
+                        field: Annotated[str, Query(max_length=120)],
+                        lang: Annotated[str, Query(max_length=8)] = "en") -> HTMLResponse:
+            """What a citation of a product page shows its reader: the product's title and
+            the cited field's text, under the field's name in the page's language."""
+            language = page_language_of(lang)
+            with self._store(request).reads() as session:
+                data = session.scalar(select(PageRow.data).where(PageRow.asin == asin)
+                                      .order_by(PageRow.marketplace))
+            page = ProductPage.model_validate(data) if data is not None else None
+            text = page.field_text(field) if page else None
+            if page is None or text is None:
+                return cited_page(language, say(language, "view_not_found"), "", status=404)
+            name = say(language, "cite_seller_answer") if field.startswith("seller_answers") \
+                else f"{say(language, 'cite_product_page')}: {field_label(field, language)}"
+            return cited_page(language, name, text, product=page.title)
+
+        @router.get("/cited/policy/{rule}", include_in_schema=False)
+        def cited_rule(rule: Annotated[str, PathParam(pattern=RULE_PATTERN)],
+                       lang: Annotated[str, Query(max_length=8)] = "en") -> HTMLResponse:
+            """A policy rule a reply cites, in plain words in the page's language."""
+            language = page_language_of(lang)
+            heading, text = rule_description(rule, language)
+            return cited_page(language, heading, text)
 
         @router.websocket("/v1/chat")
         async def chat_socket(socket: WebSocket) -> None:

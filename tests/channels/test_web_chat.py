@@ -17,10 +17,12 @@ from sqlalchemy import func, select
 
 from agent.core import Agent
 from agent.db import Store
+from agent.messages import Citation
 from agent.models import ConversationRow, MessageRow, OutboxRow
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler
 from channels.chat_strings import STRINGS_FILE, strings_for
+from channels.citations import label as citation_label
 from channels.email_out import SmtpSender
 from channels.web_chat import SECRET_HEADER, NotConnected, WebChatChannel
 from knowledge.index import KnowledgeIndex
@@ -218,6 +220,71 @@ def test_the_product_page_behind_a_citation(client: TestClient) -> None:
     assert client.get(f"/v1/knowledge/pages/{HEADLAMP}", params={"marketplace": "DE"}
                       ).status_code == 404
     assert client.get("/v1/knowledge/pages/short").status_code == 422
+
+
+def test_citations_carry_a_readable_label_and_link(client: TestClient) -> None:
+    key = start(client, **CUSTOMER)
+    reply = post(client, key, WEIGHT).json()
+    [weight] = [c for c in reply["citations"] if c["field"] == "attributes.item_weight"]
+    assert weight["kind"] == "product_page" and weight["asin"] == HEADLAMP  # kept as it was
+    assert weight["label"] == "Product page: Technical details · Item weight"
+    assert weight["href"] == (f"/cited/product/{HEADLAMP}?field=attributes.item_weight"
+                              "&lang=en")
+    view = client.get(weight["href"])
+    assert view.status_code == 200 and view.headers["content-type"].startswith("text/html")
+    assert '<html lang="en">' in view.text and "Technical details · Item weight" in view.text
+    page = client.get(f"/v1/knowledge/pages/{HEADLAMP}").json()
+    assert page["title"] in view.text
+    assert page["fields"]["attributes.item_weight"] in view.text
+    [item] = client.get(f"/v1/conversations/{key}/messages", headers=secret(key)).json()
+    assert item["reply"]["citations"] == reply["citations"]  # the same labels after a reload
+
+
+@pytest.mark.parametrize(("citation", "lang", "label"), [
+    (Citation(kind="product_page", asin=HEADLAMP, field="attributes.item_weight", text="1"),
+     "de", "Produktseite: Technische Daten · Artikelgewicht"),
+    (Citation(kind="product_page", asin=HEADLAMP, field="bullet_points[4]",
+              text="Bis zu 40 Stunden Laufzeit mit dem wiederaufladbaren Akku"),
+     "de", "Produktseite: „Bis zu 40 Stunden Laufzeit mit dem…“"),
+    (Citation(kind="product_page", asin=HEADLAMP, field="bullet_points[4]", text=""),
+     "de", "Produktseite: Aufzählungspunkt 5"),
+    (Citation(kind="product_page", asin=HEADLAMP, field="description[1]", text="x"),
+     "es", "Página del producto: Descripción, párrafo 2"),
+    (Citation(kind="policy", rule="DE.domestic.seller_pays", text="x"),
+     "de", "Rückgaberichtlinie"),
+    (Citation(kind="policy", rule="ES.window.30d", text="x"), "es",
+     "Política de devoluciones"),
+    (Citation(kind="policy", rule="DE.domestic.seller_pays", text="x"), "en",
+     "Returns policy"),
+    (Citation(kind="order", order_id=ORDER, field="tracking.carrier", text="x"), "de",
+     "Ihre Bestellung: Sendungsverfolgung"),
+])
+def test_citation_labels_read_in_the_pages_language(citation: Citation, lang: str,
+                                                    label: str) -> None:
+    assert citation_label(citation, lang) == label
+
+
+def test_a_cited_policy_rule_reads_in_plain_words(client: TestClient) -> None:
+    view = client.get("/cited/policy/DE.domestic.seller_pays", params={"lang": "de"})
+    assert view.status_code == 200 and '<html lang="de">' in view.text
+    assert "Rückgaberichtlinie" in view.text and "trägt der Verkäufer" in view.text
+    assert "seller_pays" not in view.text.split("<body>")[1]
+    window = client.get("/cited/policy/ES.window.30d", params={"lang": "es"}).text
+    assert "30 días siguientes a la entrega" in window
+    assert '<html lang="en">' in client.get("/cited/policy/DE.window.30d",
+                                            params={"lang": "xx"}).text
+    assert client.get("/cited/policy/..%2Fetc").status_code in {404, 422}
+
+
+def test_a_cited_bullet_point_shows_the_product_and_its_text(client: TestClient) -> None:
+    page = client.get(f"/v1/knowledge/pages/{HEADLAMP}").json()
+    view = client.get(f"/cited/product/{HEADLAMP}",
+                      params={"field": "bullet_points[0]", "lang": "de"})
+    assert view.status_code == 200 and "Produktseite: Aufzählungspunkt 1" in view.text
+    assert page["title"] in view.text and page["bullet_points"][0] in view.text
+    gone = client.get(f"/cited/product/{HEADLAMP}", params={"field": "bullet_points[99]",
+                                                            "lang": "es"})
+    assert gone.status_code == 404 and "ya no está disponible" in gone.text
 
 
 def test_the_chat_page_is_served(client: TestClient) -> None:

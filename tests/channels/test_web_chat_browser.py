@@ -78,9 +78,11 @@ def test_a_customer_chats_reloads_and_hears_from_the_seller(
     page.select_option("#marketplace", "US")
     page.fill("#text", WEIGHT)
     page.press("#text", "Enter")
-    weight = page.locator(".msg.agent .citation", has_text="product page · attributes.item_weight")
+    weight = page.locator(".msg.agent .citation",
+                          has_text="Product page: Technical details · Item weight")
     expect(weight).to_be_visible()
-    assert weight.get_attribute("href") == "/v1/knowledge/pages/B0USRL3HL4#attributes.item_weight"
+    assert weight.get_attribute("href") == (
+        "/cited/product/B0USRL3HL4?field=attributes.item_weight&lang=en")
     kinds = [f["type"] for f in frames]
     assert kinds.index("typing") < kinds.index("reply")  # the indicator came first
     expect(page.locator("#typing")).to_be_hidden()
