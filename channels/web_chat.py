@@ -166,6 +166,17 @@ class TooManyRequests(Exception):
         self.retry_after = retry_after
 
 
+def validation_code(error: ValidationError) -> str:
+    """What a page tells its customer about a refused frame, as a code it has words for."""
+    for item in error.errors():
+        where = [str(p) for p in item["loc"]]
+        if "email" in where:
+            return "invalid_email"
+        if "text" in where:
+            return "text_too_long" if item["type"] == "string_too_long" else "text_empty"
+    return "invalid_frame"
+
+
 def validation_message(error: ValidationError) -> str:
     """Pydantic's errors as one line that names each field: ``text: String should ...``."""
     parts = []
@@ -534,8 +545,13 @@ class ChatSocket:
         self.channel, self.store, self.socket, self.answer = channel, store, socket, answer
         self.conv: ConversationRow | None = None
 
-    async def error(self, message: str, **extra: Any) -> None:
-        await self.socket.send_json({"type": "error", "message": message, **extra})
+    async def error(self, message: str, code: str = "invalid_frame", **extra: Any) -> None:
+        """An error frame: ``message`` says precisely what was wrong, for a developer;
+        ``code`` is what the page shows its customer in their language (``invalid_email``,
+        ``text_empty``, ``text_too_long``, ``too_many``, ``identity``, ``not_answered``,
+        ``no_hello``, ``duplicate_id``, ``invalid_frame``)."""
+        await self.socket.send_json({"type": "error", "message": message, "code": code,
+                                     **extra})
 
     async def close(self, code: int, reason: str) -> NoReturn:
         """End the socket with a close frame saying why; what was stored stays stored and a
@@ -583,7 +599,7 @@ class ChatSocket:
         try:
             hello = HelloFrame.model_validate(frame)
         except ValidationError as exc:
-            await self.error(validation_message(exc))
+            await self.error(validation_message(exc), validation_code(exc))
             return
         conv, secret = None, hello.conversation_secret
         if hello.conversation_id:
@@ -600,10 +616,10 @@ class ChatSocket:
                 conv, secret = await run_in_threadpool(self.channel.start, self.store, start,
                                                        client)
             except InvalidIdentity as exc:
-                await self.error(str(exc))
+                await self.error(str(exc), "identity")
                 return
             except TooManyRequests as exc:
-                await self.error(str(exc), retry_after=exc.retry_after)
+                await self.error(str(exc), "too_many", retry_after=exc.retry_after)
                 return
         assert conv is not None
         history = await run_in_threadpool(conversation_history, self.store, conv) \
@@ -621,29 +637,29 @@ class ChatSocket:
         client_id = frame.get("client_message_id")
         echo = {"client_message_id": client_id} if isinstance(client_id, str) else {}
         if self.conv is None:
-            await self.error("send a 'hello' frame first", **echo)
+            await self.error("send a 'hello' frame first", "no_hello", **echo)
             return
         try:
             message = MessageFrame.model_validate(frame)
         except ValidationError as exc:
-            await self.error(validation_message(exc), **echo)
+            await self.error(validation_message(exc), validation_code(exc), **echo)
             return
         client = self.socket.client.host if self.socket.client else "-"
         try:
             await run_in_threadpool(self.channel.admit, self.store, self.conv, message, client)
         except TooManyRequests as exc:
-            await self.error(str(exc), retry_after=exc.retry_after, **echo)
+            await self.error(str(exc), "too_many", retry_after=exc.retry_after, **echo)
             return
         await self.socket.send_json({"type": "typing", **echo})
         try:
             reply = await run_in_threadpool(self.answer, self.store, self.conv, message)
         except HTTPException as exc:
-            await self.error(str(exc.detail), **echo)
+            await self.error(str(exc.detail), "duplicate_id", **echo)
             return
         except Exception:  # noqa: BLE001 - stored first; the client resends with the same id
             log.exception("chat turn failed in conversation %s", self.conv.id)
             await self.error("the message could not be answered now; send it again with the "
-                             "same client_message_id", retry=True, **echo)
+                             "same client_message_id", "not_answered", retry=True, **echo)
             return
         await self.socket.send_json({"type": "reply", "reply": reply.model_dump(mode="json"),
                                      **echo})

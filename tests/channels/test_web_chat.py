@@ -492,10 +492,48 @@ def test_a_message_before_hello_is_refused(client: TestClient, store: Store) -> 
     with client.websocket_connect("/v1/chat") as ws:
         ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "early"})
         assert ws.receive_json() == {"type": "error", "message": "send a 'hello' frame first",
-                                     "client_message_id": "early"}
+                                     "code": "no_hello", "client_message_id": "early"}
         ws.send_json({"type": "hello", "email": "not an address"})
-        assert "email: String should match pattern" in ws.receive_json()["message"]
+        refused = ws.receive_json()
+        assert "email: String should match pattern" in refused["message"]
+        assert refused["code"] == "invalid_email"  # what the page words for its customer
     assert message_count(store) == 0
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    ({"type": "message", "text": "", "client_message_id": "c1"}, "text_empty"),
+    ({"type": "message", "text": "x" * 4001, "client_message_id": "c1"}, "text_too_long"),
+    ({"type": "message", "text": "hi", "client_message_id": "a b"}, "invalid_frame"),
+    ({"type": "bye"}, "invalid_frame"),
+])
+def test_error_frames_carry_a_code_the_page_has_words_for(
+        client: TestClient, frame: dict[str, str], code: str) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        hello(ws, **CUSTOMER)
+        ws.send_json(frame)
+        answer = ws.receive_json()
+        assert answer["type"] == "error" and answer["code"] == code, answer
+
+
+def test_a_failed_turn_over_the_socket_says_not_answered_and_may_be_retried(
+        client: TestClient, headlamp_agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    turn, failures = headlamp_agent._turn, [RuntimeError("model unavailable")]
+
+    def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return turn(*args)
+
+    monkeypatch.setattr(headlamp_agent, "_turn", flaky)
+    with client.websocket_connect("/v1/chat") as ws:
+        hello(ws, **CUSTOMER)
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "f1"})
+        assert ws.receive_json()["type"] == "typing"
+        failed = ws.receive_json()
+        assert failed["code"] == "not_answered" and failed["retry"] is True
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "f1"})
+        assert ws.receive_json()["type"] == "typing"
+        assert ws.receive_json()["type"] == "reply"
 
 
 # --- later replies --------------------------------------------------------------------------
