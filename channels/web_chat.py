@@ -136,7 +136,7 @@ def chat_page_html(marketplace: str | None) -> str:
     the marketplace chosen in the page when it is one of ours."""
     language = page_language(marketplace)
     code = (marketplace or "").upper()
-    known = get_args(Marketplace)
+    known = {mp: page_language(mp) for mp in get_args(Marketplace)}
     return _pages.get_template(PAGE.name).render(
         lang=language, t=strings_for(language), marketplaces=known,
         marketplace=code if code in known else "")
@@ -629,6 +629,8 @@ class ChatSocket:
         await self.socket.send_json({
             "type": "ready", "conversation_id": conv.thread_key, "resumed": resumed,
             "marketplace": conv.marketplace, "identified": conv.verified_contact is not None,
+            # The page's language for this conversation: a page in another one reloads.
+            "language": page_language(conv.marketplace),
             # The page keeps it to resume after a reload; it never goes in a URL.
             "conversation_secret": secret,
             "history": [item.model_dump(mode="json") for item in history]})

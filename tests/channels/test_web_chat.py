@@ -315,7 +315,8 @@ def test_the_chat_page_speaks_the_marketplaces_language(
                         response.text)
     assert strings is not None and json.loads(strings.group(1)) == strings_for(lang)
     if marketplace in {"DE", "es"}:  # the store is chosen for the customer
-        assert f"<option selected>{marketplace.upper()}</option>" in response.text
+        assert (f'<option data-lang="{lang}" selected>{marketplace.upper()}</option>'
+                in response.text)
         assert "Type your question" not in response.text
 
 
@@ -397,6 +398,7 @@ def test_the_socket_sends_typing_then_the_reply(client: TestClient) -> None:
     with client.websocket_connect("/v1/chat") as ws:
         ready = hello(ws, **CUSTOMER)
         assert ready["resumed"] is False and ready["history"] == []
+        assert ready["language"] == "en"  # the US store's page
         ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "w1"})
         assert ws.receive_json() == {"type": "typing", "client_message_id": "w1"}
         frame = ws.receive_json()
@@ -421,6 +423,13 @@ def test_a_reconnect_resumes_the_conversation(client: TestClient) -> None:
         ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "w1"})
         ws.receive_json()
         assert ws.receive_json()["reply"] == reply
+
+
+def test_the_ready_frame_names_the_pages_language(client: TestClient) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        assert hello(ws, marketplace="DE")["language"] == "de"
+    with client.websocket_connect("/v1/chat") as ws:
+        assert hello(ws)["language"] == "en"
 
 
 def test_an_unknown_conversation_key_starts_afresh(client: TestClient) -> None:

@@ -210,3 +210,20 @@ def test_a_spanish_store_gets_a_spanish_page_and_a_failed_turn_can_be_retried(
     assert view.get_attribute("html", "lang") == "es"
     expect(view.locator("h1")).to_contain_text("Página del producto: Datos técnicos")
     expect(view.locator("#cited")).not_to_be_empty()
+
+
+def test_choosing_another_store_reloads_the_page_in_its_language_keeping_the_draft(
+        page: Any, server: str) -> None:
+    expect = playwright_api.expect
+    page.goto(server)
+    assert page.get_attribute("html", "lang") == "en"
+    expect(page.locator("#status")).to_have_text("online")
+    page.fill("#email", EMAIL)
+    page.fill("#text", "Dov'è il mio ordine?")
+    page.select_option("#marketplace", "IT")
+    expect(page.locator("#send")).to_have_text("Invia")
+    assert page.get_attribute("html", "lang") == "it"
+    assert page.url.endswith("/?marketplace=IT")
+    expect(page.locator("#text")).to_have_value("Dov'è il mio ordine?")
+    expect(page.locator("#email")).to_have_value(EMAIL)
+    expect(page.locator("#marketplace")).to_have_value("IT")
