@@ -19,11 +19,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, NoReturn, Self
+from typing import Annotated, Any, Final, Literal, NoReturn, Self, get_args
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, WebSocket
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +40,8 @@ from base.money import Marketplace
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler
 from channels.chat_identity import MAX_TOKEN_CHARS, InvalidIdentity, verify_identity
+from channels.chat_strings import languages, page_language, say, strings_for
+from channels.citations import RULE_PATTERN, field_label, presented, rule_description
 from channels.email_out import SmtpSender
 from channels.rate_limit import SenderRateLimiter
 from channels.request_bodies import JsonProblem, parse_json_text
@@ -48,7 +51,8 @@ from knowledge.pages import ASIN_PATTERN, ProductPage
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "chat"
-PAGE = Path(__file__).parent / "static" / "chat.html"
+STATIC = Path(__file__).parent / "static"
+PAGE = STATIC / "chat.html"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 MAX_FRAME_CHARS = 3 * MAX_TEXT_CHARS  # a message frame's text plus its envelope, generously
@@ -123,6 +127,33 @@ class HistoryItem(BaseModel):
     case_id: str | None = None
 
 
+_pages = Environment(loader=FileSystemLoader(STATIC), autoescape=select_autoescape(),
+                     undefined=StrictUndefined)
+
+
+def chat_page_html(marketplace: str | None) -> str:
+    """The chat page for a marketplace: ``<html lang>``, every string in its language, and
+    the marketplace chosen in the page when it is one of ours."""
+    language = page_language(marketplace)
+    code = (marketplace or "").upper()
+    known = {mp: page_language(mp) for mp in get_args(Marketplace)}
+    return _pages.get_template(PAGE.name).render(
+        lang=language, t=strings_for(language), marketplaces=known,
+        marketplace=code if code in known else "")
+
+
+def page_language_of(lang: str) -> str:
+    """A language asked for in a link, when the page has it; English otherwise."""
+    return lang if lang in languages() else "en"
+
+
+def cited_page(language: str, heading: str, text: str, *, product: str = "",
+               status: int = 200) -> HTMLResponse:
+    html = _pages.get_template("cited.html").render(
+        lang=language, t=strings_for(language), heading=heading, text=text, product=product)
+    return HTMLResponse(html, status_code=status)
+
+
 class NotConnected(Exception):
     """A later reply for a chat customer who is neither connected nor reachable by email."""
 
@@ -133,6 +164,17 @@ class TooManyRequests(Exception):
     def __init__(self, what: str, retry_after: int) -> None:
         super().__init__(f"too many {what}; try again in {retry_after} s")
         self.retry_after = retry_after
+
+
+def validation_code(error: ValidationError) -> str:
+    """What a page tells its customer about a refused frame, as a code it has words for."""
+    for item in error.errors():
+        where = [str(p) for p in item["loc"]]
+        if "email" in where:
+            return "invalid_email"
+        if "text" in where:
+            return "text_too_long" if item["type"] == "string_too_long" else "text_empty"
+    return "invalid_frame"
 
 
 def validation_message(error: ValidationError) -> str:
@@ -183,9 +225,11 @@ def find_conversation(store: Store, key: str, secret: str | None) -> Conversatio
     return conv
 
 
-def _reply_for(key: str, stored: dict[str, Any]) -> Reply:
-    # The client knows its conversation by the session key; the row id stays internal.
-    return Reply.model_validate({**stored, "conversation_id": key})
+def _reply_for(conv: ConversationRow, stored: dict[str, Any]) -> Reply:
+    # The client knows its conversation by the session key; the row id stays internal. Its
+    # citations read in the language of the page the conversation's marketplace opens.
+    reply = Reply.model_validate({**stored, "conversation_id": conv.thread_key})
+    return presented(reply, page_language(conv.marketplace))
 
 
 def conversation_history(store: Store, conv: ConversationRow) -> list[HistoryItem]:
@@ -197,7 +241,7 @@ def conversation_history(store: Store, conv: ConversationRow) -> list[HistoryIte
         items = [HistoryItem(
             type="message", at=as_utc(m.received_at), text=m.text,
             client_message_id=m.provider_message_id.removeprefix(f"{key}:"),
-            reply=_reply_for(key, m.reply) if m.reply else None) for m in messages]
+            reply=_reply_for(conv, m.reply) if m.reply else None) for m in messages]
         follow_ups = session.scalars(select(OutboxRow).where(
             OutboxRow.meta["conversation_id"].as_string() == conv.id).order_by(OutboxRow.id))
         items += [HistoryItem(type="follow_up", at=as_utc(row.created_at), text=row.body,
@@ -352,11 +396,14 @@ class WebChatChannel:
                 channel=CHANNEL, sender=conv.contact, text=message.text, thread_key=key,
                 received_at=self.clock(), provider_message_id=msg_id,
                 marketplace=conv.marketplace, verified_contact=conv.verified_contact)
-            return handle(inbound).model_copy(update={"conversation_id": key})
+            reply = handle(inbound).model_copy(update={"conversation_id": key})
+            return presented(reply, page_language(conv.marketplace))
 
         @router.get("/", include_in_schema=False)
-        def chat_page() -> FileResponse:
-            return FileResponse(PAGE, media_type="text/html; charset=utf-8")
+        def chat_page(marketplace: str | None = None) -> HTMLResponse:
+            """The chat page in the language of the marketplace it is opened for
+            (``/?marketplace=DE``); an unknown or missing one gets the English page."""
+            return HTMLResponse(chat_page_html(marketplace))
 
         def too_many(exc: TooManyRequests) -> HTTPException:
             return HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
@@ -447,6 +494,33 @@ class WebChatChannel:
             page = ProductPage.model_validate(data)
             return {**page.model_dump(mode="json"), "fields": dict(page.fields())}
 
+        @router.get("/cited/product/{asin}", include_in_schema=False)
+        def cited_field(request: Request,
+                        asin: Annotated[str, PathParam(pattern=ASIN_PATTERN)],
+                        field: Annotated[str, Query(max_length=120)],
+                        lang: Annotated[str, Query(max_length=8)] = "en") -> HTMLResponse:
+            """What a citation of a product page shows its reader: the product's title and
+            the cited field's text, under the field's name in the page's language."""
+            language = page_language_of(lang)
+            with self._store(request).reads() as session:
+                data = session.scalar(select(PageRow.data).where(PageRow.asin == asin)
+                                      .order_by(PageRow.marketplace))
+            page = ProductPage.model_validate(data) if data is not None else None
+            text = page.field_text(field) if page else None
+            if page is None or text is None:
+                return cited_page(language, say(language, "view_not_found"), "", status=404)
+            name = say(language, "cite_seller_answer") if field.startswith("seller_answers") \
+                else f"{say(language, 'cite_product_page')}: {field_label(field, language)}"
+            return cited_page(language, name, text, product=page.title)
+
+        @router.get("/cited/policy/{rule}", include_in_schema=False)
+        def cited_rule(rule: Annotated[str, PathParam(pattern=RULE_PATTERN)],
+                       lang: Annotated[str, Query(max_length=8)] = "en") -> HTMLResponse:
+            """A policy rule a reply cites, in plain words in the page's language."""
+            language = page_language_of(lang)
+            heading, text = rule_description(rule, language)
+            return cited_page(language, heading, text)
+
         @router.websocket("/v1/chat")
         async def chat_socket(socket: WebSocket) -> None:
             await socket.accept()
@@ -471,8 +545,13 @@ class ChatSocket:
         self.channel, self.store, self.socket, self.answer = channel, store, socket, answer
         self.conv: ConversationRow | None = None
 
-    async def error(self, message: str, **extra: Any) -> None:
-        await self.socket.send_json({"type": "error", "message": message, **extra})
+    async def error(self, message: str, code: str = "invalid_frame", **extra: Any) -> None:
+        """An error frame: ``message`` says precisely what was wrong, for a developer;
+        ``code`` is what the page shows its customer in their language (``invalid_email``,
+        ``text_empty``, ``text_too_long``, ``too_many``, ``identity``, ``not_answered``,
+        ``no_hello``, ``duplicate_id``, ``invalid_frame``)."""
+        await self.socket.send_json({"type": "error", "message": message, "code": code,
+                                     **extra})
 
     async def close(self, code: int, reason: str) -> NoReturn:
         """End the socket with a close frame saying why; what was stored stays stored and a
@@ -520,7 +599,7 @@ class ChatSocket:
         try:
             hello = HelloFrame.model_validate(frame)
         except ValidationError as exc:
-            await self.error(validation_message(exc))
+            await self.error(validation_message(exc), validation_code(exc))
             return
         conv, secret = None, hello.conversation_secret
         if hello.conversation_id:
@@ -537,10 +616,10 @@ class ChatSocket:
                 conv, secret = await run_in_threadpool(self.channel.start, self.store, start,
                                                        client)
             except InvalidIdentity as exc:
-                await self.error(str(exc))
+                await self.error(str(exc), "identity")
                 return
             except TooManyRequests as exc:
-                await self.error(str(exc), retry_after=exc.retry_after)
+                await self.error(str(exc), "too_many", retry_after=exc.retry_after)
                 return
         assert conv is not None
         history = await run_in_threadpool(conversation_history, self.store, conv) \
@@ -550,6 +629,8 @@ class ChatSocket:
         await self.socket.send_json({
             "type": "ready", "conversation_id": conv.thread_key, "resumed": resumed,
             "marketplace": conv.marketplace, "identified": conv.verified_contact is not None,
+            # The page's language for this conversation: a page in another one reloads.
+            "language": page_language(conv.marketplace),
             # The page keeps it to resume after a reload; it never goes in a URL.
             "conversation_secret": secret,
             "history": [item.model_dump(mode="json") for item in history]})
@@ -558,29 +639,29 @@ class ChatSocket:
         client_id = frame.get("client_message_id")
         echo = {"client_message_id": client_id} if isinstance(client_id, str) else {}
         if self.conv is None:
-            await self.error("send a 'hello' frame first", **echo)
+            await self.error("send a 'hello' frame first", "no_hello", **echo)
             return
         try:
             message = MessageFrame.model_validate(frame)
         except ValidationError as exc:
-            await self.error(validation_message(exc), **echo)
+            await self.error(validation_message(exc), validation_code(exc), **echo)
             return
         client = self.socket.client.host if self.socket.client else "-"
         try:
             await run_in_threadpool(self.channel.admit, self.store, self.conv, message, client)
         except TooManyRequests as exc:
-            await self.error(str(exc), retry_after=exc.retry_after, **echo)
+            await self.error(str(exc), "too_many", retry_after=exc.retry_after, **echo)
             return
         await self.socket.send_json({"type": "typing", **echo})
         try:
             reply = await run_in_threadpool(self.answer, self.store, self.conv, message)
         except HTTPException as exc:
-            await self.error(str(exc.detail), **echo)
+            await self.error(str(exc.detail), "duplicate_id", **echo)
             return
         except Exception:  # noqa: BLE001 - stored first; the client resends with the same id
             log.exception("chat turn failed in conversation %s", self.conv.id)
             await self.error("the message could not be answered now; send it again with the "
-                             "same client_message_id", retry=True, **echo)
+                             "same client_message_id", "not_answered", retry=True, **echo)
             return
         await self.socket.send_json({"type": "reply", "reply": reply.model_dump(mode="json"),
                                      **echo})

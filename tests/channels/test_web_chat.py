@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -16,9 +17,12 @@ from sqlalchemy import func, select
 
 from agent.core import Agent
 from agent.db import Store
+from agent.messages import Citation
 from agent.models import ConversationRow, MessageRow, OutboxRow
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler
+from channels.chat_strings import STRINGS_FILE, strings_for
+from channels.citations import label as citation_label
 from channels.email_out import SmtpSender
 from channels.web_chat import SECRET_HEADER, NotConnected, WebChatChannel
 from knowledge.index import KnowledgeIndex
@@ -218,11 +222,112 @@ def test_the_product_page_behind_a_citation(client: TestClient) -> None:
     assert client.get("/v1/knowledge/pages/short").status_code == 422
 
 
+def test_citations_carry_a_readable_label_and_link(client: TestClient) -> None:
+    key = start(client, **CUSTOMER)
+    reply = post(client, key, WEIGHT).json()
+    [weight] = [c for c in reply["citations"] if c["field"] == "attributes.item_weight"]
+    assert weight["kind"] == "product_page" and weight["asin"] == HEADLAMP  # kept as it was
+    assert weight["label"] == "Product page: Technical details · Item weight"
+    assert weight["href"] == (f"/cited/product/{HEADLAMP}?field=attributes.item_weight"
+                              "&lang=en")
+    view = client.get(weight["href"])
+    assert view.status_code == 200 and view.headers["content-type"].startswith("text/html")
+    assert '<html lang="en">' in view.text and "Technical details · Item weight" in view.text
+    page = client.get(f"/v1/knowledge/pages/{HEADLAMP}").json()
+    assert page["title"] in view.text
+    assert page["fields"]["attributes.item_weight"] in view.text
+    [item] = client.get(f"/v1/conversations/{key}/messages", headers=secret(key)).json()
+    assert item["reply"]["citations"] == reply["citations"]  # the same labels after a reload
+
+
+@pytest.mark.parametrize(("citation", "lang", "label"), [
+    (Citation(kind="product_page", asin=HEADLAMP, field="attributes.item_weight", text="1"),
+     "de", "Produktseite: Technische Daten · Artikelgewicht"),
+    (Citation(kind="product_page", asin=HEADLAMP, field="bullet_points[4]",
+              text="Bis zu 40 Stunden Laufzeit mit dem wiederaufladbaren Akku"),
+     "de", "Produktseite: „Bis zu 40 Stunden Laufzeit mit dem…“"),
+    (Citation(kind="product_page", asin=HEADLAMP, field="bullet_points[4]", text=""),
+     "de", "Produktseite: Aufzählungspunkt 5"),
+    (Citation(kind="product_page", asin=HEADLAMP, field="description[1]", text="x"),
+     "es", "Página del producto: Descripción, párrafo 2"),
+    (Citation(kind="policy", rule="DE.domestic.seller_pays", text="x"),
+     "de", "Rückgaberichtlinie"),
+    (Citation(kind="policy", rule="ES.window.30d", text="x"), "es",
+     "Política de devoluciones"),
+    (Citation(kind="policy", rule="DE.domestic.seller_pays", text="x"), "en",
+     "Returns policy"),
+    (Citation(kind="order", order_id=ORDER, field="tracking.carrier", text="x"), "de",
+     "Ihre Bestellung: Sendungsverfolgung"),
+])
+def test_citation_labels_read_in_the_pages_language(citation: Citation, lang: str,
+                                                    label: str) -> None:
+    assert citation_label(citation, lang) == label
+
+
+def test_a_cited_policy_rule_reads_in_plain_words(client: TestClient) -> None:
+    view = client.get("/cited/policy/DE.domestic.seller_pays", params={"lang": "de"})
+    assert view.status_code == 200 and '<html lang="de">' in view.text
+    assert "Rückgaberichtlinie" in view.text and "trägt der Verkäufer" in view.text
+    assert "seller_pays" not in view.text.split("<body>")[1]
+    window = client.get("/cited/policy/ES.window.30d", params={"lang": "es"}).text
+    assert "30 días siguientes a la entrega" in window
+    assert '<html lang="en">' in client.get("/cited/policy/DE.window.30d",
+                                            params={"lang": "xx"}).text
+    assert client.get("/cited/policy/..%2Fetc").status_code in {404, 422}
+
+
+def test_a_cited_bullet_point_shows_the_product_and_its_text(client: TestClient) -> None:
+    page = client.get(f"/v1/knowledge/pages/{HEADLAMP}").json()
+    view = client.get(f"/cited/product/{HEADLAMP}",
+                      params={"field": "bullet_points[0]", "lang": "de"})
+    assert view.status_code == 200 and "Produktseite: Aufzählungspunkt 1" in view.text
+    assert page["title"] in view.text and page["bullet_points"][0] in view.text
+    gone = client.get(f"/cited/product/{HEADLAMP}", params={"field": "bullet_points[99]",
+                                                            "lang": "es"})
+    assert gone.status_code == 404 and "ya no está disponible" in gone.text
+
+
 def test_the_chat_page_is_served(client: TestClient) -> None:
     response = client.get("/")
     assert response.status_code == 200 and response.headers["content-type"].startswith(
         "text/html")
     assert "/v1/chat" in response.text and "sessionStorage" in response.text
+
+
+@pytest.mark.parametrize(("marketplace", "lang", "shown"), [
+    ("DE", "de", ["Ihre Frage…", ">Senden<", "Neues Gespräch", "Ihre E-Mail-Adresse"]),
+    ("es", "es", ["Escriba su pregunta…", ">Enviar<", "Nueva conversación"]),
+    ("FR", "fr", ["Saisissez votre question…", ">Envoyer<"]),
+    ("IT", "it", ["Scrivi la tua domanda…", ">Invia<"]),
+    ("UK", "en", ["Type your question…", ">Send<"]),
+    ("JP", "en", ["Type your question…"]),  # no Japanese table: English
+    ("XX", "en", ["Type your question…"]),
+    (None, "en", ["Type your question…"]),
+])
+def test_the_chat_page_speaks_the_marketplaces_language(
+        client: TestClient, marketplace: str | None, lang: str, shown: list[str]) -> None:
+    response = client.get("/", params={"marketplace": marketplace} if marketplace else {})
+    assert response.status_code == 200
+    assert f'<html lang="{lang}">' in response.text
+    for text in shown:
+        assert text in response.text
+    strings = re.search(r'<script type="application/json" id="strings">(.*?)</script>',
+                        response.text)
+    assert strings is not None and json.loads(strings.group(1)) == strings_for(lang)
+    if marketplace in {"DE", "es"}:  # the store is chosen for the customer
+        assert (f'<option data-lang="{lang}" selected>{marketplace.upper()}</option>'
+                in response.text)
+        assert "Type your question" not in response.text
+
+
+def test_every_language_has_every_string_of_the_page() -> None:
+    english = set(strings_for("en"))
+    table = json.loads(STRINGS_FILE.read_text("utf-8"))
+    assert set(table) == {"de", "en", "es", "fr", "it"}
+    for language, strings in table.items():
+        assert set(strings) == english, language
+        for key, text in strings.items():  # the same places to fill in as the English
+            assert re.findall(r"{\w+}", text) == re.findall(r"{\w+}", table["en"][key])
 
 
 class TestWebChatContract(ChannelContract):
@@ -293,6 +398,7 @@ def test_the_socket_sends_typing_then_the_reply(client: TestClient) -> None:
     with client.websocket_connect("/v1/chat") as ws:
         ready = hello(ws, **CUSTOMER)
         assert ready["resumed"] is False and ready["history"] == []
+        assert ready["language"] == "en"  # the US store's page
         ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "w1"})
         assert ws.receive_json() == {"type": "typing", "client_message_id": "w1"}
         frame = ws.receive_json()
@@ -317,6 +423,13 @@ def test_a_reconnect_resumes_the_conversation(client: TestClient) -> None:
         ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "w1"})
         ws.receive_json()
         assert ws.receive_json()["reply"] == reply
+
+
+def test_the_ready_frame_names_the_pages_language(client: TestClient) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        assert hello(ws, marketplace="DE")["language"] == "de"
+    with client.websocket_connect("/v1/chat") as ws:
+        assert hello(ws)["language"] == "en"
 
 
 def test_an_unknown_conversation_key_starts_afresh(client: TestClient) -> None:
@@ -388,10 +501,48 @@ def test_a_message_before_hello_is_refused(client: TestClient, store: Store) -> 
     with client.websocket_connect("/v1/chat") as ws:
         ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "early"})
         assert ws.receive_json() == {"type": "error", "message": "send a 'hello' frame first",
-                                     "client_message_id": "early"}
+                                     "code": "no_hello", "client_message_id": "early"}
         ws.send_json({"type": "hello", "email": "not an address"})
-        assert "email: String should match pattern" in ws.receive_json()["message"]
+        refused = ws.receive_json()
+        assert "email: String should match pattern" in refused["message"]
+        assert refused["code"] == "invalid_email"  # what the page words for its customer
     assert message_count(store) == 0
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    ({"type": "message", "text": "", "client_message_id": "c1"}, "text_empty"),
+    ({"type": "message", "text": "x" * 4001, "client_message_id": "c1"}, "text_too_long"),
+    ({"type": "message", "text": "hi", "client_message_id": "a b"}, "invalid_frame"),
+    ({"type": "bye"}, "invalid_frame"),
+])
+def test_error_frames_carry_a_code_the_page_has_words_for(
+        client: TestClient, frame: dict[str, str], code: str) -> None:
+    with client.websocket_connect("/v1/chat") as ws:
+        hello(ws, **CUSTOMER)
+        ws.send_json(frame)
+        answer = ws.receive_json()
+        assert answer["type"] == "error" and answer["code"] == code, answer
+
+
+def test_a_failed_turn_over_the_socket_says_not_answered_and_may_be_retried(
+        client: TestClient, headlamp_agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    turn, failures = headlamp_agent._turn, [RuntimeError("model unavailable")]
+
+    def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return turn(*args)
+
+    monkeypatch.setattr(headlamp_agent, "_turn", flaky)
+    with client.websocket_connect("/v1/chat") as ws:
+        hello(ws, **CUSTOMER)
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "f1"})
+        assert ws.receive_json()["type"] == "typing"
+        failed = ws.receive_json()
+        assert failed["code"] == "not_answered" and failed["retry"] is True
+        ws.send_json({"type": "message", "text": WEIGHT, "client_message_id": "f1"})
+        assert ws.receive_json()["type"] == "typing"
+        assert ws.receive_json()["type"] == "reply"
 
 
 # --- later replies --------------------------------------------------------------------------

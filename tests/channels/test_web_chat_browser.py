@@ -78,9 +78,11 @@ def test_a_customer_chats_reloads_and_hears_from_the_seller(
     page.select_option("#marketplace", "US")
     page.fill("#text", WEIGHT)
     page.press("#text", "Enter")
-    weight = page.locator(".msg.agent .citation", has_text="product page · attributes.item_weight")
+    weight = page.locator(".msg.agent .citation",
+                          has_text="Product page: Technical details · Item weight")
     expect(weight).to_be_visible()
-    assert weight.get_attribute("href") == "/v1/knowledge/pages/B0USRL3HL4#attributes.item_weight"
+    assert weight.get_attribute("href") == (
+        "/cited/product/B0USRL3HL4?field=attributes.item_weight&lang=en")
     kinds = [f["type"] for f in frames]
     assert kinds.index("typing") < kinds.index("reply")  # the indicator came first
     expect(page.locator("#typing")).to_be_hidden()
@@ -120,3 +122,108 @@ def test_a_customer_chats_reloads_and_hears_from_the_seller(
 
     page.reload()  # the answer stays in the conversation, shown once
     expect(page.locator(".msg.follow-up")).to_have_count(1)
+
+
+# --- the page in the customer's language ----------------------------------------------------
+
+GERMAN = {"#send": "Senden", "#restart": "Neues Gespräch",
+          "label[for=email]": "Ihre E-Mail-Adresse", "label[for=marketplace]": "Shop",
+          "#empty": "Fragen Sie zu Ihrer Bestellung, einer Rücksendung oder dem gekauften "
+                    "Produkt."}
+SPANISH = {"#send": "Enviar", "#restart": "Nueva conversación",
+           "label[for=email]": "Su correo electrónico", "label[for=marketplace]": "Tienda"}
+
+
+def test_a_german_store_gets_a_german_page_and_a_mistyped_email_in_plain_words(
+        page: Any, server: str, tmp_path: Path) -> None:
+    expect = playwright_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    page.goto(f"{server}/?marketplace=DE")
+    assert page.get_attribute("html", "lang") == "de"
+    assert page.title() == "Kundenservice-Chat"
+    expect(page.locator("#status")).to_have_text("online")
+    for selector, text in GERMAN.items():
+        expect(page.locator(selector)).to_have_text(text)
+    assert page.get_attribute("#text", "placeholder") == "Ihre Frage…"
+    expect(page.locator("#marketplace")).to_have_value("DE")
+
+    page.fill("#email", "miriam.koch@example")  # no domain ending
+    page.fill("#text", "Wie schwer ist die Stirnlampe?")
+    page.press("#text", "Enter")
+    error = page.locator(".error")
+    expect(error).to_have_text("Bitte geben Sie eine gültige E-Mail-Adresse ein.")
+    expect(page.locator("#text")).to_have_value("Wie schwer ist die Stirnlampe?")  # kept
+    expect(page.locator(".msg.customer")).to_have_count(0)
+    assert sent == []  # nothing left the page
+    screenshot = tmp_path / "chat-de.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
+
+    page.fill("#email", EMAIL)  # corrected: the same message goes out and is answered
+    page.press("#text", "Enter")
+    expect(page.locator(".msg.agent")).to_have_count(1)
+    expect(error).to_have_count(0)
+    expect(page.locator("#text")).to_have_value("")
+
+
+def test_a_spanish_store_gets_a_spanish_page_and_a_failed_turn_can_be_retried(
+        page: Any, server: str, agent_here: Agent, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    expect = playwright_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+    turn, failures = agent_here._turn, [RuntimeError("model unavailable")]
+
+    def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return turn(*args)
+
+    monkeypatch.setattr(agent_here, "_turn", flaky)
+    page.goto(f"{server}/?marketplace=ES&order={ORDER}#identity={chat_token(EMAIL)}")
+    assert page.get_attribute("html", "lang") == "es"
+    expect(page.locator("#status")).to_have_text("en línea")
+    for selector, text in SPANISH.items():
+        expect(page.locator(selector)).to_have_text(text)
+    assert page.get_attribute("#text", "placeholder") == "Escriba su pregunta…"
+
+    page.fill("#text", WEIGHT)
+    page.press("#text", "Enter")
+    error = page.locator(".error")
+    expect(error).to_contain_text("No hemos podido responder a su mensaje ahora.")
+    retry = error.locator("button.retry")
+    expect(retry).to_have_text("Reintentar")
+    expect(page.locator(".msg.customer")).to_have_text(WEIGHT)  # what was typed stays
+    retry.click()
+    weight = page.locator(".msg.agent .citation",
+                          has_text="Página del producto: Datos técnicos")
+    expect(weight).to_be_visible()
+    expect(error).to_have_count(0)
+    expect(page.locator(".msg.customer.pending")).to_have_count(0)
+    screenshot = tmp_path / "chat-es.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
+
+    view = page.context.new_page()  # the chip opens a readable page in Spanish
+    view.goto(server + str(weight.get_attribute("href")))
+    assert view.get_attribute("html", "lang") == "es"
+    expect(view.locator("h1")).to_contain_text("Página del producto: Datos técnicos")
+    expect(view.locator("#cited")).not_to_be_empty()
+
+
+def test_choosing_another_store_reloads_the_page_in_its_language_keeping_the_draft(
+        page: Any, server: str) -> None:
+    expect = playwright_api.expect
+    page.goto(server)
+    assert page.get_attribute("html", "lang") == "en"
+    expect(page.locator("#status")).to_have_text("online")
+    page.fill("#email", EMAIL)
+    page.fill("#text", "Dov'è il mio ordine?")
+    page.select_option("#marketplace", "IT")
+    expect(page.locator("#send")).to_have_text("Invia")
+    assert page.get_attribute("html", "lang") == "it"
+    assert page.url.endswith("/?marketplace=IT")
+    expect(page.locator("#text")).to_have_value("Dov'è il mio ordine?")
+    expect(page.locator("#email")).to_have_value(EMAIL)
+    expect(page.locator("#marketplace")).to_have_value("IT")
