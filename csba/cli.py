@@ -13,9 +13,12 @@ from rich.table import Table
 
 from base.jsonl import DataFileError
 from base.settings import Settings
+from csba.progress import EmbeddingProgress
 
 if TYPE_CHECKING:
+    from agent.db import Store
     from evals.dataset import EvalCase
+    from knowledge.index import KnowledgeIndex
     from seller.ingest import IngestInput
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -48,7 +51,6 @@ def ingest(
 ) -> None:
     """Load data files; only new or changed page fields are embedded."""
     from agent.db import Store
-    from agent.seller_answers import pages_as_indexed
     from knowledge.index import KnowledgeIndex
     from seller.ingest import ingest as run_ingest
     from seller.ingest import read_inputs
@@ -67,12 +69,8 @@ def ingest(
     with console.status("loading the embedding model"):
         index = KnowledgeIndex.open(settings)
     try:
-        _, _, plan = index.plan(pages_as_indexed(store, data.pages), prune=prune)
-        with Progress(TextColumn("embedding page fields"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            task = bar.add_task("embed", total=plan.to_embed)
-            report = run_ingest(data, store, index, prune=prune,
-                                progress=lambda n: bar.advance(task, n),
+        with EmbeddingProgress(console, "embedding page fields") as progress:
+            report = run_ingest(data, store, index, prune=prune, progress=progress,
                                 now=settings.clock())
     finally:
         index.close()
@@ -123,15 +121,12 @@ def chat(
     from agent.db import Store
     from agent.messages import InboundMessage
     from knowledge.index import KnowledgeIndex
-    from seller.ingest import load_demo_data
 
     settings = _settings()
     store = Store.from_settings(settings)
     with console.status("loading the embedding model"):
         index = KnowledgeIndex.open(settings)
-    if not store.page_keys():
-        with console.status("loading the demo data"):
-            load_demo_data(store, index, today=settings.clock().date())
+    _load_demo_if_empty(settings, store, index, EmbeddingProgress(console, DEMO_PROGRESS))
     agent = Agent.from_settings(settings, store, index)
     thread = uuid.uuid4().hex
     out.print(f"[dim]You are {email} on {channel}. Try: 'Wo ist meine Bestellung "
@@ -157,6 +152,21 @@ def chat(
         out.print()
     finally:
         index.close()
+
+
+DEMO_PROGRESS = "embedding the demo pages"
+
+
+def _load_demo_if_empty(settings: Settings, store: Store, index: KnowledgeIndex,
+                        progress: EmbeddingProgress) -> None:
+    """The bundled demo data, dated for the service's today, when the database has no pages
+    (a first start): ``progress`` shows its embedding, the longest part of a first start."""
+    from seller.ingest import load_demo_data
+
+    if store.page_keys():
+        return
+    with progress:
+        load_demo_data(store, index, today=settings.clock().date(), progress=progress)
 
 
 @app.command("seller-token")
@@ -380,10 +390,12 @@ def serve(
 ) -> None:
     """Run the HTTP server; loads the bundled demo data when the database holds none."""
     import gc
+    import logging
 
     import torch
     import uvicorn
 
+    from agent.db import Store
     from agent.product_answers import load_word_lists
     from agent.understanding import classify_intent, warm_up
     from base.logs import configure_logging
@@ -407,7 +419,16 @@ def serve(
         index = KnowledgeIndex.open(settings, embeddings or load_embeddings(
             settings.embedding_model, batch_size=settings.embedding_batch_size,
             threads=settings.serve_torch_threads))
-        app = create_app(settings, load_demo_if_empty=True, index=index)
+        # Before the server starts, so its first start is not a silent minute: a bar on a
+        # terminal, a log line at the start and the end of the embedding otherwise.
+        store = Store.from_settings(settings)
+        try:
+            _load_demo_if_empty(settings, store, index, EmbeddingProgress(
+                console, DEMO_PROGRESS, bar=console.is_terminal and settings.log_format == "text",
+                say=logging.getLogger("csba.serve").info))
+        finally:
+            store.engine.dispose()
+        app = create_app(settings, index=index)
         # The intent model, the language detector, the examples read by meaning (e5 and
         # their cached vectors), the word lists and Chroma's vector index (0.4 s at 100k
         # chunks) load on first use: load them before the first customer.

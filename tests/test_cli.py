@@ -1,16 +1,24 @@
-"""``csba ingest`` and ``csba search`` as a person runs them."""
+"""``csba ingest``, ``search``, ``chat`` and ``seller-token`` as a person runs them."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from rich.console import Console
 from typer.testing import CliRunner
 
-from csba.cli import app
+from agent.db import Store
+from base.settings import Settings
+from csba.cli import DEMO_PROGRESS, _load_demo_if_empty, app
+from csba.progress import EmbeddingProgress
+from knowledge.index import KnowledgeIndex
 from seller.ingest import DEMO_DATA_DIR
 from tests.support.scenarios import DELIVERED_BEDDING_DE
 
@@ -52,6 +60,42 @@ def _row(output: str, name: str) -> str:
     return ""
 
 
+def first_start(progress: EmbeddingProgress) -> int:
+    """What ``csba serve`` and ``csba chat`` do on an empty database, with vectors made without
+    the model (the counts are the point here); the chunks then indexed."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    store = Store.from_settings(settings)
+    index = KnowledgeIndex.open(settings, DeterministicFakeEmbedding(size=16))
+    try:
+        _load_demo_if_empty(settings, store, index, progress)
+        return index.chunk_count()
+    finally:
+        index.close()
+        store.engine.dispose()
+
+
+def test_a_first_start_logs_the_demo_being_embedded_with_its_counts(env: Path) -> None:
+    lines: list[str] = []
+    chunks = first_start(EmbeddingProgress(Console(file=io.StringIO()), DEMO_PROGRESS,
+                                           bar=False, say=lines.append))
+    assert len(lines) == 2, lines
+    assert lines[0] == f"embedding the demo pages: {chunks:,} chunks to embed"
+    assert re.fullmatch(rf"embedding the demo pages: {chunks:,} chunks embedded in [\d.]+ s",
+                        lines[1])
+    again: list[str] = []  # the next start finds the data: nothing to load, nothing said
+    first_start(EmbeddingProgress(Console(file=io.StringIO()), DEMO_PROGRESS, bar=False,
+                                  say=again.append))
+    assert again == []
+
+
+def test_a_first_start_on_a_terminal_shows_a_bar(env: Path) -> None:
+    shown = io.StringIO()
+    chunks = first_start(EmbeddingProgress(Console(file=shown, force_terminal=True, width=120),
+                                           DEMO_PROGRESS))
+    assert chunks > 0
+    assert DEMO_PROGRESS in shown.getvalue() and f"{chunks}/{chunks}" in shown.getvalue()
+
+
 def test_bad_catalog_exits_non_zero_and_writes_nothing(env: Path, tmp_path: Path) -> None:
     catalog = tmp_path / "catalog.jsonl"
     good = (DEMO_DATA_DIR / "catalog.jsonl").read_text("utf-8").splitlines()[0]
@@ -88,6 +132,10 @@ def test_chat_talks_to_the_agent_over_the_demo_data(env: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "agent>" in result.stdout and "zugestellt" in result.stdout
     assert "answered; order_status" in result.stdout
+    # Not a terminal: the demo's embedding is said in a line at its start and one at its end.
+    assert re.search(r"embedding the demo pages: [\d,]+ chunks to embed", result.stderr)
+    assert re.search(r"embedding the demo pages: [\d,]+ chunks embedded in [\d.]+ s",
+                     result.stderr)
 
 
 def test_seller_token_is_issued_for_known_sellers_only(env: Path) -> None:
