@@ -85,6 +85,17 @@ def load_demo_data(store: Store, index: KnowledgeIndex, *, today: date = DEMO_DA
                   now=datetime.combine(today, time(12), UTC))
 
 
+def demo_day_of(store: Store) -> date | None:
+    """The day the demo data in ``store`` was dated for when it was loaded (``demo_data``'s
+    ``today``; ``DEMO_DATA_DAY`` for the files as they are), or None when the store does not
+    hold the demo's orders."""
+    written = read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order)[0]
+    stored = store.order(written.order_id)
+    if stored is None:
+        return None
+    return DEMO_DATA_DAY + (stored.purchase_date - written.purchase_date)
+
+
 def demo_data(today: date = DEMO_DATA_DAY) -> IngestInput:
     """The demo data, its dates moved so that ``today`` stands where ``DEMO_DATA_DAY`` stood:
     on any day it is loaded, its orders are as recent as when it was written."""

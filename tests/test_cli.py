@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,46 @@ def test_a_first_start_on_a_terminal_shows_a_bar(env: Path) -> None:
                                            DEMO_PROGRESS))
     assert chunks > 0
     assert DEMO_PROGRESS in shown.getvalue() and f"{chunks}/{chunks}" in shown.getvalue()
+
+
+@pytest.fixture()
+def model_free_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every index a command opens makes its vectors without the model: for what a command
+    does around the agent, not what the agent answers."""
+    opened = KnowledgeIndex.open
+    monkeypatch.setattr(KnowledgeIndex, "open", lambda settings, embeddings=None: opened(
+        settings, DeterministicFakeEmbedding(size=16)))
+
+
+def test_chat_runs_as_if_today_were_the_given_day(env: Path, model_free_index: None) -> None:
+    from seller.ingest import demo_day_of
+
+    runner = CliRunner()
+    first = runner.invoke(app, ["chat", "--today", "2027-03-01"], input="")
+    assert first.exit_code == 0, first.output
+    assert "today is 2027-03-01 here" in first.output
+    store = Store.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+    try:  # loaded on its first start for that day: a year and more after the files' day
+        assert demo_day_of(store) == date(2027, 3, 1)
+    finally:
+        store.engine.dispose()
+    # Started again on another day, the demo stays dated for the first: the person is told
+    # how to run on that day.
+    again = runner.invoke(app, ["chat", "--today", "2027-03-04"], input="")
+    assert again.exit_code == 0, again.output
+    note = " ".join(again.output.split())
+    assert "dated for 2027-03-01 when it was loaded, and today is 2027-03-04" in note
+    assert "3 days older" in note and "--today 2027-03-01" in note
+    same = runner.invoke(app, ["chat", "--today", "2027-03-01"], input="")
+    assert same.exit_code == 0 and "dated for" not in same.output
+
+
+def test_today_takes_a_day_on_the_commands_that_run_the_agent(env: Path) -> None:
+    for command in ("serve", "chat"):
+        shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert "--today" in shown.output and "YYYY-MM-DD" in shown.output
+        wrong = CliRunner().invoke(app, [command, "--today", "25.11.2026"])
+        assert wrong.exit_code == 2 and "--today" in wrong.output
 
 
 def test_bad_catalog_exits_non_zero_and_writes_nothing(env: Path, tmp_path: Path) -> None:
