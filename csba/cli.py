@@ -205,15 +205,27 @@ def _warn(message: str) -> None:
 def seller_token(
     seller_id: Annotated[str, typer.Argument(help="the seller's id, e.g. A1LICHTWERK")],
 ) -> None:
-    """Issue a token for a seller's portal and API access (shown once, stored hashed)."""
-    from agent.db import Store
-    from portal.auth import issue_token
+    """Issue a token for a seller's portal and API access (shown once, stored hashed).
 
-    store = Store.from_settings(_settings())
+    The token alone goes to stdout (for a script); where to use it goes to stderr."""
+    from agent.db import Store
+    from portal.auth import SIGN_IN, issue_token
+
+    settings = _settings()
+    store = Store.from_settings(settings)
     if store.seller(seller_id) is None:
         console.print(f"[red]no seller {seller_id!r}[/red]: ingest sellers.jsonl first")
         raise typer.Exit(1)
-    out.print(issue_token(store, seller_id))
+    token = issue_token(store, seller_id)
+    out.print(token, highlight=False, soft_wrap=True)
+    base = str(settings.public_base_url).rstrip("/")
+    for line in (
+            f"A token for {seller_id}, shown this once: only its hash is kept, so pass it on "
+            f"now (running this again issues another; the earlier ones stay valid).",
+            f"  portal: sign in at {base}{SIGN_IN} with the token",
+            f"  API:    send the header  Authorization: Bearer {token}",
+            f"          e.g. curl -H 'Authorization: Bearer {token}' {base}/v1/seller/cases"):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("eval")

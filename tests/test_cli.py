@@ -190,5 +190,24 @@ def test_seller_token_is_issued_for_known_sellers_only(env: Path) -> None:
     runner = CliRunner()
     issued = runner.invoke(app, ["seller-token", "A1LICHTWERK"])
     assert issued.exit_code == 0
-    assert seller_for_token(store, issued.output.strip()) == "A1LICHTWERK"
+    token = issued.stdout.strip()  # alone on stdout, for a script
+    assert seller_for_token(store, token) == "A1LICHTWERK"
     assert runner.invoke(app, ["seller-token", "NOPE"]).exit_code == 1
+
+
+def test_seller_token_says_where_to_use_it(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.db import make_engine
+    from agent.records import Seller
+    from base.jsonl import read_jsonl
+
+    store = Store(make_engine(f"sqlite:///{env / 'csba.sqlite3'}"))
+    store.save(sellers=read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller))
+    monkeypatch.setenv("CSBA_PUBLIC_BASE_URL", "https://service.example.com/")
+    issued = CliRunner().invoke(app, ["seller-token", "A1LICHTWERK"], env={"COLUMNS": "300"})
+    assert issued.exit_code == 0
+    token, said = issued.stdout.strip(), issued.stderr
+    assert token.startswith("csba_")
+    assert "shown this once" in said
+    assert "sign in at https://service.example.com/seller with the token" in said
+    assert f"Authorization: Bearer {token}" in said
+    assert "https://service.example.com/v1/seller/cases" in said
