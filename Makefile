@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make serve TODAY=2026-11-25`: run as if today were that day (csba serve --today).
+TODAY ?=
 PYTEST_ARGS ?=
 
 # The embedding model ships in a package; nothing may reach a model hub.
@@ -34,7 +36,7 @@ system-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 serve: install
-	$(VENV)/bin/csba serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/csba serve --host $(HOST) --port $(PORT) $(if $(TODAY),--today $(TODAY))
 
 ingest-demo: install
 	$(VENV)/bin/csba ingest --catalog data/demo/catalog.jsonl \

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 
 Clock = Callable[[], datetime]
 
@@ -40,6 +41,12 @@ class StartedClock:
 def clock_from(start: datetime | None) -> Clock:
     """The wall clock, or one started at ``start``."""
     return wall_clock if start is None else StartedClock(start)
+
+
+def start_of_day(day: date) -> datetime:
+    """The clock start that makes ``day`` today for as long as possible: its first instant in
+    UTC, the zone the service's "today" is read in (``csba serve --today``)."""
+    return datetime.combine(day, time_of_day(0), UTC)
 
 
 def today(clock: Clock) -> date:

@@ -86,6 +86,11 @@ def _progress_bar(total: int, description: str) -> Any:
                 mininterval=0.5 if sys.stderr.isatty() else 15.0, dynamic_ncols=True)
 
 
+def _advance(bar: Any) -> Callable[[int, int], None]:
+    """A sync's progress (chunks done of all) as the bar's steps."""
+    return lambda done, _total: bar.update(done - bar.n)
+
+
 # --- a. ingest throughput -------------------------------------------------------------------
 
 def ingest(seed: int) -> dict[str, Any]:
@@ -190,14 +195,14 @@ def build(scale: int, seed: int, data_dir: Path, real_chunks: int | None = REAL_
         to_add, _, _ = index.plan(real_pages)
         bar = _progress_bar(len(to_add), f"embedding {len(to_add):,} chunks")
         with bar:
-            first = index.sync(real_pages, progress=bar.update)
+            first = index.sync(real_pages, progress=_advance(bar))
         embed = None
         if real_pages is not pages:
             embed = DerivedVectors.from_index(index.dense, real_pages, pages)
         to_add, _, _ = index.plan(pages, prune=True)
         bar = _progress_bar(len(to_add), f"deriving {len(to_add):,} chunks' vectors")
         with bar:
-            report = index.sync(pages, prune=True, progress=bar.update, embed=embed)
+            report = index.sync(pages, prune=True, progress=_advance(bar), embed=embed)
         if embed is not None:
             derived = embed.derived
         chunks = index.lexical.count()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -11,11 +13,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from base.clock import start_of_day
 from base.jsonl import DataFileError
 from base.settings import Settings
+from csba.progress import EmbeddingProgress
 
 if TYPE_CHECKING:
+    from agent.db import Store
     from evals.dataset import EvalCase
+    from knowledge.index import KnowledgeIndex
     from seller.ingest import IngestInput
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -24,8 +30,19 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _settings() -> Settings:
+# Run as if today were this day: CSBA_CLOCK_START for one run, given as a day.
+Today = Annotated[datetime | None, typer.Option(
+    formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", show_default=False,
+    help="run as if today were this day: the service's clock starts at 00:00 UTC on it and runs "
+         "on (overrides CSBA_CLOCK_START); the demo scenarios in data/demo/ORDERS.md hold on "
+         "2026-11-25")]
+
+
+def _settings(today: datetime | None = None) -> Settings:
+    """The settings of the environment; ``today`` (``--today``) sets the clock's start."""
     try:
+        if today is not None:
+            return Settings(clock_start=start_of_day(today.date()))
         return Settings()
     except ValueError as exc:
         console.print(f"[red]invalid settings:[/red] {exc}")
@@ -48,7 +65,6 @@ def ingest(
 ) -> None:
     """Load data files; only new or changed page fields are embedded."""
     from agent.db import Store
-    from agent.seller_answers import pages_as_indexed
     from knowledge.index import KnowledgeIndex
     from seller.ingest import ingest as run_ingest
     from seller.ingest import read_inputs
@@ -67,12 +83,8 @@ def ingest(
     with console.status("loading the embedding model"):
         index = KnowledgeIndex.open(settings)
     try:
-        _, _, plan = index.plan(pages_as_indexed(store, data.pages), prune=prune)
-        with Progress(TextColumn("embedding page fields"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            task = bar.add_task("embed", total=plan.to_embed)
-            report = run_ingest(data, store, index, prune=prune,
-                                progress=lambda n: bar.advance(task, n),
+        with EmbeddingProgress(console, "embedding page fields") as progress:
+            report = run_ingest(data, store, index, prune=prune, progress=progress,
                                 now=settings.clock())
     finally:
         index.close()
@@ -115,6 +127,7 @@ def chat(
     ] = "miriam.koch@example.de",
     channel: Annotated[str, typer.Option(help="email, chat, sms, whatsapp or voice")] = "email",
     marketplace: Annotated[str | None, typer.Option(help="DE, ES, UK, US, ...")] = None,
+    today: Today = None,
 ) -> None:
     """Talk to the agent in the terminal (demo data loads if the database is empty)."""
     import uuid
@@ -123,19 +136,17 @@ def chat(
     from agent.db import Store
     from agent.messages import InboundMessage
     from knowledge.index import KnowledgeIndex
-    from seller.ingest import load_demo_data
 
-    settings = _settings()
+    settings = _settings(today)
     store = Store.from_settings(settings)
     with console.status("loading the embedding model"):
         index = KnowledgeIndex.open(settings)
-    if not store.page_keys():
-        with console.status("loading the demo data"):
-            load_demo_data(store, index, today=settings.clock().date())
+    _load_demo_if_empty(settings, store, index, EmbeddingProgress(console, DEMO_PROGRESS))
     agent = Agent.from_settings(settings, store, index)
     thread = uuid.uuid4().hex
-    out.print(f"[dim]You are {email} on {channel}. Try: 'Wo ist meine Bestellung "
-              "028-4306213-9513237?'. Ctrl-D to leave.[/dim]")
+    out.print(f"[dim]You are {email} on {channel}; today is {settings.clock().date()} here. "
+              "Try: 'Wo ist meine Bestellung 028-4306213-9513237?'. Ctrl-D to leave.[/dim]",
+              highlight=False)
     try:
         while True:
             text = out.input("[bold]you>[/bold] ").strip()
@@ -159,19 +170,62 @@ def chat(
         index.close()
 
 
+DEMO_PROGRESS = "embedding the demo pages"
+
+
+def _load_demo_if_empty(settings: Settings, store: Store, index: KnowledgeIndex,
+                        progress: EmbeddingProgress,
+                        warn: Callable[[str], None] | None = None) -> None:
+    """The bundled demo data, dated for the service's today, when the database has no pages
+    (a first start): ``progress`` shows its embedding, the longest part of a first start.
+    Demo data loaded on an earlier start stays dated for that start's day: ``warn`` (default:
+    the console) says so when that is not today, and how to run on that day."""
+    from seller.ingest import demo_day_of, load_demo_data
+
+    today = settings.clock().date()
+    if store.page_keys():
+        loaded_for = demo_day_of(store)
+        if loaded_for is not None and loaded_for != today:
+            (warn or _warn)(
+                f"the demo data here was dated for {loaded_for} when it was loaded, and today "
+                f"is {today}: its orders are {abs((today - loaded_for).days)} days "
+                f"{'older' if today > loaded_for else 'younger'} than the scenarios in "
+                f"data/demo/ORDERS.md say. Run with --today {loaded_for}, or on an empty "
+                "CSBA_DATA_DIR to load the demo for today.")
+        return
+    with progress:
+        load_demo_data(store, index, today=today, progress=progress)
+
+
+def _warn(message: str) -> None:
+    console.print(f"[yellow]note:[/yellow] {message}", highlight=False)
+
+
 @app.command("seller-token")
 def seller_token(
     seller_id: Annotated[str, typer.Argument(help="the seller's id, e.g. A1LICHTWERK")],
 ) -> None:
-    """Issue a token for a seller's portal and API access (shown once, stored hashed)."""
-    from agent.db import Store
-    from portal.auth import issue_token
+    """Issue a token for a seller's portal and API access (shown once, stored hashed).
 
-    store = Store.from_settings(_settings())
+    The token alone goes to stdout (for a script); where to use it goes to stderr."""
+    from agent.db import Store
+    from portal.auth import SIGN_IN, issue_token
+
+    settings = _settings()
+    store = Store.from_settings(settings)
     if store.seller(seller_id) is None:
         console.print(f"[red]no seller {seller_id!r}[/red]: ingest sellers.jsonl first")
         raise typer.Exit(1)
-    out.print(issue_token(store, seller_id))
+    token = issue_token(store, seller_id)
+    out.print(token, highlight=False, soft_wrap=True)
+    base = str(settings.public_base_url).rstrip("/")
+    for line in (
+            f"A token for {seller_id}, shown this once: only its hash is kept, so pass it on "
+            f"now (running this again issues another; the earlier ones stay valid).",
+            f"  portal: sign in at {base}{SIGN_IN} with the token",
+            f"  API:    send the header  Authorization: Bearer {token}",
+            f"          e.g. curl -H 'Authorization: Bearer {token}' {base}/v1/seller/cases"):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("eval")
@@ -377,13 +431,16 @@ def statement(
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    today: Today = None,
 ) -> None:
     """Run the HTTP server; loads the bundled demo data when the database holds none."""
     import gc
+    import logging
 
     import torch
     import uvicorn
 
+    from agent.db import Store
     from agent.product_answers import load_word_lists
     from agent.understanding import classify_intent, warm_up
     from base.logs import configure_logging
@@ -392,7 +449,7 @@ def serve(
     from knowledge.embeddings import load_embeddings
     from knowledge.index import KnowledgeIndex
 
-    settings = _settings()
+    settings = _settings(today)
     configure_logging(settings.log_format)
     torch.set_num_threads(settings.serve_torch_threads)
     embeddings: ProcessEmbeddings | None = None
@@ -407,7 +464,18 @@ def serve(
         index = KnowledgeIndex.open(settings, embeddings or load_embeddings(
             settings.embedding_model, batch_size=settings.embedding_batch_size,
             threads=settings.serve_torch_threads))
-        app = create_app(settings, load_demo_if_empty=True, index=index)
+        # Before the server starts, so its first start is not a silent minute: a bar on a
+        # terminal, a log line at the start and the end of the embedding otherwise.
+        store = Store.from_settings(settings)
+        log = logging.getLogger("csba.serve")
+        log.info("the service's today: %s", settings.clock().date())
+        try:
+            _load_demo_if_empty(settings, store, index, EmbeddingProgress(
+                console, DEMO_PROGRESS, bar=console.is_terminal and settings.log_format == "text",
+                say=log.info), warn=log.warning)
+        finally:
+            store.engine.dispose()
+        app = create_app(settings, index=index)
         # The intent model, the language detector, the examples read by meaning (e5 and
         # their cached vectors), the word lists and Chroma's vector index (0.4 s at 100k
         # chunks) load on first use: load them before the first customer.

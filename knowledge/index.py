@@ -45,7 +45,10 @@ OTHER_LANGUAGE_DENSE_WEIGHT = 0.5
 PREPARED_QUERIES_KEPT = 64
 EMBEDDING_WORKERS = 2
 
-Progress = Callable[[int], None]
+# How far a sync's embedding is: called with the chunks embedded so far and how many it embeds
+# in all, once with 0 before the first batch and after each batch; never when nothing is to be
+# embedded. The caller shows it (a bar, log lines): this layer prints nothing.
+Progress = Callable[[int, int], None]
 Embed = Callable[[Sequence[Chunk]], Sequence[Sequence[float]]]
 
 
@@ -191,6 +194,8 @@ class KnowledgeIndex:
         started = time.perf_counter()
         embed = embed or self.dense.embed
         to_add, to_remove, report = self.plan(pages, prune=prune)
+        if progress and to_add:
+            progress(0, len(to_add))
         for window_start in range(0, len(to_add), EMBED_WINDOW):
             window = to_add[window_start:window_start + EMBED_WINDOW]
             vectors = embed(window)
@@ -202,7 +207,7 @@ class KnowledgeIndex:
                 self.lexical.add(batch)
                 report.added += len(batch)
                 if progress:
-                    progress(len(batch))
+                    progress(report.added, len(to_add))
         self.remove_chunks(to_remove)
         self.lexical.mark_matched(self.dense.name, self.lexical.version())
         report.removed = len(to_remove)

@@ -76,10 +76,24 @@ def ingest(data: IngestInput, store: Store, index: KnowledgeIndex, *, prune: boo
     return report
 
 
-def load_demo_data(store: Store, index: KnowledgeIndex, *, today: date = DEMO_DATA_DAY) -> None:
+def load_demo_data(store: Store, index: KnowledgeIndex, *, today: date = DEMO_DATA_DAY,
+                   progress: Progress | None = None) -> SyncReport:
     """Load the bundled demo data (a fresh install has something to talk about); the sellers'
-    valid tracking rates are recorded for the month of ``today``."""
-    ingest(demo_data(today), store, index, now=datetime.combine(today, time(12), UTC))
+    valid tracking rates are recorded for the month of ``today``. ``progress`` follows the
+    embedding of its page fields (``KnowledgeIndex.sync``)."""
+    return ingest(demo_data(today), store, index, progress=progress,
+                  now=datetime.combine(today, time(12), UTC))
+
+
+def demo_day_of(store: Store) -> date | None:
+    """The day the demo data in ``store`` was dated for when it was loaded (``demo_data``'s
+    ``today``; ``DEMO_DATA_DAY`` for the files as they are), or None when the store does not
+    hold the demo's orders."""
+    written = read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order)[0]
+    stored = store.order(written.order_id)
+    if stored is None:
+        return None
+    return DEMO_DATA_DAY + (stored.purchase_date - written.purchase_date)
 
 
 def demo_data(today: date = DEMO_DATA_DAY) -> IngestInput:

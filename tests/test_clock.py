@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from agent.core import Agent
 from agent.db import Store, make_engine
 from agent.messages import InboundMessage
-from base.clock import StartedClock, clock_from, wall_clock
+from base.clock import StartedClock, clock_from, start_of_day, wall_clock
 from base.settings import Settings
 from channels.email_in import EmailChannel
 from channels.messaging import MessagingChannel
@@ -46,6 +46,17 @@ def test_without_a_start_the_service_runs_on_the_wall_clock(
     monkeypatch.delenv("CSBA_CLOCK_START")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.clock is wall_clock and clock_from(None) is wall_clock
+
+
+def test_a_day_starts_the_clock_at_its_first_instant_in_utc(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # What `--today 2027-03-01` gives the settings: it wins over CSBA_CLOCK_START.
+    monkeypatch.setenv("CSBA_CLOCK_START", "2026-11-25T10:00:00+00:00")
+    assert start_of_day(date(2027, 3, 1)) == datetime(2027, 3, 1, tzinfo=UTC)
+    settings = Settings(clock_start=start_of_day(date(2027, 3, 1)),
+                        _env_file=None)  # type: ignore[call-arg]
+    assert settings.clock().date() == date(2027, 3, 1)
+    assert settings.clock() - datetime(2027, 3, 1, tzinfo=UTC) < timedelta(seconds=5)
 
 
 def test_every_channel_reads_the_one_clock_of_its_settings(

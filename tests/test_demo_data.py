@@ -2,13 +2,16 @@
 
 import re
 from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
+from agent.db import Store, make_engine
 from agent.records import Order, Seller
 from base.jsonl import read_jsonl
 from knowledge.pages import ProductPage
-from seller.ingest import DEMO_DATA_DIR
+from seller.ingest import DEMO_DATA_DAY, DEMO_DATA_DIR, demo_data, demo_day_of
 from tests.support import scenarios
 from tests.support.scenarios import Scenario
 
@@ -75,3 +78,19 @@ def test_scenario_names_are_unique_and_the_missing_order_is_missing() -> None:
     assert len({s.order_id for s in scenarios.ALL}) == len(scenarios.ALL) >= 30
     orders = read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order)
     assert scenarios.NO_SUCH_ORDER_ID not in {o.order_id for o in orders}
+
+
+def test_the_day_the_stored_demo_is_dated_for_is_read_back(tmp_path: Path) -> None:
+    # What `csba serve` and `csba chat` compare with today when the data was loaded earlier.
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'demo.sqlite3'}"))
+    assert demo_day_of(store) is None  # no demo here
+    store.save(orders=read_jsonl(DEMO_DATA_DIR / "orders.jsonl", Order))
+    assert demo_day_of(store) == DEMO_DATA_DAY  # the files as written (make ingest-demo)
+    later = DEMO_DATA_DAY + timedelta(days=9)
+    store.save(orders=demo_data(later).orders)
+    assert demo_day_of(store) == later == date(2026, 12, 4)
+
+
+def test_the_scenario_index_is_written_for_the_demo_day() -> None:
+    index = (DEMO_DATA_DIR / "ORDERS.md").read_text("utf-8")
+    assert f"dates relative to {DEMO_DATA_DAY.isoformat()}" in index

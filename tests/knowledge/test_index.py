@@ -35,12 +35,14 @@ def both_legs(index: KnowledgeIndex) -> set[str]:
 
 def test_reingesting_unchanged_pages_embeds_nothing(index: KnowledgeIndex) -> None:
     pages = [page("B0TEST0001"), page("B0TEST0002")]
-    first = index.sync(pages)
+    calls: list[tuple[int, int]] = []
+    first = index.sync(pages, progress=lambda done, total: calls.append((done, total)))
     assert (first.added, first.unchanged, first.removed) == (14, 0, 0)
-    calls: list[int] = []
-    second = index.sync(pages, progress=calls.append)
+    assert calls == [(0, 14), (14, 14)]  # before the first batch, then after each (one here)
+    calls.clear()
+    second = index.sync(pages, progress=lambda done, total: calls.append((done, total)))
     assert (second.added, second.unchanged, second.removed) == (0, 14, 0)
-    assert calls == []
+    assert calls == []  # nothing to embed: no progress to show
     assert len(both_legs(index)) == 14
 
 
