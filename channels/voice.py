@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
-from twilio.twiml.voice_response import VoiceResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from agent.messages import InboundMessage, Reply
 from agent.replies import render
@@ -42,6 +42,40 @@ ORDER_DIGITS = 17  # 123-1234567-1234567 typed on the keypad
 SLOW_TURN_SECONDS = 8.0
 DEFAULT_SPEECH_LANGUAGE = "en-US"
 SPEECH_LANGUAGES = {"de": "de-DE", "es": "es-ES", "fr": "fr-FR", "it": "it-IT"}
+# Twilio's generic model for telephone audio: Twilio picks the provider per language and fails
+# over between providers, which a provider-specific model would not.
+SPEECH_MODEL = "phone_call"
+# Amazon Polly's neural voices, one per Twilio language: Twilio's default voice reads German,
+# Spanish, French and Italian with an English accent.
+VOICES = {
+    "de-DE": "Polly.Vicki-Neural", "es-ES": "Polly.Lucia-Neural", "en-GB": "Polly.Amy-Neural",
+    "en-US": "Polly.Joanna-Neural", "fr-FR": "Polly.Lea-Neural", "it-IT": "Polly.Bianca-Neural",
+}
+# What the recogniser should expect: the words the agent acts on in that language and the
+# digits of an order number, spoken one by one. Twilio takes up to 500 comma-separated hints.
+HINTS: dict[str, tuple[str, ...]] = {
+    "de": ("Bestellung", "Bestellnummer", "Lieferung", "Paket", "Sendungsverfolgung",
+           "zurückgeben", "zurückschicken", "Rücksendung", "Retoure", "Erstattung",
+           "Geld zurück", "stornieren", "kaputt", "beschädigt", "defekt", "Rechnung", "SMS",
+           "null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
+           "doppel", "Strich"),
+    "es": ("pedido", "número de pedido", "entrega", "paquete", "seguimiento", "devolver",
+           "devolución", "reembolso", "cancelar", "roto", "dañado", "defectuoso", "factura",
+           "SMS", "cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho",
+           "nueve", "doble", "guion"),
+    "en": ("order", "order number", "delivery", "parcel", "package", "tracking", "return",
+           "refund", "cancel", "broken", "damaged", "faulty", "invoice", "text message",
+           "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight",
+           "nine", "double", "triple", "dash"),
+    "fr": ("commande", "numéro de commande", "livraison", "colis", "suivi", "retourner",
+           "retour", "remboursement", "annuler", "cassé", "endommagé", "défectueux",
+           "facture", "SMS", "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept",
+           "huit", "neuf", "double", "tiret"),
+    "it": ("ordine", "numero d'ordine", "consegna", "pacco", "spedizione", "restituire",
+           "reso", "rimborso", "annullare", "rotto", "danneggiato", "difettoso", "fattura",
+           "SMS", "zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto",
+           "nove", "doppio", "trattino"),
+}
 
 # What only the phone says: the keypad hint, the re-prompt after silence and the goodbye that
 # offers a written follow-up. Keyed by Twilio language: a US caller presses "pound".
@@ -129,16 +163,22 @@ def turn_url(turn: int, silent: int, language: str) -> str:
     return f"{TURN_PATH}?turn={turn}&silent={silent}&lang={language}"
 
 
+def say(verb: VoiceResponse | Gather, text: str, speech: str) -> None:
+    """``text`` read in the Twilio language ``speech``, by that language's voice."""
+    verb.say(text, language=speech, voice=VOICES[speech])
+
+
 def gather(text: str, speech: str, *, turn: int, silent: int, language: str) -> VoiceResponse:
     """Say ``text`` inside a Gather (so the caller may interrupt it) and listen for speech or
     keys; if nothing comes, Twilio falls through to the Redirect, which posts the same URL
     with no input: that is how a silence reaches the turn route."""
     response = VoiceResponse()
     url = turn_url(turn, silent, language)
-    listen = response.gather(action=url, method="POST", input="speech dtmf", language=speech,
+    listen = response.gather(action=url, method="POST", input="dtmf speech", language=speech,
+                             hints=", ".join(HINTS[language]), speech_model=SPEECH_MODEL,
                              speech_timeout="auto", num_digits=ORDER_DIGITS, finish_on_key="#",
                              timeout=5)
-    listen.say(text, language=speech)
+    say(listen, text, speech)
     response.redirect(url, method="POST")
     return response
 
@@ -232,7 +272,7 @@ class VoiceChannel:
                           silent=silences, language=language)
         log.info("call %s turn %d: silence %d, hanging up", call_sid, turn, silences)
         response = VoiceResponse()
-        response.say(phrases["goodbye"], language=speech)
+        say(response, phrases["goodbye"], speech)
         response.hangup()
         return response
 

@@ -32,7 +32,15 @@ from channels.outbox import OutboxWorker
 from channels.rate_limit import SenderRateLimiter, rate_limited
 from channels.recovery import answer_stranded
 from channels.twilio_auth import TwilioSignature, marketplace_for_number
-from channels.voice import VoiceChannel, speech_language, spoken_text
+from channels.voice import (
+    HINTS,
+    PHRASES,
+    VOICES,
+    VoiceChannel,
+    gather,
+    speech_language,
+    spoken_text,
+)
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, CountingHandler, Mount
 from tests.support.scenarios import (
@@ -54,6 +62,14 @@ UK_ORDER = CN_HIGH_VALUE_TILES_UK.order_id  # delivered 10 Nov
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
 CALL = "CA0123456789abcdef0123456789abcdef"
 XML = '<?xml version="1.0" encoding="UTF-8"?>'
+DE_HINTS = ("Bestellung, Bestellnummer, Lieferung, Paket, Sendungsverfolgung, zurückgeben, "
+            "zurückschicken, Rücksendung, Retoure, Erstattung, Geld zurück, stornieren, kaputt, "
+            "beschädigt, defekt, Rechnung, SMS, null, eins, zwei, drei, vier, fünf, sechs, "
+            "sieben, acht, neun, doppel, Strich")
+EN_HINTS = ("order, order number, delivery, parcel, package, tracking, return, refund, cancel, "
+            "broken, damaged, faulty, invoice, text message, zero, oh, one, two, three, four, "
+            "five, six, seven, eight, nine, double, triple, dash")
+DE_SAY = '<Say language="de-DE" voice="Polly.Vicki-Neural">'
 
 
 # --- the pieces ---------------------------------------------------------------------------
@@ -227,6 +243,22 @@ def test_reply_languages_map_to_twilio_languages(language: str, marketplace: str
     assert speech_language(language, marketplace) == expected
 
 
+@pytest.mark.parametrize(("language", "speech", "voice"), [
+    ("de", "de-DE", "Polly.Vicki-Neural"), ("es", "es-ES", "Polly.Lucia-Neural"),
+    ("en", "en-GB", "Polly.Amy-Neural"), ("en", "en-US", "Polly.Joanna-Neural"),
+    ("fr", "fr-FR", "Polly.Lea-Neural"), ("it", "it-IT", "Polly.Bianca-Neural")])
+def test_each_language_listens_with_its_hints_and_speaks_with_its_voice(
+        language: str, speech: str, voice: str) -> None:
+    twiml = str(gather("Hola", speech, turn=1, silent=0, language=language))
+    assert f'<Say language="{speech}" voice="{voice}">Hola</Say>' in twiml
+    assert f'language="{speech}"' in twiml and 'speechModel="phone_call"' in twiml
+    hints = HINTS[language]
+    # Twilio's limits: at most 500 hints, each at most 100 characters.
+    assert len(hints) <= 500 and all(0 < len(h) <= 100 and "," not in h for h in hints)
+    assert f'hints="{", ".join(hints)}"' in twiml
+    assert set(PHRASES) == set(VOICES)
+
+
 def test_a_spoken_order_number_is_written_as_one() -> None:
     assert spoken_text("Bestellung 028 4306 213 9513 237 bitte") == \
         f"Bestellung {DE_ORDER} bitte"
@@ -246,8 +278,9 @@ def test_golden_greeting(client: TestClient) -> None:
                 "die Rautetaste.")
     assert response.text == (
         f'{XML}<Response><Gather action="/twilio/voice/turn?turn=1&amp;silent=0&amp;lang=de" '
-        'finishOnKey="#" input="speech dtmf" language="de-DE" method="POST" numDigits="17" '
-        f'speechTimeout="auto" timeout="5"><Say language="de-DE">{greeting}</Say></Gather>'
+        f'finishOnKey="#" hints="{DE_HINTS}" input="dtmf speech" language="de-DE" method="POST" '
+        'numDigits="17" speechModel="phone_call" speechTimeout="auto" timeout="5">'
+        f'{DE_SAY}{greeting}</Say></Gather>'
         '<Redirect method="POST">/twilio/voice/turn?turn=1&amp;silent=0&amp;lang=de</Redirect>'
         '</Response>')
 
@@ -262,8 +295,9 @@ def test_golden_turn(voice: VoiceChannel) -> None:
            "&lt;signed&gt; for.")
     assert response.text == (
         f'{XML}<Response><Gather action="/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en" '
-        'finishOnKey="#" input="speech dtmf" language="en-GB" method="POST" numDigits="17" '
-        f'speechTimeout="auto" timeout="5"><Say language="en-GB">{say}</Say></Gather>'
+        f'finishOnKey="#" hints="{EN_HINTS}" input="dtmf speech" language="en-GB" method="POST" '
+        'numDigits="17" speechModel="phone_call" speechTimeout="auto" timeout="5">'
+        f'<Say language="en-GB" voice="Polly.Amy-Neural">{say}</Say></Gather>'
         '<Redirect method="POST">/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en</Redirect>'
         '</Response>')
 
@@ -274,7 +308,7 @@ def test_a_whole_call_from_a_customer_phone(client: TestClient, store: Store) ->
                    call_params("Wo ist meine Bestellung 028 4306213 9513237?"))
     assert first.status_code == 200
     assert "wurde am 7. November 2026 zugestellt" in first.text
-    assert '<Say language="de-DE">' in first.text
+    assert DE_SAY in first.text
     assert 'action="/twilio/voice/turn?turn=2&amp;silent=0&amp;lang=de"' in first.text
     second = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
                     call_params("Danke schön"))
@@ -311,7 +345,7 @@ def test_silence_is_prompted_twice_then_the_call_ends_politely(client: TestClien
     assert 'action="/twilio/voice/turn?turn=1&amp;silent=2&amp;lang=de"' in second.text
     goodbye = signed(client, url.format(2), call_params())
     assert goodbye.text == (
-        f'{XML}<Response><Say language="de-DE">Ich kann Sie leider nicht hören. Schreiben Sie '
+        f'{XML}<Response>{DE_SAY}Ich kann Sie leider nicht hören. Schreiben Sie '
         "uns gern eine SMS an diese Nummer oder eine E-Mail, dann antworten wir Ihnen dort. "
         "Auf Wiederhören!</Say><Hangup /></Response>")
     assert count_messages(store) == 0
