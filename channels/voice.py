@@ -22,6 +22,7 @@ from base.money import MARKETPLACE_LANGUAGE
 from base.settings import Settings
 from channels.base import Delivery, MessageHandler
 from channels.messaging import NUMBER_KEY, MessagingChannel, remember_number
+from channels.spoken_digits import ORDER_DIGITS, order_number, spoken_order_numbers
 from channels.twilio_auth import (
     WEBHOOK_ERRORS,
     TwilioParams,
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 TURN_PATH = "/twilio/voice/turn"
 MAX_REPROMPTS = 2  # silences answered with a new prompt; the next one ends the call politely
 MAX_TURNS = 200  # a call this long is a loop, not a customer
-ORDER_DIGITS = 17  # 123-1234567-1234567 typed on the keypad
 # Twilio waits 15 s for the TwiML; a turn slower than this is logged as a warning.
 SLOW_TURN_SECONDS = 8.0
 DEFAULT_SPEECH_LANGUAGE = "en-US"
@@ -125,8 +125,6 @@ PHRASES: dict[str, dict[str, str]] = {
 }
 _DIGITS = re.compile(r"[0-9*#]*")
 _LANGUAGE = re.compile(r"[a-z]{2}")
-# Speech recognisers write a spoken order number as digit groups ("028 4306 213 ...").
-_DIGIT_RUN = re.compile(r"\d(?:[ \-]*\d)*")
 
 
 def speech_language(language: str, marketplace: str) -> tuple[str, str]:
@@ -139,24 +137,20 @@ def speech_language(language: str, marketplace: str) -> tuple[str, str]:
     return "en", DEFAULT_SPEECH_LANGUAGE
 
 
-def order_number(digits: str) -> str:
-    return f"{digits[:3]}-{digits[3:10]}-{digits[10:]}"
-
-
 def spoken_text(speech: str) -> str:
-    """A transcript with any 17-digit run written as an order number."""
-    def join(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group())
-        return order_number(digits) if len(digits) == ORDER_DIGITS else match.group()
-
-    return _DIGIT_RUN.sub(join, speech)
+    """A transcript with an order number spoken as digit groups ("028 4306 213 ...") or word
+    by word in any of the five languages ("null zwei acht ...") written as an order number."""
+    return spoken_order_numbers(speech)
 
 
 def keypad_text(digits: str) -> str:
+    """Keys pressed: an order number when they are its 17 digits, typed in one go or with
+    the star key between the groups ("028*4306213*9513237#")."""
     if not _DIGITS.fullmatch(digits) or len(digits) > 64:
         raise HTTPException(400, "Digits may hold only 0-9, * and #, at most 64 of them")
     digits = digits.strip("#*")
-    return order_number(digits) if len(digits) == ORDER_DIGITS and digits.isdigit() else digits
+    typed = digits.replace("*", "")
+    return order_number(typed) if len(typed) == ORDER_DIGITS and typed.isdigit() else digits
 
 
 def turn_url(turn: int, silent: int, language: str) -> str:

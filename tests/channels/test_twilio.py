@@ -351,6 +351,33 @@ def test_silence_is_prompted_twice_then_the_call_ends_politely(client: TestClien
     assert count_messages(store) == 0
 
 
+def test_an_order_number_typed_on_the_keypad_is_noted_then_used(client: TestClient,
+                                                                 store: Store) -> None:
+    assert signed(client, "/twilio/voice", call_params()).status_code == 200
+    typed = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                   call_params(digits="028*4306213*9513237"))
+    noted = render("order_noted", "de", order_id=DE_ORDER)
+    assert noted in typed.text and "nicht verstanden" not in typed.text
+    asked = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
+                   call_params("Wo ist sie?"))
+    assert "wurde am 7. November 2026 zugestellt" in asked.text
+    rows = message_rows(store)
+    assert [r.text for r in rows] == [DE_ORDER, "Wo ist sie?"]
+    with store.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(CaseRow)) == 0
+        conv = session.scalars(select(ConversationRow)).one()
+        assert (conv.order_id, conv.misunderstood) == (DE_ORDER, 0)
+
+
+def test_an_order_number_spoken_in_words_is_read(client: TestClient, store: Store) -> None:
+    words = ("Wo ist meine Bestellung null zwei acht vier drei null sechs zwei eins drei neun "
+             "fünf eins drei zwei drei sieben?")
+    said = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de", call_params(words))
+    assert "wurde am 7. November 2026 zugestellt" in said.text
+    (row,) = message_rows(store)
+    assert row.text == f"Wo ist meine Bestellung {DE_ORDER}?"
+
+
 def test_a_turn_url_we_did_not_write_is_refused(client: TestClient, store: Store) -> None:
     for query in ("turn=0&silent=0", "turn=x&silent=0", "turn=1&silent=3", "turn=1&lang=deu"):
         response = signed(client, f"/twilio/voice/turn?{query}", call_params("Hallo"))
