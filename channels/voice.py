@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 TURN_PATH = "/twilio/voice/turn"
 MAX_REPROMPTS = 2  # silences answered with a new prompt; the next one ends the call politely
 MAX_TURNS = 200  # a call this long is a loop, not a customer
+# Seconds of silence that end an utterance. "auto" ends it at the first pause, so "Ja hallo …
+# ich möchte die Lampe zurückgeben" reached us as "Ja hallo" and the request, spoken while we
+# answered, was lost; Twilio also refuses "auto" once a speech model is named.
+SPEECH_TIMEOUT = 2
 # Twilio waits 15 s for the TwiML; a turn slower than this is logged as a warning.
 SLOW_TURN_SECONDS = 8.0
 DEFAULT_SPEECH_LANGUAGE = "en-US"
@@ -77,10 +81,12 @@ HINTS: dict[str, tuple[str, ...]] = {
            "nove", "doppio", "trattino"),
 }
 
-# What only the phone says: the keypad hint, the re-prompt after silence and the goodbye that
-# offers a written follow-up. Keyed by Twilio language: a US caller presses "pound".
+# What only the phone says: the short answer to a caller's hello (they were greeted when the
+# call began), the keypad hint, the re-prompt after silence and the goodbye that offers a
+# written follow-up. Keyed by Twilio language: a US caller presses "pound".
 PHRASES: dict[str, dict[str, str]] = {
     "de-DE": {
+        "listening": "Ja, ich höre Sie. Worum geht es?",
         "prompt": "Wie kann ich Ihnen helfen? Ihre Bestellnummer können Sie auch über die "
                   "Telefontastatur eingeben, danach die Rautetaste.",
         "reprompt": "Entschuldigung, ich habe Sie nicht gehört.",
@@ -88,6 +94,7 @@ PHRASES: dict[str, dict[str, str]] = {
                    "Nummer oder eine E-Mail, dann antworten wir Ihnen dort. Auf Wiederhören!",
     },
     "es-ES": {
+        "listening": "Sí, le escucho. ¿En qué puedo ayudarle?",
         "prompt": "¿En qué puedo ayudarle? También puede marcar su número de pedido en el "
                   "teclado, seguido de la tecla almohadilla.",
         "reprompt": "Perdone, no le he oído.",
@@ -95,6 +102,7 @@ PHRASES: dict[str, dict[str, str]] = {
                    "electrónico y le responderemos por escrito. ¡Hasta luego!",
     },
     "en-GB": {
+        "listening": "Yes, I am listening. How can I help?",
         "prompt": "How can I help you? You can also type your order number on the keypad, "
                   "followed by the hash key.",
         "reprompt": "Sorry, I did not hear you.",
@@ -102,6 +110,7 @@ PHRASES: dict[str, dict[str, str]] = {
                    "this number or an email, and we will answer you there. Goodbye!",
     },
     "en-US": {
+        "listening": "Yes, I am listening. How can I help?",
         "prompt": "How can I help you? You can also type your order number on the keypad, "
                   "followed by the pound key.",
         "reprompt": "Sorry, I did not hear you.",
@@ -109,6 +118,7 @@ PHRASES: dict[str, dict[str, str]] = {
                    "this number or an email, and we will answer you there. Goodbye!",
     },
     "fr-FR": {
+        "listening": "Oui, je vous écoute. Comment puis-je vous aider ?",
         "prompt": "Comment puis-je vous aider ? Vous pouvez aussi taper votre numéro de "
                   "commande sur le clavier, suivi de la touche dièse.",
         "reprompt": "Excusez-moi, je ne vous ai pas entendu.",
@@ -116,6 +126,7 @@ PHRASES: dict[str, dict[str, str]] = {
                    "e-mail, et nous vous répondrons par écrit. Au revoir !",
     },
     "it-IT": {
+        "listening": "Sì, la ascolto. Come posso aiutarla?",
         "prompt": "Come posso aiutarla? Può anche digitare il numero d'ordine sulla tastiera, "
                   "seguito dal tasto cancelletto.",
         "reprompt": "Mi scusi, non l'ho sentita.",
@@ -170,7 +181,8 @@ def gather(text: str, speech: str, *, turn: int, silent: int, language: str) -> 
     url = turn_url(turn, silent, language)
     listen = response.gather(action=url, method="POST", input="dtmf speech", language=speech,
                              hints=", ".join(HINTS[language]), speech_model=SPEECH_MODEL,
-                             speech_timeout="auto", num_digits=ORDER_DIGITS, finish_on_key="#",
+                             speech_timeout=SPEECH_TIMEOUT, num_digits=ORDER_DIGITS,
+                             finish_on_key="#",
                              timeout=5)
     say(listen, text, speech)
     response.redirect(url, method="POST")
@@ -244,8 +256,11 @@ class VoiceChannel:
                 "call %s turn %d (%s, %d chars) answered in %.2f s", call_sid, turn, source,
                 len(text), seconds)
             language, speech = speech_language(reply.language, marketplace)
+            # The call began with the greeting: a caller's "hallo" gets a short "I am
+            # listening", so their request, which follows at once, is heard and not talked over.
+            text = PHRASES[speech]["listening"] if reply.intent == "greeting" else reply.text
             # A case's reply already tells the caller the answer comes by SMS.
-            return twiml(gather(reply.text, speech, turn=turn + 1, silent=0, language=language))
+            return twiml(gather(text, speech, turn=turn + 1, silent=0, language=language))
 
         return router
 

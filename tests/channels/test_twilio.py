@@ -279,7 +279,7 @@ def test_golden_greeting(client: TestClient) -> None:
     assert response.text == (
         f'{XML}<Response><Gather action="/twilio/voice/turn?turn=1&amp;silent=0&amp;lang=de" '
         f'finishOnKey="#" hints="{DE_HINTS}" input="dtmf speech" language="de-DE" method="POST" '
-        'numDigits="17" speechModel="phone_call" speechTimeout="auto" timeout="5">'
+        'numDigits="17" speechModel="phone_call" speechTimeout="2" timeout="5">'
         f'{DE_SAY}{greeting}</Say></Gather>'
         '<Redirect method="POST">/twilio/voice/turn?turn=1&amp;silent=0&amp;lang=de</Redirect>'
         '</Response>')
@@ -296,7 +296,7 @@ def test_golden_turn(voice: VoiceChannel) -> None:
     assert response.text == (
         f'{XML}<Response><Gather action="/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en" '
         f'finishOnKey="#" hints="{EN_HINTS}" input="dtmf speech" language="en-GB" method="POST" '
-        'numDigits="17" speechModel="phone_call" speechTimeout="auto" timeout="5">'
+        'numDigits="17" speechModel="phone_call" speechTimeout="2" timeout="5">'
         f'<Say language="en-GB" voice="Polly.Amy-Neural">{say}</Say></Gather>'
         '<Redirect method="POST">/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en</Redirect>'
         '</Response>')
@@ -376,6 +376,32 @@ def test_an_order_number_spoken_in_words_is_read(client: TestClient, store: Stor
     assert "wurde am 7. November 2026 zugestellt" in said.text
     (row,) = message_rows(store)
     assert row.text == f"Wo ist meine Bestellung {DE_ORDER}?"
+
+
+def test_a_hello_then_the_request_is_heard_not_greeted_again(client: TestClient) -> None:
+    hello = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                   call_params("Ja hallo?"))
+    assert f"{DE_SAY}Ja, ich höre Sie. Worum geht es?</Say>" in hello.text
+    assert render("greeting", "de") not in hello.text  # the call began with it
+    asked = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
+                   call_params(f"Wo ist meine Bestellung {DE_ORDER}?"))
+    assert "wurde am 7. November 2026 zugestellt" in asked.text
+
+
+@pytest.mark.parametrize(("greeted", "line"), [
+    ("Ja hallo, ich möchte die Lampe zurückgeben", DE_LINE),
+    ("Hola buenas, quiero devolver las sábanas", "+34910000000"),
+    ("Oui bonjour, je voudrais retourner la lampe", "+33140000000"),
+    ("Sì pronto, vorrei restituire la lampada", "+390600000000"),
+    ("Yes hello, I want to return the lamp", UK_LINE)])
+def test_a_greeting_and_a_request_in_one_breath_is_the_request(
+        client: TestClient, store: Store, greeted: str, line: str) -> None:
+    said = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                  call_params(greeted, line=line))
+    assert said.status_code == 200
+    (row,) = message_rows(store)
+    assert row.reply is not None and row.reply["intent"] == "return_request"
+    assert "ich höre Sie" not in said.text and "Hallo!" not in said.text
 
 
 def test_a_turn_url_we_did_not_write_is_refused(client: TestClient, store: Store) -> None:
