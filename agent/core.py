@@ -48,6 +48,7 @@ from agent.understanding import (
     detect_language,
     extract_order_ids,
     meaning_text,
+    only_entities,
 )
 from base.clock import as_utc
 from base.settings import Settings
@@ -71,6 +72,12 @@ def _understood(text: str, default: str, known: Understood | None,
         return Understood(default, language, known.intent, known.product, known.rival)
     result = classify_intent(text, language, embed=embed)
     return Understood(default, language, result.intent, result.product, result.rival)
+
+
+def gives_order_only(text: str, order_ids: list[str]) -> bool:
+    """Whether a message is an order number and nothing more: understood, though it asks
+    nothing yet."""
+    return bool(order_ids) and only_entities(text)
 
 
 @dataclass(frozen=True)
@@ -264,7 +271,8 @@ class Agent:
         result = self._act(turn, text, order_ids)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
-        end_turn(conv, intent, result.outcome)
+        end_turn(conv, intent, result.outcome,
+                 understood=intent != "other" or gives_order_only(text, order_ids))
         reply_text = result.text
         if turn.case is not None and msg.channel == "voice":
             reply_text += " " + render("case_follow_up_sms", language)
@@ -290,6 +298,10 @@ class Agent:
             return TurnResult(render("greeting", lang), "answered")
         if t.intent == "thanks":
             return TurnResult(render("thanks", lang), "answered")
+        if t.intent == "other" and gives_order_only(text, order_ids):
+            # The order number alone, as a caller types it on the keypad when greeted: kept
+            # (above), and the customer asked what it is about.
+            return TurnResult(render("order_noted", lang, order_id=order_ids[0]), "needs_info")
         if t.intent == "other" and t.conv.misunderstood + 1 < MISUNDERSTOOD_LIMIT:
             return TurnResult(render("ask_rephrase", lang), "needs_info")
         found = proven_order(self.store, t, order_ids)

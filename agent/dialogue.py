@@ -136,10 +136,14 @@ def remember_order(conv: ConversationRow, order_ids: list[str]) -> None:
         conv.order_id = order_ids[0]
 
 
-def end_turn(conv: ConversationRow, intent: str, outcome: Outcome) -> None:
+def end_turn(conv: ConversationRow, intent: str, outcome: Outcome, *,
+             understood: bool | None = None) -> None:
     """What the conversation keeps of the turn: what was asked stays asked only while the
     agent still needs it, and messages not understood are counted in a row (the limit opens
-    a case)."""
+    a case). ``understood``: whether the message was, by default unless read as ``other``
+    (a bare order number is ``other`` and understood)."""
     if outcome != "needs_info":
         conv.pending = conv.pending_intent = conv.pending_reason = None
-    conv.misunderstood = conv.misunderstood + 1 if intent == "other" else 0
+    if understood is None:
+        understood = intent != "other"
+    conv.misunderstood = 0 if understood else conv.misunderstood + 1

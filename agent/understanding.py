@@ -278,6 +278,12 @@ def addresses_the_agent(text: str) -> bool:
     return gives_orders(fold(text))
 
 
+def only_entities(text: str) -> bool:
+    """Whether a message holds no word besides order numbers, ASINs and e-mail addresses
+    ("028-4306213-9513237", a caller's keypad entry)."""
+    return not _LETTER_WORD.search(_ENTITY.sub(" ", text))
+
+
 def classify_intent(text: str, language: str, *, by_meaning: bool = True,
                     embed: Embed = embed) -> IntentResult:
     """The intent of one message; ``other`` when the models are not sure enough to act on it.
@@ -290,7 +296,7 @@ def classify_intent(text: str, language: str, *, by_meaning: bool = True,
     """
     if addresses_the_agent(text):
         return IntentResult("other", 1.0)
-    if not _LETTER_WORD.search(_ENTITY.sub(" ", text)):
+    if only_entities(text):
         # Only a number, an ASIN or punctuation: nothing to classify (the entities are read
         # separately).
         return IntentResult("other", 1.0)

@@ -32,13 +32,23 @@ from channels.outbox import OutboxWorker
 from channels.rate_limit import SenderRateLimiter, rate_limited
 from channels.recovery import answer_stranded
 from channels.twilio_auth import TwilioSignature, marketplace_for_number
-from channels.voice import VoiceChannel, speech_language, spoken_text
+from channels.voice import (
+    HINTS,
+    PHRASES,
+    VOICES,
+    VoiceChannel,
+    gather,
+    speech_language,
+    spoken_text,
+)
 from tests.conftest import NOW
 from tests.contracts.channel import Answer, ChannelContract, CountingHandler, Mount
 from tests.support.scenarios import (
     CN_HIGH_VALUE_TILES_UK,
     DELIVERED_BEDDING_DE,
+    DELIVERED_DESK_LAMP_DE,
     DELIVERED_HEADLAMP_US,
+    DELIVERED_SHEETS_ES,
 )
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
@@ -54,6 +64,14 @@ UK_ORDER = CN_HIGH_VALUE_TILES_UK.order_id  # delivered 10 Nov
 UNANSWERED = "Does the headlamp fit on a Petzl bicycle helmet mount?"  # the page does not say
 CALL = "CA0123456789abcdef0123456789abcdef"
 XML = '<?xml version="1.0" encoding="UTF-8"?>'
+DE_HINTS = ("Bestellung, Bestellnummer, Lieferung, Paket, Sendungsverfolgung, zurückgeben, "
+            "zurückschicken, Rücksendung, Retoure, Erstattung, Geld zurück, stornieren, kaputt, "
+            "beschädigt, defekt, Rechnung, SMS, null, eins, zwei, drei, vier, fünf, sechs, "
+            "sieben, acht, neun, doppel, Strich")
+EN_HINTS = ("order, order number, delivery, parcel, package, tracking, return, refund, cancel, "
+            "broken, damaged, faulty, invoice, text message, zero, oh, one, two, three, four, "
+            "five, six, seven, eight, nine, double, triple, dash")
+DE_SAY = '<Say language="de-DE" voice="Polly.Vicki-Neural">'
 
 
 # --- the pieces ---------------------------------------------------------------------------
@@ -227,6 +245,22 @@ def test_reply_languages_map_to_twilio_languages(language: str, marketplace: str
     assert speech_language(language, marketplace) == expected
 
 
+@pytest.mark.parametrize(("language", "speech", "voice"), [
+    ("de", "de-DE", "Polly.Vicki-Neural"), ("es", "es-ES", "Polly.Lucia-Neural"),
+    ("en", "en-GB", "Polly.Amy-Neural"), ("en", "en-US", "Polly.Joanna-Neural"),
+    ("fr", "fr-FR", "Polly.Lea-Neural"), ("it", "it-IT", "Polly.Bianca-Neural")])
+def test_each_language_listens_with_its_hints_and_speaks_with_its_voice(
+        language: str, speech: str, voice: str) -> None:
+    twiml = str(gather("Hola", speech, turn=1, silent=0, language=language))
+    assert f'<Say language="{speech}" voice="{voice}">Hola</Say>' in twiml
+    assert f'language="{speech}"' in twiml and 'speechModel="phone_call"' in twiml
+    hints = HINTS[language]
+    # Twilio's limits: at most 500 hints, each at most 100 characters.
+    assert len(hints) <= 500 and all(0 < len(h) <= 100 and "," not in h for h in hints)
+    assert f'hints="{", ".join(hints)}"' in twiml
+    assert set(PHRASES) == set(VOICES)
+
+
 def test_a_spoken_order_number_is_written_as_one() -> None:
     assert spoken_text("Bestellung 028 4306 213 9513 237 bitte") == \
         f"Bestellung {DE_ORDER} bitte"
@@ -241,13 +275,14 @@ def test_golden_greeting(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/xml"
     greeting = ("Hallo! Ich bin der Kundenservice für Ihre Bestellung. Ich helfe bei Lieferung, "
-                "Rücksendung, Erstattung und Fragen zu Ihrem Produkt. Wie kann ich Ihnen helfen? "
-                "Ihre Bestellnummer können Sie auch über die Telefontastatur eingeben, danach "
-                "die Rautetaste.")
+                "Rücksendung, Erstattung und Fragen zu Ihrem Produkt. Wie kann ich Ihnen helfen?"
+                f"</Say>{DE_SAY}Ihre Bestellnummer können Sie auch über die Telefontastatur "
+                "eingeben, danach die Rautetaste.")
     assert response.text == (
         f'{XML}<Response><Gather action="/twilio/voice/turn?turn=1&amp;silent=0&amp;lang=de" '
-        'finishOnKey="#" input="speech dtmf" language="de-DE" method="POST" numDigits="17" '
-        f'speechTimeout="auto" timeout="5"><Say language="de-DE">{greeting}</Say></Gather>'
+        f'finishOnKey="#" hints="{DE_HINTS}" input="dtmf speech" language="de-DE" method="POST" '
+        'numDigits="17" speechModel="phone_call" speechTimeout="2" timeout="5">'
+        f'{DE_SAY}{greeting}</Say></Gather>'
         '<Redirect method="POST">/twilio/voice/turn?turn=1&amp;silent=0&amp;lang=de</Redirect>'
         '</Response>')
 
@@ -258,12 +293,13 @@ def test_golden_turn(voice: VoiceChannel) -> None:
         path = "/twilio/voice/turn?turn=3&silent=1&lang=en"
         response = signed(test_client, path, call_params("Where is my parcel?", line=UK_LINE))
     assert response.status_code == 200
-    say = (f"Order {UK_ORDER} was \"delivered\" on 10 November 2026 &amp; "
-           "&lt;signed&gt; for.")
+    say = ("Order 0 2 6, 3 1 2 3 9 9 5, 6 7 4 7 9 5 4 was \"delivered\" on 10 November 2026 "
+           "&amp; &lt;signed&gt; for.")
     assert response.text == (
         f'{XML}<Response><Gather action="/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en" '
-        'finishOnKey="#" input="speech dtmf" language="en-GB" method="POST" numDigits="17" '
-        f'speechTimeout="auto" timeout="5"><Say language="en-GB">{say}</Say></Gather>'
+        f'finishOnKey="#" hints="{EN_HINTS}" input="dtmf speech" language="en-GB" method="POST" '
+        'numDigits="17" speechModel="phone_call" speechTimeout="2" timeout="5">'
+        f'<Say language="en-GB" voice="Polly.Amy-Neural">{say}</Say></Gather>'
         '<Redirect method="POST">/twilio/voice/turn?turn=4&amp;silent=0&amp;lang=en</Redirect>'
         '</Response>')
 
@@ -274,7 +310,7 @@ def test_a_whole_call_from_a_customer_phone(client: TestClient, store: Store) ->
                    call_params("Wo ist meine Bestellung 028 4306213 9513237?"))
     assert first.status_code == 200
     assert "wurde am 7. November 2026 zugestellt" in first.text
-    assert '<Say language="de-DE">' in first.text
+    assert DE_SAY in first.text
     assert 'action="/twilio/voice/turn?turn=2&amp;silent=0&amp;lang=de"' in first.text
     second = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
                     call_params("Danke schön"))
@@ -292,7 +328,8 @@ def test_a_whole_call_from_a_customer_phone(client: TestClient, store: Store) ->
 def test_an_order_number_typed_on_the_keypad(client: TestClient, store: Store) -> None:
     asked = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
                    call_params("Wo ist mein Paket?"))
-    assert "123-1234567-1234567" in asked.text  # the agent asks which order
+    # the agent asks which order, its example read a digit at a time
+    assert "1 2 3, 1 2 3 4 5 6 7, 1 2 3 4 5 6 7" in asked.text
     typed = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
                    call_params(digits=DE_ORDER.replace("-", "")))
     assert typed.status_code == 200
@@ -311,10 +348,63 @@ def test_silence_is_prompted_twice_then_the_call_ends_politely(client: TestClien
     assert 'action="/twilio/voice/turn?turn=1&amp;silent=2&amp;lang=de"' in second.text
     goodbye = signed(client, url.format(2), call_params())
     assert goodbye.text == (
-        f'{XML}<Response><Say language="de-DE">Ich kann Sie leider nicht hören. Schreiben Sie '
+        f'{XML}<Response>{DE_SAY}Ich kann Sie leider nicht hören. Schreiben Sie '
         "uns gern eine SMS an diese Nummer oder eine E-Mail, dann antworten wir Ihnen dort. "
         "Auf Wiederhören!</Say><Hangup /></Response>")
     assert count_messages(store) == 0
+
+
+def test_an_order_number_typed_on_the_keypad_is_noted_then_used(client: TestClient,
+                                                                 store: Store) -> None:
+    assert signed(client, "/twilio/voice", call_params()).status_code == 200
+    typed = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                   call_params(digits="028*4306213*9513237"))
+    noted = render("order_noted", "de", order_id="0 2 8, 4 3 0 6 2 1 3, 9 5 1 3 2 3 7")
+    assert noted in typed.text and "nicht verstanden" not in typed.text
+    asked = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
+                   call_params("Wo ist sie?"))
+    assert "wurde am 7. November 2026 zugestellt" in asked.text
+    rows = message_rows(store)
+    assert [r.text for r in rows] == [DE_ORDER, "Wo ist sie?"]
+    with store.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(CaseRow)) == 0
+        conv = session.scalars(select(ConversationRow)).one()
+        assert (conv.order_id, conv.misunderstood) == (DE_ORDER, 0)
+
+
+def test_an_order_number_spoken_in_words_is_read(client: TestClient, store: Store) -> None:
+    words = ("Wo ist meine Bestellung null zwei acht vier drei null sechs zwei eins drei neun "
+             "fünf eins drei zwei drei sieben?")
+    said = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de", call_params(words))
+    assert "wurde am 7. November 2026 zugestellt" in said.text
+    (row,) = message_rows(store)
+    assert row.text == f"Wo ist meine Bestellung {DE_ORDER}?"
+
+
+def test_a_hello_then_the_request_is_heard_not_greeted_again(client: TestClient) -> None:
+    hello = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                   call_params("Ja hallo?"))
+    assert f"{DE_SAY}Ja, ich höre Sie. Worum geht es?</Say>" in hello.text
+    assert render("greeting", "de") not in hello.text  # the call began with it
+    asked = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
+                   call_params(f"Wo ist meine Bestellung {DE_ORDER}?"))
+    assert "wurde am 7. November 2026 zugestellt" in asked.text
+
+
+@pytest.mark.parametrize(("greeted", "line"), [
+    ("Ja hallo, ich möchte die Lampe zurückgeben", DE_LINE),
+    ("Hola buenas, quiero devolver las sábanas", "+34910000000"),
+    ("Oui bonjour, je voudrais retourner la lampe", "+33140000000"),
+    ("Sì pronto, vorrei restituire la lampada", "+390600000000"),
+    ("Yes hello, I want to return the lamp", UK_LINE)])
+def test_a_greeting_and_a_request_in_one_breath_is_the_request(
+        client: TestClient, store: Store, greeted: str, line: str) -> None:
+    said = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                  call_params(greeted, line=line))
+    assert said.status_code == 200
+    (row,) = message_rows(store)
+    assert row.reply is not None and row.reply["intent"] == "return_request"
+    assert "ich höre Sie" not in said.text and "Hallo!" not in said.text
 
 
 def test_a_turn_url_we_did_not_write_is_refused(client: TestClient, store: Store) -> None:
@@ -588,3 +678,116 @@ class TestWhatsAppContract(TestSmsContract):
     def params(self, text: str, provider_id: str) -> dict[str, str]:
         return sms_params(text, sender=f"whatsapp:{US_PHONE}", line=WHATSAPP_LINE,
                           sid=provider_id)
+
+
+
+# --- golden call flows: what the caller hears, exactly -------------------------------------
+
+ES_LINE = "+34910000000"
+DESK_LAMP_DE, SHEETS_ES = DELIVERED_DESK_LAMP_DE, DELIVERED_SHEETS_ES
+ES_HINTS = ("pedido, número de pedido, entrega, paquete, seguimiento, devolver, devolución, "
+            "reembolso, cancelar, roto, dañado, defectuoso, factura, SMS, cero, uno, dos, tres, "
+            "cuatro, cinco, seis, siete, ocho, nueve, doble, guion")
+ES_SAY = '<Say language="es-ES" voice="Polly.Lucia-Neural">'
+
+
+def heard(turn: int, language: str, *says: str) -> str:
+    """The exact TwiML of a turn: ``says`` inside the Gather, then the silence redirect."""
+    speech, hints, voice = {"de": ("de-DE", DE_HINTS, DE_SAY),
+                            "es": ("es-ES", ES_HINTS, ES_SAY)}[language]
+    url = f"/twilio/voice/turn?turn={turn}&amp;silent=0&amp;lang={language}"
+    return (f'{XML}<Response><Gather action="{url}" finishOnKey="#" hints="{hints}" '
+            f'input="dtmf speech" language="{speech}" method="POST" numDigits="17" '
+            'speechModel="phone_call" speechTimeout="2" timeout="5">'
+            + "".join(f"{voice}{text}</Say>" for text in says)
+            + f'</Gather><Redirect method="POST">{url}</Redirect></Response>')
+
+
+def test_golden_german_call_a_hello_a_return_and_the_answer_by_sms(
+        client: TestClient, store: Store, voice: VoiceChannel, recorder: RecorderServer) -> None:
+    call = {"caller": DESK_LAMP_DE.customer_phone or "", "call": "CA-golden-de"}
+    greeting = signed(client, "/twilio/voice", call_params(**call))
+    assert greeting.text == heard(
+        1, "de",
+        "Hallo! Ich bin der Kundenservice für Ihre Bestellung. Ich helfe bei Lieferung, "
+        "Rücksendung, Erstattung und Fragen zu Ihrem Produkt. Wie kann ich Ihnen helfen?",
+        "Ihre Bestellnummer können Sie auch über die Telefontastatur eingeben, danach die "
+        "Rautetaste.")
+    hello = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                   call_params("Ja hallo?", **call))
+    assert hello.text == heard(2, "de", "Ja, ich höre Sie. Worum geht es?")
+    request = ("Ich möchte die Lampe zurückgeben. Die Bestellung ist null zwei acht null fünf "
+               "sieben acht drei null acht sechs zwei sieben eins vier neun sieben")
+    answered = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=de",
+                      call_params(request, **call))
+    assert answered.text == heard(
+        3, "de",
+        "Sie können Lichtwerk Lumo LED-Schreibtischlampe mit Qi-Ladefläche bis zum 31. Januar "
+        "2027 zurückgeben. Die Rücksendeadresse schicke ich Ihnen per SMS. Rücksendekosten: "
+        "tragen Sie.",
+        "Ihre Erstattung von 49,99 € folgt innerhalb von 2 Werktagen nach Eingang der "
+        "Rücksendung. Bitte senden Sie den Artikel unbenutzt und vollständig zurück.")
+    star = signed(client, "/twilio/voice/turn?turn=3&silent=0&lang=de",
+                  call_params(digits="*", **call))
+    assert star.text == heard(4, "de", "Ich habe Ihnen meine letzte Antwort per SMS geschickt. "
+                                       "Kann ich sonst noch helfen?")
+    (row,) = outbox(store)  # the answer with its address, texted once
+    assert (row.channel, row.recipient, row.meta["kind"]) == ("sms", call["caller"],
+                                                             "voice_answer")
+    voice.send(Delivery.of(row))
+    (sent,) = recorder.recorded
+    assert sent.form["To"] == [call["caller"]] and sent.form["From"] == [DE_LINE]
+    assert "Lichtwerk Home GmbH Retouren, Industriestraße 12, 50667 Köln, DE" in \
+        sent.form["Body"][0]
+
+
+def test_golden_spanish_call_a_return_and_the_answer_by_sms(client: TestClient,
+                                                            store: Store) -> None:
+    call = {"caller": SHEETS_ES.customer_phone or "", "line": ES_LINE, "call": "CA-golden-es"}
+    greeting = signed(client, "/twilio/voice", call_params(**call))
+    assert greeting.text == heard(
+        1, "es",
+        "¡Hola! Soy el servicio de atención al cliente de su pedido. Puedo ayudarle con la "
+        "entrega, devoluciones, reembolsos y preguntas sobre su producto.",
+        "¿En qué puedo ayudarle? También puede marcar su número de pedido en el teclado, "
+        "seguido de la tecla almohadilla.")
+    request = ("Hola buenas, quiero devolver las sábanas porque no me gustan. Mi pedido es uno "
+               "siete uno, uno uno ocho seis ocho dos nueve, cinco nueve siete tres siete nueve "
+               "cuatro")
+    answered = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=es",
+                      call_params(request, **call))
+    assert answered.text == heard(
+        2, "es",
+        "Puede devolver Sueño Mediterráneo Juego de sábanas hasta el 31 de enero de 2027. "
+        "Le envío la dirección de devolución por SMS.",
+        "Gastos de devolución: a su cargo. Su reembolso de 44,95 € llegará en un plazo de 2 "
+        "días hábiles desde que se reciba la devolución.",
+        "Devuélvalo sin usar y completo.")
+    asked = signed(client, "/twilio/voice/turn?turn=2&silent=0&lang=es",
+                   call_params("por SMS, por favor", **call))
+    assert asked.text == heard(3, "es", "Le he enviado mi última respuesta por SMS. ¿Puedo "
+                                        "ayudarle en algo más?")
+    (row,) = outbox(store)
+    assert row.recipient == call["caller"]
+    assert "Casa Soleada S.L. Devoluciones, Calle de la Industria 44, 46015 Valencia, ES" in \
+        row.body
+    assert "Juego de sábanas 100%…" in row.body  # the text keeps the agent's words
+
+
+def test_without_an_answer_yet_the_star_key_sends_nothing(client: TestClient,
+                                                          store: Store) -> None:
+    star = signed(client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                  call_params(digits="*"))
+    assert "noch nichts geantwortet" in star.text
+    assert outbox(store) == [] and count_messages(store) == 0
+
+
+def test_a_long_answer_ends_with_how_to_get_it_by_sms(voice: VoiceChannel) -> None:
+    text = " ".join(f"Satz {i} sagt etwas Nützliches über die Bestellung und ihre Lieferung."
+                    for i in range(6))
+    with TestClient(app_for(fixed_reply(text), voice)) as test_client:
+        said = signed(test_client, "/twilio/voice/turn?turn=1&silent=0&lang=de",
+                      call_params("Wo ist sie?"))
+    says = [part.split("</Say>")[0] for part in said.text.split(DE_SAY)[1:]]
+    assert len(says) == 4 and all(len(s.split()) <= 25 for s in says)
+    assert says[-1].endswith("Für diese Antwort per SMS drücken Sie die Sterntaste.")
