@@ -141,7 +141,7 @@ def chat(
     store = Store.from_settings(settings)
     with console.status("loading the embedding model"):
         index = KnowledgeIndex.open(settings)
-    _load_demo_if_empty(settings, store, index, EmbeddingProgress(console, DEMO_PROGRESS))
+    load_demo_if_empty(settings, store, index, EmbeddingProgress(console, DEMO_PROGRESS))
     agent = Agent.from_settings(settings, store, index)
     thread = uuid.uuid4().hex
     out.print(f"[dim]You are {email} on {channel}; today is {settings.clock().date()} here. "
@@ -173,7 +173,7 @@ def chat(
 DEMO_PROGRESS = "embedding the demo pages"
 
 
-def _load_demo_if_empty(settings: Settings, store: Store, index: KnowledgeIndex,
+def load_demo_if_empty(settings: Settings, store: Store, index: KnowledgeIndex,
                         progress: EmbeddingProgress,
                         warn: Callable[[str], None] | None = None) -> None:
     """The bundled demo data, dated for the service's today, when the database has no pages
@@ -470,7 +470,7 @@ def serve(
         log = logging.getLogger("csba.serve")
         log.info("the service's today: %s", settings.clock().date())
         try:
-            _load_demo_if_empty(settings, store, index, EmbeddingProgress(
+            load_demo_if_empty(settings, store, index, EmbeddingProgress(
                 console, DEMO_PROGRESS, bar=console.is_terminal and settings.log_format == "text",
                 say=log.info), warn=log.warning)
         finally:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from agent.db import Store
 from base.settings import Settings
-from csba.cli import DEMO_PROGRESS, _load_demo_if_empty, app
+from csba.cli import DEMO_PROGRESS, app, load_demo_if_empty
 from csba.progress import EmbeddingProgress
 from knowledge.index import KnowledgeIndex
 from seller.ingest import DEMO_DATA_DIR
@@ -68,7 +68,7 @@ def first_start(progress: EmbeddingProgress) -> int:
     store = Store.from_settings(settings)
     index = KnowledgeIndex.open(settings, DeterministicFakeEmbedding(size=16))
     try:
-        _load_demo_if_empty(settings, store, index, progress)
+        load_demo_if_empty(settings, store, index, progress)
         return index.chunk_count()
     finally:
         index.close()
