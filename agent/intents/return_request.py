@@ -4,12 +4,12 @@ address, a returnless refund recorded in the ledger, or a case when the seller m
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import cast
 
 from sqlalchemy.orm import Session
 
+from agent.item_names import named_line
 from agent.messages import Citation
 from agent.quantities import ALL, names_the_others, read_quantity
 from agent.records import Order, OrderItem
@@ -42,27 +42,31 @@ def stated_reason(services: Services, t: Turn, text: str) -> ReturnReason | None
 
 
 def pick_item(services: Services, t: Turn, text: str) -> OrderItem | TurnResult:
-    """The order line the message is about: the one named by ASIN, the only one, the one the
-    conversation was about, or the one whose title shares most words with the message; when
-    none stands out, the customer is asked which."""
+    """The order line the message is about: the one named by ASIN, the only one, the one
+    whose product the message names (agent/item_names.py), another than the one dealt with
+    ("the other item is broken too"), or the one the conversation was about; when none
+    stands out, the customer is asked which."""
     order = t.order
     assert order is not None
     named = set(extract_asins(text))
     items = [i for i in order.items if i.asin in named] or order.items
     if len(items) == 1:
         return items[0]
-    if t.conv.asin and any(i.asin == t.conv.asin for i in items):
-        return next(i for i in items if i.asin == t.conv.asin)
-    words = {w.lower() for w in re.findall(r"\w{4,}", text)}
-    scored = []
-    for item in items:
-        page = services.page(order, item.asin)
-        title = {w.lower() for w in re.findall(r"\w{4,}", page.title)} if page else set()
-        scored.append((len(words & title), item))
-    scored.sort(key=lambda s: -s[0])
-    if scored[0][0] > 0 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
-        return scored[0][1]
-    names = "; ".join(item_name(services.page(order, i.asin), i.asin) for i in items)
+    in_view = next((i for i in items if i.asin == t.conv.asin), None)
+    if in_view is not None and in_view.quantity == 1 and names_the_others(text, t.language):
+        # The line in view has one unit, so "the other" is another line: the one in view was
+        # dealt with, and deciding it again would answer what was not asked.
+        items = [i for i in items if i is not in_view]
+        in_view = None
+        if len(items) == 1:
+            return items[0]
+    pages = {i.asin: services.page(order, i.asin) for i in items}
+    titled = named_line(text, {asin: page.title for asin, page in pages.items() if page})
+    if titled is not None:
+        return next(i for i in items if i.asin == titled)
+    if in_view is not None:
+        return in_view
+    names = "; ".join(item_name(pages[i.asin], i.asin) for i in items)
     cite_order(t, "items", ", ".join(i.asin for i in items))
     return ask(t, "ask_item", "item", items=names)
 
