@@ -31,6 +31,7 @@ INTENT_EXAMPLES = DATA_DIR / "intent_examples.jsonl"
 RETURN_REASON_PATTERNS = DATA_DIR / "return_reasons.json"
 RETURN_REASON_EXAMPLES = DATA_DIR / "return_reason_examples.jsonl"
 BUYING_WORDS = DATA_DIR / "buying_words.json"
+WITHDRAWAL_WORDS = DATA_DIR / "withdrawal_words.json"
 
 SUPPORTED_LANGUAGES = ("de", "es", "en", "fr", "it")
 
@@ -296,6 +297,11 @@ def classify_intent(text: str, language: str, *, by_meaning: bool = True,
     """
     if addresses_the_agent(text):
         return IntentResult("other", 1.0)
+    if states_withdrawal(text):
+        # A declared withdrawal is a return request whatever else it says ("Hiermit widerrufe
+        # ich den ... Vertrag über den Kauf der folgenden Waren"): the model form's formal
+        # words are too unlike the examples to be read by the models alone.
+        return IntentResult("return_request", 1.0)
     if only_entities(text):
         # Only a number, an ASIN or punctuation: nothing to classify (the entities are read
         # separately).
@@ -329,6 +335,19 @@ def _buying_patterns() -> tuple[re.Pattern[str], ...]:
 @cache
 def _included_patterns() -> tuple[re.Pattern[str], ...]:
     return _compiled(_buying_words()["_included"])
+
+
+@cache
+def _withdrawal_patterns() -> tuple[re.Pattern[str], ...]:
+    return _compiled(json.loads(WITHDRAWAL_WORDS.read_text(encoding="utf-8")))
+
+
+def states_withdrawal(text: str) -> bool:
+    """Whether a message declares the legal right of withdrawal ("Ich widerrufe den Kauf",
+    "desisto de mi contrato", the EU model form). Every language's words at once: they name
+    one legal act and collide with nothing across languages."""
+    folded = fold(text)
+    return any(p.search(folded) for p in _withdrawal_patterns())
 
 
 # Read as these, a message may still be a question about a product the customer ordered.
@@ -372,6 +391,7 @@ def warm_up() -> None:
     _intent_model()
     _reason_patterns()
     _buying_patterns()
+    _withdrawal_patterns()
     load_examples(INTENT_EXAMPLES, "intent", meaning_text)
     load_examples(RETURN_REASON_EXAMPLES, "reason", meaning_text)
 

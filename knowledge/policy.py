@@ -73,6 +73,14 @@ class CrossBorderRule(_PolicyPart):
     source: str = Field(min_length=1)
 
 
+class WithdrawalRight(_PolicyPart):
+    """The legal right of withdrawal (EU): ``days`` from delivery, inside the returns window,
+    so a withdrawal is decided as a return."""
+
+    days: int = Field(ge=1)
+    source: str = Field(min_length=1)
+
+
 class MarketplacePolicy(_PolicyPart):
     marketplace: Marketplace
     # ISO country of the marketplace ("GB" for UK); sellers' countries are compared with it.
@@ -94,6 +102,8 @@ class MarketplacePolicy(_PolicyPart):
     hazmat: HazmatRule = Field(default_factory=HazmatRule)
     cross_border: CrossBorderRule
     refund_within_business_days: int = Field(ge=0)
+    # None where the marketplace's law has no such right the returns policy covers.
+    withdrawal: WithdrawalRight | None = None
     sources: dict[str, str | None] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
 

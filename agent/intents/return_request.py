@@ -4,11 +4,13 @@ address, a returnless refund recorded in the ledger, or a case when the seller m
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import cast
 
 from sqlalchemy.orm import Session
 
+from agent.intents.cancel import cancel_order
 from agent.item_names import named_line
 from agent.messages import Citation
 from agent.quantities import ALL, names_the_others, read_quantity
@@ -17,22 +19,48 @@ from agent.refunds import RecordedRefund, message_cause, record_refund, refunded
 from agent.replies import address, day, item_name, money, render
 from agent.returns import RETURN_REASONS, ReturnDecision, ReturnReason, decide_return
 from agent.turn import Services, Turn, TurnResult, ask, cite_order
-from agent.understanding import extract_asins, extract_return_reason
+from agent.understanding import extract_asins, extract_return_reason, states_withdrawal
 from knowledge.policy import load_policy
 
 
 def return_request(services: Services, t: Turn, text: str) -> TurnResult:
-    reason = stated_reason(services, t, text)
+    assert t.order is not None
+    withdrawal = states_withdrawal(text)
+    if withdrawal and t.order.status != "delivered":
+        # Withdrawing before delivery is cancelling: the order's status answers it (the
+        # seller cancels what has not shipped).
+        return cancel_order(services, t, text)
+    # The model form's formal words lie near no reason's examples, yet nearest to some: a
+    # withdrawal states a reason only in words the patterns know.
+    reason = stated_reason(services, t, text, by_meaning=not withdrawal)
     item = pick_item(services, t, text)
     if isinstance(item, TurnResult):
         return item
-    return answer_return(services, t, item, reason, text)
+    result = answer_return(services, t, item, reason, text)
+    return with_withdrawal(t, result) if withdrawal else result
 
 
-def stated_reason(services: Services, t: Turn, text: str) -> ReturnReason | None:
+def with_withdrawal(t: Turn, result: TurnResult) -> TurnResult:
+    """A declared withdrawal is told why it is decided as a return: the legal right lies
+    inside the returns window (the marketplace's policy says how many days each)."""
+    assert t.order is not None
+    policy = load_policy(t.order.marketplace)
+    right = policy.withdrawal
+    if right is None or t.decision is None or not t.decision.eligible:
+        return result
+    said = render("return_withdrawal", t.language, days=right.days, window=policy.window.days)
+    t.citations.append(Citation(kind="policy", source=right.source,
+                                rule=f"{t.order.marketplace}.withdrawal.within_returns",
+                                text=f"{right.days} / {policy.window.days}"))
+    return replace(result, text=f"{result.text} {said}")
+
+
+def stated_reason(services: Services, t: Turn, text: str, *,
+                  by_meaning: bool = True) -> ReturnReason | None:
     """The reason this message states, else the one stated before the agent asked which
-    item or how many (the answer continues that request); kept for the next turn."""
-    reason = extract_return_reason(text, t.language, by_meaning=not t.continued,
+    item or how many (the answer continues that request); kept for the next turn. Without
+    ``by_meaning`` only the reason patterns read it."""
+    reason = extract_return_reason(text, t.language, by_meaning=by_meaning and not t.continued,
                                    embed=services.vectors)
     earlier = t.conv.pending_reason
     if reason is None and t.continued and earlier in RETURN_REASONS:
