@@ -24,7 +24,12 @@ from agent.cases import (
 )
 from agent.contact_filter import contact_filter
 from agent.db import Store
-from agent.expiry import ExpiryRefund, carried_out_refund, undelivered_line_refunds
+from agent.expiry import (
+    ExpiryRefund,
+    carried_out_refund,
+    not_received_line_refunds,
+    undelivered_line_refunds,
+)
 from agent.models import CaseRow, ConversationRow, RefundRow
 from agent.records import Order, Seller
 from agent.refunds import case_cause, record_refund, refunded_units
@@ -150,8 +155,10 @@ class CaseDesk:
         if rule.on_expiry == "tell_options":
             return render("case_expired_options", lang, case_id=case.id,
                           order_id=order.order_id), []
-        if rule.on_expiry == "refund_undelivered_lines":
-            lines = undelivered_line_refunds(order, policy.money_decimals)
+        if rule.on_expiry in ("refund_undelivered_lines", "refund_lines_not_received"):
+            lines = (undelivered_line_refunds(order, policy.money_decimals)
+                     if rule.on_expiry == "refund_undelivered_lines"
+                     else not_received_line_refunds(order, policy.money_decimals))
             if not lines:
                 return render("case_expired_shipment_delivered", lang, case_id=case.id,
                               order_id=order.order_id), []

@@ -58,14 +58,22 @@ def seller_language(seller: Seller) -> str:
     return "en"
 
 
+def open_case_of(session: Session, *, conversation_id: str, order_id: str,
+                 category: str) -> CaseRow | None:
+    """The conversation's open case of ``category`` about the order, if one is open: a
+    second report of the same problem joins it."""
+    return session.scalar(select(CaseRow).where(
+        CaseRow.conversation_id == conversation_id, CaseRow.order_id == order_id,
+        CaseRow.category == category, CaseRow.status == OPEN))
+
+
 def open_case(session: Session, *, request: CaseRequest, order: Order, seller: Seller,
               conversation: ConversationRow, language: str, now: datetime,
               portal_url: str) -> CaseRow:
     """Open a case (or return the open one for the same order and category) and queue the
     seller's notification."""
-    existing = session.scalar(select(CaseRow).where(
-        CaseRow.conversation_id == conversation.id, CaseRow.order_id == order.order_id,
-        CaseRow.category == request.category, CaseRow.status == OPEN))
+    existing = open_case_of(session, conversation_id=conversation.id,
+                            order_id=order.order_id, category=request.category)
     if existing is not None:
         return existing
     rule = request.expiry_rule

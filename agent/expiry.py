@@ -47,6 +47,12 @@ def undelivered_refunds(order: Order, decimals: int) -> list[tuple[OrderItem, Mo
     The rounded shares add up to the shipping paid (the last line takes the remainder)."""
     if order.status not in UNDELIVERED_STATUSES:
         return []
+    return line_refunds(order, decimals)
+
+
+def line_refunds(order: Order, decimals: int) -> list[tuple[OrderItem, Money]]:
+    """Each line with its refund, whatever the order's status: its price and its share of
+    the shipping paid, the rounded shares adding up to the shipping paid."""
     shipping = round_money(order.shipping_paid.amount, decimals) \
         if order.shipping_paid is not None else Decimal(0)
     refunds: list[tuple[OrderItem, Money]] = []
@@ -66,6 +72,14 @@ def undelivered_line_refunds(order: Order, decimals: int) -> list[ExpiryRefund]:
     shipping paid."""
     return [ExpiryRefund(item, item.quantity, refund, EXPIRY_REASON)
             for item, refund in undelivered_refunds(order, decimals)]
+
+
+def not_received_line_refunds(order: Order, decimals: int) -> list[ExpiryRefund]:
+    """A parcel shown as delivered that the customer did not receive: every line, whole,
+    with its share of the shipping paid (what was refunded since is left out when
+    recorded)."""
+    return [ExpiryRefund(item, item.quantity, refund, EXPIRY_REASON)
+            for item, refund in line_refunds(order, decimals)]
 
 
 def carried_out_refund(order: Order, asin: str, promised: ReturnDecision | None,

@@ -81,8 +81,11 @@ class Services:
     def escalate(self, t: Turn, category: str, asins: list[str], key: str, *,
                  question: str | None = None, needs: str | None = None,
                  topic: str | None = None, slots: dict[str, object] | None = None,
-                 decision: ReturnDecision | None = None, **more: object) -> TurnResult:
-        """Open a case for the turn's seller and tell the customer its id and deadline."""
+                 decision: ReturnDecision | None = None, case_reason: str | None = None,
+                 **more: object) -> TurnResult:
+        """Open a case for the turn's seller and tell the customer its id and deadline.
+        ``case_reason``: why the seller is needed, when no return decision says it (a case
+        reason may have its own deadline and expiry rule)."""
         assert t.order is not None and t.seller is not None
         # The reply names the products the case is about: the order's items are its evidence.
         cite_order(t, "items", ", ".join(asins))
@@ -91,7 +94,7 @@ class Services:
             category=category, asins=asins, topic=topic,
             question=question or render(f"seller_question_{category}", "en", **shown_order),
             needs=needs or render(f"seller_needs_{category}", "en", **shown_order),
-            case_reason=decision.case_reason if decision else None,
+            case_reason=case_reason or (decision.case_reason if decision else None),
             decision=decision.model_dump(mode="json") if decision else None)
         t.case = open_case(t.session, request=request, order=t.order, seller=t.seller,
                            conversation=t.conv, language=t.language, now=t.now,

@@ -32,6 +32,7 @@ RETURN_REASON_PATTERNS = DATA_DIR / "return_reasons.json"
 RETURN_REASON_EXAMPLES = DATA_DIR / "return_reason_examples.jsonl"
 BUYING_WORDS = DATA_DIR / "buying_words.json"
 WITHDRAWAL_WORDS = DATA_DIR / "withdrawal_words.json"
+NOT_RECEIVED_WORDS = DATA_DIR / "not_received_words.json"
 
 SUPPORTED_LANGUAGES = ("de", "es", "en", "fr", "it")
 
@@ -350,6 +351,19 @@ def states_withdrawal(text: str) -> bool:
     return any(p.search(folded) for p in _withdrawal_patterns())
 
 
+@cache
+def _not_received_patterns() -> tuple[re.Pattern[str], ...]:
+    return _compiled(json.loads(NOT_RECEIVED_WORDS.read_text(encoding="utf-8")))
+
+
+def states_not_received(text: str) -> bool:
+    """Whether a message says the parcel did not reach the customer ("Tracking says
+    delivered, I got nothing", "dice entregado pero no me ha llegado nada"). Every language's
+    words at once, as for withdrawal."""
+    folded = fold(text)
+    return any(p.search(folded) for p in _not_received_patterns())
+
+
 # Read as these, a message may still be a question about a product the customer ordered.
 OWNED_PRODUCT_CANDIDATES = frozenset({"pre_order_question", "other", "ask_for_person"})
 # How likely (the fused probability of product_question) a message read as "not understood"
@@ -392,6 +406,7 @@ def warm_up() -> None:
     _reason_patterns()
     _buying_patterns()
     _withdrawal_patterns()
+    _not_received_patterns()
     load_examples(INTENT_EXAMPLES, "intent", meaning_text)
     load_examples(RETURN_REASON_EXAMPLES, "reason", meaning_text)
 

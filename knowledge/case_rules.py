@@ -17,6 +17,7 @@ OnExpiry = Literal[
     "seller_could_not_confirm",  # product questions: no answer, the option to return
     "carry_out_return_decision",  # return and item-problem cases: the refund the customer was told
     "refund_undelivered_lines",  # shipment overdue or lost: undelivered lines and their shipping
+    "refund_lines_not_received",  # shown as delivered, not received: every line and its shipping
     "tell_cancellation_not_confirmed",  # cancellation: no refund, a delivered parcel goes back free
     "tell_options",  # a person, "not understood": a return or a new question, never a refund
 ]
@@ -46,7 +47,8 @@ class ExpiryRule(BaseModel):
 
     @property
     def refunds(self) -> bool:
-        return self.on_expiry in ("carry_out_return_decision", "refund_undelivered_lines")
+        return self.on_expiry in ("carry_out_return_decision", "refund_undelivered_lines",
+                                  "refund_lines_not_received")
 
 
 class OverdueRule(BaseModel):

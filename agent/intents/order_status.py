@@ -1,13 +1,26 @@
-"""Where an order is: from the order record, cited field by field; an order not delivered
-some days after its estimate is a case for the seller to investigate (the case rules say how
-many days)."""
+"""Where an order is: from the order record, cited field by field. An order not delivered
+some days after its estimate (the case rules say how many), or one shown as delivered that the
+customer did not receive, is a shipment case for the seller to investigate: one case per
+order, told with an apology and the refund the customer gets if the seller does not account
+for the parcel in time."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from agent.cases import open_case_of
+from agent.expiry import line_refunds, undelivered_refunds
 from agent.messages import Citation
-from agent.replies import day, render
+from agent.replies import day, money, render
 from agent.turn import Services, Turn, TurnResult, cite_order
+from agent.understanding import states_not_received
+from base.clock import as_utc
+from base.money import Money
 from knowledge.case_rules import load_case_rules
+from knowledge.policy import load_policy
+
+SHIPMENT = "shipment"
+NOT_RECEIVED = "not_received"  # the case reason of a parcel shown delivered, not received
 
 
 def order_status(services: Services, t: Turn, text: str) -> TurnResult:
@@ -21,8 +34,14 @@ def order_status(services: Services, t: Turn, text: str) -> TurnResult:
         delivered = order.delivery_date or order.estimated_delivery_date
         assert delivered is not None
         cite_order(t, "delivery_date", delivered)
-        return TurnResult(render("status_delivered", lang, delivery_date=day(delivered, lang),
-                                 **slots), "answered")
+        slots["delivery_date"] = day(delivered, lang)
+        # Once reported, the parcel's whereabouts are the open case's: "where is it?" is
+        # told that case, not "delivered" again.
+        if states_not_received(text) or open_case_of(
+                t.session, conversation_id=t.conv.id, order_id=order.order_id,
+                category=SHIPMENT) is not None:
+            return _shipment_case(services, t, slots, not_received=True)
+        return TurnResult(render("status_delivered", lang, **slots), "answered")
     estimated = order.estimated_delivery_date
     if estimated:
         cite_order(t, "estimated_delivery_date", estimated)
@@ -43,8 +62,7 @@ def order_status(services: Services, t: Turn, text: str) -> TurnResult:
     # Not delivered N days after the estimate: on that day the seller investigates.
     investigate_from = estimated + overdue.after if estimated else None
     if investigate_from and t.today >= investigate_from:
-        return services.escalate(t, "shipment", [i.asin for i in order.items],
-                                 "status_overdue_case", slots=slots)
+        return _shipment_case(services, t, slots, not_received=False)
     if estimated and investigate_from and t.today > estimated:
         slots["investigate_from"] = day(investigate_from, lang)
         t.citations.append(Citation(
@@ -55,3 +73,46 @@ def order_status(services: Services, t: Turn, text: str) -> TurnResult:
     if not estimated:
         slots["estimated"] = "-"
     return TurnResult(render("status_shipped", lang, **slots), "answered")
+
+
+def _shipment_case(services: Services, t: Turn, slots: dict[str, object], *,
+                   not_received: bool) -> TurnResult:
+    """The order's one shipment case (opened now, or the one already open: told so, not
+    opened twice) and the refund its expiry rule gives if the seller does not account for
+    the parcel by the case's deadline, both cited."""
+    order, lang = t.order, t.language
+    assert order is not None
+    open_before = open_case_of(t.session, conversation_id=t.conv.id, order_id=order.order_id,
+                               category=SHIPMENT)
+    reason = NOT_RECEIVED if not_received else None
+    rule = load_case_rules().for_case(SHIPMENT, reason)
+    decimals = load_policy(order.marketplace).money_decimals
+    lines = (line_refunds(order, decimals) if rule.on_expiry == "refund_lines_not_received"
+             else undelivered_refunds(order, decimals))
+    slots["refund"] = money(Money(amount=sum((m.amount for _, m in lines), Decimal(0)),
+                                  currency=order.items[0].unit_price.currency), lang)
+    t.citations.append(Citation(kind="policy", rule=rule.id, source=rule.source,
+                                text=str(slots["refund"])))
+    asins = [i.asin for i in order.items]
+    if open_before is not None:
+        t.case = open_before
+        cite_order(t, "items", ", ".join(asins))
+        return TurnResult(render("status_case_open", lang, case_id=open_before.id,
+                                 due=day(as_utc(open_before.due_at).date(), lang), **slots),
+                          "escalated")
+    if not_received:
+        return services.escalate(t, SHIPMENT, asins, "status_not_received_case",
+                                 question=render("seller_question_not_received", "en",
+                                                 **_seller_slots(t)),
+                                 needs=render("seller_needs_not_received", "en"),
+                                 case_reason=NOT_RECEIVED, slots=slots)
+    return services.escalate(t, SHIPMENT, asins, "status_overdue_case", slots=slots)
+
+
+def _seller_slots(t: Turn) -> dict[str, str]:
+    assert t.order is not None
+    tracking = t.order.tracking
+    return {"order_id": t.order.order_id,
+            "delivered": str(t.order.delivery_date or t.order.estimated_delivery_date or "-"),
+            "carrier": tracking.carrier if tracking else "-",
+            "tracking": tracking.id if tracking else "-"}
