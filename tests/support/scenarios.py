@@ -87,6 +87,10 @@ DELIVERED_CEILING_LIGHT_DE = Scenario("028-3465355-4950597", index_rows=("1", "1
 #: MFN delivered within the last 30 days, domestic seller: Sabine Müller's two power strips.
 DELIVERED_POWER_STRIPS_DE = Scenario("028-0574709-2253529", index_rows=("1", "19"))
 
+#: MFN delivered within the last 30 days, two ASINs, one of them twice: Nina Wolf's Lumo desk
+#: lamp and two Glimmer LED strips (14 Nov).
+LAMP_AND_TWO_STRIPS_DE = Scenario("028-4997942-8538113", index_rows=("1", "18", "19"))
+
 #: MFN delivered more than 30 days ago: Jana Becker's bed linen (7 Oct).
 EXPIRED_BEDDING_DE = Scenario("028-8914675-8314958", index_rows=("2",))
 
@@ -164,6 +168,10 @@ DELIVERED_HEADLAMP_US = Scenario("111-0182947-4168020", index_rows=("1", "19"))
 
 #: MFN shipped, estimated delivery passed by 1-2 days: Marcus Washington's headlamp.
 LATE_HEADLAMP_US = Scenario("111-2146541-9938725", index_rows=("5",))
+
+#: MFN shipped, estimated delivery passed by more than 3 days: Kevin O'Connor's USB-C charger
+#: (expected 16 Nov).
+OVERDUE_CHARGER_US = Scenario("111-4219587-3551462", index_rows=("6",))
 
 #: Seller Fulfilled Prime: Brian Nguyen's headlamp.
 SFP_HEADLAMP_US = Scenario("111-7281796-6186488", index_rows=("10",))
