@@ -53,6 +53,8 @@ def case_refunds(store: Store, case_id: str) -> list[RefundRow]:
     (DELIVERED_SHEETS_ES, "Buenas tardes, me han mandado otro modelo", "es", "wrong_item"),
     (DELIVERED_DESK_LAMP_DE, "Mir wurde die falsche Farbe geliefert", "de", "wrong_item"),
     (DELIVERED_DESK_LAMP_DE, "Die Lampe kam mit abgebrochenem Fuß an", "de", None),
+    # The word for the order beside its number is no reason (it lay nearest buyer's remorse).
+    (DELIVERED_DESK_LAMP_DE, "Die Lampe kam mit abgebrochenem Fuß an, Bestellung", "de", None),
     (DELIVERED_HEADLAMP_US, "My headlamp arrived smashed", "en", "damaged_in_delivery"),
 ])
 def test_wrong_and_damaged_items_are_returned_at_the_sellers_cost(
