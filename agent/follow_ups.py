@@ -139,8 +139,9 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
 def _held(topic: str, facts: dict[str, Any]) -> str | None:
     """The remembered fact that answers a topic, if the answer held one."""
     if topic == "deadline":
-        # "bis wann?": the return's deadline, else the day the case is answered by.
-        return next((f for f in ("return_by", "case") if f in facts), None)
+        # "bis wann?": the day a case opened is answered by (its reply ends on that day),
+        # else the return's deadline.
+        return next((f for f in ("case", "return_by") if f in facts), None)
     return topic if topic in facts else None
 
 
