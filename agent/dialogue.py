@@ -5,7 +5,8 @@ A conversation row keeps its language, the order in view, what the agent last as
 row it did not understand. A message is read against them: a short answer to what was asked
 continues the earlier request, and a question about a product the sender has proven theirs is
 a product question even when the intent models could not place it. Who the sender has proven
-to be is ``agent.identity``'s to say.
+to be is ``agent.identity``'s to say; what the last answer was decided from, and a follow-up
+about it, ``agent.follow_ups``'s.
 """
 
 from __future__ import annotations

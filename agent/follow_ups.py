@@ -99,18 +99,25 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
                                     field="tracking.id", text=order.tracking.id))}
     decision = t.decision
     if decision is not None and decision.eligible:
-        # The same evidence the return's answer cited: the returns engine's rule.
-        rule = Citation(kind="policy", rule=decision.rule, source=decision.source,
-                        text=", ".join(decision.rules))
+        def rule(value: object) -> Citation:
+            # The returns engine's rule the first answer cited, with the value it decided:
+            # the follow-up's sentence states that value and nothing else.
+            return Citation(kind="policy", rule=decision.rule, source=decision.source,
+                            text=str(value))
+
         if decision.return_shipping_paid_by:
             facts["who_pays"] = {"payer": decision.return_shipping_paid_by,
-                                 "cite": _cited(rule)}
+                                 "cite": _cited(rule(decision.return_shipping_paid_by))}
+        # The sentences that name the item cite it, as the first answer cited the order.
+        item = Citation(kind="order", order_id=order.order_id, field="items",
+                        text=t.conv.asin or ", ".join(i.asin for i in order.items))
         if decision.return_by:
             delivered = ([Citation(kind="order", order_id=order.order_id,
                                    field="delivery_date", text=str(order.delivery_date))]
                          if order.delivery_date else [])
             facts["return_by"] = {"date": decision.return_by.isoformat(),
-                                  "cite": _cited(rule, *delivered)}
+                                  "cite": _cited(rule(decision.return_by.isoformat()),
+                                                 *delivered, item)}
         # A returnless refund is already in the ledger: when it was paid is the refund
         # status's to tell from there, not a promise remembered here.
         if decision.refund and decision.method != "returnless_refund":
@@ -118,13 +125,15 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
                     or load_policy(order.marketplace).refund_within_business_days)
             timing = Citation(kind="policy", rule=f"{order.marketplace}.refund.timing",
                               text=str(days))
-            facts["refund"] = {"amount": str(decision.refund.amount),
-                               "currency": decision.refund.currency, "days": days,
-                               "cite": _cited(rule, timing)}
+            refund = decision.refund
+            facts["refund"] = {"amount": str(refund.amount), "currency": refund.currency,
+                               "days": days,
+                               "cite": _cited(rule(f"{refund.amount} {refund.currency}"),
+                                              timing)}
         if decision.method and not decision.needs_case:
-            facts["send_back"] = {"method": decision.method,
-                                  "address": address(decision.return_address),
-                                  "cite": _cited(rule)}
+            shown = address(decision.return_address)
+            facts["send_back"] = {"method": decision.method, "address": shown,
+                                  "cite": _cited(rule(shown or decision.method), item)}
     if t.case is not None:
         due = as_utc(t.case.due_at).date()
         facts["case"] = {"id": t.case.id, "due": due.isoformat(),

@@ -13,6 +13,8 @@ from agent.db import Store
 from agent.messages import Reply
 from agent.models import CaseRow, ConversationRow
 from agent.replies import render
+from evals.groundedness import Records, evidence_for, judge
+from knowledge.pages import ProductPage
 from tests.agent.conftest import Say
 from tests.support.scenarios import (
     DELIVERED_BEDDING_DE,
@@ -20,6 +22,7 @@ from tests.support.scenarios import (
     DELIVERED_SHEETS_ES,
     HAZMAT_POWER_BANK_ES,
     Scenario,
+    demo_orders,
 )
 
 pytestmark = pytest.mark.slow
@@ -39,6 +42,13 @@ def chat(say: Say, order: Scenario, *texts: str, thread: str = "t") -> list[Repl
             for text in texts]
 
 
+def ungrounded(reply: Reply, pages: list[ProductPage]) -> list[str]:
+    """The sentences of a reply its own citations do not hold (the dev eval's judge; the
+    customer's words are not counted as evidence here)."""
+    records = Records.of(pages, demo_orders().values())
+    return [s.text for s in judge(reply, evidence_for(reply, records, ())) if not s.grounded]
+
+
 def policy_rules(reply: Reply) -> set[str | None]:
     return {c.rule for c in reply.citations if c.kind == "policy"}
 
@@ -47,7 +57,8 @@ def order_fields(reply: Reply) -> set[str | None]:
     return {c.field for c in reply.citations if c.kind == "order"}
 
 
-def test_german_follow_ups_are_answered_from_the_return_decided(say: Say) -> None:
+def test_german_follow_ups_are_answered_from_the_return_decided(
+        say: Say, demo_pages: list[ProductPage]) -> None:
     order = DELIVERED_BEDDING_DE.order
     assert order.tracking is not None
     first, porto, tracking, money, where, until, bye = chat(
@@ -62,6 +73,7 @@ def test_german_follow_ups_are_answered_from_the_return_decided(say: Say) -> Non
     for reply in (porto, tracking, money, where, until):
         assert reply.outcome == "answered" and reply.language == "de", reply
         assert sentences(reply.text) == 1, reply.text
+        assert ungrounded(reply, demo_pages) == []
     # Who pays: the seller, grounded in the same returns rule the first answer cited.
     assert porto.intent == "return_request" and "Verkäufer" in porto.text
     assert "Rücksendung" in porto.text and "Erstattung" not in porto.text
@@ -127,7 +139,8 @@ def test_english_follow_ups_and_thanks_alone_offers_more(say: Say) -> None:
     assert bye.intent == "thanks" and "?" not in bye.text
 
 
-def test_a_case_number_and_its_deadline_are_told_again(say: Say, store: Store) -> None:
+def test_a_case_number_and_its_deadline_are_told_again(
+        say: Say, store: Store, demo_pages: list[ProductPage]) -> None:
     first, number, until = chat(
         say, DELIVERED_BEDDING_DE,
         f"Ich möchte bitte mit einem Mitarbeiter sprechen ({DELIVERED_BEDDING_DE.order_id}).",
@@ -137,7 +150,7 @@ def test_a_case_number_and_its_deadline_are_told_again(say: Say, store: Store) -
         case = s.get(CaseRow, first.case_id)
         assert case is not None
     assert first.case_id in number.text and number.outcome == "answered"
-    assert sentences(number.text) == 1
+    assert sentences(number.text) == 1 and ungrounded(number, demo_pages) == []
     assert first.case_id in until.text  # after a case, "bis wann?" asks when it is answered
     assert {c.case_id for c in number.citations} == {first.case_id}
     with store.sessions() as s:
