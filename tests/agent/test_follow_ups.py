@@ -9,7 +9,9 @@ import re
 import pytest
 from sqlalchemy import select
 
+from agent.closings import says_goodbye
 from agent.db import Store
+from agent.follow_ups import asked_topic
 from agent.messages import Reply
 from agent.models import CaseRow, ConversationRow
 from agent.replies import render
@@ -204,3 +206,35 @@ def test_a_product_in_several_orders_still_asks_which_order(say: Say) -> None:
     assert (reply.outcome, reply.intent) == ("needs_info", "return_request")
     assert "123-1234567-1234567" in reply.text
     assert not [c for c in reply.citations if c.kind == "order"]
+
+
+@pytest.mark.parametrize(("text", "language", "topic"), [
+    ("muss ich Porto zahlen?", "de", "who_pays"), ("Sendungsnummer?", "de", "tracking"),
+    ("bis wann ist das Geld auf dem Konto?", "de", "refund"), ("bis wann?", "de", "deadline"),
+    ("wohin schicke ich es?", "de", "send_back"), ("und die Fallnummer?", "de", "case"),
+    ("¿y el envío lo pago yo?", "es", "who_pays"), ("número de seguimiento?", "es", "tracking"),
+    ("¿hasta cuándo?", "es", "deadline"), ("¿cuándo me devuelven el dinero?", "es", "refund"),
+    ("who pays postage?", "en", "who_pays"), ("tracking number?", "en", "tracking"),
+    ("when do I get my money?", "en", "refund"), ("where do I send it?", "en", "send_back"),
+    ("qui paie les frais de retour ?", "fr", "who_pays"), ("numéro de suivi ?", "fr", "tracking"),
+    ("jusqu'à quand ?", "fr", "deadline"), ("chi paga la spedizione?", "it", "who_pays"),
+    ("numero di tracciamento?", "it", "tracking"), ("quando arriva il rimborso?", "it", "refund"),
+    # A product question that shares a word with a follow-up is none.
+    ("Hat die Uhr Schlaf-Tracking?", "de", None), ("Ist die App kostenlos?", "de", None),
+    ("Does it have sleep tracking?", "en", None), ("¿tiene seguimiento del sueño?", "es", None),
+])
+def test_the_follow_up_words_name_the_fact_asked(text: str, language: str,
+                                                 topic: str | None) -> None:
+    assert asked_topic(text, language) == topic
+
+
+@pytest.mark.parametrize(("text", "language", "intent", "closes"), [
+    ("Okay danke tschüss", "de", "thanks", True), ("gracias, adiós", "es", "thanks", True),
+    ("thanks, bye", "en", "thanks", True), ("merci au revoir", "fr", "thanks", True),
+    ("grazie ciao", "it", "thanks", True), ("Vielen Dank!", "de", "thanks", False),
+    # "Ciao" alone greets; a farewell read as a request is answered as the request.
+    ("Ciao", "it", "greeting", False), ("bye, wo ist mein Paket?", "de", "order_status", False),
+])
+def test_a_goodbye_is_told_from_thanks_and_greetings(text: str, language: str, intent: str,
+                                                    closes: bool) -> None:
+    assert says_goodbye(text, language, intent) is closes
