@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agent.closings import says_goodbye
 from agent.db import Store
 from agent.identity import order_in_view, proven_products
 from agent.messages import InboundMessage, Outcome
@@ -115,6 +116,9 @@ def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
     """The intent of a message read on its own (``intent``, with how likely a product
     question, ``product``, and its likelier rival, ``rival``) as it stands in the
     conversation: continuing what was asked, about an ordered product, or about buying."""
+    if says_goodbye(text, conv.language or "", intent):
+        # "Okay danke tschüss" ends the conversation, whatever the agent last asked.
+        return Reading(intent, continued=False)
     if continues_request(conv, text, intent, order_ids):
         # A short answer to what the agent asked continues the earlier request.
         return Reading(conv.pending_intent or intent, continued=True)

@@ -238,3 +238,11 @@ def test_the_follow_up_words_name_the_fact_asked(text: str, language: str,
 def test_a_goodbye_is_told_from_thanks_and_greetings(text: str, language: str, intent: str,
                                                     closes: bool) -> None:
     assert says_goodbye(text, language, intent) is closes
+
+
+def test_a_goodbye_ends_a_request_the_agent_asked_about(say: Say) -> None:
+    asked, bye = [say(text, sender="session-7", channel="chat", thread="t")
+                  for text in ("Wo ist mein Paket?", "Okay danke tschüss")]
+    assert asked.outcome == "needs_info" and "123-1234567-1234567" in asked.text
+    assert (bye.outcome, bye.intent) == ("answered", "thanks")
+    assert bye.text == render("goodbye", "de")
