@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from agent import inflight
 from agent.answer_decision import AnswerDecision, decision_for
 from agent.case_desk import CaseDesk
+from agent.closings import says_goodbye
 from agent.contacts import record_contact
 from agent.db import Store
 from agent.dialogue import (
@@ -32,6 +33,7 @@ from agent.dialogue import (
     remember_order,
 )
 from agent.enrolment import enrolment_history
+from agent.follow_ups import answer_follow_up, remember_answer
 from agent.identity import proven_order
 from agent.intents import HANDLERS
 from agent.meaning import Embed
@@ -262,13 +264,25 @@ class Agent:
         language = understood.language
         conv.language = language
         order_ids = extract_order_ids(text)
-        reading = read_in_dialogue(self.store, self.index, msg, conv, text, order_ids,
-                                   intent=understood.intent, product=understood.product,
-                                   rival=understood.rival)
-        intent = reading.intent
-        turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
-                    language=language, intent=intent, now=now, continued=reading.continued)
-        result = self._act(turn, text, order_ids)
+        follow_up = answer_follow_up(self.store, conv, msg, text, language, order_ids)
+        if follow_up is not None:
+            # A fact of the last answer asked again ("Sendungsnummer?"): told from what that
+            # answer was decided from, which stays remembered for the next follow-up.
+            intent = follow_up.intent
+            turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
+                        language=language, intent=intent, now=now, order=follow_up.order,
+                        citations=follow_up.citations)
+            result = TurnResult(follow_up.text, "answered")
+        else:
+            reading = read_in_dialogue(self.store, self.index, msg, conv, text, order_ids,
+                                       intent=understood.intent, product=understood.product,
+                                       rival=understood.rival)
+            intent = reading.intent
+            turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
+                        language=language, intent=intent, now=now,
+                        continued=reading.continued)
+            result = self._act(turn, text, order_ids)
+            remember_answer(turn, result.outcome)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
         end_turn(conv, intent, result.outcome,
@@ -294,6 +308,9 @@ class Agent:
             t.citations.append(Citation(kind="policy", rule=f"scope.{t.intent}",
                                         text=render(key, lang)))
             return TurnResult(render(key, lang), "redirected", where)
+        if says_goodbye(text, lang, t.intent):
+            # "Okay danke tschüss" ends the conversation: no offer of more help.
+            return TurnResult(render("goodbye", lang), "answered")
         if t.intent == "greeting":
             return TurnResult(render("greeting", lang), "answered")
         if t.intent == "thanks":

@@ -5,7 +5,8 @@ A conversation row keeps its language, the order in view, what the agent last as
 row it did not understand. A message is read against them: a short answer to what was asked
 continues the earlier request, and a question about a product the sender has proven theirs is
 a product question even when the intent models could not place it. Who the sender has proven
-to be is ``agent.identity``'s to say.
+to be is ``agent.identity``'s to say; what the last answer was decided from, and a follow-up
+about it, ``agent.follow_ups``'s.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agent.closings import says_goodbye
 from agent.db import Store
 from agent.identity import order_in_view, proven_products
 from agent.messages import InboundMessage, Outcome
@@ -114,6 +116,9 @@ def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
     """The intent of a message read on its own (``intent``, with how likely a product
     question, ``product``, and its likelier rival, ``rival``) as it stands in the
     conversation: continuing what was asked, about an ordered product, or about buying."""
+    if says_goodbye(text, conv.language or "", intent):
+        # "Okay danke tschüss" ends the conversation, whatever the agent last asked.
+        return Reading(intent, continued=False)
     if continues_request(conv, text, intent, order_ids):
         # A short answer to what the agent asked continues the earlier request.
         return Reading(conv.pending_intent or intent, continued=True)

@@ -10,15 +10,23 @@ order that does not exist and someone else's are answered alike.
 from __future__ import annotations
 
 import logging
+import re
 
 from agent.db import Store
 from agent.messages import InboundMessage
 from agent.models import ConversationRow
 from agent.records import Order, Seller
 from agent.turn import Turn, TurnResult, ask
+from agent.understanding import fold
 from agent.verification import check_code, extract_code, is_customer, live_code, request_code
 
 log = logging.getLogger(__name__)
+
+# A product is named by the first words of its title (``agent.replies.item_name``'s six).
+NAME_WORDS = 6
+# A word this long may name a product as the end of a compound word of its name ("Lampe",
+# "Schreibtischlampe"); a shorter one only as a whole word.
+MIN_COMPOUND_HEAD = 5
 
 
 def order_in_view(store: Store, msg: InboundMessage, conv: ConversationRow,
@@ -49,6 +57,33 @@ def proven_products(store: Store, msg: InboundMessage, conv: ConversationRow,
     return list(dict.fromkeys(item.asin for order in orders for item in order.items))
 
 
+def _name_words(title: str) -> list[str]:
+    """The words a product is called by: its title's head, before the first comma and within
+    the six words a reply names it by ("HappyBricks Klemmbausteine Feuerwache 3-in-1", not
+    the "612 Teile" after it, which a message about missing parts would match)."""
+    head = " ".join(title.split(",", 1)[0].split()[:NAME_WORDS])
+    return re.findall(r"[^\W\d_]{3,}", fold(head))
+
+
+def _names(words: set[str], title: str) -> bool:
+    """Whether a message's words name a product: a word of its name, or the end of a
+    compound one ("Lampe" in "Schreibtischlampe")."""
+    return any(w == n or len(w) >= MIN_COMPOUND_HEAD and n.endswith(w)
+               for n in _name_words(title) for w in words)
+
+
+def orders_naming(store: Store, orders: list[Order], text: str) -> list[Order]:
+    """Those of a proven contact's orders holding a product the message names by its
+    name's words; all of them when it names none (the customer is then asked which)."""
+    words = set(re.findall(r"[^\W\d_]{4,}", fold(text)))
+    named = []
+    for order in orders:
+        pages = (store.page(item.asin, order.marketplace) for item in order.items)
+        if any(page is not None and _names(words, page.title) for page in pages):
+            named.append(order)
+    return named or orders
+
+
 def proven_order(store: Store, t: Turn, order_ids: list[str]
                  ) -> tuple[Order, Seller | None] | TurnResult:
     """The order this turn is about, once the requester proved it is theirs: their
@@ -62,6 +97,9 @@ def proven_order(store: Store, t: Turn, order_ids: list[str]
     if not conv.order_id:
         # Only a proven contact's own orders: a typed address proves nothing.
         known = store.orders_for_contact(msg.verified_contact) if msg.verified_contact else []
+        if len(known) > 1:
+            # "Die Bettwäsche kam kaputt an": the one of their orders holding that product.
+            known = orders_naming(store, known, msg.text)
         if len(known) != 1:
             return ask(t, "ask_order_id", "order_id")
         conv.order_id = known[0].order_id

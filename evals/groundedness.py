@@ -32,7 +32,8 @@ from knowledge.pages import ProductPage
 # Templates that only greet, ask or point the customer on: they state no fact, so they need
 # no citation. Every other template states policy, order or page facts.
 CONVERSATIONAL_TEMPLATES = frozenset({
-    "greeting", "thanks", "ask_order_id", "ask_item", "ask_rephrase", "case_follow_up_sms",
+    "greeting", "thanks", "goodbye", "ask_order_id", "ask_item", "ask_rephrase",
+    "case_follow_up_sms",
     "code_sent", "code_ask", "code_wrong", "code_expired", "code_exhausted", "code_limit",
 })
 _SLOT = re.compile(r"\{(\w+)\}")
