@@ -27,6 +27,7 @@ SPLIT_WORDS = DATA_DIR / "request_split.json"
 # open no request and are joined again); a line break ends one as well.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n+\s*")
 _WORD = re.compile(r"[\w'’-]+")
+QUESTION, REQUEST = "question", "request"
 # What may come before a part's first word: spaces, commas, Spanish opening marks, quotes.
 _LEADING = re.compile(r"^[\s,;:¿¡\"'«(–—-]+")
 
@@ -38,6 +39,7 @@ class SplitWords:
     joins: tuple[str, ...]  # lower-cased, longest first
     cut: re.Pattern[str]  # where a sentence may be cut: before a join's first word
     opens: re.Pattern[str]  # a question word, a yes/no question's verb, a request phrase
+    requests: re.Pattern[str]  # a request phrase alone ("ich möchte", "quiero", "I want")
     subjects: frozenset[str]
     not_verbs: frozenset[str]  # first words that are no verb ("hallo ich", "leider ist")
     inverted: tuple[str, ...]
@@ -58,7 +60,8 @@ def split_words(language: str) -> SplitWords:
     cut = re.compile(rf"(?:\s*,\s*|\s+)(?=(?:{starts})\s)", re.IGNORECASE)
     openers = [*words["question_words"], *words["question_verbs"], *words["request_openers"]]
     opens = re.compile(rf"^(?:{_phrases(openers)})(?![\w])")
-    return SplitWords(joins=joins, cut=cut, opens=opens,
+    requests = re.compile(rf"^(?:{_phrases(words['request_openers'])})(?![\w])")
+    return SplitWords(joins=joins, cut=cut, opens=opens, requests=requests,
                       subjects=frozenset(fold(s) for s in words["subjects"]),
                       not_verbs=frozenset(fold(s) for s in words["not_verbs"]),
                       inverted=tuple(fold(s) for s in words["inverted"]))
@@ -100,8 +103,20 @@ def opens_request(text: str, language: str) -> bool:
             and tokens[1] in words.subjects)
 
 
-def _asks(text: str, language: str) -> bool:
-    return opens_request(text, language) or text.rstrip(" )]\"'»").endswith("?")
+def _ends_asking(text: str) -> bool:
+    return text.rstrip(" )]\"'»").endswith("?")
+
+
+def _kind(text: str, language: str) -> str | None:
+    """How a sentence asks: as a question (its "?"), as a request (it opens with a request
+    phrase: "Y además quiero devolverla"), or not at all. A question word without the
+    question mark opens as many a clause that asks nothing ("Es que no sé si…", "when i
+    hold it up…"): that sentence tells, it does not ask."""
+    if _ends_asking(text):
+        return QUESTION
+    if split_words(language).requests.match(fold(without_join(text, language))):
+        return REQUEST
+    return None
 
 
 @dataclass(frozen=True)
@@ -122,9 +137,10 @@ def _spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[_S
     return [s for s in spans if text[s.start:s.end].strip()]
 
 
-def _sentence_parts(text: str, sentence: _Span, language: str) -> list[tuple[_Span, bool]]:
+def _sentence_parts(text: str, sentence: _Span, language: str
+                    ) -> list[tuple[_Span, str | None]]:
     """A sentence's requests: cut at a join only where both sides open as a request ("Wie
-    schwer ist sie, und lädt sie ein iPhone 15?"); each with whether it asks."""
+    schwer ist sie, und lädt sie ein iPhone 15?"); each with how it asks (``_kind``)."""
     pieces = _spans(split_words(language).cut, text, sentence.start, sentence.end)
     kept: list[_Span] = pieces[:1]
     for piece in pieces[1:]:
@@ -134,34 +150,52 @@ def _sentence_parts(text: str, sentence: _Span, language: str) -> list[tuple[_Sp
         else:  # "die Lampe kam kaputt an und ich möchte sie zurückgeben": one request
             kept[-1] = _Span(kept[-1].start, piece.end)
     if len(kept) > 1:
-        return [(span, True) for span in kept]
+        asked = QUESTION if _ends_asking(text[sentence.start:sentence.end]) else REQUEST
+        return [(span, asked) for span in kept]
     whole = kept[0] if kept else sentence
-    return [(whole, _asks(text[whole.start:whole.end], language))]
+    return [(whole, _kind(text[whole.start:whole.end], language))]
 
 
-def request_parts(text: str, language: str) -> list[str]:
-    """The parts of a message that each open a question or a request, in order, with what
-    comes between them (what happened, a greeting, an order number) kept with the request it
-    precedes (or, at the end, follows), and without the words that joined them ("und").
-    One part, the message, when it makes one request."""
+@dataclass(frozen=True)
+class Cut:
+    """One part of a message: its words, and whether it is asked as a question (a "?") or
+    made as a request ("ich möchte…")."""
+
+    text: str
+    question: bool
+
+
+def cut_requests(text: str, language: str) -> list[Cut]:
+    """The parts of a message that each ask a question or make a request, in order, with
+    what comes between them (what happened, a greeting, an order number) kept with the
+    request it precedes (or, at the end, follows), and without the words that joined them
+    ("und"). One part, the message, when it makes one request."""
+    whole = [Cut(text, _ends_asking(text))]
     if language not in SUPPORTED_LANGUAGES:
-        return [text]
+        return whole
     sentences = _spans(_SENTENCE_END, text, 0, len(text))
     pieces = [p for s in sentences for p in _sentence_parts(text, s, language)]
-    if sum(asks for _, asks in pieces) < 2:
-        return [text]
-    parts: list[_Span] = []
+    if sum(kind is not None for _, kind in pieces) < 2:
+        return whole
+    parts: list[tuple[_Span, str]] = []
     start: int | None = None  # where the pieces waiting for the next request began
-    for span, asks in pieces:
+    for span, kind in pieces:
         begin = span.start if start is None else start
-        if asks:
-            parts.append(_Span(begin, span.end))
+        if kind is not None:
+            parts.append((_Span(begin, span.end), kind))
             start = None
         else:
             start = begin
     if start is not None:  # what follows the last request stays with it
-        parts[-1] = _Span(parts[-1].start, len(text))
-    return [without_join(text[p.start:p.end].strip().rstrip(",;"), language) for p in parts]
+        last, kind = parts[-1]
+        parts[-1] = (_Span(last.start, len(text)), kind)
+    return [Cut(without_join(text[p.start:p.end].strip().rstrip(",;"), language),
+                question=kind == QUESTION) for p, kind in parts]
+
+
+def request_parts(text: str, language: str) -> list[str]:
+    """The words of each part ``cut_requests`` finds."""
+    return [cut.text for cut in cut_requests(text, language)]
 
 
 @dataclass(frozen=True)
@@ -173,16 +207,18 @@ class PartReading:
     intent: str
     product: float = 0.0
     rival: float = 0.0
+    question: bool = True  # asked as a question, not only made as a request
 
 
 def read_parts(text: str, language: str, *, embed: Embed = embed) -> tuple[PartReading, ...]:
     """The message's parts, each understood on its own; none when it makes one request (the
     message is then read whole, as ever)."""
-    parts = request_parts(text, language)
+    parts = cut_requests(text, language)
     if len(parts) < 2:
         return ()
     readings = []
     for part in parts:
-        result = classify_intent(part, language, embed=embed)
-        readings.append(PartReading(part, result.intent, result.product, result.rival))
+        result = classify_intent(part.text, language, embed=embed)
+        readings.append(PartReading(part.text, result.intent, result.product, result.rival,
+                                    part.question))
     return tuple(readings)

@@ -33,6 +33,10 @@ NOT_A_REQUEST = frozenset({"other", "greeting", "thanks"})
 ONE_REQUEST: dict[frozenset[str], str] = {
     frozenset({"item_problem", "return_request"}): "return_request",
 }
+# A question about a product (or about buying one) stands on its own only when asked as a
+# question: a sentence that states a wish ("Quiero plantar perejil", "I want them for the
+# beach") tells why the question beside it is asked.
+ASKED_ONLY = frozenset({"product_question", "pre_order_question"})
 # Two questions about a product are two questions (each its own field of the page); two
 # parts asking where the order is are one request.
 DISTINCT_EACH_TIME = frozenset({"product_question"})
@@ -89,7 +93,10 @@ def read_requests(store: Store, index: Retriever, msg: InboundMessage,
         reading = read_in_dialogue(store, index, msg, conv, part.text, order_ids,
                                    intent=part.intent, product=part.product,
                                    rival=part.rival)
-        routed.append((part.text, part.intent if reading.continued else reading.intent))
+        intent = part.intent if reading.continued else reading.intent
+        if intent in ASKED_ONLY and not part.question:
+            intent = "other"  # it says why the question beside it is asked
+        routed.append((part.text, intent))
     return requests_in(routed)
 
 
