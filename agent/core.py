@@ -280,17 +280,20 @@ class Agent:
                                    intent=understood.intent, product=understood.product,
                                    rival=understood.rival)
         # Several requests in one message, each decided on its own; never in an answer to
-        # what the agent asked, which continues that request.
+        # what the agent asked, which continues that request, nor in a message about buying
+        # ("Gibt es das auch in 14 Zoll, und ist es vorrätig?"): all of it is asked before
+        # buying, of the seller.
+        several = bool(understood.parts) and not reading.continued \
+            and reading.intent != "pre_order_question"
         requests = (read_requests(self.store, self.index, msg, conv, understood.parts,
-                                  order_ids)
-                    if understood.parts and not reading.continued else [])
+                                  order_ids) if several else [])
         intent = requests[0].intent if len(requests) > 1 else reading.intent
         turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
                     language=language, intent=intent, now=now, continued=reading.continued)
         parts: list[RequestPart] = []
         if len(requests) > 1:
-            several = answer_requests(turn, requests, order_ids, self._services(), self._act)
-            result, parts = several.result, several.requests
+            answered = answer_requests(turn, requests, order_ids, self._services(), self._act)
+            result, parts = answered.result, answered.requests
         else:
             result = self._act(turn, text, order_ids)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,

@@ -21,8 +21,10 @@ from functools import cache
 
 from agent.meaning import Embed, embed
 from agent.understanding import DATA_DIR, SUPPORTED_LANGUAGES, classify_intent, fold
+from knowledge.text import stopwords
 
 SPLIT_WORDS = DATA_DIR / "request_split.json"
+QUESTION_WORDS = DATA_DIR / "question_words.json"
 # A sentence ends at its mark and the space after it ("ca. 5 kg" is cut too, but its pieces
 # open no request and are joined again); a line break ends one as well.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n+\s*")
@@ -196,6 +198,22 @@ def cut_requests(text: str, language: str) -> list[Cut]:
 def request_parts(text: str, language: str) -> list[str]:
     """The words of each part ``cut_requests`` finds."""
     return [cut.text for cut in cut_requests(text, language)]
+
+
+@cache
+def _framing(language: str) -> frozenset[str]:
+    """Words that frame a question ("wie lange", "cuánto") or join it, not what it asks."""
+    framing = json.loads(QUESTION_WORDS.read_text(encoding="utf-8")).get(language, [])
+    words = split_words(language)
+    return (stopwords(language) | {fold(w) for w in framing}
+            | {fold(w) for j in words.joins for w in j.split()})
+
+
+def names_something(text: str, language: str) -> bool:
+    """Whether a part names what it asks about: "Wie lange?" or "¿Y cuánto?" only goes on
+    with the question before it."""
+    return any(fold(w) not in _framing(language) for w in _WORD.findall(text)
+               if not w.isdigit())
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from agent.dialogue import read_in_dialogue
 from agent.messages import InboundMessage, Outcome, RequestPart
 from agent.models import ConversationRow
 from agent.replies import day
-from agent.request_split import PartReading
+from agent.request_split import PartReading, names_something
 from agent.turn import CASE_MARK, DUE_MARK, GatheredCase, Services, Turn, TurnResult
 from base.clock import as_utc
 from knowledge.retriever import Retriever
@@ -33,10 +33,13 @@ NOT_A_REQUEST = frozenset({"other", "greeting", "thanks"})
 ONE_REQUEST: dict[frozenset[str], str] = {
     frozenset({"item_problem", "return_request"}): "return_request",
 }
-# A question about a product (or about buying one) stands on its own only when asked as a
-# question: a sentence that states a wish ("Quiero plantar perejil", "I want them for the
-# beach") tells why the question beside it is asked.
-ASKED_ONLY = frozenset({"product_question", "pre_order_question"})
+# A part made as a request, not asked as a question, stands on its own only when it asks for
+# one of these: any other reading of a sentence that states a wish ("Quiero plantar perejil",
+# "Quiero ponerlas en la cama de invitados") tells why the question beside it is asked.
+REQUESTED_ACTIONS = frozenset({"order_status", "return_request", "refund_status",
+                               "item_problem", "cancel_order", "ask_for_person", "invoice"})
+# A part that goes on with the request before it ("Gibt es Garantie? Wie lange?").
+GOES_ON = "goes_on"
 # Two questions about a product are two questions (each its own field of the page); two
 # parts asking where the order is are one request.
 DISTINCT_EACH_TIME = frozenset({"product_question"})
@@ -58,11 +61,17 @@ class Request:
 def requests_in(parts: Sequence[tuple[str, str]]) -> list[Request]:
     """The requests a message's parts (each text with its intent, read in the conversation)
     make, in order: a part that is no request goes with the next request (or, at the end,
-    the one before); two side by side that are one request are joined."""
+    the one before), one that goes on with the one before (``GOES_ON``) with that; two
+    side by side that are one request are joined."""
     pending: list[str] = []
     requests: list[Request] = []
     for text, intent in parts:
-        if intent in NOT_A_REQUEST:
+        if intent == GOES_ON and requests:
+            last = requests[-1]
+            requests[-1] = Request(" ".join([last.text, *pending, text]), last.intent)
+            pending = []
+            continue
+        if intent in NOT_A_REQUEST or intent == GOES_ON:
             pending.append(text)
             continue
         words = " ".join([*pending, text])
@@ -94,8 +103,11 @@ def read_requests(store: Store, index: Retriever, msg: InboundMessage,
                                    intent=part.intent, product=part.product,
                                    rival=part.rival)
         intent = part.intent if reading.continued else reading.intent
-        if intent in ASKED_ONLY and not part.question:
+        if not part.question and intent not in REQUESTED_ACTIONS:
             intent = "other"  # it says why the question beside it is asked
+        elif intent == "product_question" and not names_something(part.text, conv.language
+                                                                  or "en"):
+            intent = GOES_ON  # "Wie lange?": of what the question before it asked about
         routed.append((part.text, intent))
     return requests_in(routed)
 
