@@ -38,12 +38,14 @@ from agent.identity import proven_order
 from agent.intents import HANDLERS
 from agent.meaning import Embed
 from agent.message_vectors import MessageVectors
-from agent.messages import Citation, InboundMessage, Reply
+from agent.messages import Citation, InboundMessage, Reply, RequestPart
 from agent.models import CaseRow, ConversationRow, MessageRow, TurnClaimRow
 from agent.outgoing_mail import queue_email_reply
 from agent.phrasing import Phrasing
 from agent.replies import render
+from agent.request_split import PartReading, read_parts
 from agent.scope import REDIRECTS, order_scope
+from agent.several_requests import answer_requests, read_requests
 from agent.turn import Services, Turn, TurnResult
 from agent.understanding import (
     classify_intent,
@@ -65,15 +67,20 @@ MISUNDERSTOOD_LIMIT = 2
 
 
 def _understood(text: str, default: str, known: Understood | None,
-                embed: Embed) -> Understood:
-    """A message's language (``default`` when unsure) and intent; what ``known`` worked out
-    is kept where its inputs were the same."""
+                embed: Embed, kept: list[str]) -> Understood:
+    """A message's language (``default`` when unsure), intent and, when it makes several
+    requests, each part's; what ``known`` worked out is kept where its inputs were the same.
+    The parts' texts embedded are added to ``kept``: their vectors are dropped with the
+    message's when the turn ends."""
     language = (known.language if known and known.default_language == default
                 else detect_language(text, default))
     if known and known.language == language:
-        return Understood(default, language, known.intent, known.product, known.rival)
+        return Understood(default, language, known.intent, known.product, known.rival,
+                          known.parts)
     result = classify_intent(text, language, embed=embed)
-    return Understood(default, language, result.intent, result.product, result.rival)
+    parts = read_parts(text, language, embed=embed)
+    kept += [meaning_text(part.text) for part in parts]
+    return Understood(default, language, result.intent, result.product, result.rival, parts)
 
 
 def gives_order_only(text: str, order_ids: list[str]) -> bool:
@@ -105,6 +112,8 @@ class Understood:
     intent: str
     product: float = 0.0  # how likely a question about a product, whatever the intent
     rival: float = 0.0  # how likely "not understood" or "a person, please", the likelier
+    # The message's parts when it makes several requests (``agent.request_split``), else none.
+    parts: tuple[PartReading, ...] = ()
 
 
 class Agent:
@@ -140,14 +149,17 @@ class Agent:
     # --- the turn -------------------------------------------------------------------------
 
     def handle(self, msg: InboundMessage) -> Reply:
+        kept: list[str] = []  # the texts of the message's parts, embedded in its turn
         try:
-            return self._handle(msg)
+            return self._handle(msg, kept)
         finally:
             self.vectors.forget(msg.text.strip())
+            for part in kept:
+                self.index.forget(part)
 
-    def _handle(self, msg: InboundMessage) -> Reply:
+    def _handle(self, msg: InboundMessage, kept: list[str]) -> Reply:
         now = as_utc(msg.received_at)
-        early = self._understand_early(msg)
+        early = self._understand_early(msg, kept)
         try:
             stored = self._store_message(msg, now)
         except IntegrityError:  # a concurrent delivery stored it first: that row is the one
@@ -167,14 +179,14 @@ class Agent:
                 return Reply.model_validate(waited)
         # Stored and committed before answering: a crash below leaves it for a retry.
         try:
-            understood = self._understand(msg, stored, early)
+            understood = self._understand(msg, stored, kept, early)
             with self.store.sessions.begin() as session:
                 conv = session.get_one(ConversationRow, conv_id)
                 row = session.get_one(MessageRow, message_id)
                 if row.reply is not None:  # answered between our look and our claim
                     reply = Reply.model_validate(row.reply)
                 else:
-                    reply = self._turn(session, conv, msg, message_id, now, understood)
+                    reply = self._turn(session, conv, msg, message_id, now, understood, kept)
                     row.reply = reply.model_dump(mode="json")
                     row.awaiting_delivery = msg.reply_in_response
                     conv.updated_at = now
@@ -187,8 +199,9 @@ class Agent:
         except BaseException:
             inflight.release(self.store, message_id)
             raise
-        log.info("turn conversation=%s intent=%s outcome=%s case=%s chars_in=%d", conv_id,
-                 reply.intent, reply.outcome, reply.case_id, len(msg.text))
+        log.info("turn conversation=%s intent=%s outcome=%s case=%s requests=%d chars_in=%d",
+                 conv_id, reply.intent, reply.outcome, reply.case_id,
+                 len(reply.requests) or 1, len(msg.text))
         return reply
 
     def _store_message(self, msg: InboundMessage, now: datetime
@@ -217,7 +230,7 @@ class Agent:
                                  language=conv.language, marketplace=conv.marketplace,
                                  pending_intent=conv.pending_intent)
 
-    def _understand_early(self, msg: InboundMessage) -> Understood | None:
+    def _understand_early(self, msg: InboundMessage, kept: list[str]) -> Understood | None:
         """The message's language (from its marketplace's default) and intent before it is
         stored, and a product question's embedding started: the longest part of a product
         turn then runs beside the storing and the reads. Only a head start: ``_understand``
@@ -231,7 +244,7 @@ class Agent:
             # do: a product turn then waits for neither the classification nor the model.
             # With e5 the classification reads this same vector (``MessageVectors``).
             self.index.prepare(query, if_idle=True)
-            understood = _understood(text, default, None, self.vectors)
+            understood = _understood(text, default, None, self.vectors, kept)
             if understood.intent == "product_question":
                 self.index.prepare(query)
         except Exception:  # noqa: BLE001 - worked out again, and reported, after storing
@@ -239,7 +252,7 @@ class Agent:
             return None
         return understood
 
-    def _understand(self, msg: InboundMessage, stored: StoredMessage,
+    def _understand(self, msg: InboundMessage, stored: StoredMessage, kept: list[str],
                     early: Understood | None = None) -> Understood:
         """The message's language and intent, and for a product question its search
         embedded, before the turn takes the write lock (on SQLite every other turn's write
@@ -249,22 +262,24 @@ class Agent:
         text = msg.text.strip()
         understood = _understood(
             text, default_language(stored.language, msg.marketplace or stored.marketplace),
-            early, self.vectors)
+            early, self.vectors, kept)
         if "product_question" in (understood.intent, stored.pending_intent):
             self.index.prepare(meaning_text(text))  # a no-op when started early
         return understood
 
     def _turn(self, session: Session, conv: ConversationRow, msg: InboundMessage,
-              message_id: int, now: datetime, understood: Understood) -> Reply:
+              message_id: int, now: datetime, understood: Understood,
+              kept: list[str]) -> Reply:
         text = msg.text.strip()
         # Worked out again only if the conversation's language changed since (another turn).
         understood = _understood(
             text, default_language(conv.language, msg.marketplace or conv.marketplace),
-            understood, self.vectors)
+            understood, self.vectors, kept)
         language = understood.language
         conv.language = language
         order_ids = extract_order_ids(text)
         follow_up = answer_follow_up(self.store, conv, msg, text, language, order_ids)
+        parts: list[RequestPart] = []
         if follow_up is not None:
             # A fact of the last answer asked again ("Sendungsnummer?"): told from what that
             # answer was decided from, which stays remembered for the next follow-up.
@@ -277,11 +292,24 @@ class Agent:
             reading = read_in_dialogue(self.store, self.index, msg, conv, text, order_ids,
                                        intent=understood.intent, product=understood.product,
                                        rival=understood.rival)
-            intent = reading.intent
+            # Several requests in one message, each decided on its own; never in an answer
+            # to what the agent asked, which continues that request, nor in a message about
+            # buying ("Gibt es das auch in 14 Zoll, und ist es vorrätig?"): all of it is
+            # asked before buying, of the seller.
+            several = bool(understood.parts) and not reading.continued \
+                and reading.intent != "pre_order_question"
+            requests = (read_requests(self.store, self.index, msg, conv, understood.parts,
+                                      order_ids) if several else [])
+            intent = requests[0].intent if len(requests) > 1 else reading.intent
             turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
                         language=language, intent=intent, now=now,
                         continued=reading.continued)
-            result = self._act(turn, text, order_ids)
+            if len(requests) > 1:
+                answered = answer_requests(turn, requests, order_ids, self._services(),
+                                           self._act)
+                result, parts = answered.result, answered.requests
+            else:
+                result = self._act(turn, text, order_ids)
             remember_answer(turn, result.outcome)
         record_contact(session, order=turn.order, conversation_id=conv.id, channel=msg.channel,
                        outcome=result.outcome, now=now)
@@ -297,9 +325,13 @@ class Agent:
                      return_decision=turn.decision,
                      case_id=turn.case.id if turn.case else None,
                      case_due=as_utc(turn.case.due_at) if turn.case else None,
-                     redirect=result.redirect)
+                     redirect=result.redirect, requests=parts)
 
-    def _act(self, t: Turn, text: str, order_ids: list[str]) -> TurnResult:
+    def _act(self, t: Turn, text: str, order_ids: list[str],
+             services: Services | None = None) -> TurnResult:
+        """The turn's request decided: redirected, greeted, asked again, or, once the order
+        is proven and in scope, its intent's handler (with ``services``, by default the
+        agent's)."""
         lang = t.language
         remember_order(t.conv, order_ids)
         if t.intent in REDIRECTS:
@@ -335,11 +367,11 @@ class Agent:
             return TurnResult(render(key, lang, order_id=order.order_id), "redirected",
                             scope.redirect)
         assert seller is not None
+        services = services or self._services()
         if t.intent == "other":
-            return self._services().escalate(t, "not_understood",
-                                             [i.asin for i in order.items],
-                                             "misunderstood_case")
-        return HANDLERS[t.intent](self._services(), t, text)
+            return services.escalate(t, "not_understood", [i.asin for i in order.items],
+                                     "misunderstood_case")
+        return HANDLERS[t.intent](services, t, text)
 
     def _services(self) -> Services:
         # Built per turn from the agent's current attributes: cheap, and never stale.

@@ -92,6 +92,17 @@ class Citation(BaseModel):
     case_id: str | None = None
 
 
+class RequestPart(BaseModel):
+    """One request of a message that made several: how it was understood and how it ended
+    (a case it needed is the reply's one ``case_id``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    intent: str
+    outcome: Outcome
+    redirect: Redirect | None = None
+
+
 class Reply(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -107,6 +118,10 @@ class Reply(BaseModel):
     # tells the customer.
     case_due: datetime | None = None
     redirect: Redirect | None = None
+    # A message of several requests ("Wie schwer ist sie, und lädt sie ein iPhone 15?"): each
+    # request in order; ``intent`` is the first one's, ``outcome`` the turn's (a question
+    # asked back, else a case opened, else answered, else redirected). Empty for one request.
+    requests: list[RequestPart] = Field(default_factory=list)
 
 
 # What every channel calls with a message and what the hand-over desk calls for a handed-over

@@ -62,6 +62,19 @@ class TurnResult:
     redirect: Redirect | None = None
 
 
+# Where a gathered case's id and deadline go in a reply until the one case is open.
+CASE_MARK = "\x00case\x00"
+DUE_MARK = "\x00due\x00"
+
+
+@dataclass(frozen=True)
+class GatheredCase:
+    """A case a part of a message would open, held until the turn opens one case for all
+    of them (``agent.several_requests``)."""
+
+    request: CaseRequest
+
+
 @dataclass(frozen=True)
 class Services:
     """What the agent lends a handler for one turn. Built from the agent's attributes at the
@@ -73,6 +86,9 @@ class Services:
     dense_languages: frozenset[str]
     decision: AnswerDecision
     vectors: MessageVectors
+    # A message of several requests: the cases its parts would open are gathered here and
+    # opened as one, their replies naming it (``CASE_MARK``, ``DUE_MARK``) once it is open.
+    gathered: list[GatheredCase] | None = None
 
     def page(self, order: Order, asin: str) -> ProductPage | None:
         """The product page of an order's item, in the order's marketplace."""
@@ -96,6 +112,11 @@ class Services:
             needs=needs or render(f"seller_needs_{category}", "en", **shown_order),
             case_reason=case_reason or (decision.case_reason if decision else None),
             decision=decision.model_dump(mode="json") if decision else None)
+        if self.gathered is not None:
+            self.gathered.append(GatheredCase(request))
+            return TurnResult(render(key, t.language, case_id=CASE_MARK,
+                                     **{**(slots or {}), "due": DUE_MARK}, **more),
+                              "escalated")
         t.case = open_case(t.session, request=request, order=t.order, seller=t.seller,
                            conversation=t.conv, language=t.language, now=t.now,
                            portal_url=self.portal_url)

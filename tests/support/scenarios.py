@@ -81,6 +81,10 @@ DELIVERED_BEDDING_DE = Scenario("028-4306213-9513237", index_rows=("1",))
 #: MFN delivered within the last 30 days, domestic seller: Jana Becker's Lumo desk lamp (12 Nov).
 DELIVERED_DESK_LAMP_DE = Scenario("028-0578308-6271497", index_rows=("1", "19"))
 
+#: MFN delivered within the last 30 days, several ASINs, delivered and purchased in November:
+#: Nina Wolf's desk lamp and two LED strips (14 Nov).
+DESK_LAMP_AND_LED_STRIPS_DE = Scenario("028-4997942-8538113", index_rows=("1", "18", "19"))
+
 #: MFN delivered within the last 30 days, domestic seller: Lukas Schneider's ceiling light.
 DELIVERED_CEILING_LIGHT_DE = Scenario("028-3465355-4950597", index_rows=("1", "19"))
 
