@@ -16,6 +16,7 @@ from portal.charts import cpu_chart
 from portal.deps import PageSellerDep
 from portal.enrolment import enrolment_page
 from portal.pages import page
+from portal.strings import say
 from seller.claims import MAX_DESCRIPTION, ClaimPublic, ClaimRequest, claims_of
 from seller.months import Month
 from seller.statements import Statement
@@ -23,7 +24,6 @@ from seller.terms import fee_schedule, load_terms
 
 log = logging.getLogger(__name__)
 
-EXPIRED = "This form has expired; send it again."
 
 
 def claimable(refunds: list[RefundOut], claims: list[ClaimPublic]) -> list[RefundOut]:
@@ -44,7 +44,7 @@ def account_pages(account: Account) -> APIRouter:
         refunds = account.refunds(seller.seller_id)
         claims = claims_of(account.store, seller.seller_id)
         this_month = Month.of(account.now().date())
-        return page("account.html", status=status, seller=seller.name,
+        return page("account.html", status=status, seller=seller.name, lang=seller.language,
                     enrolment=account.enrolment(seller.seller_id), refunds=refunds,
                     claims=claims, claimable=claimable(refunds, claims),
                     months=[this_month.plus(-n) for n in range(0, 12)],
@@ -69,7 +69,7 @@ def account_pages(account: Account) -> APIRouter:
         if seller is None:
             return to_sign_in()
         if not seller.sent(csrf, "account"):
-            return account_html(seller, status=403, error=EXPIRED)
+            return account_html(seller, status=403, error=say(seller.language, "form_expired"))
         # The form names "order|refund" (one option per claimable refund); an order alone
         # is the order's one unclaimed refund.
         order_part, _, refund_part = order_id.partition("|")
@@ -108,8 +108,9 @@ def enrolment_pages(account: Account) -> APIRouter:
         if seller is None:
             return to_sign_in()
         if action not in ("enrol", "opt_out") or not seller.sent(csrf, "account"):
-            return page("problem.html", status=403, seller=seller.name, title="Form expired",
-                        heading=None, message="This form has expired; open the page again.")
+            return page("problem.html", status=403, seller=seller.name,
+                        lang=seller.language, title=say(seller.language, "form_expired_title"),
+                        heading=None, message=say(seller.language, "form_expired_page"))
         if action == "enrol" and terms_read_on != str(account.terms(seller.seller_id).read_on):
             # Confirmed only from the page that explains the service, and only the terms
             # in force: a stale or bare form shows the explanation first.
@@ -164,12 +165,13 @@ def statement_pages(account: Account) -> APIRouter:
         except HTTPException as exc:
             message = exc.detail["message"] if isinstance(exc.detail, dict) else str(exc.detail)
             return page("problem.html", status=exc.status_code, seller=seller.name,
-                        title="Statement", heading="Statement", message=message)
+                        lang=seller.language, title=say(seller.language, "statement"),
+                        heading=say(seller.language, "statement"), message=message)
         parsed = Month.parse(month)
         histories = account.cpu_histories(found, parsed)
         charts = {s.marketplace: cpu_chart(histories[s.marketplace], fee_bands(s))
                   for s in found.statements if s.marketplace in histories}
-        return page("statements.html", seller=seller.name, month=parsed,
+        return page("statements.html", seller=seller.name, lang=seller.language, month=parsed,
                     statements=found.statements, charts=charts, this_month=this_month,
                     rows={s.marketplace: statement_rows(s) for s in found.statements})
 

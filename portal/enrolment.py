@@ -35,6 +35,7 @@ def trial_text(terms: EnrolmentTerms, today: date) -> str:
 
 def enrolment_page(seller: SignedIn, terms: EnrolmentTerms, *, enrolled: bool,
                    today: date) -> HTMLResponse:
-    return page("enrolment.html", seller=seller.name, terms=terms, enrolled=enrolled,
+    return page("enrolment.html", seller=seller.name, lang=seller.language, terms=terms,
+                enrolled=enrolled,
                 trial=trial_text(terms, today), csrf=seller.csrf("account"),
                 terms_field=TERMS_FIELD, share_text=share_text)
