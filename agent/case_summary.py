@@ -40,10 +40,13 @@ def short_title(page: ProductPage | None, asin: str) -> str:
     return " ".join(words[:MAX_TITLE_WORDS]) or asin
 
 
-def topic_words(keywords: Iterable[str], *, language: str, private: Iterable[str]) -> list[str]:
+def topic_words(keywords: Iterable[str], *, language: str, private: Iterable[str],
+                title: str = "") -> list[str]:
     """The question's content words a seller may read: no greeting or order word, no number
-    (an order id, a phone), no word of the customer's name; each once, at most six."""
-    skip = _skip_words(language) | {fold(w) for w in private}
+    (an order id, a phone), no word of the customer's name, none the sentence names already
+    (the product's title); each once, at most six."""
+    skip = _skip_words(language) | {fold(w) for w in private} \
+        | {fold(w) for w in title.split()}
     kept: list[str] = []
     for word in keywords:
         if fold(word) in skip or any(c.isdigit() for c in word) \

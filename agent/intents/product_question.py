@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from agent.case_summary import product_question_summary, topic_words
+from agent.case_summary import product_question_summary, short_title, topic_words
 from agent.cases import SellerText
 from agent.contact_filter import contact_filter
 from agent.messages import Citation
@@ -64,7 +64,8 @@ def product_question(services: Services, t: Turn, text: str) -> TurnResult:
     page = pages.get(asin)
     # The seller reads a sentence of what was understood, never the message or who asked.
     keywords = topic_words(found.keywords, language=lang,
-                           private=re.findall(r"\w+", order.customer.name or ""))
+                           private=re.findall(r"\w+", order.customer.name or ""),
+                           title=short_title(page, asin))
     summary = product_question_summary(page=page, asin=asin, topic=found.topic,
                                        keywords=keywords)
     return services.escalate(t, "product_question", [asin], "product_unknown_case",
