@@ -52,6 +52,9 @@ UNKNOWN_ORDER = "handover.unknown_order"
 
 
 def seller_text(rule: str, language: str = SELLER_FALLBACK, **slots: object) -> str:
+    # "Not your order" is the stranger's refusal word for word, in the one language a
+    # stranger gets: its language must not tell a seller from anyone else either.
+    language = SELLER_FALLBACK if rule == UNKNOWN_ORDER else language
     return render(_seller_key(rule), language, **slots)
 
 
