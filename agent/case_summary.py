@@ -56,6 +56,13 @@ def topic_words(keywords: Iterable[str], *, language: str, private: Iterable[str
     return kept[:MAX_KEYWORDS]
 
 
+def _topic_label(key: str, language: str) -> str:
+    # The English sentence runs the label into its words ("the item weight of"); the other
+    # languages quote it as the page labels it.
+    label = label_for(key, language)
+    return label[:1].lower() + label[1:] if language == "en" else label
+
+
 def product_question_summary(*, page: ProductPage | None, asin: str, topic: str | None,
                              keywords: list[str]) -> SellerText:
     """"The customer asks about the item weight of Lichtwerk Lumo LED-Schreibtischlampe
@@ -65,6 +72,6 @@ def product_question_summary(*, page: ProductPage | None, asin: str, topic: str 
                                 "keywords": ", ".join(keywords) or "-"}
     if topic and topic.startswith("attributes."):
         key = topic.removeprefix("attributes.")
-        slots["topic"] = lambda language: label_for(key, language)
+        slots["topic"] = lambda language: _topic_label(key, language)
         return SellerText("seller_question_product", slots)
     return SellerText("seller_question_product_general", slots)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from agent.case_summary import product_question_summary, topic_words
 from agent.cases import SELLER_NOTIFICATION, seller_language
 from agent.db import Store
 from agent.models import CaseRow, OutboxRow
@@ -75,6 +76,24 @@ def test_hand_over_answers_are_written_in_the_sellers_language() -> None:
     assert german.startswith("Wir haben die Nachricht zu Bestellung 028-1 nicht übernommen")
     assert spanish.startswith("Nos hemos hecho cargo") and "CS-ABCDEFG" in spanish
     assert seller_text("scope.invoice", order_id="028-1").startswith("We did not take over")
+
+
+def test_a_product_question_is_summarised_as_a_sentence_in_each_language() -> None:
+    summary = product_question_summary(page=None, asin="B0DE4LT7K2",
+                                       topic="attributes.item_weight", keywords=["schwer"])
+    assert summary.text("en") == ("The customer asks about the item weight of B0DE4LT7K2 "
+                                  "(B0DE4LT7K2), in these words: schwer; the product page "
+                                  "does not say.")
+    assert summary.text("de").startswith("Der Kunde fragt nach „Artikelgewicht“ von")
+    assert "«Peso del producto»" in summary.text("es")
+    general = product_question_summary(page=None, asin="B0X", topic=None, keywords=[])
+    assert general.text("fr").startswith("Le client a une question sur B0X (B0X)")
+
+
+def test_the_topic_words_leave_out_greetings_numbers_names_and_the_title() -> None:
+    words = ["Hallo", "Nina", "Wand", "montieren", "028", "Bestellung", "wand", "Lumo"]
+    assert topic_words(words, language="de", private=["Nina", "Wolf"],
+                       title="Lichtwerk Lumo LED-Schreibtischlampe") == ["Wand", "montieren"]
 
 
 # --- through the agent -----------------------------------------------------------------------
