@@ -16,7 +16,7 @@ from portal.charts import cpu_chart
 from portal.deps import PageSellerDep
 from portal.enrolment import enrolment_page
 from portal.pages import page
-from portal.strings import say
+from portal.strings import FALLBACK, say
 from seller.claims import MAX_DESCRIPTION, ClaimPublic, ClaimRequest, claims_of
 from seller.months import Month
 from seller.statements import Statement
@@ -126,24 +126,28 @@ def enrolment_pages(account: Account) -> APIRouter:
     return router
 
 
-def statement_rows(s: Statement) -> list[tuple[str, str]]:
+def statement_rows(s: Statement, language: str = FALLBACK) -> list[tuple[str, str]]:
     """A statement's lines as the page shows them: what, and how much."""
+    def t(key: str, **values: object) -> str:
+        return say(language, key, **values)
+
     b = s.cpu_basis
-    cpu = f"{b.cpu * 100:.2f} %" if b.cpu is not None else "unknown"
-    rows = [("Units shipped (MFN, covered orders)", str(s.units_shipped)),
-            ("of which in the free trial", str(s.units_in_trial)),
-            ("Contacts handled this month", str(s.contacts)),
-            (f"CPU {b.from_month} to {b.to_month} ({b.contacts} contacts / {b.units} "
-             "units)", cpu),
-            ("Tier (fixed on the 1st)", s.tier_label),
-            (f"Fee per unit ({s.fee_table} table)", f"{s.fee_per_unit} {s.currency}"),
-            (f"{s.units_charged} units charged", f"{s.subtotal} {s.currency}"),
-            (f"Valid tracking rate {s.month}",
-             "not recorded" if s.valid_tracking_rate is None
+    cpu = f"{b.cpu * 100:.2f} %" if b.cpu is not None else t("st_unknown")
+    rows = [(t("st_units_shipped"), str(s.units_shipped)),
+            (t("st_units_in_trial"), str(s.units_in_trial)),
+            (t("st_contacts"), str(s.contacts)),
+            (t("st_cpu", start=b.from_month, end=b.to_month, contacts=b.contacts,
+               units=b.units), cpu),
+            (t("st_tier"), s.tier_label),
+            (t("st_fee_per_unit", table=s.fee_table), f"{s.fee_per_unit} {s.currency}"),
+            (t("st_units_charged", units=s.units_charged), f"{s.subtotal} {s.currency}"),
+            (t("st_vtr", month=s.month),
+             t("st_not_recorded") if s.valid_tracking_rate is None
              else f"{(s.valid_tracking_rate * 100).normalize():f} %")]
     if s.share_charged is not None:
-        rows.append((f"VTR table: {s.vtr_band}, {s.vtr_cpu_band}",
-                     f"{(s.share_charged * 100).normalize():f} % of the fee charged"))
+        rows.append((t("st_vtr_table", band=s.vtr_band, cpu_band=s.vtr_cpu_band),
+                     t("st_share_charged",
+                       percent=f"{(s.share_charged * 100).normalize():f} %")))
     return rows
 
 
@@ -173,7 +177,8 @@ def statement_pages(account: Account) -> APIRouter:
                   for s in found.statements if s.marketplace in histories}
         return page("statements.html", seller=seller.name, lang=seller.language, month=parsed,
                     statements=found.statements, charts=charts, this_month=this_month,
-                    rows={s.marketplace: statement_rows(s) for s in found.statements})
+                    rows={s.marketplace: statement_rows(s, seller.language)
+                          for s in found.statements})
 
     @router.get("/seller/statements/{month}/csv")
     def statements_csv_page(seller: PageSellerDep, month: str) -> Response:

@@ -77,8 +77,9 @@ def test_a_german_seller_reads_the_portal_in_german(client: TestClient, store: S
     # An explicit ?lang= overrides the seller's language, page by page.
     english = client.get("/seller/cases", params={"lang": "en"}).text
     assert html_lang(english) == "en" and "<h1>Your cases</h1>" in english
-    assert html_lang(client.get("/seller/handover").text) == "de"
-    assert "Die Nachricht eines Kunden übergeben" in client.get("/seller/handover").text
+    missing = client.get("/seller/cases/CS-AAAAAAA")
+    assert missing.status_code == 404 and html_lang(missing.text) == "de"
+    assert "Für Ihr Konto gibt es keinen Fall CS-AAAAAAA." in missing.text
 
 
 @pytest.mark.slow
