@@ -8,7 +8,7 @@ same transaction, so a notification is never lost and never sent twice.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -32,14 +32,11 @@ class CaseError(ValueError):
     """A case operation that is not allowed (wrong seller, already answered, unknown id)."""
 
 
-# A slot whose wording depends on the language it is written in (an attribute's label).
-Localized = Callable[[str], str]
-
-
 @dataclass(frozen=True, slots=True)
 class SellerText:
     """A seller-facing text by its template key and slots, written when the case opens in
-    the language of the seller it goes to (the customer's language is not the seller's)."""
+    the language of the seller it goes to (the customer's language is not the seller's). A
+    slot may be a SellerText itself, or a function of the language (an attribute's label)."""
 
     key: str
     slots: Mapping[str, object] = field(default_factory=dict)
@@ -96,8 +93,8 @@ def seller_text(text: str | SellerText, language: str) -> str:
 def open_case(session: Session, *, request: CaseRequest, order: Order, seller: Seller,
               conversation: ConversationRow, language: str, now: datetime,
               portal_url: str) -> CaseRow:
-    """Open a case (or return the open one for the same order and category) and queue the
-    seller's notification, in the seller's language."""
+    """Open a case (or return the open one for the same order, category and items) and
+    queue the seller's notification, in the seller's language."""
     existing = open_case_for(session, order_id=order.order_id, category=request.category,
                              asins=request.asins)
     if existing is not None:
