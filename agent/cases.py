@@ -8,9 +8,10 @@ same transaction, so a notification is never lost and never sent twice.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,10 +33,27 @@ class CaseError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class SellerText:
+    """A seller-facing text by its template key and slots, written when the case opens in
+    the language of the seller it goes to (the customer's language is not the seller's). A
+    slot may be a SellerText itself, or a function of the language (an attribute's label)."""
+
+    key: str
+    slots: Mapping[str, object] = field(default_factory=dict)
+
+    def text(self, language: str) -> str:
+        return render(self.key, language, **{
+            name: value.text(language) if isinstance(value, SellerText)
+            else value(language) if callable(value) else value
+            for name, value in self.slots.items()})
+
+
+@dataclass(frozen=True, slots=True)
 class CaseRequest:
     category: str
-    question: str
-    needs: str
+    # Plain text is taken as written; a SellerText is written in the seller's language.
+    question: str | SellerText
+    needs: str | SellerText
     asins: list[str]
     topic: str | None = None
     # Why a return case needs the seller (``ReturnDecision.case_reason``): some reasons have
@@ -53,9 +71,23 @@ def new_case_id() -> str:
     return "CS-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(7))
 
 
-def seller_language(seller: Seller) -> str:
-    # Seller-facing texts exist in English; sellers in this service all read it.
-    return "en"
+# The languages every seller-facing text is written in (agent/templates/*.json).
+SELLER_LANGUAGES: Final = ("de", "es", "en", "fr", "it")
+SELLER_FALLBACK: Final = "en"
+
+
+def seller_language(seller: Seller | None) -> str:
+    """The first of the seller's languages the service writes; English when none is (a
+    seller who reads only Chinese still gets the texts every seller can get)."""
+    for language in seller.languages if seller is not None else []:
+        code = language.strip().lower().split("-")[0]
+        if code in SELLER_LANGUAGES:
+            return code
+    return SELLER_FALLBACK
+
+
+def seller_text(text: str | SellerText, language: str) -> str:
+    return text if isinstance(text, str) else text.text(language)
 
 
 def open_case_of(session: Session, *, conversation_id: str, order_id: str,
@@ -70,25 +102,26 @@ def open_case_of(session: Session, *, conversation_id: str, order_id: str,
 def open_case(session: Session, *, request: CaseRequest, order: Order, seller: Seller,
               conversation: ConversationRow, language: str, now: datetime,
               portal_url: str) -> CaseRow:
-    """Open a case (or return the open one for the same order and category) and queue the
-    seller's notification."""
-    existing = open_case_of(session, conversation_id=conversation.id,
-                            order_id=order.order_id, category=request.category)
+    """Open a case (or return the open one for the same order, category and items) and
+    queue the seller's notification, in the seller's language."""
+    existing = open_case_for(session, order_id=order.order_id, category=request.category,
+                             asins=request.asins)
     if existing is not None:
         return existing
     rule = request.expiry_rule
+    lang = seller_language(seller)
+    question, needs = seller_text(request.question, lang), seller_text(request.needs, lang)
     # One deadline per case: the customer, the seller's mail and the portal all show due_at.
     case = CaseRow(id=new_case_id(), seller_id=seller.seller_id, order_id=order.order_id,
                    marketplace=order.marketplace, asins=request.asins,
-                   category=request.category, question=request.question, needs=request.needs,
+                   category=request.category, question=question, needs=needs,
                    topic=request.topic, status=OPEN, created_at=now, due_at=now + rule.due,
                    expiry_rule=rule.id, decision=request.decision,
                    conversation_id=conversation.id, language=language)
     session.add(case)
-    lang = seller_language(seller)
     slots = {"case_id": case.id, "order_id": order.order_id, "category": request.category,
-             "asins": ", ".join(request.asins) or "-", "question": request.question,
-             "needs": request.needs, "due": due_text(case),
+             "asins": ", ".join(request.asins) or "-", "question": question,
+             "needs": needs, "due": due_text(case),
              "on_expiry": render(f"seller_on_expiry_{rule.on_expiry}", lang),
              "portal_url": portal_url,
              # Only a product question's answer can join the product's knowledge.
@@ -100,6 +133,17 @@ def open_case(session: Session, *, request: CaseRequest, order: Order, seller: S
                 body=render("seller_case_body", lang, **slots), kind=SELLER_NOTIFICATION,
                 now=now, case_id=case.id)
     return case
+
+
+def open_case_for(session: Session, *, order_id: str, category: str,
+                  asins: list[str]) -> CaseRow | None:
+    """The open case of an order, category and items, whichever conversation opened it: a
+    late parcel asked about twice, or by chat and then by email, is one question to the
+    seller; a question about another item of the order is another."""
+    return next((case for case in session.scalars(select(CaseRow).where(
+        CaseRow.order_id == order_id, CaseRow.category == category,
+        CaseRow.status == OPEN).order_by(CaseRow.created_at))
+        if sorted(case.asins) == sorted(asins)), None)
 
 
 def due_text(case: CaseRow) -> str:

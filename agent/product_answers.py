@@ -47,6 +47,9 @@ class ProductAnswer:
     facts: list[tuple[Evidence, str]]  # each quoted evidence with the exact text quoted
     topic: str | None  # the page field a missing answer belongs to, e.g. attributes.battery_life
     keywords: list[str]  # the question's content words, for restating it without the message
+    # The product whose page came closest to the question (the best retrieved field's), so
+    # an unanswered question is filed under the item it is about.
+    closest_asin: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -316,4 +319,6 @@ def answer_product_question(
     stems = {w.stem for w in found.asked}
     facts = [(c.evidence, _quote(c.evidence, stems)) for _, c in kept[:MAX_FACTS]]
     keywords = [w.word for w in found.asked]
-    return ProductAnswer(facts=facts, topic=_topic(stems, language), keywords=keywords)
+    closest = max(found.fields, key=lambda c: c.evidence.score, default=None)
+    return ProductAnswer(facts=facts, topic=_topic(stems, language), keywords=keywords,
+                         closest_asin=closest.evidence.asin if closest else None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from agent.cases import CaseRequest, open_case
+from agent.cases import CaseRequest, SellerText, open_case, seller_text
 from agent.db import Store
 from agent.dialogue import read_in_dialogue
 from agent.messages import InboundMessage, Outcome, RequestPart
@@ -131,8 +131,11 @@ def one_case(gathered: Sequence[GatheredCase]) -> CaseRequest:
     lead = next((r for r in requests if r.category != "product_question"), requests[0])
     return CaseRequest(
         category=lead.category,
-        question="\n".join(f"{n}. {r.question}" for n, r in enumerate(requests, 1)),
-        needs=" ".join(dict.fromkeys(r.needs for r in requests)),
+        # Written in the seller's language when the case opens, as each part's would be.
+        question=SellerText("seller_joined", {"text": lambda language: "\n".join(
+            f"{n}. {seller_text(r.question, language)}" for n, r in enumerate(requests, 1))}),
+        needs=SellerText("seller_joined", {"text": lambda language: " ".join(dict.fromkeys(
+            seller_text(r.needs, language) for r in requests))}),
         asins=list(dict.fromkeys(a for r in requests for a in r.asins)),
         topic=next((r.topic for r in requests if r.topic), None),
         case_reason=lead.case_reason, decision=lead.decision)

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from agent.answer_decision import AnswerDecision
-from agent.cases import CaseRequest, open_case
+from agent.cases import CaseRequest, SellerText, open_case
 from agent.db import Store
 from agent.message_vectors import MessageVectors
 from agent.messages import Citation, InboundMessage, Outcome, Redirect
@@ -95,7 +95,8 @@ class Services:
         return self.store.page(asin, order.marketplace)
 
     def escalate(self, t: Turn, category: str, asins: list[str], key: str, *,
-                 question: str | None = None, needs: str | None = None,
+                 question: str | SellerText | None = None,
+                 needs: str | SellerText | None = None,
                  topic: str | None = None, slots: dict[str, object] | None = None,
                  decision: ReturnDecision | None = None, case_reason: str | None = None,
                  **more: object) -> TurnResult:
@@ -108,8 +109,8 @@ class Services:
         shown_order = order_slots(t.order)
         request = CaseRequest(
             category=category, asins=asins, topic=topic,
-            question=question or render(f"seller_question_{category}", "en", **shown_order),
-            needs=needs or render(f"seller_needs_{category}", "en", **shown_order),
+            question=question or SellerText(f"seller_question_{category}", shown_order),
+            needs=needs or SellerText(f"seller_needs_{category}", shown_order),
             case_reason=case_reason or (decision.case_reason if decision else None),
             decision=decision.model_dump(mode="json") if decision else None)
         if self.gathered is not None:

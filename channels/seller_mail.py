@@ -55,12 +55,17 @@ REPLY_KIND = "seller_mail_reply"
 # Reply and forward prefixes of the common clients (en, de, fr, es, it, nordic) and gateway
 # tags such as "[EXTERNAL]", any number of them, before the notification's own subject.
 _SUBJECT_PREFIX = r"(?:\s*(?:(?:re|aw|antw|fwd?|wg|tr|rv|r|sv|vs)(?:\[\d+\])?\s*:|\[[^\]]*\]))*"
-_CASE_SUBJECT = re.compile(rf"^{_SUBJECT_PREFIX}\s*case\s+({CASE_ID_PATTERN})\b", re.IGNORECASE)
-# The consent line the notification asks for, in English or German, on a line of its own.
+# The notification's subject begins with "Case", "Fall", "Caso" or "Cas" (the seller's
+# language) and the case id, which is what a reply is matched by.
+_CASE_SUBJECT = re.compile(rf"^{_SUBJECT_PREFIX}\s*(?:case|fall|caso|cas)\s+({CASE_ID_PATTERN})\b",
+                           re.IGNORECASE)
+# The consent line the notification asks for, in any seller language or English, on a line
+# of its own.
 _CONSENT_LINE = re.compile(
-    r"^\s*(?:add\s+to\s+page|zur\s+seite\s+hinzuf(?:ü|ue)gen)\s*:\s*(\w+)\s*[.!]?\s*$",
-    re.IGNORECASE)
-_YES = frozenset({"yes", "ja"})
+    r"^\s*(?:add\s+to\s+page|zur\s+seite\s+hinzuf(?:ü|ue)gen|a(?:ñ|n)adir\s+a\s+la\s+"
+    r"p(?:á|a)gina|ajouter\s+(?:à|a)\s+la\s+page|aggiungi\s+alla\s+pagina)"
+    r"\s*:\s*(\w+)\s*[.!]?\s*$", re.IGNORECASE)
+_YES = frozenset({"yes", "ja", "sí", "si", "oui", "sì"})
 _CASE_LOCAL = re.compile(rf"^case\+({CASE_ID_PATTERN})\.([a-z2-7]{{26}})$", re.IGNORECASE)
 TOKEN_BYTES = 16  # 128 bits of HMAC-SHA256: no sender guesses it
 
@@ -149,7 +154,9 @@ def case_in_subject(subject: str) -> str | None:
 def read_answer(text: str) -> tuple[str, bool]:
     """The seller's answer without the consent line, and whether it consents to the page.
 
-    Consent is a line of its own, "ADD TO PAGE: yes" (German "ZUR SEITE HINZUFÜGEN: ja");
+    Consent is a line of its own, "ADD TO PAGE: yes" (German "ZUR SEITE HINZUFÜGEN: ja",
+    Spanish "AÑADIR A LA PÁGINA: sí", French "AJOUTER À LA PAGE : oui", Italian
+    "AGGIUNGI ALLA PAGINA: sì");
     no such line, or any such line not saying yes, is no consent.
     """
     kept: list[str] = []

@@ -16,6 +16,7 @@ from portal.charts import cpu_chart
 from portal.deps import PageSellerDep
 from portal.enrolment import enrolment_page
 from portal.pages import page
+from portal.strings import FALLBACK, say
 from seller.claims import MAX_DESCRIPTION, ClaimPublic, ClaimRequest, claims_of
 from seller.months import Month
 from seller.statements import Statement
@@ -23,7 +24,6 @@ from seller.terms import fee_schedule, load_terms
 
 log = logging.getLogger(__name__)
 
-EXPIRED = "This form has expired; send it again."
 
 
 def claimable(refunds: list[RefundOut], claims: list[ClaimPublic]) -> list[RefundOut]:
@@ -44,7 +44,7 @@ def account_pages(account: Account) -> APIRouter:
         refunds = account.refunds(seller.seller_id)
         claims = claims_of(account.store, seller.seller_id)
         this_month = Month.of(account.now().date())
-        return page("account.html", status=status, seller=seller.name,
+        return page("account.html", status=status, seller=seller.name, lang=seller.language,
                     enrolment=account.enrolment(seller.seller_id), refunds=refunds,
                     claims=claims, claimable=claimable(refunds, claims),
                     months=[this_month.plus(-n) for n in range(0, 12)],
@@ -69,7 +69,7 @@ def account_pages(account: Account) -> APIRouter:
         if seller is None:
             return to_sign_in()
         if not seller.sent(csrf, "account"):
-            return account_html(seller, status=403, error=EXPIRED)
+            return account_html(seller, status=403, error=say(seller.language, "form_expired"))
         # The form names "order|refund" (one option per claimable refund); an order alone
         # is the order's one unclaimed refund.
         order_part, _, refund_part = order_id.partition("|")
@@ -108,8 +108,9 @@ def enrolment_pages(account: Account) -> APIRouter:
         if seller is None:
             return to_sign_in()
         if action not in ("enrol", "opt_out") or not seller.sent(csrf, "account"):
-            return page("problem.html", status=403, seller=seller.name, title="Form expired",
-                        heading=None, message="This form has expired; open the page again.")
+            return page("problem.html", status=403, seller=seller.name,
+                        lang=seller.language, title=say(seller.language, "form_expired_title"),
+                        heading=None, message=say(seller.language, "form_expired_page"))
         if action == "enrol" and terms_read_on != str(account.terms(seller.seller_id).read_on):
             # Confirmed only from the page that explains the service, and only the terms
             # in force: a stale or bare form shows the explanation first.
@@ -125,24 +126,28 @@ def enrolment_pages(account: Account) -> APIRouter:
     return router
 
 
-def statement_rows(s: Statement) -> list[tuple[str, str]]:
+def statement_rows(s: Statement, language: str = FALLBACK) -> list[tuple[str, str]]:
     """A statement's lines as the page shows them: what, and how much."""
+    def t(key: str, **values: object) -> str:
+        return say(language, key, **values)
+
     b = s.cpu_basis
-    cpu = f"{b.cpu * 100:.2f} %" if b.cpu is not None else "unknown"
-    rows = [("Units shipped (MFN, covered orders)", str(s.units_shipped)),
-            ("of which in the free trial", str(s.units_in_trial)),
-            ("Contacts handled this month", str(s.contacts)),
-            (f"CPU {b.from_month} to {b.to_month} ({b.contacts} contacts / {b.units} "
-             "units)", cpu),
-            ("Tier (fixed on the 1st)", s.tier_label),
-            (f"Fee per unit ({s.fee_table} table)", f"{s.fee_per_unit} {s.currency}"),
-            (f"{s.units_charged} units charged", f"{s.subtotal} {s.currency}"),
-            (f"Valid tracking rate {s.month}",
-             "not recorded" if s.valid_tracking_rate is None
+    cpu = f"{b.cpu * 100:.2f} %" if b.cpu is not None else t("st_unknown")
+    rows = [(t("st_units_shipped"), str(s.units_shipped)),
+            (t("st_units_in_trial"), str(s.units_in_trial)),
+            (t("st_contacts"), str(s.contacts)),
+            (t("st_cpu", start=b.from_month, end=b.to_month, contacts=b.contacts,
+               units=b.units), cpu),
+            (t("st_tier"), s.tier_label),
+            (t("st_fee_per_unit", table=s.fee_table), f"{s.fee_per_unit} {s.currency}"),
+            (t("st_units_charged", units=s.units_charged), f"{s.subtotal} {s.currency}"),
+            (t("st_vtr", month=s.month),
+             t("st_not_recorded") if s.valid_tracking_rate is None
              else f"{(s.valid_tracking_rate * 100).normalize():f} %")]
     if s.share_charged is not None:
-        rows.append((f"VTR table: {s.vtr_band}, {s.vtr_cpu_band}",
-                     f"{(s.share_charged * 100).normalize():f} % of the fee charged"))
+        rows.append((t("st_vtr_table", band=s.vtr_band, cpu_band=s.vtr_cpu_band),
+                     t("st_share_charged",
+                       percent=f"{(s.share_charged * 100).normalize():f} %")))
     return rows
 
 
@@ -164,14 +169,16 @@ def statement_pages(account: Account) -> APIRouter:
         except HTTPException as exc:
             message = exc.detail["message"] if isinstance(exc.detail, dict) else str(exc.detail)
             return page("problem.html", status=exc.status_code, seller=seller.name,
-                        title="Statement", heading="Statement", message=message)
+                        lang=seller.language, title=say(seller.language, "statement"),
+                        heading=say(seller.language, "statement"), message=message)
         parsed = Month.parse(month)
         histories = account.cpu_histories(found, parsed)
         charts = {s.marketplace: cpu_chart(histories[s.marketplace], fee_bands(s))
                   for s in found.statements if s.marketplace in histories}
-        return page("statements.html", seller=seller.name, month=parsed,
+        return page("statements.html", seller=seller.name, lang=seller.language, month=parsed,
                     statements=found.statements, charts=charts, this_month=this_month,
-                    rows={s.marketplace: statement_rows(s) for s in found.statements})
+                    rows={s.marketplace: statement_rows(s, seller.language)
+                          for s in found.statements})
 
     @router.get("/seller/statements/{month}/csv")
     def statements_csv_page(seller: PageSellerDep, month: str) -> Response:

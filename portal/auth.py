@@ -23,6 +23,7 @@ from sqlalchemy import delete, select
 
 from agent.db import Store
 from agent.models import SellerTokenRow
+from portal.strings import FALLBACK, page_language
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class SignedIn:
     seller_id: str
     token: str
     name: str  # shown in the page's header
+    language: str = FALLBACK  # the pages' language (portal/strings.py)
 
     def csrf(self, form: FormKind) -> str:
         return form_csrf(self.token, form)
@@ -141,7 +143,9 @@ class PortalAuth:
         seller_id = seller_for_token(self.store, token)
         if not seller_id or not token:
             return None
-        return SignedIn(seller_id, token, display_name(self.store, seller_id))
+        seller = self.store.seller(seller_id)
+        return SignedIn(seller_id, token, seller.name if seller else seller_id,
+                        page_language(seller, request.query_params.get("lang")))
 
     def operator(self, credentials: Credentials) -> None:
         """401 unless the request carries the operator token (none set: nobody is one)."""

@@ -27,6 +27,7 @@ from knowledge.case_rules import OnExpiry
 from portal.auth import SignedIn, to_sign_in
 from portal.deps import PageSellerDep, SellerDep
 from portal.pages import page
+from portal.strings import FALLBACK, say
 from seller.privacy import redact_customer
 
 log = logging.getLogger(__name__)
@@ -150,11 +151,12 @@ def case_api(cases: Cases) -> APIRouter:
     return router
 
 
-def expiry_told(case: CasePublic) -> str:
+def expiry_told(case: CasePublic, language: str = FALLBACK) -> str:
     """The expiry rule's outcome, in the words of the seller's notification mail."""
     outcome = (case.resolution or {}).get("on_expiry")
     if isinstance(outcome, str) and outcome in get_args(OnExpiry):
-        return " On expiry, " + render(f"seller_on_expiry_{outcome}", "en")
+        return (" " + say(language, "case_on_expiry") + " "
+                + render(f"seller_on_expiry_{outcome}", language))
     return ""
 
 
@@ -162,15 +164,16 @@ def case_html(seller: SignedIn, case: CasePublic, now: datetime, *, status: int 
               confirmed: bool = False, error: str | None = None,
               draft: str = "") -> HTMLResponse:
     refund = (case.resolution or {}).get("refund") or {}
-    return page("case.html", status=status, seller=seller.name, case=case, now=now,
-                csrf=seller.csrf("cases"), confirmed=confirmed, error=error, draft=draft,
-                max_chars=MAX_TEXT_CHARS, refund=refund, expiry_told=expiry_told(case))
+    return page("case.html", status=status, seller=seller.name, lang=seller.language,
+                case=case, now=now, csrf=seller.csrf("cases"), confirmed=confirmed,
+                error=error, draft=draft, max_chars=MAX_TEXT_CHARS, refund=refund,
+                expiry_told=expiry_told(case, seller.language))
 
 
 def missing_html(seller: SignedIn, case_id: str, message: str | None = None,
                  status: int = 404) -> HTMLResponse:
-    return page("case_missing.html", status=status, seller=seller.name, case_id=case_id,
-                message=message)
+    return page("case_missing.html", status=status, seller=seller.name,
+                lang=seller.language, case_id=case_id, message=message)
 
 
 def case_pages(cases: Cases) -> APIRouter:
@@ -180,8 +183,8 @@ def case_pages(cases: Cases) -> APIRouter:
     def cases_page(seller: PageSellerDep) -> Response:
         if seller is None:
             return to_sign_in(forget_cookie=True)
-        return page("cases.html", seller=seller.name, cases=cases.of(seller.seller_id),
-                    now=cases.now())
+        return page("cases.html", seller=seller.name, lang=seller.language,
+                    cases=cases.of(seller.seller_id), now=cases.now())
 
     @router.get("/seller/cases/{case_id}", response_class=HTMLResponse)
     def case_page(seller: PageSellerDep, case_id: str, answered: int = 0) -> Response:
@@ -201,11 +204,11 @@ def case_pages(cases: Cases) -> APIRouter:
         if seller is None:
             return to_sign_in(forget_cookie=True)
         if not seller.sent(csrf, "cases"):
-            return missing_html(seller, case_id, "This form has expired; open the case again.",
+            return missing_html(seller, case_id, say(seller.language, "form_expired_case"),
                                 status=403)
         text = answer.strip()
-        error = ("Write an answer before sending." if not text else
-                 f"The answer is {len(text)} characters long; at most {MAX_TEXT_CHARS} fit."
+        error = (say(seller.language, "answer_empty") if not text else
+                 say(seller.language, "answer_too_long", length=len(text), max=MAX_TEXT_CHARS)
                  if len(text) > MAX_TEXT_CHARS else None)
         try:
             if error is None:

@@ -10,31 +10,33 @@ from fastapi.responses import HTMLResponse
 
 from portal.auth import SignedIn
 from portal.pages import page
+from portal.strings import FALLBACK, say
 from seller.enrolment_terms import EnrolmentTerms, percent
 
 # The form field that proves the confirmation came from this page: the terms' version.
 TERMS_FIELD = "terms_read_on"
 
 
-def share_text(share: Decimal) -> str:
+def share_text(share: Decimal, language: str = FALLBACK) -> str:
     """A VTR table's cell: the part of the fee charged."""
-    return "free" if share == 0 else "full fee" if share == 1 else f"{percent(share)} of the fee"
+    if share in (0, 1):
+        return say(language, "share_free" if share == 0 else "share_full")
+    return say(language, "share_part", percent=percent(share))
 
 
-def trial_text(terms: EnrolmentTerms, today: date) -> str:
+def trial_text(terms: EnrolmentTerms, today: date, language: str = FALLBACK) -> str:
     ends = terms.trial_ends_on
     if ends is None:
-        return (f"The first {terms.trial_days} days from your enrolment are free: units "
-                f"shipped in them cost nothing. The trial runs only once.")
+        return say(language, "trial_unused", days=terms.trial_days)
     if ends > today:
-        return (f"Your free trial began with your first enrolment and runs until {ends} "
-                f"(units shipped before then cost nothing); it runs only once.")
-    return (f"Your free trial began with your first enrolment and ended on {ends}; it runs "
-            f"only once, so units you ship from now on are charged.")
+        return say(language, "trial_running", date=ends)
+    return say(language, "trial_ended", date=ends)
 
 
 def enrolment_page(seller: SignedIn, terms: EnrolmentTerms, *, enrolled: bool,
                    today: date) -> HTMLResponse:
-    return page("enrolment.html", seller=seller.name, terms=terms, enrolled=enrolled,
-                trial=trial_text(terms, today), csrf=seller.csrf("account"),
-                terms_field=TERMS_FIELD, share_text=share_text)
+    return page("enrolment.html", seller=seller.name, lang=seller.language, terms=terms,
+                enrolled=enrolled,
+                trial=trial_text(terms, today, seller.language), csrf=seller.csrf("account"),
+                terms_field=TERMS_FIELD,
+                share_text=lambda share: share_text(share, seller.language))

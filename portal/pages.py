@@ -12,8 +12,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from base.clock import as_utc
+from portal.strings import FALLBACK, say
 
-# What a case's status badge says to its seller.
+# What a case's status badge says to its seller, in English; the pages say it in the
+# seller's language (``status_*`` in portal/strings.json).
 CASE_STATUS_LABELS = {"awaiting_seller": "awaiting your answer", "answered": "answered",
                       "resolved": "resolved", "expired": "expired: decided by the service"}
 
@@ -35,10 +37,16 @@ _templates.filters["when"] = when
 _templates.globals.update(hours_until=hours_until, CASE_STATUS_LABELS=CASE_STATUS_LABELS)
 
 
-def render(template: str, **context: object) -> str:
-    return _templates.get_template(template).render(context)
+def render(template: str, *, lang: str = FALLBACK, **context: object) -> str:
+    """A template in ``lang``: ``<html lang>`` and every string it says through ``t``."""
+    def t(key: str, **values: object) -> str:
+        return say(lang, key, **values)
+
+    return _templates.get_template(template).render({**context, "lang": lang, "t": t})
 
 
-def page(template: str, *, status: int = 200, **context: object) -> HTMLResponse:
-    """A portal page; ``seller`` (the signed-in seller's name) shows the portal's menu."""
-    return HTMLResponse(render(template, **context), status_code=status)
+def page(template: str, *, status: int = 200, lang: str = FALLBACK,
+         **context: object) -> HTMLResponse:
+    """A portal page in ``lang``; ``seller`` (the signed-in seller's name) shows the
+    portal's menu."""
+    return HTMLResponse(render(template, lang=lang, **context), status_code=status)

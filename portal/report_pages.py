@@ -16,6 +16,7 @@ from portal.charts import page_gap_chart
 from portal.deps import PageSellerDep
 from portal.pages import page
 from portal.reports import HandoverIn, PageGapsOut, Reports
+from portal.strings import say
 from seller.handover_desk import HandoverResult, handover_address_for, handovers_of
 from seller.page_gaps import Period
 
@@ -29,7 +30,8 @@ def report_pages(reports: Reports) -> APIRouter:
                       status: int = 200) -> HTMLResponse:
         found = store.seller(seller.seller_id)
         address = handover_address_for(reports.handover_addresses, found) if found else None
-        return page("handover.html", status=status, seller=seller.name, address=address,
+        return page("handover.html", status=status, seller=seller.name,
+                    lang=seller.language, address=address,
                     results=[r for _, r in handovers_of(store, seller.seller_id)],
                     csrf=seller.csrf("cases"), result=result, error=error, draft=draft,
                     max_chars=MAX_TEXT_CHARS)
@@ -48,13 +50,14 @@ def report_pages(reports: Reports) -> APIRouter:
         if seller is None:
             return to_sign_in()
         if not seller.sent(csrf, "cases"):
-            return handover_html(seller, error="This form has expired; send it again.",
+            return handover_html(seller, error=say(seller.language, "form_expired"),
                                  draft=(order_id, message), status=403)
         found = extract_order_ids(order_id)
         text = message.strip()
-        error = ("Enter the order number, like 123-1234567-1234567." if not found else
-                 "Paste the customer's message." if not text else
-                 f"The message is {len(text)} characters long; at most {MAX_TEXT_CHARS} fit."
+        error = (say(seller.language, "handover_no_order") if not found else
+                 say(seller.language, "handover_no_message") if not text else
+                 say(seller.language, "handover_too_long", length=len(text),
+                     max=MAX_TEXT_CHARS)
                  if len(text) > MAX_TEXT_CHARS else None)
         if error:
             return handover_html(seller, error=error, draft=(order_id, message), status=422)
@@ -73,14 +76,16 @@ def report_pages(reports: Reports) -> APIRouter:
         except HTTPException:
             summary = None
         return page("resolution.html", status=200 if summary or not order_id else 404,
-                    seller=seller.name, asked=order_id.strip(), summary=summary)
+                    seller=seller.name, lang=seller.language, asked=order_id.strip(),
+                    summary=summary)
 
     @router.get("/seller/page-gaps", response_class=HTMLResponse)
     def page_gaps_page(seller: PageSellerDep, period: Period = "month") -> Response:
         if seller is None:
             return to_sign_in()
         report = reports.gaps(seller.seller_id, period)
-        return page("page_gaps.html", seller=seller.name, report=PageGapsOut.of(report),
+        return page("page_gaps.html", seller=seller.name, lang=seller.language,
+                    report=PageGapsOut.of(report),
                     other="week" if report.period == "month" else "month",
                     chart=page_gap_chart(report))
 

@@ -20,8 +20,14 @@ from portal.auth import (
 )
 from portal.deps import PageSellerDep, StoreDep
 from portal.pages import page
+from portal.strings import page_language, say
 
 log = logging.getLogger(__name__)
+
+
+def language(request: Request) -> str:
+    # No seller is known before the sign-in: English unless the page asks (``?lang=``).
+    return page_language(None, request.query_params.get("lang"))
 
 
 def sign_in_router() -> APIRouter:
@@ -29,7 +35,8 @@ def sign_in_router() -> APIRouter:
 
     def login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
         csrf = secrets.token_hex(32)
-        response = page("sign_in.html", status=status, csrf=csrf, error=error)
+        response = page("sign_in.html", status=status, csrf=csrf, error=error,
+                        lang=language(request))
         response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="strict",
                             path=PORTAL_PATH, secure=request.url.scheme == "https")
         return response
@@ -47,11 +54,12 @@ def sign_in_router() -> APIRouter:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
             log.warning("portal sign-in refused: the form's CSRF token did not match")
-            return login_form(request, "The sign-in form expired or was sent from another "
-                                       "page. Please sign in again.", status=403)
+            return login_form(request, say(language(request), "sign_in_expired"),
+                              status=403)
         token = token.strip()
         if not seller_for_token(store, token):
-            return login_form(request, "That token is not valid.", status=401)
+            return login_form(request, say(language(request), "sign_in_invalid"),
+                              status=401)
         response = RedirectResponse("/seller/cases", status_code=303)
         response.delete_cookie(LOGIN_CSRF_COOKIE, path=PORTAL_PATH)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path=PORTAL_PATH,

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agent.cases import queue_customer_message
+from agent.cases import SELLER_FALLBACK, queue_customer_message, seller_language
 from agent.db import Store
 from agent.enrolment import enrolment_history
 from agent.handover_scope import handover_refusal
@@ -47,11 +47,15 @@ CUSTOMER_KIND = "handover_answer"
 UNKNOWN_ORDER = "handover.unknown_order"
 
 # What the seller is told, by rule, and the customer's first line and subject are templates
-# ``handover_*`` in ``agent/templates/``; the seller's are written in English only.
+# ``handover_*`` in ``agent/templates/``; the seller's are written in the seller's language
+# (``seller_language``), English when the sender is no seller.
 
 
-def seller_text(rule: str, **slots: object) -> str:
-    return render(_seller_key(rule), "en", **slots)
+def seller_text(rule: str, language: str = SELLER_FALLBACK, **slots: object) -> str:
+    # "Not your order" is the stranger's refusal word for word, in the one language a
+    # stranger gets: its language must not tell a seller from anyone else either.
+    language = SELLER_FALLBACK if rule == UNKNOWN_ORDER else language
+    return render(_seller_key(rule), language, **slots)
 
 
 def _seller_key(rule: str) -> str:
@@ -61,14 +65,15 @@ def _seller_key(rule: str) -> str:
 
 
 def taken_over_text(order_id: str, handover_id: str, *, answered_by: str,
-                    case_id: str | None, outcome: str | None) -> str:
+                    case_id: str | None, outcome: str | None,
+                    language: str = SELLER_FALLBACK) -> str:
     """What the seller is told of a message taken over: how, and what follows."""
     more = ""
     if case_id:
-        more = seller_text("taken_over_case", case_id=case_id)
+        more = seller_text("taken_over_case", language, case_id=case_id)
     elif outcome == "needs_info":
-        more = seller_text("taken_over_needs_info")
-    return seller_text("taken_over", order_id=order_id, handover_id=handover_id,
+        more = seller_text("taken_over_needs_info", language)
+    return seller_text("taken_over", language, order_id=order_id, handover_id=handover_id,
                        answered_by="email" if answered_by == "email" else "SMS", more=more)
 
 
@@ -223,6 +228,7 @@ class HandoverDesk:
         body = (render("handover_customer_intro", language, seller=seller.name,
                        order_id=order.order_id) + "\n\n" + reply.text)
         message = taken_over_text(order.order_id, handover_id, answered_by=msg.channel,
+                                  language=seller_language(seller),
                                   case_id=reply.case_id, outcome=reply.outcome)
         def write(session: Session) -> None:
             conv = session.get_one(ConversationRow, reply.conversation_id)
@@ -262,7 +268,8 @@ class HandoverDesk:
     def _refuse(self, handover_id: str, request: HandoverRequest, seller: Seller | None,
                 order: Order | None, rule: str, seller_reply: SellerReply | None
                 ) -> HandoverResult:
-        message = seller_text(rule, order_id=order.order_id if order else "-")
+        message = seller_text(rule, seller_language(seller),
+                              order_id=order.order_id if order else "-")
 
         def write(session: Session) -> None:
             session.add(HandoverRow(
@@ -300,17 +307,20 @@ class HandoverDesk:
     def _stored(self, source_key: str) -> HandoverResult | None:
         with self.store.reads() as session:
             row = session.scalar(select(HandoverRow).where(HandoverRow.source_key == source_key))
-        return result_of(row) if row is not None else None
+        if row is None:
+            return None
+        seller = self.store.seller(row.seller_id) if row.seller_id else None
+        return result_of(row, seller_language(seller) if seller else SELLER_FALLBACK)
 
 
-def result_of(row: HandoverRow) -> HandoverResult:
-    """A stored hand-over as its seller is told about it."""
+def result_of(row: HandoverRow, language: str = SELLER_FALLBACK) -> HandoverResult:
+    """A stored hand-over as its seller is told about it, in ``language``."""
     if row.status == "refused":
         rule = row.rule or UNKNOWN_ORDER
-        message = seller_text(rule, order_id=row.order_id or "-")
+        message = seller_text(rule, language, order_id=row.order_id or "-")
         return HandoverResult(row.id, "refused", message, rule=rule, order_id=row.order_id)
     message = taken_over_text(row.order_id or "-", row.id, answered_by=row.answered_by or "",
-                              case_id=row.case_id, outcome=row.outcome)
+                              case_id=row.case_id, outcome=row.outcome, language=language)
     return HandoverResult(row.id, "taken_over", message, order_id=row.order_id,
                           outcome=row.outcome, case_id=row.case_id,
                           answered_by=row.answered_by)
@@ -318,7 +328,9 @@ def result_of(row: HandoverRow) -> HandoverResult:
 
 def handovers_of(store: Store, seller_id: str, order_id: str | None = None
                  ) -> list[tuple[HandoverRow, HandoverResult]]:
-    return [(row, result_of(row)) for row in handover_rows(store, seller_id, order_id)]
+    language = seller_language(store.seller(seller_id))
+    return [(row, result_of(row, language))
+            for row in handover_rows(store, seller_id, order_id)]
 
 
 def _customer_contact(order: Order) -> tuple[str, str] | None:

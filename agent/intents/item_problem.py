@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 
+from agent.cases import SellerText
 from agent.intents.return_request import answer_return, pick_item, stated_reason
-from agent.replies import item_name, render
+from agent.replies import item_name
 from agent.returns import decide_return
 from agent.turn import Services, Turn, TurnResult
 from knowledge.policy import load_policy
@@ -36,6 +37,6 @@ def item_problem(services: Services, t: Turn, text: str) -> TurnResult:
                                  policy=load_policy(t.order.marketplace), today=t.today)
         category = "missing_parts" if reason == "missing_parts" else "replacement"
         return services.escalate(t, category, [item.asin], f"{category}_case",
-                                 question=render(f"seller_question_{category}", "en", **slots),
+                                 question=SellerText(f"seller_question_{category}", slots),
                                  item=name, decision=promised)
     return answer_return(services, t, item, reason or "defective", text)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import re
 
+from agent.case_summary import product_question_summary, short_title, topic_words
+from agent.cases import SellerText
 from agent.contact_filter import contact_filter
 from agent.messages import Citation
+from agent.named_item import named_item
 from agent.product_answers import ProductAnswer, answer_product_question
 from agent.replies import item_name, render
 from agent.turn import Services, Turn, TurnResult
@@ -54,16 +57,17 @@ def product_question(services: Services, t: Turn, text: str) -> TurnResult:
                          for q in quotes)
         return TurnResult(render("product_answer", lang, item=item, facts=facts),
                           "answered")
-    asin = asins[0]
+    # Filed under the item the question names (by title words, else the closest page),
+    # not the order's first.
+    asin = named_item(question, lang, {a: p.title for a, p in pages.items() if p}) \
+        or (found.closest_asin if found.closest_asin in asins else None) or asins[0]
     page = pages.get(asin)
-    topic_label = found.topic.removeprefix("attributes.") if found.topic else None
-    # The seller sees the question's content words, never who asked.
-    private = {w.casefold() for w in re.findall(r"\w+", order.customer.name or "")}
-    keywords = [w for w in found.keywords if w.casefold() not in private]
-    question = render("seller_question_product", "en", title=page.title if page else asin,
-                      asin=asin, keywords=", ".join(keywords) or "-",
-                      topic=render("seller_topic", "en", topic=topic_label)
-                      if topic_label else "")
+    # The seller reads a sentence of what was understood, never the message or who asked.
+    keywords = topic_words(found.keywords, language=lang,
+                           private=re.findall(r"\w+", order.customer.name or ""),
+                           title=short_title(page, asin))
+    summary = product_question_summary(page=page, asin=asin, topic=found.topic,
+                                       keywords=keywords)
     return services.escalate(t, "product_question", [asin], "product_unknown_case",
-                             question=question, needs=render("seller_needs_product", "en"),
+                             question=summary, needs=SellerText("seller_needs_product"),
                              topic=found.topic, item=item_name(page, asin))

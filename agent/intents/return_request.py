@@ -10,6 +10,7 @@ from typing import cast
 
 from sqlalchemy.orm import Session
 
+from agent.cases import SellerText
 from agent.intents.cancel import cancel_order
 from agent.item_names import named_line
 from agent.messages import Citation
@@ -162,13 +163,13 @@ def answer_return(services: Services, t: Turn, item: OrderItem, reason: ReturnRe
                     "non_returnable_seller_fault": "return_category_case",
                     "outside_window_seller_fault": "return_expired_case",
                     }.get(decision.case_reason or "", "return_seller_case")
-        question = render("seller_question_return", "en", title=page.title if page else
-                          item.asin, asin=item.asin, order_id=order.order_id,
-                          reason=decision.reason or "-", rule=decision.rule,
-                          quantity=decision.quantity or item.quantity,
-                          ordered=item.quantity)
-        needs = render(f"seller_needs_{decision.case_reason}", "en",
-                       method_due=str(decision.seller_method_due or "-"))
+        question = SellerText("seller_question_return", {
+            "title": page.title if page else item.asin, "asin": item.asin,
+            "order_id": order.order_id, "reason": decision.reason or "-",
+            "rule": decision.rule, "quantity": decision.quantity or item.quantity,
+            "ordered": item.quantity})
+        needs = SellerText(f"seller_needs_{decision.case_reason}",
+                           {"method_due": str(decision.seller_method_due or "-")})
         return services.escalate(t, "return", [item.asin], case_key, question=question,
                                  needs=needs, slots=slots, decision=decision)
     if not decision.eligible:

@@ -150,8 +150,8 @@ def test_an_unconfirmed_cancellation_refunds_nothing_and_offers_a_free_return(
         say: Say, agent: Agent, store: Store) -> None:
     reply = ask(say, PENDING_CEILING_LIGHT_DE, "Bitte stornieren Sie meine Bestellung.")
     assert reply.outcome == "escalated" and reply.case_id
-    assert "the customer is told that you did not confirm the cancellation" in \
-        seller_mail(store, reply.case_id)
+    # Lichtwerk reads German: "you did not confirm the cancellation".
+    assert "dass Sie die Stornierung nicht bestätigt haben" in seller_mail(store, reply.case_id)
     case, told, refunds = expired(store, agent, reply.case_id, A_DAY_LATER)
     assert refunds == []  # the order may still ship
     assert case.resolution is not None and case.resolution["rule"] == "case.expired.cancel"

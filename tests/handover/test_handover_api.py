@@ -114,7 +114,7 @@ def test_what_the_service_does_not_cover_is_refused_with_the_reason(
     response = hand_over(client, bearer(store, LICHTWERK), order_id, message)
     assert response.status_code == 422
     assert response.json()["detail"]["rule"] == rule
-    assert "yourself" in response.json()["detail"]["message"]
+    assert "selbst" in response.json()["detail"]["message"]  # "yourself": Lichtwerk reads de
     assert count(store, ConversationRow) == 0 and count(store, OutboxRow) == 0
 
 
@@ -127,8 +127,9 @@ def test_a_marketplace_fulfilled_order_is_answered_by_the_seller_in_buyer_seller
                          "Wo ist meine Bestellung?")
     message = response.json()["detail"]["message"]
     assert response.json()["detail"]["rule"] == "scope.fulfilled_by_marketplace"
-    assert "buyer-seller messaging" in message and "you answer the customer" in message
-    assert "customer service answers" not in message
+    assert "Käufer-Verkäufer-Kommunikation" in message  # buyer-seller messaging, in German
+    assert "antworten Sie dem Kunden" in message
+    assert "customer service answers" not in message and "Kundenservice" not in message
 
 
 def test_the_portal_form_hands_over_and_shows_the_regions_address(client: TestClient,
@@ -141,7 +142,7 @@ def test_the_portal_form_hands_over_and_shows_the_regions_address(client: TestCl
     done = client.post("/seller/handover", data={
         "order_id": f"Bestellung {JANA.order_id}", "message": "Wo ist meine Bestellung?",
         "csrf": csrf.group(1)})
-    assert done.status_code == 200 and "taken over" in done.text
+    assert done.status_code == 200 and "übernommen" in done.text
     assert JANA.customer_email not in done.text
     forged = client.post("/seller/handover", data={
         "order_id": JANA.order_id, "message": "Wo ist meine Bestellung?", "csrf": "0" * 64})

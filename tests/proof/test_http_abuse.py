@@ -349,7 +349,7 @@ def test_the_chat_page_and_the_portal_work_under_their_policy(live: str, store: 
         page.goto(f"{live}/seller")
         page.fill('input[name="token"]', token)
         page.click("button.primary")
-        expect(page.locator("h1")).to_have_text("Your cases")
+        expect(page.locator("h1")).to_have_text("Ihre Fälle")  # Lichtwerk reads German
         assert page.evaluate("window.violations") == []
         # An injected inline script (one without the page's hash) does not run.
         page.evaluate("""() => { const s = document.createElement('script');

@@ -179,7 +179,8 @@ def test_the_portal_pages_show_enrolment_and_statements(client: TestClient,
     seed_activity(account_store)
     client.cookies.set(COOKIE, issue_token(account_store, SELLER))
     page = client.get("/seller/account").text
-    assert "service in use" in page and "2026-01-05" in page and "2026-02-04" in page
+    # A German seller's page.
+    assert "Service aktiv" in page and "2026-01-05" in page and "2026-02-04" in page
     assert 'href="/seller/statements"' in page and 'href="/seller/cases"' in page
     statement = client.get("/seller/statements", params={"month": "2026-11"}).text
     assert "<svg" in statement and "20.50 EUR" in statement and "CPU ≤ 15 %" in statement
@@ -196,7 +197,7 @@ def test_the_portal_pages_show_enrolment_and_statements(client: TestClient,
                        data={"action": "opt_out", "csrf": csrf.group(1)},
                        follow_redirects=False)
     assert done.status_code == 303
-    assert "opted out" in client.get("/seller/account").text
+    assert "abgemeldet" in client.get("/seller/account").text
 
 
 def test_pages_show_no_customer_details(client: TestClient, account_store: Store) -> None:

@@ -383,5 +383,5 @@ def test_a_claim_filed_from_the_portal_page(client: TestClient, account_store: S
                         files=photos, follow_redirects=False)
     assert filed.status_code == 303
     shown = client.get(filed.headers["location"]).text
-    assert "was filed" in shown and f'<option value="{order.order_id}|' not in shown
+    assert "wurde gestellt" in shown and f'<option value="{order.order_id}|' not in shown
     assert '<span class="badge filed">filed</span>' in shown

@@ -40,7 +40,8 @@ def test_enrolling_shows_the_service_before_the_seller_confirms(client_at: Clien
     assert 'href="/seller/account/enrolment"' in account
     assert 'name="action" value="enrol"' not in account
 
-    page = portal.get("/seller/account/enrolment")
+    # The seller reads German (its first language); the terms are checked in English.
+    page = portal.get("/seller/account/enrolment", params={"lang": "en"})
     assert page.status_code == 200
     text = page.text
     # what is covered, and what is not
@@ -73,7 +74,7 @@ def test_enrolling_shows_the_service_before_the_seller_confirms(client_at: Clien
     done = portal.post("/seller/account/enrolment", data=form, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/seller/account?changed=enrol"
     assert status(portal, account_store) == "active"
-    assert "You are enrolled." in portal.get("/seller/account/enrolment").text
+    assert "Sie sind angemeldet." in portal.get("/seller/account/enrolment").text
 
 
 def test_a_trial_still_running_is_shown_with_its_end(client_at: Client,
@@ -81,7 +82,7 @@ def test_a_trial_still_running_is_shown_with_its_end(client_at: Client,
     account_store.save(sellers=[seller_record(enrolled_on="2026-11-20")])
     portal = opted_out_portal(client_at, account_store)
     text = portal.get("/seller/account/enrolment").text
-    assert "runs until 2026-12-20" in text
+    assert "läuft bis 2026-12-20" in text  # the seller reads German
 
 
 def test_the_terms_are_served_as_json_and_follow_the_uk_setting(
@@ -107,5 +108,5 @@ def test_the_served_app_explains_before_enrolling(settings: Settings) -> None:
         http.cookies.set(COOKIE, issue_token(store, SELLER))
         assert 'href="/seller/account/enrolment"' in http.get("/seller/account").text
         page = http.get("/seller/account/enrolment").text
-        assert "What is covered" in page and "0.41 EUR" in page and "opt out" in page
+        assert "Was abgedeckt ist" in page and "0.41 EUR" in page and "opt out" in page
         assert 'name="terms_read_on" value="2026-11-25"' in page

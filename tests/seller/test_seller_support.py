@@ -48,7 +48,7 @@ def test_the_resolution_summary_names_seller_support(account_store: Store,
                                         f"Support at {SUPPORT}")
         client.cookies.set(COOKIE, issue_token(account_store, SELLER))
         page = client.get("/seller/resolution", params={"order_id": order_id}).text
-        assert f'contact Seller Support at <a href="{SUPPORT}">' in page
+        assert f'an den Verkäuferservice unter <a href="{SUPPORT}">' in page  # de seller
 
 
 def test_seller_support_defaults_to_the_marketplaces_support_page(account_store: Store,

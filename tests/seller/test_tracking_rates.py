@@ -130,7 +130,9 @@ def test_operators_record_a_months_rate_over_http(client: TestClient, account_st
     [november] = client.get("/v1/seller/statements/2026-11", headers=seller_auth).json()
     assert november["total"] == "1.80" and november["valid_tracking_rate"] is None
     client.cookies.set(COOKIE, seller_auth["Authorization"].removeprefix("Bearer "))
-    page = client.get("/seller/statements", params={"month": "2026-10"}).text
+    page = client.get("/seller/statements", params={"month": "2026-10", "lang": "en"}).text
     assert "Valid tracking rate 2026-10</td><td class=\"num\">96 %" in page
     assert "VTR table: VTR ≥ 95 %, CPU ≤ 5 %</td><td class=\"num\">0 % of the fee charged" \
         in page
+    german = client.get("/seller/statements", params={"month": "2026-10"}).text  # de seller
+    assert "Rate gültiger Sendungsnummern 2026-10</td><td class=\"num\">96 %" in german

@@ -107,6 +107,10 @@ LATE_POWER_STRIP_DE = Scenario("028-7407148-0233125", index_rows=("5",))
 #: MFN shipped, estimated delivery passed by more than 3 days: Michael Fischer's bed linen.
 OVERDUE_BEDDING_DE = Scenario("028-0896128-0106538", index_rows=("6",))
 
+#: MFN delivered within the last 30 days, several ASINs: Nina Wolf's desk lamp and two LED
+#: strips, in that order.
+LAMP_AND_STRIPS_DE = Scenario("028-4997942-8538113", index_rows=("1", "18", "19"))
+
 #: MFN pending: Lea Zimmermann's ceiling light (no phone on the order).
 PENDING_CEILING_LIGHT_DE = Scenario("028-1343574-7969438", index_rows=("7",))
 
