@@ -13,7 +13,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from agent.records import Order
 from base.jsonl import DataFileError, iter_json_lines, read_jsonl
@@ -71,12 +79,14 @@ class Conversation(_Open):
     max_cases: int | None = Field(default=None, ge=0)
     tags: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _digits_only_on_voice(self) -> Conversation:
-        if self.channel != "voice" and any(t.digits is not None for t in self.turns):
-            raise ValueError(f"digits are typed on a phone's keypad: channel {self.channel} "
-                             "has none")
-        return self
+    @field_validator("turns")
+    @classmethod
+    def _digits_only_on_voice(cls, turns: list[Turn], info: ValidationInfo) -> list[Turn]:
+        channel = info.data.get("channel")  # absent when the channel itself was invalid
+        if channel not in {None, "voice"} and any(t.digits is not None for t in turns):
+            raise ValueError(f"digits are typed on a phone's keypad: channel {channel} has "
+                             "none")
+        return turns
 
 
 def read_conversations(path: Path) -> list[Conversation]:
