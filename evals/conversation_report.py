@@ -22,8 +22,9 @@ def _fmt(value: object) -> str:
 def _chart(name: str, title: str, groups: dict[str, dict[str, Any]]) -> str:
     names = list(groups)
     return grouped_bars(name, title, names, [
-        ("conversations passed", CONVERSATION_COLOUR, [groups[g]["pass_rate"] for g in names]),
-        ("turns passed", TURN_COLOUR, [groups[g]["turn_pass_rate"] for g in names])])
+        # Short labels: the legend gives each series a fixed width.
+        ("conversations", CONVERSATION_COLOUR, [groups[g]["pass_rate"] for g in names]),
+        ("turns", TURN_COLOUR, [groups[g]["turn_pass_rate"] for g in names])])
 
 
 def _rows(groups: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
@@ -33,10 +34,9 @@ def _rows(groups: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
 
 def conversation_html(section: dict[str, Any]) -> str:
     overall = section["overall"]
-    charts = [_chart("conversations-by-language", "Conversations passed, by language",
+    charts = [_chart("conversations-by-language", "Passed, by language",
                      section["by_language"]),
-              _chart("conversations-by-channel", "Conversations passed, by channel",
-                     section["by_channel"])]
+              _chart("conversations-by-channel", "Passed, by channel", section["by_channel"])]
     head = ("<tr><th>{}</th><th>conversations</th><th>passed</th><th>pass rate</th>"
             "<th>turns</th><th>turn pass rate</th></tr>")
     tables = "".join(

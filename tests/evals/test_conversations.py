@@ -237,7 +237,7 @@ def test_metrics_and_the_report_section_from_hand_made_results(tmp_path: Path) -
     for chart in ("conversations-by-language", "conversations-by-channel"):
         assert f'data-chart="{chart}"' in html
     # one bar per group and series with its value in the tooltip
-    assert "conversations passed de: 0.500" in html and "turns passed es: 1.000" in html
+    assert "conversations de: 0.500" in html and "turns es: 1.000" in html
     failed = html.split('id="conversations-failed"')[1]
     assert re.findall(r"<tr><td>([a-z-]+)</td>", failed) == ["de-b", "es-a", "en-a"]
     assert "fact missing: 2 Werktage" in failed
