@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from langchain_core.embeddings import Embeddings
+from typer.testing import CliRunner
 
 from agent.messages import Reply
 from base.jsonl import DataFileError
 from base.settings import Settings
 from channels.app import create_app
+from csba.cli import app
 from evals.conversation_metrics import conversation_section
 from evals.conversation_report import conversation_html
 from evals.conversation_runner import (
@@ -246,3 +248,43 @@ def test_metrics_and_the_report_section_from_hand_made_results(tmp_path: Path) -
     metrics = json.loads((tmp_path / "metrics.json").read_text("utf-8"))
     assert metrics["conversations"]["overall"]["pass_rate"] == 0.25
     assert datetime.fromisoformat(metrics["generated_at"]).tzinfo == UTC
+
+
+# --- csba eval ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_csba_eval_runs_the_conversations_beside_the_dataset_and_alone(tmp_path: Path) -> None:
+    pages = [json.loads(raw) for raw in (DEMO_DATA_DIR / "catalog.jsonl").read_text(
+        "utf-8").splitlines() if raw.strip()]
+    bed = {item.asin for item in BED.order.items}
+    catalog = write_jsonl(tmp_path / "catalog.jsonl", [p for p in pages if p["asin"] in bed])
+    data = ["--catalog", str(catalog), "--orders", str(DEMO_DATA_DIR / "orders.jsonl"),
+            "--sellers", str(DEMO_DATA_DIR / "sellers.jsonl")]
+    convs = write_jsonl(tmp_path / "c.jsonl", [PLAYED[1]])
+    dev = write_jsonl(tmp_path / "dev.jsonl", [{
+        "id": "status", "now": NOW, "channel": "email", "marketplace": "DE",
+        "order_id": BED.order_id, "customer": {"from_order": True},
+        "turns": ["Wo ist meine Bestellung?"], "expect": {"facts": ["7. November 2026"]}}])
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{**PLAYED[1], "channel": "fax"}])
+    refused = CliRunner().invoke(app, ["eval", *data, "--conversations", str(bad),
+                                       "--out", str(tmp_path / "bad-out")])
+    assert refused.exit_code == 2 and f"{bad}:1: field 'channel'" in refused.output
+
+    beside = CliRunner().invoke(app, ["eval", *data, "--dataset", str(dev), "--conversations",
+                                      str(convs), "--out", str(tmp_path / "both")])
+    assert beside.exit_code == 0, beside.output
+    metrics = json.loads((tmp_path / "both" / "metrics.json").read_text("utf-8"))
+    assert metrics["agent"]["cases"] == 1
+    assert metrics["conversations"]["overall"]["conversations"] == 1
+    page = (tmp_path / "both" / REPORT_HTML).read_text("utf-8")
+    assert 'id="metrics"' in page and 'id="conversations"' in page
+
+    alone = CliRunner().invoke(app, ["eval", *data, "--conversations", str(convs),
+                                     "--out", str(tmp_path / "alone")])
+    assert alone.exit_code == 0, alone.output
+    assert not (tmp_path / "alone" / "results.jsonl").exists()
+    assert (tmp_path / "alone" / CONVERSATION_RESULTS).is_file()
+    assert 'id="conversations"' in (tmp_path / "alone" / REPORT_HTML).read_text("utf-8")
+    assert "sms" in alone.output and "1.000" in alone.output
