@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps serve test test-a-year-later lint bench eval ingest-demo clean
+.PHONY: install system-deps serve test test-a-year-later lint bench eval eval-conversations ingest-demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,12 +64,22 @@ lint: install
 EVAL_ARGS ?=
 # The dev set, the customers' questions on pages of their own, and the held-out public part.
 CUSTOMERS := evals/datasets/customers
+CONVERSATIONS := evals/datasets/conversations
 eval: install
 	$(VENV)/bin/csba eval --dataset evals/datasets/dev.jsonl --catalog data/demo/catalog.jsonl \
 		--orders data/demo/orders.jsonl --sellers data/demo/sellers.jsonl \
 		$(foreach l,de es en,--dataset $(CUSTOMERS)/cases_$(l).jsonl \
 			--catalog $(CUSTOMERS)/catalog_$(l).jsonl --orders $(CUSTOMERS)/orders_$(l).jsonl) \
+		$(foreach l,de es en,--conversations $(CONVERSATIONS)/$(l).jsonl) \
 		--out eval-out --public held-out $(EVAL_ARGS)
+
+# The conversation eval alone (whole conversations through every channel); reports in
+# eval-conversations-out/.
+eval-conversations: install
+	$(VENV)/bin/csba eval --catalog data/demo/catalog.jsonl --orders data/demo/orders.jsonl \
+		--sellers data/demo/sellers.jsonl \
+		$(foreach l,de es en,--conversations $(CONVERSATIONS)/$(l).jsonl) \
+		--out eval-conversations-out $(EVAL_ARGS)
 
 bench: install
 	$(PY) -m benchmarks.run

@@ -19,7 +19,11 @@ from base.settings import Settings
 from csba.progress import EmbeddingProgress
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from agent.db import Store
+    from evals.conversation_runner import ConversationResult
+    from evals.conversations import Conversation
     from evals.dataset import EvalCase
     from knowledge.index import KnowledgeIndex
     from seller.ingest import IngestInput
@@ -230,13 +234,14 @@ def seller_token(
 
 @app.command("eval")
 def eval_command(
-    dataset: Annotated[list[Path], typer.Option(
-        help="eval cases, one JSON object per line; repeatable (ids must differ)")],
     catalog: Annotated[list[Path], typer.Option(
         help="product pages (.jsonl, .html, SP-API .json or a folder); repeatable")],
     orders: Annotated[list[Path], typer.Option(help="orders.jsonl; repeatable")],
     sellers: Annotated[Path, typer.Option(help="sellers.jsonl")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for results and reports")],
+    dataset: Annotated[list[Path] | None, typer.Option(
+        help="eval cases, one JSON object per line; repeatable (ids must differ); without "
+             "it only --conversations run")] = None,
     baseline: Annotated[Path | None, typer.Option(
         help="a previous run's --out directory: report deltas and flipped cases")] = None,
     min_score: Annotated[float | None, typer.Option(
@@ -247,23 +252,35 @@ def eval_command(
     public_limit: Annotated[int | None, typer.Option(
         min=1, help="run only this many public questions (a fixed sample over every file)")
     ] = None,
+    conversations: Annotated[list[Path] | None, typer.Option(
+        help="whole conversations (JSON lines) played turn by turn through the service's "
+             "channels, reported beside the dataset; repeatable")] = None,
 ) -> None:
     """Run a dataset against a fresh agent on exactly the given data and report its quality."""
+    from evals.conversations import fill_conversation_customers, read_all_conversations
     from evals.dataset import fill_customers, read_datasets
     from evals.metrics import HEADLINE
     from evals.pqa import PARTS
-    from evals.report import PublicRun, load_previous, write_reports
+    from evals.report import PublicRun, load_previous, write_conversation_reports, write_reports
     from evals.runner import CaseRun, run_dataset
     from seller.ingest import read_inputs
 
     if public is not None and public not in PARTS:
         console.print(f"[red]--public {public!r}: give one of {', '.join(PARTS)}[/red]")
         raise typer.Exit(2)
+    dataset = dataset or []
+    conversations = conversations or []
+    if not dataset and not conversations:
+        console.print("[red]give --dataset, --conversations or both[/red]")
+        raise typer.Exit(2)
     settings = _settings()
     try:
         data = read_inputs(catalogs=catalog, orders=orders, sellers=sellers)
         cases = fill_customers(read_datasets(dataset), data.orders,
-                               source=Path(", ".join(map(str, dataset))))
+                               source=Path(", ".join(map(str, dataset)))) if dataset else []
+        played = fill_conversation_customers(
+            read_all_conversations(conversations), data.orders,
+            source=Path(", ".join(map(str, conversations)))) if conversations else []
         public_input = _public_input(public, public_limit, out_dir) if public else None
     except DataFileError as exc:
         # Unwrapped: the file:line: field of each error must stay whole to be found again.
@@ -289,6 +306,12 @@ def eval_command(
             return run_dataset(cases, data, where, settings=settings, on_case=advance,
                                on_stage=lambda s: bar.update(task, description=label + s))
 
+    section = _conversation_section(played, data, out_dir, settings) if played else None
+    if not dataset:
+        write_conversation_reports(cast("dict[str, Any]", section), out_dir, conversations)
+        _print_conversations(cast("dict[str, Any]", section))
+        out.print(f"reports: {out_dir / 'report.html'}, {out_dir / 'report.md'}")
+        return
     runs = run("", cases, data, out_dir)
     public_run = None
     if public_input is not None:
@@ -296,7 +319,7 @@ def eval_command(
         public_run = PublicRun(str(public), public_dir,
                                run(f"public {public}: ", public_cases, public_data, public_dir))
     previous = load_previous(baseline, runs) if baseline is not None else None
-    metrics = write_reports(runs, out_dir, dataset, previous, public_run)
+    metrics = write_reports(runs, out_dir, dataset, previous, public_run, section)
     agent, base = metrics["agent"], metrics["baseline"]
     table = Table("metric", "agent", "plain retrieval", title=f"eval: {len(cases)} cases")
     for name in HEADLINE:
@@ -305,10 +328,54 @@ def eval_command(
     out.print(table)
     if "public" in metrics:
         _print_public(metrics["public"])
+    if section is not None:
+        _print_conversations(section)
     out.print(f"reports: {out_dir / 'report.html'}, {out_dir / 'report.md'}")
     if min_score is not None and (agent["score"] or 0.0) < min_score:
         console.print(f"[red]score {agent['score']:.3f} is below --min-score {min_score}[/red]")
         raise typer.Exit(1)
+
+
+def _conversation_section(played: list[Conversation], data: IngestInput, out_dir: Path,
+                          settings: Settings) -> dict[str, Any]:
+    """Play the conversations through the whole app on data of their own; their metrics."""
+    from channels.app import create_app
+    from evals.conversation_metrics import conversation_section
+    from evals.conversation_runner import run_conversations
+
+    def make_app(here: Settings, index: KnowledgeIndex) -> FastAPI:
+        return create_app(here, index=index, smtp_server=False, outbox_worker=False)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("[red]{task.fields[failing]} failing"), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("conversations: loading the data", total=len(played), failing=0)
+        failing = 0
+
+        def advance(conv: Conversation, result: ConversationResult) -> None:
+            nonlocal failing
+            failing += not result.passed
+            bar.update(task, advance=1, failing=failing,
+                       description="conversations: playing")
+
+        pairs = run_conversations(played, data, out_dir, settings=settings,
+                                  make_app=make_app, on_done=advance)
+    return conversation_section(pairs)
+
+
+def _print_conversations(section: dict[str, Any]) -> None:
+    table = Table("", "conversations", "pass rate", "turns", "turn pass rate",
+                  title="conversations")
+    rows = [("all", section["overall"]), *section["by_language"].items(),
+            *section["by_channel"].items()]
+    for name, v in rows:
+        table.add_row(name, str(v["conversations"]), _rate(v["pass_rate"]), str(v["turns"]),
+                      _rate(v["turn_pass_rate"]))
+    out.print(table)
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _public_input(part: str, limit: int | None,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.charts import AGENT_COLOUR, BASELINE_COLOUR, confusion, grouped_bars, histogram
+from evals.conversation_report import conversation_html, conversation_markdown
 from evals.metrics import (
     Metrics,
     better,
@@ -75,7 +76,8 @@ def _dataset_label(dataset: Path | Sequence[Path]) -> str:
 
 def build_metrics(runs: Sequence[CaseRun], dataset: Path | Sequence[Path],
                   previous: Previous | None = None,
-                  public: PublicRun | None = None) -> dict[str, Any]:
+                  public: PublicRun | None = None,
+                  conversations: dict[str, Any] | None = None) -> dict[str, Any]:
     agent_pairs = [(r.case, r.agent) for r in runs]
     base_pairs = [(r.case, r.baseline) for r in runs]
     agent, base = compute(agent_pairs), compute(base_pairs)
@@ -100,6 +102,8 @@ def build_metrics(runs: Sequence[CaseRun], dataset: Path | Sequence[Path],
                            "now_passing": previous.now_passing}
     if public is not None:
         out["public"] = {"dir": str(public.dir), **public_metrics(public.runs, public.part)}
+    if conversations is not None:
+        out["conversations"] = conversations
     return out
 
 
@@ -161,6 +165,8 @@ def write_markdown(m: dict[str, Any], runs: Sequence[CaseRun], path: Path) -> No
                   "", f"Now passing: {', '.join(prev['now_passing']) or 'none'}"]
     if "public" in m:
         lines += ["", *_public_markdown(m["public"])]
+    if "conversations" in m:
+        lines += ["", *conversation_markdown(m["conversations"])]
     lines += ["", "## Failing cases", ""]
     for run in runs:
         if run.agent.passed:
@@ -303,6 +309,7 @@ def write_html(m: dict[str, Any], runs: Sequence[CaseRun], path: Path) -> None:
         f'<div class="charts">{"".join(charts)}</div>'
         f"<h2>Metrics</h2>{_html_metrics(m)}{flips}"
         f"{_public_html(m['public']) if 'public' in m else ''}"
+        f"{conversation_html(m['conversations']) if 'conversations' in m else ''}"
         f"<h2>Failing cases ({len(m['failing'])})</h2>{failing or '<p>none</p>'}"
         "</body></html>")
     path.write_text(page, encoding="utf-8")
@@ -310,11 +317,33 @@ def write_html(m: dict[str, Any], runs: Sequence[CaseRun], path: Path) -> None:
 
 def write_reports(runs: Sequence[CaseRun], out_dir: Path, dataset: Path | Sequence[Path],
                   previous: Previous | None = None,
-                  public: PublicRun | None = None) -> dict[str, Any]:
-    m = build_metrics(runs, dataset, previous, public)
+                  public: PublicRun | None = None,
+                  conversations: dict[str, Any] | None = None) -> dict[str, Any]:
+    m = build_metrics(runs, dataset, previous, public, conversations)
     (out_dir / METRICS_FILE).write_text(json.dumps(m, indent=1, ensure_ascii=False),
                                         encoding="utf-8")
     write_markdown(m, runs, out_dir / REPORT_MD)
     write_html(m, runs, out_dir / REPORT_HTML)
     log.info("reports written to %s", out_dir)
+    return m
+
+
+def write_conversation_reports(section: dict[str, Any], out_dir: Path,
+                               conversations: Sequence[Path]) -> dict[str, Any]:
+    """The reports of a run of the conversation eval alone: the same three files, holding
+    only its section."""
+    label = _dataset_label(conversations)
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    m = {"conversations_dataset": label, "generated_at": generated, "conversations": section}
+    (out_dir / METRICS_FILE).write_text(json.dumps(m, indent=1, ensure_ascii=False),
+                                        encoding="utf-8")
+    (out_dir / REPORT_MD).write_text("\n".join(
+        [f"# Conversation eval: {label}", "",
+         *conversation_markdown(section)]) + "\n", encoding="utf-8")
+    (out_dir / REPORT_HTML).write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Conversation eval</title><style>{_STYLE}</style></head><body>"
+        f"<h1>Conversation eval</h1><p>{escape(label)} · generated "
+        f"{escape(generated)}</p>{conversation_html(section)}</body></html>",
+        encoding="utf-8")
     return m
