@@ -321,8 +321,13 @@ class VoiceChannel:
         _, speech = speech_language(reply.language, msg.marketplace or "")
         phrases = PHRASES[speech]
         decision = reply.return_decision
-        postal = address(decision.return_address) if decision else ""
-        if postal and postal in reply.text:
+        # The reply names the address's country only when it is not the order's own.
+        found = decision.return_address if decision else None
+        home = found.get("country") if isinstance(found, dict) else None
+        postal = next((line for line in (address(found, reply.language, home),
+                                         address(found, reply.language))
+                       if line and line in reply.text), "")
+        if postal:
             self._text(reply.conversation_id, reply.text, answer_key(msg.provider_message_id))
             return reply, without_address(reply.text, postal, phrases["address_by_sms"])
         if len(say_parts(reply.text)) > 1 and reply.case_id is None:

@@ -151,7 +151,7 @@ def answer_return(services: Services, t: Turn, item: OrderItem, reason: ReturnRe
         "refund": money(decision.refund, lang) if decision.refund else "-",
         "days": decision.refund_within_business_days or policy.refund_within_business_days,
         "who_pays": render(f"who_pays_{decision.return_shipping_paid_by or 'seller'}", lang),
-        "address": address(decision.return_address),
+        "address": address(decision.return_address, lang, order.marketplace),
     }
     t.citations.append(Citation(kind="policy", rule=decision.rule, source=decision.source,
                                 text=", ".join(decision.rules)))
