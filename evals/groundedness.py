@@ -238,6 +238,14 @@ def _slot_claims(text: str, start: int, end: int, language: str, depth: int
                 inner += _slot_claims(text, start + s, start + e, language, depth + 1) \
                     if depth < 4 else [(start + s, start + e)]
             return inner
+    # A slot cut short at a period inside its value ("Casa Soleada S.L. Devoluciones, ...")
+    # runs into the next sentence: each sentence of it is read on its own.
+    cuts = [start + m.end() for m in re.finditer(r"(?<=[.!?…])\s+", value)]
+    if cuts and depth < 4:
+        bounds = [start, *cuts, end]
+        return [claim for s, e in zip(bounds, bounds[1:], strict=False)
+                for claim in _slot_claims(text, s, e if e == end else e - 1, language,
+                                          depth + 1)]
     return [(start, end)]
 
 
