@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import logging
-import sqlite3
 import tempfile
 import time
 import traceback
@@ -48,7 +47,7 @@ from agent.models import CaseRow, MessageRow, OutboxRow
 from agent.understanding import warm_up
 from base.settings import Settings
 from evals.conversations import Conversation, Turn, TurnExpect, fill_conversation_customers
-from evals.runner import eval_settings
+from evals.runner import eval_settings, fresh_copy
 from evals.scoring import Check, check_reply, contains, normalise
 from knowledge.index import KnowledgeIndex
 from seller.ingest import IngestInput, ingest
@@ -355,14 +354,7 @@ def conversation_settings(base: Settings, data_dir: Path, database: Path,
 
 @contextmanager
 def _conversation_db(pristine: Path, workdir: Path) -> Iterator[Path]:
-    copy = workdir / "conversation.sqlite3"
-    for leftover in workdir.glob("conversation.sqlite3*"):
-        leftover.unlink()
-    with sqlite3.connect(pristine) as source, sqlite3.connect(copy) as target:
-        source.backup(target)
-    source.close()
-    target.close()
-    yield copy
+    yield fresh_copy(pristine, workdir, "conversation.sqlite3")
 
 
 def _write(handle: TextIO, result: ConversationResult) -> None:

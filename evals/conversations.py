@@ -24,9 +24,9 @@ from pydantic import (
 )
 
 from agent.records import Order
-from base.jsonl import DataFileError, iter_json_lines, read_jsonl
+from base.jsonl import DataFileError
 from base.money import Marketplace
-from evals.dataset import Customer, Expect
+from evals.dataset import Customer, Expect, read_unique
 
 Language = Literal["de", "es", "en"]
 ConversationChannel = Literal["chat", "sms", "whatsapp", "email", "voice"]
@@ -91,20 +91,7 @@ class Conversation(_Open):
 
 def read_conversations(path: Path) -> list[Conversation]:
     """Every conversation of ``path``; ``DataFileError`` (file:line: field) on any bad line."""
-    read = read_jsonl(path, Conversation)
-    seen: dict[str, int] = {}
-    problems: list[str] = []
-    for number, raw in iter_json_lines(path):
-        key = str(raw["id"]) if isinstance(raw, dict) else ""
-        if key in seen:
-            problems.append(f"{path}:{number}: field 'id': {key!r} is already used on line "
-                            f"{seen[key]}")
-        seen.setdefault(key, number)
-    if not read:
-        problems.append(f"{path}: no conversations")
-    if problems:
-        raise DataFileError(path, problems)
-    return read
+    return read_unique(path, Conversation, "conversations")
 
 
 def read_all_conversations(paths: Sequence[Path]) -> list[Conversation]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -126,23 +126,32 @@ def fill_customers(cases: Sequence[EvalCase], orders: Iterable[Order], *,
     return filled
 
 
-def read_dataset(path: Path) -> list[EvalCase]:
-    """Every case of ``path``; raises ``DataFileError`` (file:line: field) on any bad line."""
-    cases = read_jsonl(path, EvalCase)
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_unique(path: Path, model: type[M], noun: str) -> list[M]:
+    """Every record of ``path`` as ``model``; ``DataFileError`` (file:line: field) on any bad
+    line, on an id used twice (ids name results) and on a file with no ``noun``."""
+    records = read_jsonl(path, model)
     seen: dict[str, int] = {}
     problems: list[str] = []
     # Valid lines are objects with a string id (read_jsonl checked them); ids name results.
     for number, raw in iter_json_lines(path):
-        case_id = str(raw["id"]) if isinstance(raw, dict) else ""
-        if case_id in seen:
-            problems.append(f"{path}:{number}: field 'id': {case_id!r} is already used on "
-                            f"line {seen[case_id]}")
-        seen.setdefault(case_id, number)
-    if not cases:
-        problems.append(f"{path}: no cases")
+        key = str(raw["id"]) if isinstance(raw, dict) else ""
+        if key in seen:
+            problems.append(f"{path}:{number}: field 'id': {key!r} is already used on "
+                            f"line {seen[key]}")
+        seen.setdefault(key, number)
+    if not records:
+        problems.append(f"{path}: no {noun}")
     if problems:
         raise DataFileError(path, problems)
-    return cases
+    return records
+
+
+def read_dataset(path: Path) -> list[EvalCase]:
+    """Every case of ``path``; raises ``DataFileError`` (file:line: field) on any bad line."""
+    return read_unique(path, EvalCase, "cases")
 
 
 def read_datasets(paths: Sequence[Path]) -> list[EvalCase]:

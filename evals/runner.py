@@ -163,15 +163,22 @@ def eval_settings(base: Settings, data_dir: Path) -> Settings:
                                    "chroma_url": None})
 
 
-@contextmanager
-def _case_store(pristine: Path, workdir: Path) -> Iterator[Store]:
-    copy = workdir / "case.sqlite3"
-    for leftover in workdir.glob("case.sqlite3*"):
+def fresh_copy(pristine: Path, workdir: Path, name: str) -> Path:
+    """A copy of the loaded SQLite database ``pristine`` as ``workdir/name``, with whatever
+    an earlier run left under that name (its journal and WAL files included) gone first."""
+    copy = workdir / name
+    for leftover in workdir.glob(f"{name}*"):
         leftover.unlink()
     with sqlite3.connect(pristine) as source, sqlite3.connect(copy) as target:
         source.backup(target)
     source.close()
     target.close()
+    return copy
+
+
+@contextmanager
+def _case_store(pristine: Path, workdir: Path) -> Iterator[Store]:
+    copy = fresh_copy(pristine, workdir, "case.sqlite3")
     engine = make_engine(f"sqlite:///{copy}")
     try:
         yield Store(engine)
