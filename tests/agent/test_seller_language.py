@@ -17,12 +17,12 @@ from seller.handover_desk import seller_text, taken_over_text
 from tests.conftest import Say
 from tests.support.scenarios import (
     DELIVERED_SHEETS_ES,
-    LAMP_AND_STRIPS_DE,
+    DESK_LAMP_AND_LED_STRIPS_DE,
     OVERDUE_BEDDING_DE,
     Scenario,
 )
 
-LAMP, STRIP = LAMP_AND_STRIPS_DE.asins
+LAMP, STRIP = DESK_LAMP_AND_LED_STRIPS_DE.asins
 
 
 def ask(say: Say, order: Scenario, text: str, **kw: object) -> object:
@@ -128,21 +128,21 @@ def test_a_spanish_seller_is_asked_in_spanish(say: Say, store: Store) -> None:
 @pytest.mark.slow
 def test_a_product_question_is_filed_under_the_item_it_names_as_a_sentence(
         say: Say, store: Store) -> None:
-    name = LAMP_AND_STRIPS_DE.customer_name
+    name = DESK_LAMP_AND_LED_STRIPS_DE.customer_name
     text = (f"Hallo, hier ist {name}. Kann man den LED-Streifen an einem Fahrradrahmen "
             "befestigen? Danke!")
-    reply = ask(say, LAMP_AND_STRIPS_DE, text)
+    reply = ask(say, DESK_LAMP_AND_LED_STRIPS_DE, text)
     assert reply.outcome == "escalated" and reply.case_id
     case = case_of(store, reply.case_id)
     # The strip is the order's second item: the question named it, not the first.
-    assert case.asins == [STRIP] != [LAMP_AND_STRIPS_DE.asin]
+    assert case.asins == [STRIP] != [DESK_LAMP_AND_LED_STRIPS_DE.asin]
     assert case.question.startswith("Der Kunde hat eine Frage zu Lichtwerk Glimmer LED-Streifen")
     assert f"({STRIP})" in case.question
     assert "die die Produktseite nicht beantwortet" in case.question
     assert "Fahrradrahmen" in case.question and "befestigen" in case.question
     sent = notification(store, reply.case_id)
-    for private in ("Hallo", "Danke", "Bestellung " + LAMP_AND_STRIPS_DE.order_id, text,
-                    *name.split(), LAMP_AND_STRIPS_DE.customer_email):
+    for private in ("Hallo", "Danke", "Bestellung " + DESK_LAMP_AND_LED_STRIPS_DE.order_id, text,
+                    *name.split(), DESK_LAMP_AND_LED_STRIPS_DE.customer_email):
         assert private not in case.question and private not in sent.body
 
 

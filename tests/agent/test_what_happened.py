@@ -20,7 +20,7 @@ from tests.support.scenarios import (
     DELIVERED_DESK_LAMP_DE,
     DELIVERED_HEADLAMP_US,
     DELIVERED_SHEETS_ES,
-    LAMP_AND_TWO_STRIPS_DE,
+    DESK_LAMP_AND_LED_STRIPS_DE,
     OVERDUE_CHARGER_US,
     PENDING_CEILING_LIGHT_DE,
     Scenario,
@@ -81,7 +81,7 @@ def test_a_size_that_does_not_fit_stays_the_customers_cost(say: Say) -> None:
 # --- withdrawal --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("order", "text", "language"), [
-    (LAMP_AND_TWO_STRIPS_DE, "Hiermit widerrufe ich den von mir abgeschlossenen Vertrag über "
+    (DESK_LAMP_AND_LED_STRIPS_DE, "Hiermit widerrufe ich den von mir abgeschlossenen Vertrag über "
      "den Kauf der folgenden Waren: Schreibtischlampe. Bestellt am 11.11.2026", "de"),
     (DELIVERED_SHEETS_ES, "Por la presente le comunico que desisto de mi contrato de venta "
      "del siguiente bien: juego de sábanas", "es"),
@@ -109,7 +109,7 @@ def test_a_withdrawal_is_a_return_decided_by_the_returns_engine(
 
 
 def test_a_withdrawal_of_a_delivered_order_is_no_cancellation(say: Say) -> None:
-    reply = ask(say, LAMP_AND_TWO_STRIPS_DE, "Ich widerrufe den Kauf der Bestellung")
+    reply = ask(say, DESK_LAMP_AND_LED_STRIPS_DE, "Ich widerrufe den Kauf der Bestellung")
     assert reply.intent == "return_request"
     assert reply.outcome == "needs_info"  # which of the two items
     assert "Schreibtischlampe" in reply.text and "LED-Streifen" in reply.text
@@ -145,7 +145,7 @@ def test_a_late_parcel_opens_one_case_with_an_apology_and_the_refund_path(
 
 
 @pytest.mark.parametrize(("order", "text", "language", "refund"), [
-    (LAMP_AND_TWO_STRIPS_DE, "Die Sendungsverfolgung sagt zugestellt, aber nichts angekommen",
+    (DESK_LAMP_AND_LED_STRIPS_DE, "Die Sendungsverfolgung sagt zugestellt, aber nichts angekommen",
      "de", Decimal("105.97")),
     (DELIVERED_SHEETS_ES, "Dice entregado pero no me ha llegado nada", "es",
      Decimal("44.95")),
@@ -180,14 +180,15 @@ def test_delivered_and_not_reported_missing_is_just_delivered(say: Say, store: S
 # --- which item, how many ----------------------------------------------------------------------
 
 def test_the_other_item_is_the_one_decided_not_the_one_before(say: Say) -> None:
-    first = ask(say, LAMP_AND_TWO_STRIPS_DE, "Die Lampe kam mit abgebrochenem Fuß an")
+    first = ask(say, DESK_LAMP_AND_LED_STRIPS_DE, "Die Lampe kam mit abgebrochenem Fuß an")
     assert first.return_decision is not None and first.return_decision.quantity == 1
     assert "Schreibtischlampe" in first.text and "LED-Streifen" not in first.text
-    second = say("Der andere Artikel ist auch kaputt", sender=LAMP_AND_TWO_STRIPS_DE.customer_email)
+    second = say("Der andere Artikel ist auch kaputt",
+                 sender=DESK_LAMP_AND_LED_STRIPS_DE.customer_email)
     # The LED strip, of which there are two: how many is asked, the lamp is not decided again.
     assert second.outcome == "needs_info" and "LED-Streifen" in second.text
     assert "Schreibtischlampe" not in second.text
-    third = say("eine der beiden", sender=LAMP_AND_TWO_STRIPS_DE.customer_email)
+    third = say("eine der beiden", sender=DESK_LAMP_AND_LED_STRIPS_DE.customer_email)
     decision = third.return_decision
     assert decision is not None and decision.quantity == 1
     assert "LED-Streifen" in third.text and decision.return_shipping_paid_by == "seller"
@@ -200,8 +201,8 @@ def test_the_other_item_is_the_one_decided_not_the_one_before(say: Say) -> None:
 ])
 def test_a_second_item_named_with_its_quantity_is_decided_at_once(
         say: Say, follow_up: str, units: int) -> None:
-    email = LAMP_AND_TWO_STRIPS_DE.customer_email
-    ask(say, LAMP_AND_TWO_STRIPS_DE, "Die Lampe kam mit abgebrochenem Fuß an")
+    email = DESK_LAMP_AND_LED_STRIPS_DE.customer_email
+    ask(say, DESK_LAMP_AND_LED_STRIPS_DE, "Die Lampe kam mit abgebrochenem Fuß an")
     reply = say(follow_up, sender=email)
     decision = reply.return_decision
     assert decision is not None and decision.quantity == units, reply.text

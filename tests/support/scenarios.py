@@ -91,9 +91,6 @@ DELIVERED_CEILING_LIGHT_DE = Scenario("028-3465355-4950597", index_rows=("1", "1
 #: MFN delivered within the last 30 days, domestic seller: Sabine Müller's two power strips.
 DELIVERED_POWER_STRIPS_DE = Scenario("028-0574709-2253529", index_rows=("1", "19"))
 
-#: MFN delivered within the last 30 days, two ASINs, one of them twice: Nina Wolf's Lumo desk
-#: lamp and two Glimmer LED strips (14 Nov).
-LAMP_AND_TWO_STRIPS_DE = Scenario("028-4997942-8538113", index_rows=("1", "18", "19"))
 
 #: MFN delivered more than 30 days ago: Jana Becker's bed linen (7 Oct).
 EXPIRED_BEDDING_DE = Scenario("028-8914675-8314958", index_rows=("2",))
@@ -107,9 +104,6 @@ LATE_POWER_STRIP_DE = Scenario("028-7407148-0233125", index_rows=("5",))
 #: MFN shipped, estimated delivery passed by more than 3 days: Michael Fischer's bed linen.
 OVERDUE_BEDDING_DE = Scenario("028-0896128-0106538", index_rows=("6",))
 
-#: MFN delivered within the last 30 days, several ASINs: Nina Wolf's desk lamp and two LED
-#: strips, in that order.
-LAMP_AND_STRIPS_DE = Scenario("028-4997942-8538113", index_rows=("1", "18", "19"))
 
 #: MFN pending: Lea Zimmermann's ceiling light (no phone on the order).
 PENDING_CEILING_LIGHT_DE = Scenario("028-1343574-7969438", index_rows=("7",))
