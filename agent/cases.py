@@ -104,8 +104,7 @@ def open_case(session: Session, *, request: CaseRequest, order: Order, seller: S
               portal_url: str) -> CaseRow:
     """Open a case (or return the open one for the same order, category and items) and
     queue the seller's notification, in the seller's language."""
-    existing = open_case_for(session, conversation_id=conversation.id,
-                             order_id=order.order_id, category=request.category,
+    existing = open_case_for(session, order_id=order.order_id, category=request.category,
                              asins=request.asins)
     if existing is not None:
         return existing
@@ -136,15 +135,13 @@ def open_case(session: Session, *, request: CaseRequest, order: Order, seller: S
     return case
 
 
-def open_case_for(session: Session, *, conversation_id: str, order_id: str, category: str,
+def open_case_for(session: Session, *, order_id: str, category: str,
                   asins: list[str]) -> CaseRow | None:
-    """The conversation's open case of an order, category and items: a late parcel asked
-    about twice is one question to the seller; a question about another item is another.
-    Another conversation opens its own case, because the seller's answer is relayed to the
-    conversation that opened the case."""
+    """The open case of an order, category and items, whichever conversation opened it: a
+    late parcel asked about twice, or by chat and then by email, is one question to the
+    seller; a question about another item of the order is another."""
     return next((case for case in session.scalars(select(CaseRow).where(
-        CaseRow.conversation_id == conversation_id, CaseRow.order_id == order_id,
-        CaseRow.category == category,
+        CaseRow.order_id == order_id, CaseRow.category == category,
         CaseRow.status == OPEN).order_by(CaseRow.created_at))
         if sorted(case.asins) == sorted(asins)), None)
 
