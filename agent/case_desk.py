@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from agent.cases import (
     CaseError,
+    case_conversations,
     case_expiry_rule,
+    case_message_key,
     due_cases,
     queue_customer_message,
     seller_case,
@@ -30,7 +32,7 @@ from agent.expiry import (
     not_received_line_refunds,
     undelivered_line_refunds,
 )
-from agent.models import CaseRow, ConversationRow, RefundRow
+from agent.models import CaseRow, RefundRow
 from agent.records import Order, Seller
 from agent.refunds import case_cause, record_refund, refunded_units
 from agent.replies import day, item_name, money, render
@@ -71,16 +73,16 @@ class CaseDesk:
                 raise CaseError(f"case {case_id} is {case.status}; it can no longer be answered")
             case.status, case.answer, case.answered_at = "answered", answer, now
             case.add_to_knowledge = add_to_knowledge and case.category == "product_question"
-            conv = session.get_one(ConversationRow, case.conversation_id)
             asin = case.asins[0] if case.asins else ""
             page = self.store.page(asin, case.marketplace) if asin else None
             shown = contact_filter(case.marketplace, self.store.seller(case.seller_id)
                                    ).clean(answer, case.language)
             text = render("seller_answer_relay", case.language, case_id=case.id,
                           item=item_name(page, asin), answer=shown)
-            queue_customer_message(session, conversation=conv, text=text,
-                                   dedupe_key=f"case-answer:{case.id}", now=now,
-                                   case_id=case.id)
+            for conv in case_conversations(session, case):
+                queue_customer_message(session, conversation=conv, text=text,
+                                       dedupe_key=case_message_key("case-answer", case, conv),
+                                       now=now, case_id=case.id)
             case.resolution = {"kind": "seller_answer", "at": now.isoformat()}
             # The answer joins the product's knowledge in the answer's own transaction: its
             # own row, which no re-ingest of the page overwrites.
@@ -108,7 +110,6 @@ class CaseDesk:
         """Decide a case the seller left unanswered by its deadline, by the rule it was opened
         under (knowledge/case_rules.json), and tell the customer; the rule goes into the
         resolution."""
-        conv = session.get_one(ConversationRow, case.conversation_id)
         order = self.store.order(case.order_id) if case.order_id else None
         seller = self.store.seller(case.seller_id)
         rule = case_expiry_rule(case)
@@ -129,8 +130,10 @@ class CaseDesk:
                 resolution["refunds"] = [{"asin": r.asin, "amount": format(r.amount, "f"),
                                           "currency": r.currency} for r in refunds]
         case.resolution = resolution
-        queue_customer_message(session, conversation=conv, text=text,
-                               dedupe_key=f"case-expired:{case.id}", now=now, case_id=case.id)
+        for conv in case_conversations(session, case):
+            queue_customer_message(session, conversation=conv, text=text,
+                                   dedupe_key=case_message_key("case-expired", case, conv),
+                                   now=now, case_id=case.id)
         log.info("case %s expired for seller %s by rule %s", case.id, case.seller_id, rule.id)
 
     def _expiry_outcome(self, session: Session, case: CaseRow, rule: ExpiryRule, order: Order,

@@ -16,7 +16,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.models import CaseRow, ConversationRow, OutboxRow
+from agent.models import CaseRow, ConversationRow, MessageRow, OutboxRow
 from agent.outgoing_mail import customer_thread, queue_email
 from agent.records import Order, Seller
 from agent.replies import render
@@ -144,6 +144,25 @@ def open_case_for(session: Session, *, order_id: str, category: str,
         CaseRow.order_id == order_id, CaseRow.category == category,
         CaseRow.status == OPEN).order_by(CaseRow.created_at))
         if sorted(case.asins) == sorted(asins)), None)
+
+
+def case_conversations(session: Session, case: CaseRow) -> list[ConversationRow]:
+    """The conversations a case was named in: the one that opened it, then each other one
+    whose reply named it (the same customer asking again by another channel or mail). The
+    seller's answer and the case's outcome go to all of them, so none waits for nothing."""
+    joined = session.scalars(select(MessageRow.conversation_id).where(
+        MessageRow.reply["case_id"].as_string() == case.id,
+        MessageRow.conversation_id != case.conversation_id).distinct())
+    ids = [case.conversation_id, *sorted(joined)]
+    return [session.get_one(ConversationRow, conversation_id) for conversation_id in ids]
+
+
+def case_message_key(kind: str, case: CaseRow, conversation: ConversationRow) -> str:
+    """The outbox key of a case's message to one conversation: the opener's key is the
+    case's alone, as before conversations could join a case."""
+    if conversation.id == case.conversation_id:
+        return f"{kind}:{case.id}"
+    return f"{kind}:{case.id}:{conversation.id}"
 
 
 def due_text(case: CaseRow) -> str:

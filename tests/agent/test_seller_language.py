@@ -4,11 +4,14 @@ case per late parcel however often it is asked about."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select
 
 from agent.case_summary import product_question_summary, topic_words
 from agent.cases import SELLER_NOTIFICATION, seller_language
+from agent.core import Agent
 from agent.db import Store
 from agent.models import CaseRow, OutboxRow
 from agent.records import Seller
@@ -161,3 +164,33 @@ def test_one_late_parcel_asked_about_twice_is_one_case(say: Say, store: Store) -
             OutboxRow.meta["kind"].as_string() == SELLER_NOTIFICATION)))
     assert [(c.category, c.status) for c in cases] == [("shipment", "awaiting_seller")]
     assert len(notices) == 1
+
+
+@pytest.mark.parametrize("outcome", ["answered", "expired"])
+def test_every_conversation_that_joined_a_case_hears_its_outcome(
+        say: Say, agent: Agent, store: Store, outcome: str) -> None:
+    first = ask(say, OVERDUE_BEDDING_DE, "Wo bleibt mein Paket?", thread="mail-1")
+    second = ask(say, OVERDUE_BEDDING_DE, "Mein Paket ist immer noch nicht angekommen!",
+                 thread="mail-2", at="2026-11-25T11:00:00+00:00")
+    assert first.case_id and second.case_id == first.case_id
+    later = datetime.fromisoformat("2026-12-20T12:00:00+00:00")
+    if outcome == "answered":
+        agent.answer_case(first.case_id, OVERDUE_BEDDING_DE.seller_id,
+                          "Das Paket wurde heute neu verschickt.", add_to_knowledge=False,
+                          now=later)
+    else:
+        assert agent.expire_cases(later) == [first.case_id]
+    with store.sessions() as s:
+        told = list(s.scalars(select(OutboxRow).where(
+            OutboxRow.meta["case_id"].as_string() == first.case_id,
+            OutboxRow.meta["kind"].as_string() != SELLER_NOTIFICATION)))
+    # Each mail thread gets the outcome in its own thread, once.
+    assert sorted(row.meta["conversation_id"] for row in told) == sorted(
+        [first.conversation_id, second.conversation_id])
+    assert {row.recipient for row in told} == {OVERDUE_BEDDING_DE.customer_email}
+    assert len({row.body for row in told}) == 1
+    if outcome == "answered":
+        assert all("neu verschickt" in row.body for row in told)
+    # Run again (a retried job): nothing is queued twice.
+    if outcome == "expired":
+        assert agent.expire_cases(later) == []

@@ -38,7 +38,8 @@ ORDER, EMAIL, PHONE = (DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.cus
 OTHER_ORDER, OTHER_PHONE = PRE_ENROLMENT_CHARGER_US.order_id, PRE_ENROLMENT_CHARGER_US.phone
 SELLER = "A5RIDGELINE"
 US_LINE = "+12025550100"
-QUESTION = "Does the headlamp fit on a Petzl bicycle helmet mount?"
+# Names no product, so a customer with two orders is asked which one.
+QUESTION = "Does it fit on a Petzl bicycle helmet mount?"
 ANSWER = "Yes: it fits the Petzl helmet mount with the included adapter plate."
 
 
@@ -106,6 +107,7 @@ def test_alternate_turns_on_two_workers_keep_the_conversation(
 
     # Turn 1 on A: the question names no order, and this customer has two.
     first = chat(a, conversation, QUESTION, "t1")
+    assert first["outcome"] == "needs_info", first
     # Turn 2 on B: only the order number. B continues A's request from the database.
     second = chat(b, conversation, f"It is order {ORDER}.", "t2")
     assert second["outcome"] == "escalated", (first, second)
