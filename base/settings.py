@@ -147,6 +147,10 @@ class Settings(BaseSettings):
         default="10/hour;30/day",
         description="replies to mail are held back from an address that got this many mails "
                     "from the service (limits' notation, ';'-joined), until the window allows")
+    redis_url: str | None = Field(
+        default=None, pattern=r"^(redis|rediss|redis\+unix)://",
+        description="Redis server holding the rate limits' counts (redis://host:port/db), "
+                    "shared by every worker and host; default: counts per process")
     rate_limit: str = Field(
         default="20/minute;300/day",
         description="new messages one sender may send per channel (limits' notation, ';'-joined)",

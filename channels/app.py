@@ -35,7 +35,7 @@ from channels.messaging import MessagingChannel
 from channels.metrics import ServiceMetrics
 from channels.openapi_errors import document_errors
 from channels.outbox import OutboundSender, OutboxWorker
-from channels.rate_limit import SenderRateLimiter, rate_limited
+from channels.rate_limit import SenderRateLimiter, limit_storage, rate_limited
 from channels.recovery import answer_stranded
 from channels.request_bodies import RequestBodyGuard, service_body_limits
 from channels.security_headers import SecurityHeaders
@@ -102,11 +102,14 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     # A seller's reply to a case notification is that case's answer. Every channel shares the
     # process's one database engine (one pool), its clock and its mail sender.
     mail = SmtpSender(settings.smtp_url)
+    # Rate limits count in one storage per process: Redis, shared by every worker and host,
+    # when it is configured.
+    limits = limit_storage(settings.redis_url)
     email = email_channel(settings, store, mail, agent.answer_case)
     sms = MessagingChannel.from_settings(settings, store=store)
     channels: dict[str, ChannelAdapter] = {
         "email": email, "sms": sms, "voice": VoiceChannel(sms),
-        "chat": WebChatChannel.from_settings(settings, mail=mail)}
+        "chat": WebChatChannel.from_settings(settings, mail=mail, limits=limits)}
     senders: dict[str, OutboundSender] = {**channels, "whatsapp": sms}
 
     # Every channel reaches the agent through this one handler: measured, rate-limited, then
@@ -114,7 +117,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     metrics = ServiceMetrics(store, clock)
     email.on_auth_failure = lambda kind: metrics.mail_auth_failed.labels(kind).inc()
     handle = metrics.timed(rate_limited(bounded(agent.handle, settings.concurrent_turns),
-                                        SenderRateLimiter(settings.rate_limit), store))
+                                        SenderRateLimiter(settings.rate_limit, limits), store))
 
     worker = OutboxWorker(store, senders,
                           claim_for=timedelta(seconds=settings.outbox_claim_seconds))
@@ -193,7 +196,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     # past its guesses is refused before its body is read; no route sees an unchecked body.
     app.add_middleware(RequestBodyGuard, limits=service_body_limits(settings.max_body_bytes))
     app.add_middleware(CredentialThrottle,
-                       guesses=CredentialGuesses(settings.credential_guess_limit))
+                       guesses=CredentialGuesses(settings.credential_guess_limit, limits))
     app.add_middleware(SecurityHeaders)
     document_errors(app)
     return app

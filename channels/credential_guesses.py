@@ -4,7 +4,8 @@ A request that presents a credential (an ``Authorization`` header: the operator,
 mail-webhook tokens; or the portal's sign-in form) and is answered 401 or 403 counts as one
 guess of its client address. Past the limit, such requests are answered 429 with
 ``Retry-After`` before any token is compared, until the window lets the address guess again.
-Counts are per server process (``limits``' in-memory moving window), as the sender limit's are.
+Counts live where the sender limit's do: in Redis when ``CSBA_REDIS_URL`` is set, shared by
+every worker and host, else per server process.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import logging
 import math
 import time
 
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.storage import Storage
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels.rate_limit import parse_limits
+from channels.rate_limit import SharedWindows, parse_limits
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,18 @@ RULE = "credential_guesses"
 class CredentialGuesses:
     """How many wrong credentials each client address has presented, in ``limits``' windows."""
 
-    def __init__(self, limits: str) -> None:
+    def __init__(self, limits: str, storage: Storage | None = None) -> None:
+        """``storage``: shared counts (``limit_storage``), so a guesser cannot spread
+        guesses over workers or hosts; this process's memory by default."""
         self.items = parse_limits(limits, "credential guess limit", "10/minute;100/hour")
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = SharedWindows(storage, RULE)
 
     def retry_after(self, client: str) -> int | None:
         """Seconds until ``client`` may guess again; None when it may now."""
         waits = []
         for item in self.items:
             if not self.limiter.test(item, client):
-                reset_at = self.limiter.get_window_stats(item, client).reset_time
+                reset_at = self.limiter.reset_time(item, client)
                 waits.append(max(1, math.ceil(reset_at - time.time())))
         return max(waits) if waits else None
 

@@ -2,8 +2,10 @@
 
 A sender over the limit gets a short, polite reply in the channel's own format and the agent
 is not called: never an HTTP 429, which would make Twilio switch to its fallback URL. Counts
-are per server process (``limits``' in-memory moving window); redeliveries of a message
-already stored do not count, so a provider's retries never trip the limit.
+live in Redis when ``CSBA_REDIS_URL`` is set, so every worker and every host shares one
+budget per sender; without it (or while Redis cannot be reached) they are per server
+process (``limits``' in-memory moving window). Redeliveries of a message already stored do
+not count, so a provider's retries never trip the limit.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import time
 from collections.abc import Sequence
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from agent.db import Store
@@ -39,10 +42,58 @@ def parse_limits(spec: str, what: str, example: str) -> list[RateLimitItem]:
     return items
 
 
+def limit_storage(url: str | None) -> Storage:
+    """Where limit counts live: the Redis server at ``url`` (``redis://host:port/db``),
+    shared by every process that names it, else this process's memory."""
+    if not url:
+        return MemoryStorage()
+    # Wrapped, the client's connection errors arrive as limits' StorageError.
+    storage = storage_from_string(url, wrap_exceptions=True)
+    if not isinstance(storage, Storage):
+        raise ValueError(f"CSBA_REDIS_URL must name a synchronous storage, got {url!r}")
+    return storage
+
+
+class SharedWindows:
+    """``limits``' moving windows over a shared storage, falling back to this process's
+    memory while the shared one cannot be reached: a limit that refused every customer
+    because its counter is down would be worse than one counted per process for a while."""
+
+    def __init__(self, storage: Storage | None, namespace: str) -> None:
+        self.namespace = namespace
+        self.shared = MovingWindowRateLimiter(storage) if storage is not None else None
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        self.warned = False
+
+    def _call(self, method: str, item: RateLimitItem, key: str) -> object:
+        if self.shared is not None:
+            try:
+                return getattr(self.shared, method)(item, self.namespace, key)
+            except StorageError as exc:
+                if not self.warned:
+                    log.warning("rate limit: shared storage unreachable (%s); counting in "
+                                "this process until it is back", type(exc.storage_error).__name__)
+                    self.warned = True
+        return getattr(self.local, method)(item, self.namespace, key)
+
+    def test(self, item: RateLimitItem, key: str) -> bool:
+        return bool(self._call("test", item, key))
+
+    def hit(self, item: RateLimitItem, key: str) -> bool:
+        return bool(self._call("hit", item, key))
+
+    def reset_time(self, item: RateLimitItem, key: str) -> float:
+        stats = self._call("get_window_stats", item, key)
+        return float(stats.reset_time)  # type: ignore[attr-defined]
+
+
 class SenderRateLimiter:
-    def __init__(self, limits: str) -> None:
+    def __init__(self, limits: str, storage: Storage | None = None,
+                 namespace: str = "sender") -> None:
+        """``storage``: where the counts live (``limit_storage``), this process's memory by
+        default; ``namespace`` keeps limiters that share a storage apart."""
         self.items = parse_limits(limits, "rate limit", "20/minute;300/day")
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = SharedWindows(storage, namespace)
 
     def allow(self, msg: InboundMessage) -> bool:
         """Count one new message; False when any of the limits is exceeded. A message counts
@@ -63,8 +114,7 @@ class SenderRateLimiter:
         blocked = [(item, key) for key in keys for item in self.items
                    if not self.limiter.test(item, key)]
         if blocked:
-            reset = max(self.limiter.get_window_stats(item, key).reset_time
-                        for item, key in blocked)
+            reset = max(self.limiter.reset_time(item, key) for item, key in blocked)
             return max(1, math.ceil(reset - time.time()))
         for key in keys:
             for item in self.items:

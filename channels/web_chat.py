@@ -25,6 +25,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, WebSocket
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from limits.storage import Storage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -308,25 +309,28 @@ class WebChatChannel:
     def __init__(self, store: Store | None = None, *, mail: SmtpSender | None = None,
                  clock: Clock = wall_clock, identity_secret: str | None = None,
                  start_limit: str = DEFAULT_START_LIMIT,
-                 message_limit: str = DEFAULT_MESSAGE_LIMIT) -> None:
+                 message_limit: str = DEFAULT_MESSAGE_LIMIT,
+                 limits: Storage | None = None) -> None:
         self.store = store
         self.mail = mail
         self.clock = clock
         self.identity_secret = identity_secret
         # A new conversation per guess must not escape the limits: they count per client IP
         # and per identity, not per conversation alone.
-        self.start_limiter = SenderRateLimiter(start_limit)
-        self.message_limiter = SenderRateLimiter(message_limit)
+        self.start_limiter = SenderRateLimiter(start_limit, limits, "chat_start")
+        self.message_limiter = SenderRateLimiter(message_limit, limits, "chat_message")
         self.sockets = SocketRegistry()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, mail: SmtpSender | None = None) -> Self:
-        """``mail``: the process's shared sender; by default the channel makes its own."""
+    def from_settings(cls, settings: Settings, *, mail: SmtpSender | None = None,
+                      limits: Storage | None = None) -> Self:
+        """``mail``: the process's shared sender; by default the channel makes its own.
+        ``limits``: the process's rate-limit storage; by default its own memory."""
         secret = settings.chat_identity_secret
         return cls(mail=mail or SmtpSender(settings.smtp_url), clock=settings.clock,
                    identity_secret=secret.get_secret_value() if secret else None,
                    start_limit=settings.chat_start_limit,
-                   message_limit=settings.chat_message_limit)
+                   message_limit=settings.chat_message_limit, limits=limits)
 
     def start(self, store: Store, start: ConversationIn, client_ip: str
               ) -> tuple[ConversationRow, str]:
