@@ -28,12 +28,15 @@ install: $(STAMP)
 # The web chat's browser test drives Debian's Chromium (no browser download at run time).
 # The storage, replay, crash and multi-worker tests also run on PostgreSQL: the test session
 # starts a throwaway cluster on loopback with the server programs of Debian's package
-# (tests/support/postgres.py), so only the package is needed here.
+# (tests/support/postgres.py), so only the package is needed here. The shared rate limits'
+# tests start a throwaway Redis the same way (tests/support/redis.py).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+	@command -v redis-server >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
 
 serve: install
 	$(VENV)/bin/csba serve --host $(HOST) --port $(PORT) $(if $(TODAY),--today $(TODAY))
@@ -42,16 +45,17 @@ ingest-demo: install
 	$(VENV)/bin/csba ingest --catalog data/demo/catalog.jsonl \
 		--orders data/demo/orders.jsonl --sellers data/demo/sellers.jsonl
 
-# Here PostgreSQL is required: its tests fail rather than skip when it cannot start.
+# Here PostgreSQL and Redis are required: their tests fail rather than skip when they
+# cannot start.
 test: install system-deps
-	CSBA_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest $(PYTEST_ARGS)
+	CSBA_TEST_REQUIRE_POSTGRES=1 CSBA_TEST_REQUIRE_REDIS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # The whole suite with the machine's clock a year ahead (libfaketime): it proves that no test
 # depends on the day it runs, since every service a test builds runs on a clock the test sets.
 test-a-year-later: install system-deps
 	@command -v faketime >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null)
-	CSBA_TEST_REQUIRE_POSTGRES=1 faketime -f '+365d' $(PY) -m pytest $(PYTEST_ARGS)
+	CSBA_TEST_REQUIRE_POSTGRES=1 CSBA_TEST_REQUIRE_REDIS=1 faketime -f '+365d' $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -10,10 +10,12 @@ not count, so a provider's retries never trip the limit.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
@@ -28,6 +30,7 @@ from base.money import MARKETPLACE_LANGUAGE
 from channels.base import MessageHandler
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def parse_limits(spec: str, what: str, example: str) -> list[RateLimitItem]:
@@ -42,13 +45,23 @@ def parse_limits(spec: str, what: str, example: str) -> list[RateLimitItem]:
     return items
 
 
+# A Redis that stops answering must not hold a request for long: it answers within
+# milliseconds when it is up. Options in CSBA_REDIS_URL's query string take precedence.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+# While the shared storage is down each limiter counts in its own memory and asks Redis again
+# only this often, so an outage costs one failed connection per limiter per interval rather
+# than one per request.
+RETRY_SHARED_SECONDS = 5.0
+
+
 def limit_storage(url: str | None) -> Storage:
     """Where limit counts live: the Redis server at ``url`` (``redis://host:port/db``),
-    shared by every process that names it, else this process's memory."""
+    shared by every process that names it, else this process's memory. Nothing connects
+    yet: a Redis that is down at start-up does not stop the service from starting."""
     if not url:
         return MemoryStorage()
     # Wrapped, the client's connection errors arrive as limits' StorageError.
-    storage = storage_from_string(url, wrap_exceptions=True)
+    storage = storage_from_string(url, wrap_exceptions=True, **REDIS_TIMEOUTS)
     if not isinstance(storage, Storage):
         raise ValueError(f"CSBA_REDIS_URL must name a synchronous storage, got {url!r}")
     return storage
@@ -56,35 +69,66 @@ def limit_storage(url: str | None) -> Storage:
 
 class SharedWindows:
     """``limits``' moving windows over a shared storage, falling back to this process's
-    memory while the shared one cannot be reached: a limit that refused every customer
-    because its counter is down would be worse than one counted per process for a while."""
+    memory while the shared one cannot be reached.
+
+    Failing open, on purpose: a limiter that refused every message while Redis is down (fail
+    closed) would lock every customer out over an outage of a counter, and one that raised
+    would turn it into errors on every channel. Counting per process for a while only loosens
+    the limit to what it was before Redis (N workers allow N times the budget); the outage is
+    logged once, and its end once, per limiter. Counts made in memory during the outage are
+    not carried over when Redis answers again.
+
+    Keys reach the storage hashed: they hold contact addresses and client IPs, which have no
+    business in Redis's key listing (``KEYS``, ``MONITOR``, a snapshot).
+    """
 
     def __init__(self, storage: Storage | None, namespace: str) -> None:
         self.namespace = namespace
         self.shared = MovingWindowRateLimiter(storage) if storage is not None else None
         self.local = MovingWindowRateLimiter(MemoryStorage())
-        self.warned = False
+        self.down_since: float | None = None  # monotonic time of the failure that started it
+        self.retry_at = 0.0
 
-    def _call(self, method: str, item: RateLimitItem, key: str) -> object:
-        if self.shared is not None:
+    def _on(self, call: Callable[[MovingWindowRateLimiter], T]) -> T:
+        if self.shared is not None and time.monotonic() >= self.retry_at:
             try:
-                return getattr(self.shared, method)(item, self.namespace, key)
+                result = call(self.shared)
             except StorageError as exc:
-                if not self.warned:
-                    log.warning("rate limit: shared storage unreachable (%s); counting in "
-                                "this process until it is back", type(exc.storage_error).__name__)
-                    self.warned = True
-        return getattr(self.local, method)(item, self.namespace, key)
+                self._lost(exc)
+            else:
+                self._back()
+                return result
+        return call(self.local)
+
+    def _lost(self, exc: StorageError) -> None:
+        self.retry_at = time.monotonic() + RETRY_SHARED_SECONDS
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning("rate limit %s: shared storage unreachable (%s); counting in this "
+                        "process until it is back", self.namespace,
+                        type(exc.storage_error).__name__)
+
+    def _back(self) -> None:
+        if self.down_since is not None:
+            log.warning("rate limit %s: shared storage reachable again after %.0f s",
+                        self.namespace, time.monotonic() - self.down_since)
+            self.down_since = None
+
+    def _key(self, key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
 
     def test(self, item: RateLimitItem, key: str) -> bool:
-        return bool(self._call("test", item, key))
+        hashed = self._key(key)
+        return self._on(lambda limiter: limiter.test(item, self.namespace, hashed))
 
     def hit(self, item: RateLimitItem, key: str) -> bool:
-        return bool(self._call("hit", item, key))
+        hashed = self._key(key)
+        return self._on(lambda limiter: limiter.hit(item, self.namespace, hashed))
 
     def reset_time(self, item: RateLimitItem, key: str) -> float:
-        stats = self._call("get_window_stats", item, key)
-        return float(stats.reset_time)  # type: ignore[attr-defined]
+        hashed = self._key(key)
+        stats = self._on(lambda limiter: limiter.get_window_stats(item, self.namespace, hashed))
+        return float(stats.reset_time)
 
 
 class SenderRateLimiter:
@@ -102,6 +146,8 @@ class SenderRateLimiter:
         sender = msg.verified_contact or f"unproven:{msg.sender}"
         key = f"{msg.channel}:{sender.lower()}"
         # Test all first so a message refused by the daily limit does not eat the minute's.
+        # Workers sharing Redis may both pass the test; each hit is atomic there (it counts
+        # only under the limit), so the later of the two is refused by its hit.
         if not all(self.limiter.test(item, key) for item in self.items):
             return False
         hits = [self.limiter.hit(item, key) for item in self.items]  # count in every window
@@ -116,6 +162,8 @@ class SenderRateLimiter:
         if blocked:
             reset = max(self.limiter.reset_time(item, key) for item, key in blocked)
             return max(1, math.ceil(reset - time.time()))
+        # Not re-checked after the test: a burst split over N workers sharing Redis can
+        # let up to N - 1 requests past the limit; each of them is still counted.
         for key in keys:
             for item in self.items:
                 self.limiter.hit(item, key)

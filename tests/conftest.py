@@ -21,6 +21,7 @@ os.environ["CSBA_DNS_NAMESERVER"] = shared_test_dns().nameserver
 os.environ["CSBA_EMAIL_AUTHSERV_ID"] = AUTHSERV_ID
 
 from collections.abc import Callable, Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -46,6 +47,7 @@ from tests.support.postgres import (  # noqa: E402
     fresh_database,
     running_cluster,
 )
+from tests.support.redis import RedisServer, RedisUnavailable, running_redis  # noqa: E402
 
 # Every service a test builds (in this process or a server it starts) verifies chat logins
 # with this key; ``chat_token`` signs as a host site would.
@@ -177,3 +179,37 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     url = fresh_database(postgres_server)
     yield url
     drop_database(postgres_server, url)
+
+
+@contextmanager
+def started_redis() -> Iterator[RedisServer]:
+    """A fresh Redis server. Skips only when none can be started here; ``make test`` sets
+    ``CSBA_TEST_REQUIRE_REDIS=1`` so that there a missing server fails the run instead."""
+    try:
+        with running_redis() as server:
+            yield server
+    except RedisUnavailable as exc:
+        if os.environ.get("CSBA_TEST_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis is required here: {exc}")
+        pytest.skip(f"Redis unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server on loopback for the whole session."""
+    with started_redis() as server:
+        yield server
+
+
+@pytest.fixture()
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis server, emptied for the test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture()
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis server of the test's own, which it may stop (an outage)."""
+    with started_redis() as server:
+        yield server
