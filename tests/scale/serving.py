@@ -106,9 +106,11 @@ class ServerProcess:
 
 
 def server_env(*, database_url: str, smtp_url: str, twilio_api_base: str,
-               chroma_url: str | None = None, fast_recovery: bool = True) -> dict[str, str]:
+               chroma_url: str | None = None, redis_url: str | None = None,
+               fast_recovery: bool = True) -> dict[str, str]:
     """The settings of a test server: loopback relay and Twilio recorder, known tokens, no
-    rate limit in the way of the load, and (for the crash tests) recovery within seconds."""
+    rate limit in the way of the load, the rate limits' counts in ``redis_url`` when given,
+    and (for the crash tests) recovery within seconds."""
     env = {"CSBA_DATABASE_URL": database_url, "CSBA_SMTP_URL": smtp_url,
            "CSBA_TWILIO_API_BASE": twilio_api_base,
            "CSBA_TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef",
@@ -118,6 +120,8 @@ def server_env(*, database_url: str, smtp_url: str, twilio_api_base: str,
            "CSBA_CHAT_IDENTITY_SECRET": CHAT_IDENTITY_SECRET}
     if chroma_url:
         env["CSBA_CHROMA_URL"] = chroma_url
+    if redis_url:
+        env["CSBA_REDIS_URL"] = redis_url
     if fast_recovery:
         env["CSBA_STRANDED_AFTER_SECONDS"] = "3"
         env["CSBA_OUTBOX_CLAIM_SECONDS"] = "5"

@@ -1,6 +1,7 @@
-"""Two ``csba serve`` workers on one PostgreSQL database and one Chroma server, each with its
-own data dir (the lexical index file is per host), answering alternate turns of the same
-conversations: what one worker learnt in a turn, the other knows in the next.
+"""Two ``csba serve`` workers on one PostgreSQL database, one Chroma server and one Redis, each
+with its own data dir (the lexical index file is per host), answering alternate turns of the
+same conversations: what one worker learnt in a turn, the other knows in the next; and a
+sender's rate limit is one budget over both.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from agent.db import Store, make_engine
 from agent.models import CaseRow, ConversationRow, MessageRow, OutboxRow
+from agent.replies import render
 from portal.auth import issue_token
 from tests.conftest import chat_token
 from tests.scale.serving import (
@@ -28,6 +30,7 @@ from tests.scale.serving import (
 from tests.support.chroma import running_chroma
 from tests.support.mail import MailCatcher, running_relay
 from tests.support.postgres import drop_database, fresh_database
+from tests.support.redis import RedisServer
 from tests.support.scenarios import DELIVERED_HEADLAMP_US, PRE_ENROLMENT_CHARGER_US
 from tests.support.twilio import ACCOUNT, RecorderServer, running_recorder
 
@@ -38,6 +41,10 @@ ORDER, EMAIL, PHONE = (DELIVERED_HEADLAMP_US.order_id, DELIVERED_HEADLAMP_US.cus
 OTHER_ORDER, OTHER_PHONE = PRE_ENROLMENT_CHARGER_US.order_id, PRE_ENROLMENT_CHARGER_US.phone
 SELLER = "A5RIDGELINE"
 US_LINE = "+12025550100"
+# More than any other test here sends from one sender in a channel (four SMS turns), few
+# enough for the rate-limit test to reach quickly.
+SENDER_LIMIT = 6
+EAGER_PHONE = "+12025550187"  # a sender of its own, for the rate-limit test
 # Names no product, so a customer with two orders is asked which one.
 QUESTION = "Does it fit on a Petzl bicycle helmet mount?"
 ANSWER = "Yes: it fits the Petzl helmet mount with the included adapter plate."
@@ -47,9 +54,11 @@ Workers = tuple[ServerProcess, ServerProcess, Store, MailCatcher, RecorderServer
 
 
 @pytest.fixture(scope="module")
-def workers(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Workers]:
+def workers(tmp_path_factory: pytest.TempPathFactory, postgres_server: str,
+            redis_server: RedisServer) -> Iterator[Workers]:
     """Both workers, started once for the module's tests (each test its own conversations)."""
     root = tmp_path_factory.mktemp("workers")
+    redis_server.flush()
     database_url = fresh_database(postgres_server)
     first_dir, second_dir = root / "host-a", root / "host-b"
     with running_chroma(root / "chroma") as chroma_url, running_relay() as relay, \
@@ -61,7 +70,8 @@ def workers(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> I
         shutil.copy2(first_dir / "lexical.sqlite3", second_dir / "lexical.sqlite3")
         env = server_env(database_url=database_url, smtp_url=relay.url,
                          twilio_api_base=recorder.url, chroma_url=chroma_url,
-                         fast_recovery=False)
+                         redis_url=redis_server.url, fast_recovery=False)
+        env["CSBA_RATE_LIMIT"] = f"{SENDER_LIMIT}/minute"
         a = ServerProcess(first_dir, root / "a.log", env)
         b = ServerProcess(second_dir, root / "b.log", env)
         store = Store(make_engine(database_url))
@@ -179,3 +189,17 @@ def test_both_workers_retrieve_the_same_evidence(
     found_b = httpx.get(f"{b.url}/v1/knowledge/search", params=params, timeout=60).json()
     assert found_a and [(e["asin"], e["field"]) for e in found_a] == \
         [(e["asin"], e["field"]) for e in found_b]
+
+
+def test_a_sender_over_the_limit_on_one_worker_is_over_it_on_the_other(
+        workers: Workers) -> None:
+    a, b, _, _, _ = workers
+    polite = render("rate_limited", "en")
+    # Alternating, the sender spends one budget over both workers: per process, each worker
+    # would still allow half of it.
+    for n in range(SENDER_LIMIT):
+        answer = sms((a, b)[n % 2], f"SM{900 + n:034d}", EAGER_PHONE, "Where is my order?")
+        assert answer.status_code == 200 and polite not in answer.text, (n, answer.text)
+    for n, server in enumerate((a, b)):
+        refused = sms(server, f"SM{950 + n:034d}", EAGER_PHONE, "Where is my order?")
+        assert refused.status_code == 200 and polite in refused.text, refused.text
