@@ -46,7 +46,9 @@ def test_production_refuses_the_development_token() -> None:
              _env_file=None)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("bad", [{"llm": "gpt-4o"}, {"smtp_port": 0}, {"chroma_url": "not a url"}])
+@pytest.mark.parametrize("bad", [{"llm": "gpt-4o"}, {"smtp_port": 0}, {"chroma_url": "not a url"},
+                                 {"redis_url": "http://redis:6379"},
+                                 {"redis_url": "async+redis://redis:6379"}])
 def test_bad_values_are_rejected(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(_env_file=None, **bad)  # type: ignore[arg-type]
