@@ -159,3 +159,25 @@ def test_the_third_chat_from_one_client_is_refused_whichever_worker_it_reaches(
         refused = worker.post("/v1/conversations", json=start)
         assert refused.status_code == 429, refused.text
         assert 0 < int(refused.headers["Retry-After"]) <= 60
+
+
+def test_a_service_whose_redis_is_down_starts_and_answers(
+        tmp_path: Path, store: Store, demo_index: KnowledgeIndex,
+        own_redis: RedisServer) -> None:
+    own_redis.stop()  # down before the service starts, and for the whole test
+    settings = Settings(data_dir=tmp_path / "data", database_url=str(store.engine.url),
+                        redis_url=own_redis.url, _env_file=None)  # type: ignore[call-arg]
+    app = create_app(settings, smtp_server=False, outbox_worker=False, index=demo_index)
+    with TestClient(app, client=(CLIENT, 50000)) as client:
+        started = client.post("/v1/conversations", json={
+            "email": DELIVERED_HEADLAMP_US.customer_email, "marketplace": "US",
+            "order_id": DELIVERED_HEADLAMP_US.order_id,
+            "identity_token": chat_token(DELIVERED_HEADLAMP_US.customer_email)})
+        assert started.status_code == 201, started.text
+        body = started.json()
+        answered = client.post(
+            f"/v1/conversations/{body['conversation_id']}/messages",
+            json={"text": "Where is my order?", "client_message_id": "m1"},
+            headers={"X-Conversation-Secret": body["conversation_secret"]})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["outcome"] == "answered", answered.json()  # by the agent
