@@ -78,8 +78,9 @@ class SharedWindows:
     logged once, and its end once, per limiter. Counts made in memory during the outage are
     not carried over when Redis answers again.
 
-    Keys reach the storage hashed: they hold contact addresses and client IPs, which have no
-    business in Redis's key listing (``KEYS``, ``MONITOR``, a snapshot).
+    Keys reach the storage hashed (SHA-256): they hold contact addresses and client IPs, which
+    have no business in Redis's key listing (``KEYS``, ``MONITOR``, a snapshot). The hash is
+    unkeyed, so it hides them from a reader, not from one who hashes every phone number.
     """
 
     def __init__(self, storage: Storage | None, namespace: str) -> None:
