@@ -242,3 +242,22 @@ def test_the_uk_cancellation_form_after_delivery_is_a_return(say: Say) -> None:
                 "notice of cancellation of my contract for the headlamp.")
     assert (reply.intent, reply.outcome) == ("return_request", "answered")
     assert reply.return_decision is not None and reply.return_decision.eligible
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("¿Hasta qué día tengo?", "es"), ("¿Cuántos días me quedan?", "es"),
+    ("Bis zu welchem Datum geht das?", "de"), ("Bis zum wievielten muss es zurück?", "de"),
+    ("Until what date can I send it?", "en"), ("Which day is the last one?", "en"),
+])
+def test_asking_for_the_last_date_asks_for_the_deadline(text: str, language: str) -> None:
+    assert asked_topic(text, language) == "deadline"
+
+
+def test_the_deadline_of_the_line_named_by_its_place_is_told(say: Say) -> None:
+    first = ask(say, SCARF_AND_JUMPER_UK, "Please help me return the last item of my order",
+                channel="chat")
+    assert first.return_decision is not None
+    until = say("Until what date can I send it?", sender=SCARF_AND_JUMPER_UK.customer_email,
+                channel="chat")
+    assert (until.outcome, until.case_id) == ("answered", None)
+    assert "31 January 2027" in until.text and until.text != first.text
