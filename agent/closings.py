@@ -33,13 +33,17 @@ def _words() -> dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]]:
             continue
         goodbye = either(lists.get("goodbye", []))
         assert goodbye is not None, lang
-        patterns[lang] = (goodbye, either(lists.get("after_thanks", [])))
+        # Saying nothing more is needed closes as a farewell word does, beside thanks only:
+        # "das war alles, aber wo ist ...?" without thanks may still be a request.
+        patterns[lang] = (goodbye, either(lists.get("after_thanks", [])
+                                          + lists.get("nothing_more", [])))
     return patterns
 
 
 def says_goodbye(text: str, language: str, intent: str) -> bool:
     """Whether a message read as ``intent`` takes leave: a farewell word, or a word that is
-    a farewell only beside thanks ("grazie ciao", where "ciao" alone greets)."""
+    a farewell only beside thanks ("grazie ciao", where "ciao" alone greets; "danke, mehr
+    brauche ich nicht")."""
     if intent not in CLOSING_INTENTS or language not in _words():
         return False
     goodbye, after_thanks = _words()[language]

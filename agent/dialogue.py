@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from agent.closings import says_goodbye
 from agent.db import Store
+from agent.follow_ups import last_answered_intent
 from agent.identity import order_in_view, proven_products
 from agent.messages import InboundMessage, Outcome
 from agent.models import ConversationRow
@@ -27,6 +28,7 @@ from agent.understanding import (
     addresses_the_agent,
     extract_asins,
     extract_emails,
+    extract_return_reason,
     meaning_text,
     reads_as_owned_product,
     speaks_of_buying,
@@ -46,6 +48,10 @@ from knowledge.retriever import Retriever
 # overruled by a closer field: 4 % of them reach 0.82 ("Quiero que me atienda alguien por
 # teléfono"), none 0.845. Other models' cosines are not on this scale: e5 only.
 ABOUT_ORDERED_PRODUCT = {"other": 0.82, "ask_for_person": 0.845}
+# Read as these, a short statement of a return reason ("Ich brauche sie nicht mehr.") right
+# after a return answer gives the reason for that return: alone, the models see no request.
+REASON_ONLY_INTENTS = frozenset({"other", "product_question", "ask_for_person",
+                                 "pre_order_question"})
 # Up to this many words a message may be an answer to what the agent asked ("The jumper.")
 # rather than a request of its own.
 SHORT_ANSWER_WORDS = 8
@@ -98,6 +104,18 @@ def continues_request(conv: ConversationRow, text: str, intent: str,
         or short and conv.pending in {"item", "quantity"})
 
 
+def gives_return_reason(conv: ConversationRow, text: str, intent: str) -> bool:
+    """Whether a short statement (no question) that the models could not place as a request
+    states a return reason, right after an answer about a return: the customer tells why,
+    so the return is answered again for that reason. Read by the reason patterns only: a
+    nearest example by meaning would make a reason of any short remark."""
+    return (intent in REASON_ONLY_INTENTS and "?" not in text
+            and len(text.split()) <= SHORT_ANSWER_WORDS
+            and last_answered_intent(conv) == "return_request"
+            and extract_return_reason(text, conv.language or "en", by_meaning=False)
+            is not None)
+
+
 def close_to_ordered_product(store: Store, index: Retriever, msg: InboundMessage,
                              conv: ConversationRow, order_ids: list[str], text: str,
                              bar: float) -> bool:
@@ -122,6 +140,8 @@ def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
     if continues_request(conv, text, intent, order_ids):
         # A short answer to what the agent asked continues the earlier request.
         return Reading(conv.pending_intent or intent, continued=True)
+    if gives_return_reason(conv, text, intent):
+        return Reading("return_request", continued=False)
     if reads_as_owned_product(intent, product, text, rival) \
             and order_in_view(store, msg, conv, order_ids):
         return Reading("product_question", continued=False)

@@ -145,6 +145,13 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
         "asin": t.conv.asin if decision is not None else None, "facts": facts}}
 
 
+def last_answered_intent(conv: ConversationRow) -> str | None:
+    """The request the conversation's last remembered answer (or case) was about."""
+    held = (conv.state or {}).get(STATE_KEY)
+    intent = held.get("intent") if isinstance(held, dict) else None
+    return intent if isinstance(intent, str) else None
+
+
 def _held(topic: str, facts: dict[str, Any]) -> str | None:
     """The remembered fact that answers a topic, if the answer held one."""
     if topic == "deadline":

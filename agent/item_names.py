@@ -14,6 +14,7 @@ from pathlib import Path
 from agent.understanding import fold
 
 ITEM_KINDS = Path(__file__).parent / "data" / "item_kinds.json"
+ITEM_ORDINALS = Path(__file__).parent / "data" / "item_ordinals.json"
 # Shorter words are articles, units and sizes ("der", "led", "5 m"): they name no product.
 MIN_WORD = 4
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
@@ -63,3 +64,24 @@ def named_line(text: str, titles: Mapping[str, str]) -> str | None:
     if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[0][0] == scored[1][0]):
         return None
     return scored[0][1]
+
+
+@cache
+def _ordinals() -> tuple[tuple[int, tuple[re.Pattern[str], ...]], ...]:
+    raw = json.loads(ITEM_ORDINALS.read_text(encoding="utf-8"))
+    return tuple((int(place), tuple(re.compile(p) for p in patterns))
+                 for place, patterns in raw.items() if not place.startswith("_"))
+
+
+def line_by_place(text: str, lines: int) -> int | None:
+    """The index (from 0) of the line a message names by its place in an order of ``lines``
+    lines ("the second item", "el último artículo"), or None when it names no place, names
+    several, or one the order does not have."""
+    folded = fold(text)
+    places = {place for place, patterns in _ordinals()
+              if any(p.search(folded) for p in patterns)}
+    if len(places) != 1:
+        return None
+    place = places.pop()
+    index = lines - 1 if place == -1 else place - 1
+    return index if 0 <= index < lines else None

@@ -23,6 +23,21 @@ SHIPMENT = "shipment"
 NOT_RECEIVED = "not_received"  # the case reason of a parcel shown delivered, not received
 
 
+def reports_missing_parcel(t: Turn, text: str) -> bool:
+    """Whether, for this order, the message is a report of a parcel that did not come: the
+    order is shipped and past the day the seller must investigate, or shown delivered and the
+    message says nothing arrived. "I want my money back" about such an order asks for the
+    refund a shipment case gives, not for the state of a refund that was never started."""
+    order = t.order
+    assert order is not None
+    if order.status == "delivered":
+        return states_not_received(text)
+    if order.status != "shipped" or order.estimated_delivery_date is None:
+        return False
+    overdue = load_case_rules().shipment_overdue
+    return t.today >= order.estimated_delivery_date + overdue.after
+
+
 def order_status(services: Services, t: Turn, text: str) -> TurnResult:
     order, lang = t.order, t.language
     assert order is not None
@@ -106,7 +121,9 @@ def _shipment_case(services: Services, t: Turn, slots: dict[str, object], *,
                                                  **_seller_slots(t)),
                                  needs=render("seller_needs_not_received", "en"),
                                  case_reason=NOT_RECEIVED, slots=slots)
-    return services.escalate(t, SHIPMENT, asins, "status_overdue_case", slots=slots)
+    # The tracking number lets the customer follow the parcel while the seller investigates.
+    key = "status_overdue_case_tracked" if order.tracking else "status_overdue_case"
+    return services.escalate(t, SHIPMENT, asins, key, slots=slots)
 
 
 def _seller_slots(t: Turn) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from agent.intents.order_status import order_status, reports_missing_parcel
 from agent.messages import Citation
 from agent.models import RefundRow
 from agent.replies import day, item_name, money, render
@@ -19,6 +20,10 @@ def refund_status(services: Services, t: Turn, text: str) -> TurnResult:
     assert order is not None
     refunds = list(t.session.scalars(select(RefundRow).where(
         RefundRow.order_id == order.order_id).order_by(RefundRow.issued_at, RefundRow.id)))
+    if not refunds and reports_missing_parcel(t, text):
+        # Money back for a parcel that never came is the shipment case's refund: apologise,
+        # have the seller investigate and say what is refunded if they do not account for it.
+        return order_status(services, t, text)
     if refunds:
         r = refunds[-1]  # the latest: a line may be refunded unit by unit
         page = services.page(order, r.asin)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from agent.cases import SellerText
 from agent.intents.cancel import cancel_order
-from agent.item_names import named_line
+from agent.item_names import line_by_place, named_line
 from agent.messages import Citation
 from agent.quantities import ALL, names_the_others, read_quantity
 from agent.records import Order, OrderItem
@@ -72,13 +72,19 @@ def stated_reason(services: Services, t: Turn, text: str, *,
 
 def pick_item(services: Services, t: Turn, text: str) -> OrderItem | TurnResult:
     """The order line the message is about: the one named by ASIN, the only one, the one
-    whose product the message names (agent/item_names.py), another than the one dealt with
+    named by its place ("the second item"), whose product the message names
+    (agent/item_names.py), another than the one dealt with
     ("the other item is broken too"), or the one the conversation was about; when none
     stands out, the customer is asked which."""
     order = t.order
     assert order is not None
     named = set(extract_asins(text))
     items = [i for i in order.items if i.asin in named] or order.items
+    place = line_by_place(text, len(order.items)) if not named else None
+    if place is not None:
+        # "Only the second item, I keep the lamp": the place names the line, whatever
+        # product the rest of the message mentions.
+        return order.items[place]
     if len(items) == 1:
         return items[0]
     in_view = next((i for i in items if i.asin == t.conv.asin), None)

@@ -139,6 +139,10 @@ OPTED_OUT_COFFEE_DE = Scenario("028-5608796-9335880", index_rows=("15b",))
 #: MFN delivered within the last 30 days, domestic seller: Lucía García's bed sheets.
 DELIVERED_SHEETS_ES = Scenario("171-1186829-5973794", index_rows=("1", "19"))
 
+#: MFN shipped, estimated delivery passed by more than 3 days: Marta Jiménez's order
+#: (expected 14 Nov, Correos).
+OVERDUE_ORDER_ES = Scenario("171-8233681-3114020", index_rows=("6",))
+
 #: MFN delivered more than 30 days ago: Carmen López's dinnerware (18 Sep).
 EXPIRED_DINNERWARE_ES = Scenario("171-0943775-0920519", index_rows=("2",))
 
@@ -154,6 +158,10 @@ HAZMAT_POWER_BANK_ES = Scenario("171-8096664-2874288", index_rows=("12", "14"))
 #: MFN delivered within the last 30 days, domestic seller; several ASINs: Fiona MacLeod's
 #: scarf and jumper.
 SCARF_AND_JUMPER_UK = Scenario("026-1073094-3593565", index_rows=("1", "18", "19"))
+
+#: MFN shipped, estimated delivery passed by more than 3 days: George Davies's order
+#: (expected 14 Nov, UPS).
+OVERDUE_ORDER_UK = Scenario("026-1481181-2355491", index_rows=("6",))
 
 #: Cross-border, delivered recently, over the low-value line: Amelia Khan's magnetic tiles
 #: (29.99 GBP, CN seller).
