@@ -28,19 +28,29 @@ def tier_label(s: Statement, language: str) -> str:
 
 def discount_reason(s: Statement, rule: str, reason: str, language: str) -> str:
     """A discount's reason; the only discount is the VTR table's cell of the month."""
-    if language == FALLBACK or rule != s.vtr_rule or s.valid_tracking_rate is None \
-            or s.share_charged is None:
-        return reason
+    said = said_vtr_discount(s, language) if rule == s.vtr_rule else None
+    return reason if language == FALLBACK or said is None else said
+
+
+def said_vtr_discount(s: Statement, language: str) -> str | None:
+    """The VTR discount's reason said from the statement's figures (None: no such discount);
+    in English it reads as the statement's own reason."""
+    if s.valid_tracking_rate is None or s.share_charged is None:
+        return None
     text = say(language, "st_discount_vtr", rate=_percent(s.valid_tracking_rate),
                band=s.vtr_band, cpu_band=s.vtr_cpu_band, share=_percent(s.share_charged))
     return text + (say(language, "st_discount_free") if s.share_charged == 0 else "")
 
 
 def statement_notes(s: Statement, language: str) -> list[str]:
-    """The notes of ``build_statement`` (seller/statements.py), said from the statement's
-    figures, in the same order."""
-    if language == FALLBACK:
-        return list(s.notes)
+    """A statement's notes as its page shows them; in English the statement's own."""
+    return list(s.notes) if language == FALLBACK else said_notes(s, language)
+
+
+def said_notes(s: Statement, language: str) -> list[str]:
+    """The notes of ``build_statement`` (seller/statements.py) said from the statement's
+    figures, in the same order; in English they read as the statement's own, but for the
+    borrowed fee table's note, which the terms data words."""
 
     def t(key: str, **values: object) -> str:
         return say(language, key, **values)

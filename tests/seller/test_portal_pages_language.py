@@ -20,6 +20,9 @@ from agent.models import CaseRow, ConversationRow, RefundRow, TrackingRateRow
 from base.settings import DEFAULT_HANDOVER_ADDRESSES, Settings
 from portal.auth import COOKIE, issue_token
 from portal.routers import seller_account_router, seller_portal_router, seller_reports_router
+from portal.statement_text import said_notes, said_vtr_discount
+from seller.months import Month
+from seller.statements import statements_for
 from tests.seller.conftest import NOW, SELLER, order_record, seller_record
 
 # English a German page must not say: words of running text and the phrases that were left.
@@ -197,3 +200,32 @@ def test_a_spanish_sellers_statements_say_no_english(client_at: object,
         assert "Contactos por unidad en los últimos 12 meses" in text
         assert "CPU desconocido (menos de 30 unidades en 3 meses)" in text
         assert english_in(page.text) == [], month
+
+
+def test_the_notes_said_again_in_english_are_the_statements_own(account_store: Store
+                                                                ) -> None:
+    # The page says a statement's notes and discount again from its figures: in English they
+    # must read word for word as the statement's, or the two have drifted apart.
+    account_store.save(orders=[
+        order_record(purchased="2026-08-03", shipped="2026-08-04", quantity=40),
+        order_record(purchased="2026-01-06", shipped="2026-01-07", quantity=2),
+        order_record(purchased="2026-07-03", shipped="2026-07-04"),
+        order_record(purchased="2026-10-03", shipped="2026-10-04"),
+        order_record(purchased="2026-11-03", shipped="2026-11-04")])
+    with account_store.sessions.begin() as session:
+        session.add(TrackingRateRow(seller_id=SELLER, month="2026-10", rate="0.92",
+                                    source="operator", recorded_at=NOW))
+    said = []
+    for month in ("2026-01", "2026-07", "2026-09", "2026-10", "2026-11"):
+        for s in statements_for(account_store, SELLER, Month.parse(month),
+                                today=NOW.date()).statements:
+            assert said_notes(s, "en") == s.notes, month
+            said.extend(s.notes)
+            for d in s.discounts:
+                assert said_vtr_discount(s, "en") == d.reason, month
+                said.append(d.reason)
+    # Every kind of note was compared: trial, unknown CPU, VTR cell, no VTR, provisional.
+    assert any("free trial" in n for n in said) and any("Fewer than" in n for n in said)
+    assert any(n.startswith("Valid tracking rate of") for n in said)
+    assert any(n.startswith("No valid tracking rate") for n in said)
+    assert any("provisional" in n for n in said) and any("50 % of the fee" in n for n in said)
