@@ -4,6 +4,7 @@ refunds and claims, the enrolment page, and the monthly statements."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
@@ -50,6 +51,15 @@ def refusal_text(exc: HTTPException, language: str) -> str:
             and key in strings_for(language):
         message = say(language, key, **cause.values)
     return f"{message} {say(language, 'refusal_rule', rule=rule)}"
+
+
+def refused_month(exc: HTTPException, month: str, today: date, language: str) -> str:
+    """Why a month has no statement, in the page's language; in English the API's message."""
+    detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+    key = "refusal_" + str(detail.get("rule", "-")).replace(".", "_")
+    if language == FALLBACK or key not in strings_for(language):
+        return str(detail["message"])
+    return say(language, key, month=month, today=today)
 
 
 def account_pages(account: Account) -> APIRouter:
@@ -182,7 +192,7 @@ def statement_pages(account: Account) -> APIRouter:
         try:
             found = account.statements(seller.seller_id, month, None)
         except HTTPException as exc:
-            message = exc.detail["message"] if isinstance(exc.detail, dict) else str(exc.detail)
+            message = refused_month(exc, month, account.now().date(), seller.language)
             return page("problem.html", status=exc.status_code, seller=seller.name,
                         lang=seller.language, title=say(seller.language, "statement"),
                         heading=say(seller.language, "statement"), message=message)

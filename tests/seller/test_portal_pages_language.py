@@ -145,6 +145,7 @@ def test_a_german_sellers_pages_say_no_english(portal: TestClient,
     pages = {path: portal.get(path) for path in (
         "/seller/account", "/seller/account/enrolment", "/seller/statements?month=2026-10",
         "/seller/statements?month=2026-07", "/seller/statements?month=2026-11",
+        "/seller/statements?month=2027-01", "/seller/statements?month=11-2026",
         "/seller/cases", f"/seller/cases/{shipment}", f"/seller/cases/{question}",
         "/seller/handover", "/seller/page-gaps", "/seller/page-gaps?period=week",
         f"/seller/resolution?order_id={order.order_id}")}
@@ -171,6 +172,8 @@ def test_a_german_sellers_pages_say_no_english(portal: TestClient,
     assert "Rabatt: Rate gültiger Sendungsnummern 97 %" in october and "(kostenlos)" in october
     assert "Unbekannte CPU" in visible(pages["/seller/statements?month=2026-07"].text)
     assert "vorläufig" in visible(pages["/seller/statements?month=2026-11"].text)
+    assert "Der Monat 2027-01 hat noch nicht begonnen" in visible(
+        pages["/seller/statements?month=2027-01"].text)
     assert "Versand" in visible(pages["/seller/cases"].text)
     assert "Produktfrage" in visible(pages[f"/seller/cases/{question}"].text)
     assert "Sie können sich jederzeit" in visible(pages["/seller/account/enrolment"].text)
