@@ -66,9 +66,11 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "refused by the current state (a rule names why)"}}
 
 
-def refuse(rule: str, message: str, status: int = 422) -> NoReturn:
-    """A 4xx whose body names the rule that refused the request."""
-    raise HTTPException(status, {"rule": rule, "message": message})
+def refuse(rule: str, message: str, status: int = 422,
+           cause: ClaimRefusal | EvidenceError | None = None) -> NoReturn:
+    """A 4xx whose body names the rule that refused the request; ``cause`` (the refusal
+    with its figures) stays on the exception for a page that says it in its language."""
+    raise HTTPException(status, {"rule": rule, "message": message}) from cause
 
 
 class PeriodOut(BaseModel):
@@ -223,7 +225,7 @@ class Account:
                               data_dir=self.settings.data_dir, now=self.now())
         except ClaimRefusal as exc:
             log.info("claim refused for seller %s: %s", seller_id, exc.rule)
-            refuse(exc.rule, str(exc), exc.status)
+            refuse(exc.rule, str(exc), exc.status, exc)
 
 
 def read_photos(uploads: list[UploadFile]) -> list[Photo]:
@@ -233,4 +235,4 @@ def read_photos(uploads: list[UploadFile]) -> list[Photo]:
         return [accept_photo(u.file.read(MAX_PHOTO_BYTES + 1), position=i)
                 for i, u in enumerate(uploads, 1)]
     except EvidenceError as exc:
-        refuse(exc.rule, str(exc), exc.status)
+        refuse(exc.rule, str(exc), exc.status, exc)

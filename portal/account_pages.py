@@ -4,6 +4,7 @@ refunds and claims, the enrolment page, and the monthly statements."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
@@ -16,8 +17,10 @@ from portal.charts import cpu_chart
 from portal.deps import PageSellerDep
 from portal.enrolment import enrolment_page
 from portal.pages import page
-from portal.strings import FALLBACK, say
-from seller.claims import MAX_DESCRIPTION, ClaimPublic, ClaimRequest, claims_of
+from portal.statement_text import discount_reason, statement_notes, tier_label
+from portal.strings import FALLBACK, say, strings_for
+from seller.claims import MAX_DESCRIPTION, ClaimPublic, ClaimRefusal, ClaimRequest, claims_of
+from seller.evidence import EvidenceError
 from seller.months import Month
 from seller.statements import Statement
 from seller.terms import fee_schedule, load_terms
@@ -34,6 +37,29 @@ def claimable(refunds: list[RefundOut], claims: list[ClaimPublic]) -> list[Refun
     return [r for r in sorted(refunds, key=lambda r: (r.order_id, r.refund_id))
             if r.issued_by == "service" and r.refund_id not in claimed
             and r.order_id not in whole]
+
+
+def refusal_text(exc: HTTPException, language: str) -> str:
+    """A refused claim as its page says it: the rule's wording (``refusal_*``) in the page's
+    language with the refusal's figures, in English the API's message; and the rule."""
+    detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+    rule = str(detail.get("rule", "-"))
+    cause = exc.__cause__
+    key = "refusal_" + rule.replace(".", "_")
+    message = str(detail["message"])  # in English, the API's own message word for word
+    if language != FALLBACK and isinstance(cause, ClaimRefusal | EvidenceError) \
+            and key in strings_for(language):
+        message = say(language, key, **cause.values)
+    return f"{message} {say(language, 'refusal_rule', rule=rule)}"
+
+
+def refused_month(exc: HTTPException, month: str, today: date, language: str) -> str:
+    """Why a month has no statement, in the page's language; in English the API's message."""
+    detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+    key = "refusal_" + str(detail.get("rule", "-")).replace(".", "_")
+    if language == FALLBACK or key not in strings_for(language):
+        return str(detail["message"])
+    return say(language, key, month=month, today=today)
 
 
 def account_pages(account: Account) -> APIRouter:
@@ -81,9 +107,8 @@ def account_pages(account: Account) -> APIRouter:
                 refund_id=int(refund_part) if refund_part.strip().isdigit() else None),
                 photos or [])
         except HTTPException as exc:
-            detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
             return account_html(seller, status=exc.status_code,
-                                error=f"{detail['message']} (rule {detail.get('rule', '-')})")
+                                error=refusal_text(exc, seller.language))
         return RedirectResponse(f"/seller/account?filed={claim.id}", status_code=303)
 
     return router
@@ -138,7 +163,7 @@ def statement_rows(s: Statement, language: str = FALLBACK) -> list[tuple[str, st
             (t("st_contacts"), str(s.contacts)),
             (t("st_cpu", start=b.from_month, end=b.to_month, contacts=b.contacts,
                units=b.units), cpu),
-            (t("st_tier"), s.tier_label),
+            (t("st_tier"), tier_label(s, language)),
             (t("st_fee_per_unit", table=s.fee_table), f"{s.fee_per_unit} {s.currency}"),
             (t("st_units_charged", units=s.units_charged), f"{s.subtotal} {s.currency}"),
             (t("st_vtr", month=s.month),
@@ -167,18 +192,21 @@ def statement_pages(account: Account) -> APIRouter:
         try:
             found = account.statements(seller.seller_id, month, None)
         except HTTPException as exc:
-            message = exc.detail["message"] if isinstance(exc.detail, dict) else str(exc.detail)
+            message = refused_month(exc, month, account.now().date(), seller.language)
             return page("problem.html", status=exc.status_code, seller=seller.name,
                         lang=seller.language, title=say(seller.language, "statement"),
                         heading=say(seller.language, "statement"), message=message)
         parsed = Month.parse(month)
         histories = account.cpu_histories(found, parsed)
-        charts = {s.marketplace: cpu_chart(histories[s.marketplace], fee_bands(s))
+        language = seller.language
+        charts = {s.marketplace: cpu_chart(histories[s.marketplace], fee_bands(s), language)
                   for s in found.statements if s.marketplace in histories}
         return page("statements.html", seller=seller.name, lang=seller.language, month=parsed,
                     statements=found.statements, charts=charts, this_month=this_month,
-                    rows={s.marketplace: statement_rows(s, seller.language)
-                          for s in found.statements})
+                    rows={s.marketplace: statement_rows(s, language) for s in found.statements},
+                    notes={s.marketplace: statement_notes(s, language)
+                           for s in found.statements},
+                    reason=lambda s, d: discount_reason(s, d.rule, d.reason, language))
 
     @router.get("/seller/statements/{month}/csv")
     def statements_csv_page(seller: PageSellerDep, month: str) -> Response:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from markupsafe import Markup
 
 from portal.pages import render
+from portal.strings import FALLBACK, say
 from seller.page_gaps import PageGapReport
 from seller.statements import CpuPoint
 
@@ -82,29 +83,33 @@ def bar_chart(bars: Sequence[Bar], *, description: str, ceiling: float,
                          guides=[(y(g.value), g.label) for g in guides]))
 
 
-def cpu_chart(points: Sequence[CpuPoint], bands: Sequence[Decimal]) -> Markup:
+def cpu_chart(points: Sequence[CpuPoint], bands: Sequence[Decimal],
+              language: str = FALLBACK) -> Markup:
     """The CPU each month's tier was fixed from, with the fee table's bands."""
     known = [p.cpu for p in points if p.cpu is not None]
     ceiling = max([Decimal("0.35"), *[b * Decimal("1.15") for b in bands],
                    *[c * Decimal("1.1") for c in known]])
     bars = [Bar(str(p.month)[2:], float(p.cpu) if p.cpu is not None else None,
                 f"{p.month}: " + (f"{p.cpu * 100:.1f} %" if p.cpu is not None
-                                  else f"unknown ({p.units} units)")) for p in points]
+                                  else say(language, "chart_cpu_unknown", units=p.units)))
+            for p in points]
     return bar_chart(bars, ceiling=float(ceiling),
-                     description=f"Contacts per unit over the last {len(points)} months",
+                     description=say(language, "chart_cpu_title", count=len(points)),
                      guides=[Guide(float(b), f"{b * 100:.0f} %") for b in bands])
 
 
-def page_gap_chart(report: PageGapReport) -> Markup:
+def page_gap_chart(report: PageGapReport, language: str = FALLBACK) -> Markup:
     """Questions per period; the ones the seller answered in a second shade."""
     counts = report.by_period
     if not counts:
         return Markup("")
     answered = Counter(g.period for g in report.gaps if g.answer)
     top = max(counts.values()) or 1
-    bars = [Bar(label, n, f"{label}: {n} questions", part=answered.get(label, 0),
-                part_title=f"{label}: {answered.get(label, 0)} answered by you",
+    bars = [Bar(label, n, say(language, "chart_gap_questions", period=label, count=n),
+                part=answered.get(label, 0),
+                part_title=say(language, "chart_gap_answered", period=label,
+                               count=answered.get(label, 0)),
                 data={"period": label, "count": str(n)}) for label, n in counts.items()]
     return bar_chart(bars, ceiling=top, height=220, fill="#f79009",
-                     description=f"Questions your pages could not answer, per {report.period}",
+                     description=say(language, f"chart_gap_title_{report.period}"),
                      guides=[Guide(top, str(top))])

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from portal.auth import SignedIn
 from portal.pages import page
 from portal.strings import FALLBACK, say
-from seller.enrolment_terms import EnrolmentTerms, percent
+from seller.enrolment_terms import EnrolmentTerms, percent, scope_texts
 
 # The form field that proves the confirmation came from this page: the terms' version.
 TERMS_FIELD = "terms_read_on"
@@ -36,7 +36,7 @@ def trial_text(terms: EnrolmentTerms, today: date, language: str = FALLBACK) -> 
 def enrolment_page(seller: SignedIn, terms: EnrolmentTerms, *, enrolled: bool,
                    today: date) -> HTMLResponse:
     return page("enrolment.html", seller=seller.name, lang=seller.language, terms=terms,
-                enrolled=enrolled,
+                scope=scope_texts(seller.language), enrolled=enrolled,
                 trial=trial_text(terms, today, seller.language), csrf=seller.csrf("account"),
                 terms_field=TERMS_FIELD,
                 share_text=lambda share: share_text(share, seller.language))

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from base.clock import as_utc
-from portal.strings import FALLBACK, say
+from portal.strings import FALLBACK, say, strings_for
 
 # What a case's status badge says to its seller, in English; the pages say it in the
 # seller's language (``status_*`` in portal/strings.json).
@@ -42,7 +42,14 @@ def render(template: str, *, lang: str = FALLBACK, **context: object) -> str:
     def t(key: str, **values: object) -> str:
         return say(lang, key, **values)
 
-    return _templates.get_template(template).render({**context, "lang": lang, "t": t})
+    def named(group: str, code: str) -> str:
+        """A code's name (``{group}_{code}``: a case category, a refund kind); a code the
+        table lacks shows as itself. The JSON API keeps the codes."""
+        key = f"{group}_{code}"
+        return say(lang, key) if key in strings_for(lang) else code
+
+    return _templates.get_template(template).render(
+        {**context, "lang": lang, "t": t, "named": named})
 
 
 def page(template: str, *, status: int = 200, lang: str = FALLBACK,

@@ -87,7 +87,7 @@ def report_pages(reports: Reports) -> APIRouter:
         return page("page_gaps.html", seller=seller.name, lang=seller.language,
                     report=PageGapsOut.of(report),
                     other="week" if report.period == "month" else "month",
-                    chart=page_gap_chart(report))
+                    chart=page_gap_chart(report, seller.language))
 
     @router.get("/seller/page-gaps/csv")
     def page_gaps_csv_page(seller: PageSellerDep, period: Period = "month") -> Response:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -52,9 +52,12 @@ _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 class ClaimRefusal(ValueError):
     """A claim, or a decision, refused by a rule; nothing was stored."""
 
-    def __init__(self, rule: str, message: str, status: int = 422) -> None:
+    def __init__(self, rule: str, message: str, status: int = 422,
+                 values: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.rule, self.status = rule, status
+        # The message's figures, for a page that says the refusal in the seller's language.
+        self.values: Mapping[str, object] = values or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,24 +107,29 @@ def check_claim(*, order: Order, refund: LedgerLine | None, already_claimed: boo
     if refund is None or refund.issued_by != "service":
         raise ClaimRefusal("claim.not_service_issued",
                            f"order {oid} has no such refund the service issued: only those "
-                           "can be claimed, not the seller's own")
+                           "can be claimed, not the seller's own", values={"order": oid})
     if already_claimed:
         raise ClaimRefusal("claim.one_per_refund",
-                           f"refund {refund.refund_id} of order {oid} already has a claim", 409)
+                           f"refund {refund.refund_id} of order {oid} already has a claim", 409,
+                           values={"order": oid})
     if order.guarantee_claim:
         raise ClaimRefusal("claim.guarantee_claim",
-                           f"order {oid} has a marketplace guarantee (A-to-z) claim")
+                           f"order {oid} has a marketplace guarantee (A-to-z) claim",
+                           values={"order": oid})
     if request.reason not in terms.eligible_reasons:
         raise ClaimRefusal("claim.reason_not_eligible",
                            f"{request.reason!r} is not a claim reason; eligible: "
-                           f"{', '.join(terms.eligible_reasons)}")
+                           f"{', '.join(terms.eligible_reasons)}",
+                           values={"reason": request.reason})
     starts = max([refund.issued_on]
                  + ([refund.return_delivered_on] if refund.return_delivered_on else []))
     ends = starts + timedelta(days=terms.window_days(starts))
     if today > ends:
         raise ClaimRefusal("claim.outside_window",
                            f"the claim window for order {oid} ended on {ends} "
-                           f"({terms.window_days(starts)} days from {starts})")
+                           f"({terms.window_days(starts)} days from {starts})",
+                           values={"order": oid, "date": ends,
+                                   "days": terms.window_days(starts), "start": starts})
     if request.reason == NOT_RECEIVED and not _delivery_proven(order, request, photos):
         raise ClaimRefusal("claim.delivery_not_proven",
                            "'not received' needs tracking that shows the delivery, or a "
@@ -143,7 +151,8 @@ def choose_refund(order_id: str, refunds: Sequence[LedgerLine], claimed: set[int
                            f"order {order_id} has {len(unclaimed)} refunds the service issued "
                            "that are not claimed yet (refund ids "
                            f"{', '.join(str(r.refund_id) for r in unclaimed)}): a claim is on "
-                           "one refund; name it (refund_id)")
+                           "one refund; name it (refund_id)",
+                           values={"order": order_id, "count": len(unclaimed)})
     return unclaimed[0] if unclaimed else (service[0] if service else None)
 
 
@@ -214,14 +223,16 @@ def file_claim(store: Store, seller_id: str, request: ClaimRequest, photos: Sequ
     """Check, then store the claim and its photos together; a refusal stores nothing."""
     if len(request.description) > MAX_DESCRIPTION:
         raise ClaimRefusal("claim.description_too_long",
-                           f"the description has more than {MAX_DESCRIPTION} characters")
+                           f"the description has more than {MAX_DESCRIPTION} characters",
+                           values={"max": MAX_DESCRIPTION})
     claim_id = new_claim_id()
     try:
         with store.sessions.begin() as session:
             row = session.get(OrderRow, request.order_id)
             if row is None or row.seller_id != seller_id:  # another's order reads as none
                 raise ClaimRefusal("claim.unknown_order",
-                                   f"there is no order {request.order_id} of yours", 404)
+                                   f"there is no order {request.order_id} of yours", 404,
+                                   values={"order": request.order_id})
             order = Order.model_validate(row.data)
             refunds = [LedgerLine.from_row(r) for r in session.scalars(
                 select(RefundRow).where(RefundRow.order_id == order.order_id)
@@ -257,7 +268,7 @@ def file_claim(store: Store, seller_id: str, request: ClaimRequest, photos: Sequ
         remove_photos(data_dir, claim_id)
         raise ClaimRefusal("claim.one_per_refund",
                            f"that refund of order {request.order_id} already has a claim",
-                           409) from exc
+                           409, values={"order": request.order_id}) from exc
     except BaseException:
         remove_photos(data_dir, claim_id)
         raise

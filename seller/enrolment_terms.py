@@ -4,35 +4,42 @@ VTR rates, the free trial and how to opt out. Built from the terms data, never h
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from base.money import MARKETPLACES, Marketplace
 from seller.terms import FeeSchedule, FeeTableOwner, fee_schedule, load_terms
 
-# What the service answers and what stays the seller's (domain: scope).
-COVERED = (
-    "Questions customers ask after ordering, about units you fulfil yourself (MFN), for "
-    "orders placed while you are enrolled: order status, returns, refunds, problems with an "
-    "item, and questions about the product answered from its detail page.",
-    "Phone, chat and email, 24 hours a day, every day, in the marketplace's languages.",
-    "The service decides refunds, replacements and returns for covered units by the "
-    "marketplace's returns policy, and you are bound by its decisions; when your product "
-    "page does not answer, it opens a case for you (24 hours to answer).",
-)
-NOT_COVERED = (
-    "Questions before an order, invoices and product customisation: customers are sent to "
-    "you through buyer-seller messaging.",
-    "Orders fulfilled by the marketplace (FBA) and Seller Fulfilled Prime orders.",
-    "Orders placed before you enrolled or after you opted out.",
-)
-OPT_OUT = (
-    "You can opt out at any time on your account page. Orders placed from the day you opt out "
-    "are yours to answer again; orders placed while you were enrolled stay covered. You can "
-    "enrol again later; the free trial runs only once, from your first enrolment."
-)
+# What the service answers and what stays the seller's (domain: scope), per language: the
+# English is the API's, the others the enrolment page's in the seller's language.
+TEXTS_FILE = Path(__file__).parent / "data" / "enrolment_texts.json"
+TEXTS_FALLBACK = "en"
+
+
+class ScopeTexts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    covered: list[str]
+    not_covered: list[str]
+    opt_out: str
+
+
+@cache
+def _scope_table() -> dict[str, ScopeTexts]:
+    data = json.loads(TEXTS_FILE.read_text("utf-8"))
+    return {language: ScopeTexts.model_validate(texts) for language, texts in data.items()
+            if not language.startswith("_")}
+
+
+def scope_texts(language: str = TEXTS_FALLBACK) -> ScopeTexts:
+    """What is covered, what is not and how to opt out, in ``language`` (else English)."""
+    table = _scope_table()
+    return table.get(language, table[TEXTS_FALLBACK])
 
 
 def percent(value: Decimal) -> str:
@@ -120,10 +127,11 @@ def enrolment_terms(*, uk_table: FeeTableOwner = "DE",
         else:
             same[1].append(marketplace)
     terms = [load_terms(m) for m in MARKETPLACES]
+    scope = scope_texts()
     return EnrolmentTerms(
-        covered=list(COVERED), not_covered=list(NOT_COVERED),
+        covered=list(scope.covered), not_covered=list(scope.not_covered),
         fee_tables=[_table_terms(schedule, mps) for schedule, mps in groups],
         # The trial runs once, from the first enrolment, whatever the marketplace: the
         # shortest is promised, so no marketplace gives less than the page says.
         trial_days=min(t.trial.days for t in terms), trial_ends_on=trial_ends_on,
-        opt_out=OPT_OUT, read_on=max(t.read_on for t in terms))
+        opt_out=scope.opt_out, read_on=max(t.read_on for t in terms))

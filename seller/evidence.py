@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +26,12 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
 class EvidenceError(ValueError):
     """An upload that is refused; ``rule`` names the limit and ``status`` the HTTP answer."""
 
-    def __init__(self, rule: str, message: str, status: int) -> None:
+    def __init__(self, rule: str, message: str, status: int,
+                 values: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.rule, self.status = rule, status
+        # The message's figures, for a page that says the refusal in the seller's language.
+        self.values: Mapping[str, object] = values or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,20 +63,24 @@ def accept_photo(content: bytes, *, position: int) -> Photo:
     """A photo within the limits, or ``EvidenceError`` naming the limit it broke."""
     if len(content) > MAX_PHOTO_BYTES:
         raise EvidenceError("evidence.too_large",
-                            f"photo {position} is larger than {MAX_PHOTO_BYTES} bytes", 413)
+                            f"photo {position} is larger than {MAX_PHOTO_BYTES} bytes", 413,
+                            values={"position": position, "max": MAX_PHOTO_BYTES})
     if not content:
-        raise EvidenceError("evidence.empty", f"photo {position} is empty", 422)
+        raise EvidenceError("evidence.empty", f"photo {position} is empty", 422,
+                            values={"position": position})
     kind = sniff(content)
     if kind is None:
         raise EvidenceError("evidence.type",
-                            f"photo {position} is not a JPEG, PNG or WebP image", 415)
+                            f"photo {position} is not a JPEG, PNG or WebP image", 415,
+                            values={"position": position})
     return Photo(content, *kind)
 
 
 def check_count(count: int) -> None:
     if count > MAX_PHOTOS:
         raise EvidenceError("evidence.too_many", f"at most {MAX_PHOTOS} photos per claim, "
-                                                 f"got {count}", 422)
+                                                 f"got {count}", 422,
+                            values={"max": MAX_PHOTOS, "count": count})
 
 
 def claim_folder(data_dir: Path, claim_id: str) -> Path:

@@ -187,7 +187,7 @@ def test_the_portal_pages_show_enrolment_and_statements(client: TestClient,
     assert "2026-10: 12.0 %" not in statement  # October's tier came from May..July: unknown
     assert "2026-11: 12.0 %" in statement
     future = client.get("/seller/statements", params={"month": "2027-01"})
-    assert future.status_code == 422 and "has not begun" in future.text
+    assert future.status_code == 422 and "hat noch nicht begonnen" in future.text
     csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
     assert csrf
     forged = client.post("/seller/account/enrolment",

@@ -371,7 +371,9 @@ def test_a_claim_filed_from_the_portal_page(client: TestClient, account_store: S
     refused_page = client.post("/seller/claims", data={**form, "order_id": late.order_id},
                                files=photos)
     assert refused_page.status_code == 422
-    assert "rule claim.outside_window" in refused_page.text
+    # The German seller reads the refusal in German, with the rule's stable code.
+    assert "(Regel claim.outside_window)" in refused_page.text
+    assert f"Die Antragsfrist für die Bestellung {late.order_id} endete am" in refused_page.text
     assert nothing_stored(account_store, account_settings)
     forged = client.post("/seller/claims", data={**form, "order_id": order.order_id,
                                                  "csrf": "0" * 64}, files=photos)
@@ -384,4 +386,4 @@ def test_a_claim_filed_from_the_portal_page(client: TestClient, account_store: S
     assert filed.status_code == 303
     shown = client.get(filed.headers["location"]).text
     assert "wurde gestellt" in shown and f'<option value="{order.order_id}|' not in shown
-    assert '<span class="badge filed">filed</span>' in shown
+    assert '<span class="badge filed">eingereicht</span>' in shown

@@ -108,5 +108,6 @@ def test_the_served_app_explains_before_enrolling(settings: Settings) -> None:
         http.cookies.set(COOKIE, issue_token(store, SELLER))
         assert 'href="/seller/account/enrolment"' in http.get("/seller/account").text
         page = http.get("/seller/account/enrolment").text
-        assert "Was abgedeckt ist" in page and "0.41 EUR" in page and "opt out" in page
+        assert "Was abgedeckt ist" in page and "0.41 EUR" in page
+        assert "jederzeit auf Ihrer Kontoseite abmelden" in page
         assert 'name="terms_read_on" value="2026-11-25"' in page
