@@ -24,7 +24,7 @@ from tests.agent.conftest import Say
 from tests.support.scenarios import (
     DELIVERED_HEADLAMP_US,
     DELIVERED_SHEETS_ES,
-    LAMP_AND_STRIPS_DE,
+    DESK_LAMP_AND_LED_STRIPS_DE,
     LATE_POWER_STRIP_DE,
     OVERDUE_BEDDING_DE,
     OVERDUE_ORDER_ES,
@@ -170,8 +170,8 @@ def test_a_carrier_question_after_a_status_is_not_the_status_again(say: Say) -> 
     (DELIVERED_SHEETS_ES, "Quiero devolver mi pedido", "Ya no me sirve.", "44,95"),
     (DELIVERED_HEADLAMP_US, "I want to send my order back", "Honestly I no longer need it.",
      "29.95"),
-    (LAMP_AND_STRIPS_DE, "Ich möchte die Lampe zurückgeben", "Ich will sie doch nicht mehr.",
-     "49,99"),
+    (DESK_LAMP_AND_LED_STRIPS_DE, "Ich möchte die Lampe zurückgeben",
+     "Ich will sie doch nicht mehr.", "49,99"),
 ])
 def test_a_reason_given_after_a_return_answer_continues_the_return(
         say: Say, order: Scenario, opening: str, reason: str, amount: str) -> None:
@@ -203,7 +203,7 @@ def test_the_line_named_by_its_place_is_the_one_returned(say: Say) -> None:
 
 def test_the_place_wins_over_the_product_kept(say: Say) -> None:
     # The lamp is named only as kept; the second line (two LED strips) is the one asked about.
-    reply = ask(say, LAMP_AND_STRIPS_DE, "Die Lampe behalte ich, aber den zweiten Artikel "
+    reply = ask(say, DESK_LAMP_AND_LED_STRIPS_DE, "Die Lampe behalte ich, aber den zweiten Artikel "
                 "schicke ich zurück", channel="chat")
     assert "LED-Streifen" in reply.text and "Schreibtischlampe" not in reply.text
 
