@@ -26,8 +26,10 @@ from knowledge.text import stopwords
 SPLIT_WORDS = DATA_DIR / "request_split.json"
 QUESTION_WORDS = DATA_DIR / "question_words.json"
 # A sentence ends at its mark and the space after it ("ca. 5 kg" is cut too, but its pieces
-# open no request and are joined again); a line break ends one as well.
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n+\s*")
+# open no request and are joined again); a line break ends one as well. So does a colon
+# before a space: "zwei Fragen zu Bestellung …: Wann …, und kann ich …?" introduces the
+# requests that follow it, and the lead-in (which opens no request) goes with the first.
+_SENTENCE_END = re.compile(r"(?<=[.!?…:])\s+|\s*\n+\s*")
 _WORD = re.compile(r"[\w'’-]+")
 QUESTION, REQUEST = "question", "request"
 # What may come before a part's first word: spaces, commas, Spanish opening marks, quotes.

@@ -219,6 +219,22 @@ def test_a_product_in_several_orders_still_asks_which_order(say: Say) -> None:
     ("qui paie les frais de retour ?", "fr", "who_pays"), ("numéro de suivi ?", "fr", "tracking"),
     ("jusqu'à quand ?", "fr", "deadline"), ("chi paga la spedizione?", "it", "who_pays"),
     ("numero di tracciamento?", "it", "tracking"), ("quando arriva il rimborso?", "it", "refund"),
+    # Asked as a doubt about the answer just given ("so I don't…?").
+    ("Zahle ich den Rückversand?", "de", "who_pays"),
+    ("Muss ich sie gar nicht zurückschicken?", "de", "send_back"),
+    ("¿O sea que no pago yo los gastos?", "es", "who_pays"),
+    ("¿Y no hace falta devolverlo?", "es", "send_back"),
+    ("So I don't pay for the return?", "en", "who_pays"),
+    ("So I don't need to send it back?", "en", "send_back"),
+    # Where it goes, asked with the verb's particle at the end ("wo … hin?").
+    ("Und wo bringe ich die Lampe hin?", "de", "send_back"),
+    ("An wen sende ich das Paket?", "de", "send_back"),
+    ("Where does the parcel go?", "en", "send_back"),
+    ("Wo ist mein Paket?", "de", None),
+    # "Until when must I send it?" asks for the deadline, not whether to send it.
+    ("Bis wann muss ich es zurückschicken?", "de", "deadline"),
+    ("¿Hasta cuándo tengo que devolverlo?", "es", "deadline"),
+    ("How long do I have to return it?", "en", "deadline"),
     # A product question that shares a word with a follow-up is none.
     ("Hat die Uhr Schlaf-Tracking?", "de", None), ("Ist die App kostenlos?", "de", None),
     ("Does it have sleep tracking?", "en", None), ("¿tiene seguimiento del sueño?", "es", None),

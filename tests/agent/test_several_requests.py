@@ -40,6 +40,14 @@ from tests.support.scenarios import (
     # What happened stays with the request that follows it.
     ("Hallo! Die Lampe kam kaputt an. Ich möchte sie zurückgeben. Wie schwer ist sie?", "de",
      ["Hallo! Die Lampe kam kaputt an. Ich möchte sie zurückgeben.", "Wie schwer ist sie?"]),
+    # A lead-in before a colon introduces the requests and goes with the first of them.
+    ("Guten Tag, kurz zu meiner Lampe: Ist sie schon unterwegs, und kann ich sie umtauschen?",
+     "de", ["Guten Tag, kurz zu meiner Lampe: Ist sie schon unterwegs",
+            "kann ich sie umtauschen?"]),
+    ("Dos dudas sobre las sábanas: ¿cuándo llegaron y puedo devolverlas?", "es",
+     ["Dos dudas sobre las sábanas: ¿cuándo llegaron", "puedo devolverlas?"]),
+    ("Quick question re my headlamp: where is it, and how do I send it back?", "en",
+     ["Quick question re my headlamp: where is it", "how do I send it back?"]),
 ])
 def test_a_message_is_cut_where_each_side_asks_on_its_own(
         text: str, language: str, parts: list[str]) -> None:
@@ -152,6 +160,24 @@ def test_what_stays_open_in_several_requests_is_one_case(say: Say, store: Store)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("order", "text", "delivered"), [
+    (DELIVERED_HEADLAMP_US,
+     "Hello, a couple of things: when did the headlamp arrive, and how do I return it?",
+     "17 November 2026"),
+    (DELIVERED_SHEETS_ES,
+     "Buenas, dos dudas: ¿cuándo se entregaron las sábanas? ¿Y cómo las devuelvo?",
+     "7 de noviembre de 2026"),
+])
+def test_requests_after_a_lead_in_are_each_answered(say: Say, order: Scenario, text: str,
+                                                    delivered: str) -> None:
+    # The lead-in before the colon asks nothing: the day it was delivered is answered as
+    # well as the return, not the return alone.
+    reply = ask(say, order, text)
+    assert [p.intent for p in reply.requests] == ["order_status", "return_request"], reply.text
+    assert delivered in reply.text, reply.text
+
+
+@pytest.mark.slow
 def test_order_status_and_a_return_in_spanish(say: Say) -> None:
     reply = ask(say, DELIVERED_SHEETS_ES,
                 "¿Dónde está mi pedido? Y además quiero devolver las sábanas.")
@@ -186,6 +212,7 @@ def test_several_requests_in_english(say: Say, text: str, intents: list[str],
     (DELIVERED_DESK_LAMP_DE, "Die Lampe kam kaputt an. Ich möchte sie zurückgeben.",
      "return_request"),
     (DELIVERED_HEADLAMP_US, "Hi there! Where is my order?", "order_status"),
+    (DELIVERED_HEADLAMP_US, "My order number: where is it?", "order_status"),
     (DELIVERED_SHEETS_ES, "¿Dónde está mi pedido? ¿Cuándo llega mi pedido?", "order_status"),
     # A wish says why the question is asked: not a second question for the page.
     (DELIVERED_SHEETS_ES, "¿Sirven para cama de 150? Quiero ponerlas en la cama de invitados.",
