@@ -26,7 +26,7 @@ from pydantic import (
 from agent.records import Order
 from base.jsonl import DataFileError
 from base.money import Marketplace
-from evals.dataset import Customer, Expect, read_unique
+from evals.dataset import Customer, Expect, read_all_unique, read_unique
 
 Language = Literal["de", "es", "en"]
 ConversationChannel = Literal["chat", "sms", "whatsapp", "email", "voice"]
@@ -96,17 +96,7 @@ def read_conversations(path: Path) -> list[Conversation]:
 
 def read_all_conversations(paths: Sequence[Path]) -> list[Conversation]:
     """The conversations of every file in order; an id in two files is an error."""
-    out: list[Conversation] = []
-    where: dict[str, Path] = {}
-    for path in paths:
-        read = read_conversations(path)
-        clashes = [f"{path}: field 'id': {c.id!r} is already used in {where[c.id]}"
-                   for c in read if c.id in where]
-        if clashes:
-            raise DataFileError(path, clashes)
-        where.update((c.id, path) for c in read)
-        out += read
-    return out
+    return read_all_unique(paths, read_conversations)
 
 
 def fill_conversation_customers(conversations: Sequence[Conversation], orders: Iterable[Order],

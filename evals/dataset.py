@@ -7,9 +7,9 @@ field or a wrong type is a ``DataFileError`` naming the file, the line and the f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -129,6 +129,16 @@ def fill_customers(cases: Sequence[EvalCase], orders: Iterable[Order], *,
 M = TypeVar("M", bound=BaseModel)
 
 
+class Identified(Protocol):
+    """A record named by its id (a case, a conversation)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=Identified)
+
+
 def read_unique(path: Path, model: type[M], noun: str) -> list[M]:
     """Every record of ``path`` as ``model``; ``DataFileError`` (file:line: field) on any bad
     line, on an id used twice (ids name results) and on a file with no ``noun``."""
@@ -154,17 +164,22 @@ def read_dataset(path: Path) -> list[EvalCase]:
     return read_unique(path, EvalCase, "cases")
 
 
-def read_datasets(paths: Sequence[Path]) -> list[EvalCase]:
-    """The cases of every file in order; an id used in two files is an error, since ids name
-    results."""
-    cases: list[EvalCase] = []
+def read_all_unique(paths: Sequence[Path], read: Callable[[Path], list[R]]) -> list[R]:
+    """The records ``read`` gives of every file in order; an id used in two files is an
+    error, since ids name results."""
+    records: list[R] = []
     where: dict[str, Path] = {}
     for path in paths:
-        read = read_dataset(path)
-        clashes = [f"{path}: field 'id': {c.id!r} is already used in {where[c.id]}"
-                   for c in read if c.id in where]
+        found = read(path)
+        clashes = [f"{path}: field 'id': {r.id!r} is already used in {where[r.id]}"
+                   for r in found if r.id in where]
         if clashes:
             raise DataFileError(path, clashes)
-        where.update((c.id, path) for c in read)
-        cases += read
-    return cases
+        where.update((r.id, path) for r in found)
+        records += found
+    return records
+
+
+def read_datasets(paths: Sequence[Path]) -> list[EvalCase]:
+    """The cases of every file in order; an id used in two files is an error."""
+    return read_all_unique(paths, read_dataset)
