@@ -41,16 +41,15 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from agent.cases import OPEN
-from agent.db import Store, make_engine
+from agent.db import Store
 from agent.messages import Reply
 from agent.models import CaseRow, MessageRow, OutboxRow
-from agent.understanding import warm_up
 from base.settings import Settings
 from evals.conversations import Conversation, Turn, TurnExpect, fill_conversation_customers
-from evals.runner import eval_settings, fresh_copy
+from evals.runner import eval_settings, fresh_copy, loaded_data
 from evals.scoring import Check, check_reply, contains, normalise
 from knowledge.index import KnowledgeIndex
-from seller.ingest import IngestInput, ingest
+from seller.ingest import IngestInput
 
 log = logging.getLogger(__name__)
 
@@ -374,26 +373,16 @@ def run_conversations(conversations: list[Conversation], data: IngestInput, out_
     done: list[tuple[Conversation, ConversationResult]] = []
     with tempfile.TemporaryDirectory(prefix="csba-conversations-") as tmp:
         work = Path(tmp)
-        here = eval_settings(settings, work / "data")
-        (work / "data").mkdir()
-        index = KnowledgeIndex.open(here, embeddings=embeddings)
-        try:
-            loader = Store(make_engine(here.resolved_database_url))
-            ingest(data, loader, index)
-            loader.engine.dispose()
-            pristine = here.data_dir / "csba.sqlite3"
-            warm_up()
-            with (out_dir / CONVERSATION_RESULTS).open("w", encoding="utf-8") as out:
-                for conv in conversations:
-                    with _conversation_db(pristine, work) as database:
-                        result = _play_on_app(conv, conversation_settings(
-                            settings, work / "data", database, conv), index, make_app)
-                    _write(out, result)
-                    done.append((conv, result))
-                    if on_done:
-                        on_done(conv, result)
-        finally:
-            index.close()
+        with loaded_data(settings, work, data, embeddings) as (_, index, pristine), \
+                (out_dir / CONVERSATION_RESULTS).open("w", encoding="utf-8") as out:
+            for conv in conversations:
+                with _conversation_db(pristine, work) as database:
+                    result = _play_on_app(conv, conversation_settings(
+                        settings, work / "data", database, conv), index, make_app)
+                _write(out, result)
+                done.append((conv, result))
+                if on_done:
+                    on_done(conv, result)
     return done
 
 

@@ -177,6 +177,26 @@ def fresh_copy(pristine: Path, workdir: Path, name: str) -> Path:
 
 
 @contextmanager
+def loaded_data(settings: Settings, work: Path, data: IngestInput,
+                embeddings: Embeddings | None) -> Iterator[tuple[Settings, KnowledgeIndex, Path]]:
+    """The data ingested once under ``work/data``: the settings there, the index (closed on
+    leaving) and the loaded SQLite database each case or conversation runs on a copy of."""
+    here = eval_settings(settings, work / "data")
+    (work / "data").mkdir()
+    index = KnowledgeIndex.open(here, embeddings=embeddings)
+    try:
+        loader = Store(make_engine(here.resolved_database_url))
+        ingest(data, loader, index)
+        loader.engine.dispose()
+        # Train the intent model now, so the first turn's latency is a turn's, not a
+        # training's.
+        warm_up()
+        yield here, index, here.data_dir / "csba.sqlite3"
+    finally:
+        index.close()
+
+
+@contextmanager
 def _case_store(pristine: Path, workdir: Path) -> Iterator[Store]:
     copy = fresh_copy(pristine, workdir, "case.sqlite3")
     engine = make_engine(f"sqlite:///{copy}")
@@ -204,21 +224,11 @@ def run_dataset(cases: list[EvalCase], data: IngestInput, out_dir: Path, *, sett
     runs: list[CaseRun] = []
     with tempfile.TemporaryDirectory(prefix="csba-eval-") as tmp:
         work = Path(tmp)
-        here = eval_settings(settings, work / "data")
-        (work / "data").mkdir()
         if on_stage:
             on_stage("loading the data")
-        index = KnowledgeIndex.open(here, embeddings=embeddings)
-        try:
-            loader = Store(make_engine(here.resolved_database_url))
-            ingest(data, loader, index)
-            loader.engine.dispose()
-            pristine = here.data_dir / "csba.sqlite3"
+        with loaded_data(settings, work, data, embeddings) as (here, index, pristine):
             build = make_agent or (lambda store, idx: _agent(here, store, idx))
             baseline = PlainRetrieval(index, records.orders)
-            # Train the intent model now, so the first case's latency is a turn's, not a
-            # training's.
-            warm_up()
             with (out_dir / RESULTS).open("w", encoding="utf-8") as agent_out, \
                     (out_dir / BASELINE_RESULTS).open("w", encoding="utf-8") as base_out:
                 if on_stage:
@@ -234,8 +244,6 @@ def run_dataset(cases: list[EvalCase], data: IngestInput, out_dir: Path, *, sett
                     runs.append(run)
                     if on_case:
                         on_case(run)
-        finally:
-            index.close()
     return runs
 
 
