@@ -8,19 +8,15 @@ taste, and the UK's cancellation form as a withdrawal. Real conversations throug
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import select
 
 from agent.closings import says_goodbye
 from agent.db import Store
 from agent.follow_ups import asked_topic
 from agent.item_names import line_by_place
-from agent.models import CaseRow
 from agent.replies import render
 from agent.understanding import extract_return_reason, states_not_received, states_withdrawal
-from tests.agent.conftest import Say
+from tests.agent.conftest import Say, ask, shipment_cases
 from tests.support.scenarios import (
     DELIVERED_HEADLAMP_US,
     DELIVERED_SHEETS_ES,
@@ -36,14 +32,6 @@ from tests.support.scenarios import (
 pytestmark = pytest.mark.slow
 
 
-def ask(say: Say, order: Scenario, text: str, **kw: Any) -> Any:
-    return say(f"{text} ({order.order_id})", sender=order.customer_email, **kw)
-
-
-def shipment_cases(store: Store, order: Scenario) -> list[CaseRow]:
-    with store.sessions() as s:
-        return list(s.scalars(select(CaseRow).where(CaseRow.order_id == order.order_id,
-                                                    CaseRow.category == "shipment")))
 
 
 # --- money back for a parcel that never came ---------------------------------------------------

@@ -17,19 +17,16 @@ from agent.models import CaseRow, OutboxRow
 from agent.records import Seller
 from channels.seller_mail import case_in_subject, read_answer
 from seller.handover_desk import seller_text, taken_over_text
+from tests.agent.conftest import ask
 from tests.conftest import Say
 from tests.support.scenarios import (
     DELIVERED_SHEETS_ES,
     DESK_LAMP_AND_LED_STRIPS_DE,
     OVERDUE_BEDDING_DE,
-    Scenario,
 )
 
 LAMP, STRIP = DESK_LAMP_AND_LED_STRIPS_DE.asins
 
-
-def ask(say: Say, order: Scenario, text: str, **kw: object) -> object:
-    return say(f"{text} ({order.order_id})", sender=order.customer_email, **kw)
 
 
 def notification(store: Store, case_id: str) -> OutboxRow:

@@ -11,7 +11,7 @@ from agent.messages import Reply
 from agent.models import CaseRow, OutboxRow
 from agent.request_split import cut_requests, names_something, request_parts
 from agent.several_requests import GOES_ON, Request, requests_in
-from tests.agent.conftest import Say
+from tests.agent.conftest import Say, ask
 from tests.support.scenarios import (
     DELIVERED_DESK_LAMP_DE,
     DELIVERED_HEADLAMP_US,
@@ -100,9 +100,6 @@ def test_a_question_that_names_nothing_goes_on_with_the_one_before() -> None:
 
 
 # --- through the agent ------------------------------------------------------------------------
-
-def ask(say: Say, order: Scenario, text: str, **kw: object) -> Reply:
-    return say(f"{text} ({order.order_id})", sender=order.customer_email, **kw)
 
 
 def cases_of(store: Store, reply: Reply) -> list[CaseRow]:

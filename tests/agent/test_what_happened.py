@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from agent.core import Agent
 from agent.db import Store
 from agent.models import CaseRow, RefundRow
-from tests.agent.conftest import NOW, Say
+from tests.agent.conftest import NOW, Say, ask, shipment_cases
 from tests.support.scenarios import (
     DELIVERED_DESK_LAMP_DE,
     DELIVERED_HEADLAMP_US,
@@ -31,14 +30,6 @@ pytestmark = pytest.mark.slow
 A_DAY_LATER = datetime.fromisoformat(NOW) + timedelta(hours=24, minutes=1)
 
 
-def ask(say: Say, order: Scenario, text: str, **kw: Any) -> Any:
-    return say(f"{text} ({order.order_id})", sender=order.customer_email, **kw)
-
-
-def shipment_cases(store: Store, order: Scenario) -> list[CaseRow]:
-    with store.sessions() as s:
-        return list(s.scalars(select(CaseRow).where(CaseRow.order_id == order.order_id,
-                                                    CaseRow.category == "shipment")))
 
 
 def case_refunds(store: Store, case_id: str) -> list[RefundRow]:
