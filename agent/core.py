@@ -287,7 +287,9 @@ class Agent:
             turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
                         language=language, intent=intent, now=now, order=follow_up.order,
                         citations=follow_up.citations)
-            result = TurnResult(follow_up.text, "answered")
+            # With the agent's question still open, the turn still waits for its answer.
+            result = TurnResult(follow_up.text,
+                                "needs_info" if follow_up.still_asked else "answered")
         else:
             reading = read_in_dialogue(self.store, self.index, msg, conv, text, order_ids,
                                        intent=understood.intent, product=understood.product,

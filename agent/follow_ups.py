@@ -24,6 +24,7 @@ from typing import Any
 from agent.db import Store
 from agent.messages import Citation, InboundMessage, Outcome
 from agent.models import ConversationRow
+from agent.quantities import read_quantity
 from agent.records import Order
 from agent.replies import address, day, item_name, money, render
 from agent.turn import Turn
@@ -46,8 +47,12 @@ MAX_FOLLOW_UP_WORDS = 8
 TOPIC_INTENTS = {"refund": "refund_status", "who_pays": "return_request",
                  "tracking": "order_status", "send_back": "return_request"}
 # Only an answer given (or a case opened) is remembered: a redirected order is not the
-# service's to speak of, and a question asked leaves nothing decided yet.
+# service's to speak of, and a question asked leaves nothing decided yet, except when it asks
+# only how many units of a line whose return is decided (``Turn.line_decision``).
 REMEMBERED_OUTCOMES: frozenset[Outcome] = frozenset({"answered", "escalated"})
+# What the agent asked that a follow-up may be asked beside ("Bis wann geht das?" when asked how
+# many): the follow-up is answered and the question asked again, still open.
+ANSWERED_WHILE_ASKED = "quantity"
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class FollowUp:
     intent: str
     order: Order
     citations: list[Citation]
+    # The agent's question still open (how many units), asked again after the answer.
+    still_asked: bool = False
 
 
 @cache
@@ -87,7 +94,9 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
     """Keep in the conversation what the turn's answer was decided from, replacing what an
     earlier answer left; a turn without a proven order in scope keeps nothing."""
     order = t.order
-    if order is None or outcome not in REMEMBERED_OUTCOMES:
+    asked_units = outcome == "needs_info" and t.line_decision is not None \
+        and t.conv.pending == ANSWERED_WHILE_ASKED
+    if order is None or (outcome not in REMEMBERED_OUTCOMES and not asked_units):
         return
     facts: dict[str, dict[str, Any]] = {}
     if order.tracking:
@@ -97,7 +106,7 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
                                     field="tracking.carrier", text=order.tracking.carrier),
                            Citation(kind="order", order_id=order.order_id,
                                     field="tracking.id", text=order.tracking.id))}
-    decision = t.decision
+    decision = t.line_decision if asked_units else t.decision
     if decision is not None and decision.eligible:
         def rule(value: object) -> Citation:
             # The returns engine's rule the first answer cited, with the value it decided:
@@ -120,7 +129,8 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
                                                  *delivered, item)}
         # A returnless refund is already in the ledger: when it was paid is the refund
         # status's to tell from there, not a promise remembered here.
-        if decision.refund and decision.method != "returnless_refund":
+        # The refund depends on the number of units still asked for.
+        if decision.refund and decision.method != "returnless_refund" and not asked_units:
             days = (decision.refund_within_business_days
                     or load_policy(order.marketplace).refund_within_business_days)
             timing = Citation(kind="policy", rule=f"{order.marketplace}.refund.timing",
@@ -140,9 +150,14 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
                          "cite": _cited(Citation(kind="order", order_id=order.order_id,
                                                  field="case", case_id=t.case.id,
                                                  text=f"{t.case.id} {due.isoformat()}"))}
-    t.conv.state = {**(t.conv.state or {}), STATE_KEY: {
-        "intent": t.intent, "order_id": order.order_id,
-        "asin": t.conv.asin if decision is not None else None, "facts": facts}}
+    held: dict[str, Any] = {"intent": t.intent, "order_id": order.order_id,
+                            "asin": t.conv.asin if decision is not None else None,
+                            "facts": facts}
+    if asked_units:
+        line = next((i for i in order.items if i.asin == t.conv.asin), None)
+        held["asked"] = {"pending": ANSWERED_WHILE_ASKED,
+                         "ordered": line.quantity if line else None}
+    t.conv.state = {**(t.conv.state or {}), STATE_KEY: held}
 
 
 def last_answered_intent(conv: ConversationRow) -> str | None:
@@ -166,8 +181,17 @@ def answer_follow_up(store: Store, conv: ConversationRow, msg: InboundMessage, t
     """The one-sentence answer to a short follow-up about a fact of the last answer, or
     None when the message is not one (or asks what that answer did not hold)."""
     held = (conv.state or {}).get(STATE_KEY)
-    if not isinstance(held, dict) or conv.pending or len(text.split()) > MAX_FOLLOW_UP_WORDS:
+    if not isinstance(held, dict) or len(text.split()) > MAX_FOLLOW_UP_WORDS:
         return None
+    asked = held.get("asked")
+    # While the agent waits for an answer, only the question those facts were kept beside
+    # lets a follow-up through: the answer to anything else continues the request.
+    still_asked = isinstance(asked, dict) and conv.pending == ANSWERED_WHILE_ASKED \
+        and asked.get("pending") == ANSWERED_WHILE_ASKED
+    if conv.pending and not still_asked:
+        return None
+    if still_asked and read_quantity(text, language, answer=True) is not None:
+        return None  # "beide, und bis wann?": the number answers the question first
     order_id = held.get("order_id")
     # Another order or another item named: a new request, not a follow-up.
     if order_id != conv.order_id or any(o != order_id for o in order_ids):
@@ -191,7 +215,9 @@ def answer_follow_up(store: Store, conv: ConversationRow, msg: InboundMessage, t
     text_out = _sentence(fact, value, order, item, language)
     citations = [Citation.model_validate(c) for c in value.get("cite", [])]
     intent = TOPIC_INTENTS.get(topic) or str(held.get("intent") or "other")
-    return FollowUp(text_out, intent, order, citations)
+    if still_asked and isinstance(asked, dict):
+        text_out += " " + render("ask_quantity_again", language, ordered=asked.get("ordered"))
+    return FollowUp(text_out, intent, order, citations, still_asked=still_asked)
 
 
 def _sentence(fact: str, value: dict[str, Any], order: Order, item: str,

@@ -43,6 +43,9 @@ class Turn:
     seller: Seller | None = None
     citations: list[Citation] = field(default_factory=list)
     decision: ReturnDecision | None = None
+    # The return decided for a whole line while the customer is asked how many units: its
+    # deadline, who pays and how the item goes back hold whatever the number, the refund not.
+    line_decision: ReturnDecision | None = None
     case: CaseRow | None = None
     # The message answers what the agent asked ("the jumper"): it continues the earlier
     # request and states nothing new of its own (no new return reason).

@@ -124,7 +124,11 @@ def _units(t: Turn, text: str, item: OrderItem, name: str) -> int | TurnResult:
             return item.quantity - refunded
     t.conv.asin = item.asin  # the answer is about this line
     cite_order(t, "items.quantity", f"{item.asin}: {item.quantity}")
-    return ask(t, "ask_quantity", "quantity", item=name, ordered=item.quantity)
+    # The price of one unit helps the customer say how many (and what comes back for them).
+    cite_order(t, "items.unit_price",
+               f"{item.asin}: {item.unit_price.amount} {item.unit_price.currency}")
+    return ask(t, "ask_quantity", "quantity", item=name, ordered=item.quantity,
+               unit_price=money(item.unit_price, t.language))
 
 
 def answer_return(services: Services, t: Turn, item: OrderItem, reason: ReturnReason | None,
@@ -142,6 +146,7 @@ def answer_return(services: Services, t: Turn, item: OrderItem, reason: ReturnRe
         # for the units the customer names.
         units = _units(t, text, item, name)
         if isinstance(units, TurnResult):
+            t.line_decision = decision
             return units
         if units != item.quantity:
             decision = decide_return(order=order, asin=item.asin, reason=reason,

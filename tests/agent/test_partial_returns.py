@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from agent.db import Store
 from agent.models import ConversationRow, RefundRow
+from agent.replies import day
 from agent.understanding import extract_return_reason
 from tests.agent.conftest import Say
 from tests.support.scenarios import DELIVERED_POWER_STRIPS_DE, HAZMAT_GAS_CANISTERS_UK
@@ -81,3 +82,34 @@ def test_more_units_than_ordered_are_asked_again(say: Say) -> None:
     say(f"Die Steckdosenleiste ist kaputt ({order_id})", sender=email)
     again = say("3", sender=email)
     assert again.outcome == "needs_info" and "Um wie viele" in again.text
+
+
+def test_the_quantity_question_names_the_price_of_one_unit(say: Say) -> None:
+    order_id, email = DELIVERED_POWER_STRIPS_DE.order_id, DELIVERED_POWER_STRIPS_DE.customer_email
+    first = say(f"Die Steckdosenleiste ist kaputt ({order_id})", sender=email)
+    assert first.outcome == "needs_info" and "je 24,99" in first.text
+    assert any(c.field == "items.unit_price" for c in first.citations)
+
+
+def test_a_follow_up_beside_the_quantity_question_is_answered_and_the_question_stays(
+        say: Say) -> None:
+    order_id, email = DELIVERED_POWER_STRIPS_DE.order_id, DELIVERED_POWER_STRIPS_DE.customer_email
+    say(f"Die Steckdosenleiste ist beschädigt angekommen ({order_id})", sender=email)
+    # The deadline does not depend on how many: told, and the number asked again.
+    until = say("Bis wann geht das?", sender=email)
+    assert until.outcome == "needs_info" and "Um wie viele der 2 Stück" in until.text
+    assert "Der letzte Tag für die Rückgabe" in until.text
+    assert any(c.kind == "policy" for c in until.citations)
+    decided = say("eine", sender=email)
+    decision = decided.return_decision
+    assert decided.outcome == "answered" and decision is not None and decision.quantity == 1
+    assert decision.return_by is not None
+    assert day(decision.return_by, "de") in until.text
+
+
+def test_a_number_beside_a_follow_up_answers_the_quantity_question(say: Say) -> None:
+    order_id, email = DELIVERED_POWER_STRIPS_DE.order_id, DELIVERED_POWER_STRIPS_DE.customer_email
+    say(f"Die Steckdosenleiste ist beschädigt angekommen ({order_id})", sender=email)
+    both = say("beide, bis wann?", sender=email)
+    assert both.outcome == "answered" and both.return_decision is not None
+    assert both.return_decision.quantity == 2
