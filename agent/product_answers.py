@@ -160,8 +160,10 @@ def _asked_words(question: str, language: str, product_names: str) -> list[Asked
                    if t.isalpha()} | {t for w in _WORDS.findall(head) for p in w.split("-")
                                       for t in tokens(p, language)[:1] if t.isalpha()}
     asked: list[AskedWord] = []
+    framing: list[str] = []
     for word in _WORDS.findall(question):
         if fold(word) in stop:
+            framing.append(word)
             continue
         stems = tokens(word, language)
         if not stems or len(stems[0]) <= 2:
@@ -176,7 +178,21 @@ def _asked_words(question: str, language: str, product_names: str) -> list[Asked
         parts = tuple(tokens(p, language)[0] for p in word.split("-")
                       if "-" in word and tokens(p, language)) if "-" in word else ()
         asked.append(AskedWord(word, stem, tuple(p for p in parts if len(p) > 2)))
+    if not asked:
+        # Nothing asked but the product's name: the framing word names the property ("How
+        # long is the scarf?" its length, "What is it made of?" its material) when customers
+        # use it for an attribute (knowledge/data/attribute_labels.json).
+        named = _attribute_words(language)
+        asked = [AskedWord(word, stems[0], ()) for word in framing
+                 if fold(word) in named and (stems := tokens(word, language))]
     return asked
+
+
+@cache
+def _attribute_words(language: str) -> frozenset[str]:
+    """Every word customers use for an attribute in ``language``, folded."""
+    return frozenset(fold(term) for entry in glossary().values()
+                     for term in entry.get(language, {}).get("terms", []))
 
 
 @cache

@@ -505,12 +505,19 @@ def _reason_by_meaning(text: str, embed: Embed) -> ReturnReason | None:
     if len(clauses) > 1:
         parts += clauses
     best: tuple[float, str] | None = None
-    for vector in embed(parts):
+    clause_labels: list[str] = []
+    for position, vector in enumerate(embed(parts)):
         ranked = best_per_label(examples, vector)
         (label, similarity), runner_up = ranked[0], ranked[1][1] if len(ranked) > 1 else 0.0
+        if position > 0:
+            clause_labels.append(label)
         if label == "none" or similarity < MIN_REASON_SIMILARITY \
                 or similarity - runner_up < MIN_REASON_MARGIN:
             continue
         if best is None or similarity > best[0]:
             best = (similarity, label)
+    if clause_labels and all(label == "none" for label in clause_labels):
+        # Each clause alone says no reason ("I want to return the filter", "I never used it"):
+        # what the whole seems to say is a blend of their words, not a reason stated.
+        return None
     return cast(ReturnReason, best[1]) if best else None

@@ -249,3 +249,35 @@ def test_the_deadline_of_the_line_named_by_its_place_is_told(say: Say) -> None:
                 channel="chat")
     assert (until.outcome, until.case_id) == ("answered", None)
     assert "31 January 2027" in until.text and until.text != first.text
+
+
+# --- an unused item, a property asked by its framing word --------------------------------------
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("Ich möchte die Lampe zurückgeben, ich habe sie nie benutzt.", "de"),
+    ("Quiero devolver la batidora, no la he usado.", "es"),
+    ("I would like to return the kettle, it is unused.", "en"),
+])
+def test_an_unused_item_is_no_reason_given(text: str, language: str) -> None:
+    # Each clause alone states no reason; the whole message must not make one up from a blend
+    # of their words (it read as an unauthorised purchase: the seller would pay the return).
+    assert extract_return_reason(text, language) is None
+
+
+def test_an_unused_item_with_a_defect_keeps_the_defect() -> None:
+    assert extract_return_reason("The filter is broken, I never used it.", "en") in {
+        "damaged", "defective"}
+
+
+@pytest.mark.parametrize(("text", "fact"), [
+    ("How long is the scarf?", "180 x 30 cm"),
+    ("What is the scarf made of?", "lambswool"),
+])
+def test_a_property_asked_only_by_its_framing_word_is_answered(
+        say: Say, text: str, fact: str) -> None:
+    # "scarf" names the product and "long"/"made" frame the question: what is asked is the
+    # attribute those words stand for.
+    reply = ask(say, SCARF_AND_JUMPER_UK, text)
+    assert reply.outcome == "answered" and reply.case_id is None
+    assert fact in reply.text.lower() or fact in reply.text
+    assert any(c.asin == "B0UKTL4S01" for c in reply.citations)
