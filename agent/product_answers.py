@@ -191,8 +191,8 @@ def _asked_words(question: str, language: str, product_names: str) -> list[Asked
 @cache
 def _attribute_words(language: str) -> frozenset[str]:
     """Every word customers use for an attribute in ``language``, folded."""
-    return frozenset(fold(term) for entry in glossary().values()
-                     for term in entry.get(language, {}).get("terms", []))
+    return frozenset(fold(term) for entry in glossary().values() if language in entry
+                     for term in entry[language]["terms"])
 
 
 @cache
