@@ -1,4 +1,5 @@
-"""The product-page index: a dense leg (Chroma) and a lexical leg (FTS5), fused by rank.
+"""The product-page index: a dense leg (Chroma) and a lexical leg (SQLite FTS5, or PostgreSQL
+full text search when the store is on PostgreSQL), fused by rank.
 
 ``sync`` makes the index hold exactly the chunks of the given pages, embedding only chunks
 it has not seen; ``search`` returns evidence with provenance, filtered by marketplace/ASIN.
@@ -25,6 +26,8 @@ from knowledge.e5 import E5Embeddings
 from knowledge.embedding_process import EmbeddingProcessDied
 from knowledge.embeddings import dense_languages, load_embeddings
 from knowledge.lexical import LexicalIndex
+from knowledge.lexical_leg import LexicalLeg
+from knowledge.lexical_postgres import PostgresLexicalIndex, postgres_url
 from knowledge.pages import ProductPage
 from knowledge.text import query_tokens
 
@@ -110,8 +113,17 @@ def _cosine(hit: DenseHit) -> float:
     return 1.0 + hit.score / 2.0
 
 
+def open_lexical(settings: Settings) -> LexicalLeg:
+    """The lexical leg where the records are: in the PostgreSQL database when the store is
+    there (every host shares it), else in the data dir's SQLite FTS5 file."""
+    url = postgres_url(settings.database_url)
+    if url is not None:
+        return PostgresLexicalIndex(url)
+    return LexicalIndex(settings.lexical_path)
+
+
 class KnowledgeIndex:
-    def __init__(self, dense: DenseIndex, lexical: LexicalIndex,
+    def __init__(self, dense: DenseIndex, lexical: LexicalLeg,
                  dense_languages: frozenset[str] = frozenset({"en"})) -> None:
         self.dense = dense
         self.lexical = lexical
@@ -129,7 +141,7 @@ class KnowledgeIndex:
                                                    batch_size=settings.embedding_batch_size)
         client = chroma_client(settings.chroma_url, settings.chroma_dir)
         return cls(DenseIndex(client, embeddings, settings.embedding_model),
-                   LexicalIndex(settings.lexical_path), dense_languages=dense_languages(settings))
+                   open_lexical(settings), dense_languages=dense_languages(settings))
 
     def close(self) -> None:
         self._embedder.shutdown(wait=True)
