@@ -87,6 +87,8 @@ class SyncReport:
     pages_removed: int = 0
     seconds: float = 0.0
     to_embed: int = field(default=0, repr=False)
+    # Chunks to add whose vectors this model's collection already holds: only registered.
+    held: frozenset[str] = field(default=frozenset(), repr=False)
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], weights: Sequence[float] = (),
@@ -117,9 +119,14 @@ def open_lexical(settings: Settings) -> LexicalLeg:
     """The lexical leg where the records are: in the PostgreSQL database when the store is
     there (every host shares it), else in the data dir's SQLite FTS5 file."""
     url = postgres_url(settings.database_url)
-    if url is not None:
-        return PostgresLexicalIndex(url)
-    return LexicalIndex(settings.lexical_path)
+    if url is None:
+        return LexicalIndex(settings.lexical_path)
+    leg = PostgresLexicalIndex(url)
+    if settings.lexical_path.exists() and leg.count() == 0:
+        log.warning("the lexical index is in PostgreSQL now and holds no page yet; %s is no "
+                    "longer read: run `csba ingest` once to register the pages there (the "
+                    "vectors are kept, nothing is embedded again)", settings.lexical_path)
+    return leg
 
 
 class KnowledgeIndex:
@@ -187,7 +194,11 @@ class KnowledgeIndex:
             to_remove += sorted(stale - handled)
             log.info("index sync: collection %s lacked %d chunks and held %d removed ones",
                      self.dense.name, len(unembedded), len(stale))
-        report.to_embed = len(to_add)
+        # Chunks the collection holds and the registry lacks (a registry started afresh, as
+        # when the store, and so the lexical leg, moves to PostgreSQL; or a crash between the
+        # two writes): an id hashes what was embedded, so their vectors stand.
+        report.held = frozenset(stale & {c.chunk_id for c in to_add})
+        report.to_embed = len(to_add) - len(report.held)
         return to_add, to_remove, report
 
     def _out_of_step(self) -> tuple[set[str], set[str]]:
@@ -205,9 +216,15 @@ class KnowledgeIndex:
         benchmarks give filler pages vectors derived from real ones)."""
         started = time.perf_counter()
         embed = embed or self.dense.embed
-        to_add, to_remove, report = self.plan(pages, prune=prune)
+        planned, to_remove, report = self.plan(pages, prune=prune)
+        held = [c for c in planned if c.chunk_id in report.held]
+        for start in range(0, len(held), EMBED_BATCH):
+            self.lexical.add(held[start:start + EMBED_BATCH])
+            report.added += len(held[start:start + EMBED_BATCH])
+        to_add = [c for c in planned if c.chunk_id not in report.held]
         if progress and to_add:
             progress(0, len(to_add))
+        embedded = 0
         for window_start in range(0, len(to_add), EMBED_WINDOW):
             window = to_add[window_start:window_start + EMBED_WINDOW]
             vectors = embed(window)
@@ -218,8 +235,9 @@ class KnowledgeIndex:
                 self.dense.add(batch, vectors[start:start + EMBED_BATCH])
                 self.lexical.add(batch)
                 report.added += len(batch)
+                embedded += len(batch)
                 if progress:
-                    progress(report.added, len(to_add))
+                    progress(embedded, len(to_add))
         self.remove_chunks(to_remove)
         self.lexical.mark_matched(self.dense.name, self.lexical.version())
         report.removed = len(to_remove)

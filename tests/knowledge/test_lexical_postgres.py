@@ -159,3 +159,38 @@ def test_two_hosts_on_one_database_share_the_index_with_no_file(
             b.close()
     for name in ("host-a", "host-b"):
         assert not (tmp_path / name / "lexical.sqlite3").exists()
+
+
+@pytest.mark.slow
+def test_a_data_dir_whose_store_moves_to_postgresql_registers_its_chunks_without_embedding(
+        tmp_path: Path, postgres_url: str, embeddings: Embeddings,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A deployment moving its store to PostgreSQL finds the new lexical leg empty: its next
+    ingest registers the pages there, and the vectors the collection holds stand."""
+    pages = [page("B0TEST0001"), page("B0TEST0002")]
+    before = KnowledgeIndex.open(Settings(data_dir=tmp_path, _env_file=None),  # type: ignore[call-arg]
+                                 embeddings=embeddings)
+    try:
+        assert before.sync(pages).added == 14
+    finally:
+        before.close()
+    moved = KnowledgeIndex.open(Settings(data_dir=tmp_path, database_url=postgres_url,
+                                         _env_file=None),  # type: ignore[call-arg]
+                                embeddings=embeddings)
+    try:
+        assert "run `csba ingest` once" in caplog.text  # the operator is told
+        # Until then the products have no chunks to search.
+        assert moved.search("Stufen", asins=["B0TEST0001"], k=1) == []
+
+        def refuse(chunks: object) -> list[list[float]]:
+            raise AssertionError(f"embedded again: {chunks}")
+
+        calls: list[tuple[int, int]] = []
+        report = moved.sync(pages, embed=refuse, progress=lambda *c: calls.append(c))
+        assert (report.added, report.unchanged, report.removed) == (14, 0, 0)
+        assert calls == []  # nothing to embed: no progress to show
+        assert moved.lexical.chunk_ids() == moved.dense.ids()
+        assert moved.search("Stufen", asins=["B0TEST0001"], k=1)[0].lexical_rank == 1
+        assert moved.sync(pages, embed=refuse).unchanged == 14
+    finally:
+        moved.close()
