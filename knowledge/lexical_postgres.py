@@ -60,6 +60,7 @@ _MAX_POSITION = 16383
 # Writers of every host take this lock (pg_advisory_xact_lock) before changing the leg:
 # term counts and the version row are then updated in one order, never deadlocking.
 _WRITE_LOCK = 0x6C657869  # "lexi"
+POOL_CONNECTIONS = 20
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS lexical_chunks (
@@ -155,15 +156,15 @@ class PostgresLexicalIndex:
             raise ValueError(f"not a PostgreSQL URL: {make_url(url).render_as_string()}")
         # hide_parameters: a failed statement's error never carries a customer's words.
         # A host's server searches from many threads at once; a pool, not one locked
-        # connection, lets them (the SQLite leg serialises on its file anyway).
+        # connection, lets them. A search holds a connection for one statement at a time,
+        # so a few suffice: up to POOL_CONNECTIONS per process (README, Deploying).
         self._engine: Engine = create_engine(driver_url, pool_pre_ping=True,
-                                             hide_parameters=True, pool_size=8,
-                                             max_overflow=24)
+                                             hide_parameters=True, pool_size=4,
+                                             max_overflow=POOL_CONNECTIONS - 4)
         self._stats: _Stats | None = None
         self._stats_lock = threading.Lock()
-        with self._transaction(write=False) as cursor:
-            # Two hosts starting at once would race on CREATE ... IF NOT EXISTS.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+        # Under the write lock: two hosts starting at once would race on CREATE IF NOT EXISTS.
+        with self._transaction(write=True) as cursor:
             cursor.execute(_SCHEMA)
 
     def close(self) -> None:
