@@ -153,9 +153,10 @@ def section(result: dict[str, Any]) -> str:
             f"{f['add_per_s']['postgresql']:,.0f} | {f['frequencies_ms']['table_p50']:.1f} | "
             f"{f['frequencies_ms']['ts_stat_p50']:.1f} |")
     lines += ["", (
-        "What the PostgreSQL figures hold that FTS5's do not: about ten statements per search, "
-        "each a round trip on loopback (the term statistics, the product's words, each "
-        "ranking's IDF counts over the whole index, the ranking itself), and BM25 computed by "
+        "What the PostgreSQL figures hold that FTS5's do not: about ten statements per search "
+        "in one transaction, each a round trip on loopback (the term statistics, the "
+        "product's words, each ranking's IDF counts over the whole index, the ranking itself), "
+        "and BM25 computed by "
         "the SQL executor over every matching chunk of the scope, where FTS5 computes it in C "
         "in the process. Both grow with the chunks a question's words match: most across a "
         "marketplace of 100k chunks.")]
