@@ -156,8 +156,8 @@ class PostgresLexicalIndex:
             raise ValueError(f"not a PostgreSQL URL: {make_url(url).render_as_string()}")
         # hide_parameters: a failed statement's error never carries a customer's words.
         # A host's server searches from many threads at once; a pool, not one locked
-        # connection, lets them. A search holds a connection only for its few milliseconds of
-        # statements, so a few suffice: up to POOL_CONNECTIONS per process (README, Deploying).
+        # connection, lets them. A search holds one connection only while its statements run,
+        # so a few suffice: up to POOL_CONNECTIONS per process (README, Deploying).
         self._engine: Engine = create_engine(driver_url, pool_pre_ping=True,
                                              hide_parameters=True, pool_size=4,
                                              max_overflow=POOL_CONNECTIONS - 4)
