@@ -90,6 +90,7 @@ bench: install
 	$(PY) -m benchmarks.agent_turn
 	$(PY) -m benchmarks.channels
 	$(PY) -m benchmarks.models
+	$(PY) -m benchmarks.lexical
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

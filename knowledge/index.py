@@ -1,4 +1,5 @@
-"""The product-page index: a dense leg (Chroma) and a lexical leg (FTS5), fused by rank.
+"""The product-page index: a dense leg (Chroma) and a lexical leg (SQLite FTS5, or PostgreSQL
+full text search when the store is on PostgreSQL), fused by rank.
 
 ``sync`` makes the index hold exactly the chunks of the given pages, embedding only chunks
 it has not seen; ``search`` returns evidence with provenance, filtered by marketplace/ASIN.
@@ -25,6 +26,8 @@ from knowledge.e5 import E5Embeddings
 from knowledge.embedding_process import EmbeddingProcessDied
 from knowledge.embeddings import dense_languages, load_embeddings
 from knowledge.lexical import LexicalIndex
+from knowledge.lexical_leg import LexicalLeg
+from knowledge.lexical_postgres import PostgresLexicalIndex, postgres_url
 from knowledge.pages import ProductPage
 from knowledge.text import query_tokens
 
@@ -84,6 +87,8 @@ class SyncReport:
     pages_removed: int = 0
     seconds: float = 0.0
     to_embed: int = field(default=0, repr=False)
+    # Chunks to add whose vectors this model's collection already holds: only registered.
+    held: frozenset[str] = field(default=frozenset(), repr=False)
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], weights: Sequence[float] = (),
@@ -110,8 +115,22 @@ def _cosine(hit: DenseHit) -> float:
     return 1.0 + hit.score / 2.0
 
 
+def open_lexical(settings: Settings) -> LexicalLeg:
+    """The lexical leg where the records are: in the PostgreSQL database when the store is
+    there (every host shares it), else in the data dir's SQLite FTS5 file."""
+    url = postgres_url(settings.database_url)
+    if url is None:
+        return LexicalIndex(settings.lexical_path)
+    leg = PostgresLexicalIndex(url)
+    if settings.lexical_path.exists() and leg.count() == 0:
+        log.warning("the lexical index is in PostgreSQL now and holds no page yet; %s is no "
+                    "longer read: run `csba ingest` once to register the pages there (the "
+                    "vectors are kept, nothing is embedded again)", settings.lexical_path)
+    return leg
+
+
 class KnowledgeIndex:
-    def __init__(self, dense: DenseIndex, lexical: LexicalIndex,
+    def __init__(self, dense: DenseIndex, lexical: LexicalLeg,
                  dense_languages: frozenset[str] = frozenset({"en"})) -> None:
         self.dense = dense
         self.lexical = lexical
@@ -129,7 +148,7 @@ class KnowledgeIndex:
                                                    batch_size=settings.embedding_batch_size)
         client = chroma_client(settings.chroma_url, settings.chroma_dir)
         return cls(DenseIndex(client, embeddings, settings.embedding_model),
-                   LexicalIndex(settings.lexical_path), dense_languages=dense_languages(settings))
+                   open_lexical(settings), dense_languages=dense_languages(settings))
 
     def close(self) -> None:
         self._embedder.shutdown(wait=True)
@@ -175,7 +194,11 @@ class KnowledgeIndex:
             to_remove += sorted(stale - handled)
             log.info("index sync: collection %s lacked %d chunks and held %d removed ones",
                      self.dense.name, len(unembedded), len(stale))
-        report.to_embed = len(to_add)
+        # Chunks the collection holds and the registry lacks (a registry started afresh, as
+        # when the store, and so the lexical leg, moves to PostgreSQL; or a crash between the
+        # two writes): an id hashes what was embedded, so their vectors stand.
+        report.held = frozenset(stale & {c.chunk_id for c in to_add})
+        report.to_embed = len(to_add) - len(report.held)
         return to_add, to_remove, report
 
     def _out_of_step(self) -> tuple[set[str], set[str]]:
@@ -193,9 +216,15 @@ class KnowledgeIndex:
         benchmarks give filler pages vectors derived from real ones)."""
         started = time.perf_counter()
         embed = embed or self.dense.embed
-        to_add, to_remove, report = self.plan(pages, prune=prune)
+        planned, to_remove, report = self.plan(pages, prune=prune)
+        held = [c for c in planned if c.chunk_id in report.held]
+        for start in range(0, len(held), EMBED_BATCH):
+            self.lexical.add(held[start:start + EMBED_BATCH])
+            report.added += len(held[start:start + EMBED_BATCH])
+        to_add = [c for c in planned if c.chunk_id not in report.held]
         if progress and to_add:
             progress(0, len(to_add))
+        embedded = 0
         for window_start in range(0, len(to_add), EMBED_WINDOW):
             window = to_add[window_start:window_start + EMBED_WINDOW]
             vectors = embed(window)
@@ -206,8 +235,9 @@ class KnowledgeIndex:
                 self.dense.add(batch, vectors[start:start + EMBED_BATCH])
                 self.lexical.add(batch)
                 report.added += len(batch)
+                embedded += len(batch)
                 if progress:
-                    progress(report.added, len(to_add))
+                    progress(embedded, len(to_add))
         self.remove_chunks(to_remove)
         self.lexical.mark_matched(self.dense.name, self.lexical.version())
         report.removed = len(to_remove)

@@ -1,4 +1,5 @@
-"""The lexical leg: SQLite FTS5 over stemmed tokens, and the registry of every indexed chunk.
+"""The lexical leg on SQLite FTS5 (the embedded default; a file per host): stemmed tokens,
+and the registry of every indexed chunk.
 
 Chroma's local mode has no keyword search, no embedding model matches exact codes well, and an
 English-only one cannot match German or Spanish wording, so this leg carries those. The
@@ -11,10 +12,21 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.chunks import Chunk
+from knowledge.lexical_leg import (
+    CONTEXT_WEIGHT,
+    FIELD_WEIGHT,
+    REGISTRY,
+    LexicalHit,
+    is_prefix_term,
+    keep_discriminative,
+    keep_informative,
+    merge,
+    query_terms,
+    tagged,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -40,58 +52,18 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab_col USING fts5vocab(chunks_fts, 
 -- matched. A collection behind (another model indexed meanwhile) is compared chunk by chunk.
 CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
 """
-_REGISTRY = ""
 _BUMP = ("INSERT INTO versions (name, version) VALUES ('', 1) "
          "ON CONFLICT (name) DO UPDATE SET version = version + 1")
-# A term in more than this share of its language's chunks ("die", "el", "the") says little
-# and slows the query; it is dropped unless it is all the query has.
-COMMON_TERM_SHARE = 0.12
-_MIN_CHUNKS_FOR_COMMON_TERMS = 100
-_PREFIX_MIN_LEN = 4
-LOCAL_COMMON_SHARE = 0.25
-# The field's own words count fully; the product's name only helps pick the right product.
-_BM25_WEIGHTS = (1.0, 0.4)
-
-
-def _merge(first: list[tuple[str, float]], second: list[tuple[str, float]],
-           k: int) -> list[tuple[str, float]]:
-    """Reciprocal-rank merge of two rankings, as (chunk id, rank score lower-is-better)."""
-    score: dict[str, float] = {}
-    for ranking in (first, second):
-        for rank, (chunk_id, _) in enumerate(ranking, start=1):
-            score[chunk_id] = score.get(chunk_id, 0.0) - 1.0 / (60 + rank)
-    return sorted(score.items(), key=lambda kv: kv[1])[:k]
 
 
 def _match_term(term: str) -> str:
     """An FTS5 query term; words match as prefixes (a stem meets its longer forms)."""
-    word = term.split("_", 1)[1]
-    return f'"{term}"*' if len(word) >= _PREFIX_MIN_LEN and word.isalpha() else f'"{term}"'
-
-
-def _matches(term: str, field_terms: frozenset[str]) -> bool:
-    """Whether FTS5 would match ``_match_term(term)`` in a column holding ``field_terms``.
-
-    Indexed terms are already folded and split as the FTS5 tokenizer would, so its match is
-    equality, or a shared beginning for a prefix term.
-    """
-    word = term.split("_", 1)[1]
-    if len(word) >= _PREFIX_MIN_LEN and word.isalpha():
-        return any(t.startswith(term) for t in field_terms)
-    return term in field_terms
-
-
-def tagged(language: str, terms: str) -> str:
-    return " ".join(f"{language}_{t}" for t in terms.split())
-
-
-@dataclass(frozen=True, slots=True)
-class LexicalHit:
-    chunk_id: str
-    score: float  # higher is better
+    return f'"{term}"*' if is_prefix_term(term) else f'"{term}"'
 
 
 class LexicalIndex:
+    """The ``LexicalLeg`` on SQLite FTS5, in the file at ``path``."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -167,7 +139,7 @@ class LexicalIndex:
 
     def version(self) -> int:
         """The registry's version: it counts the changes of its chunks."""
-        matched = self.matched_version(_REGISTRY)
+        matched = self.matched_version(REGISTRY)
         return matched or 0
 
     def matched_version(self, name: str) -> int | None:
@@ -179,7 +151,7 @@ class LexicalIndex:
 
     def mark_matched(self, name: str, version: int) -> None:
         """Record that collection ``name`` holds exactly the registry's chunks at ``version``."""
-        if name == _REGISTRY:
+        if name == REGISTRY:
             raise ValueError("a collection needs a name")
         with self._lock:
             self._db.execute("INSERT INTO versions (name, version) VALUES (?, ?) "
@@ -295,26 +267,17 @@ class LexicalIndex:
 
     def _informative(self, terms: dict[str, list[str]]) -> list[str]:
         """Tagged query terms, without the ones too common in their language to tell much."""
-        sizes = self._language_sizes()
-        unique = list(dict.fromkeys(f"{lang}_{t}" for lang, ts in terms.items() for t in ts if t))
+        unique = query_terms(terms)
         if not unique:
             return []
         marks = ",".join("?" * len(unique))
         df = dict(self._db.execute(
             f"SELECT term, doc FROM chunks_vocab_col WHERE col = 'terms' AND term IN ({marks})",
             unique).fetchall())
-
-        def common(term: str) -> bool:
-            size = sizes.get(term.split("_", 1)[0], 0)
-            return (size >= _MIN_CHUNKS_FOR_COMMON_TERMS
-                    and df.get(term, 0) > COMMON_TERM_SHARE * size)
-
-        kept = [t for t in unique if not common(t)]
-        return kept or sorted(unique, key=lambda t: df.get(t, 0))[:1]
+        return keep_informative(unique, df, self._language_sizes())
 
     def _discriminative(self, terms: list[str], asins: Sequence[str]) -> list[str]:
-        """Within the given products, drop terms most of their chunks share ("Teller" on a
-        tableware page): they tell no field from another, only the product, which is known."""
+        """``keep_discriminative`` over the given products' chunks."""
         # The products have a few dozen chunks: read their terms once and count here, rather
         # than one FTS5 query per term over the whole index (a prefix term there expands to
         # every indexed word it begins, in every product).
@@ -322,10 +285,7 @@ class LexicalIndex:
         rows = self._db.execute(
             f"SELECT f.terms FROM chunks c JOIN chunks_fts f ON f.rowid = c.rowid "
             f"WHERE c.asin IN ({marks})", list(asins)).fetchall()
-        fields = [frozenset(r[0].split()) for r in rows]
-        kept = [term for term in terms
-                if sum(_matches(term, f) for f in fields) <= LOCAL_COMMON_SHARE * len(fields)]
-        return kept or terms
+        return keep_discriminative(terms, [frozenset(r[0].split()) for r in rows])
 
     def _query(self, terms: list[str], k: int, marketplace: str | None,
                asins: Sequence[str] | None) -> list[tuple[str, float]]:
@@ -334,7 +294,7 @@ class LexicalIndex:
         match = " OR ".join(_match_term(t) for t in terms)
         if asins:
             match = f"terms: ({match})"  # the context column only helps find the product
-        sql = (f"SELECT c.chunk_id, bm25(chunks_fts, {_BM25_WEIGHTS[0]}, {_BM25_WEIGHTS[1]}) "
+        sql = (f"SELECT c.chunk_id, bm25(chunks_fts, {FIELD_WEIGHT}, {CONTEXT_WEIGHT}) "
                "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
                "WHERE chunks_fts MATCH ?")
         params: list[object] = [match]
@@ -378,6 +338,6 @@ class LexicalIndex:
                 rows = self._query(kept, k, marketplace, asins)
                 if unnamed and len(unnamed) < len(kept):
                     # Titles carry facts too ("nicht dimmbar"), so both rankings vote.
-                    rows = _merge(self._query(unnamed, k, marketplace, asins), rows, k)
+                    rows = merge(self._query(unnamed, k, marketplace, asins), rows, k)
         # FTS5's bm25() is lower-is-better; negate so every leg ranks higher-is-better.
         return [LexicalHit(chunk_id=r[0], score=-float(r[1])) for r in rows]

@@ -1,4 +1,5 @@
-"""The index with the real model, real Chroma and real SQLite FTS5."""
+"""The index with the real model, real Chroma and its real lexical leg: SQLite FTS5, and
+PostgreSQL when the store is there (each test runs on both)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from langchain_core.embeddings import Embeddings
 from base.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from knowledge.embeddings import MINILM_MODEL
 from knowledge.index import KnowledgeIndex, reciprocal_rank_fusion
+from knowledge.lexical_postgres import PostgresLexicalIndex
 from knowledge.pages import ProductPage
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.on_every_database]
 
 
 def page(asin: str, marketplace: str = "DE", **changes: object) -> ProductPage:
@@ -127,12 +129,14 @@ def test_a_prepared_query_is_searched_with_its_vector_once(
 
 
 def test_each_model_has_its_own_collection_filled_when_the_data_dir_switches_models(
-        tmp_path: Path, embeddings: Embeddings, minilm_embeddings: Embeddings) -> None:
+        tmp_path: Path, database_url: str, embeddings: Embeddings,
+        minilm_embeddings: Embeddings) -> None:
     """The lexical registry is shared by every model's collection: a model opened on a data
     dir another model indexed must still embed every page, and on coming back catch up with
     what changed meanwhile (added and removed chunks), even for pages not synced then."""
     def opened(model: str, vectors: Embeddings) -> KnowledgeIndex:
-        settings = Settings(data_dir=tmp_path, embedding_model=model, _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(data_dir=tmp_path, embedding_model=model, database_url=database_url,
+                            _env_file=None)  # type: ignore[call-arg]
         return KnowledgeIndex.open(settings, embeddings=vectors)
 
     minilm = opened(MINILM_MODEL, minilm_embeddings)
@@ -171,3 +175,12 @@ def test_each_model_has_its_own_collection_filled_when_the_data_dir_switches_mod
         assert hits[0].text == "Dimmbar in fünf Stufen."
     finally:
         back.close()
+
+
+def test_the_lexical_leg_is_where_the_store_is(index: KnowledgeIndex, settings: Settings) -> None:
+    """On PostgreSQL every host shares the lexical leg in the database: no file is made."""
+    index.sync([page("B0TEST0001")])
+    on_postgres = (settings.database_url or "").startswith("postgresql")
+    assert isinstance(index.lexical, PostgresLexicalIndex) == on_postgres
+    assert settings.lexical_path.exists() != on_postgres
+    assert index.search("Stufen", asins=["B0TEST0001"], k=1)[0].lexical_rank == 1

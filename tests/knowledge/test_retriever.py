@@ -1,5 +1,6 @@
 """``KnowledgeIndex`` is a ``Retriever``: every call the agent makes, made through the Protocol
-against a real index (the model, Chroma, FTS5), answers what the legs themselves answer."""
+against a real index (the model, Chroma, the lexical leg on SQLite FTS5 and on PostgreSQL),
+answers what the legs themselves answer."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from knowledge.retriever import Retriever
 from knowledge.text import query_tokens
 from tests.knowledge.test_index import page
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.on_every_database]
 
 LAMP, OTHER = "B0TEST0001", "B0TEST0002"
 QUESTION = "Wie schwer ist die Lampe?"

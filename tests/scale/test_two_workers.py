@@ -1,12 +1,11 @@
-"""Two ``csba serve`` workers on one PostgreSQL database, one Chroma server and one Redis, each
-with its own data dir (the lexical index file is per host), answering alternate turns of the
-same conversations: what one worker learnt in a turn, the other knows in the next; and a
-sender's rate limit is one budget over both.
+"""Two ``csba serve`` workers on one PostgreSQL database (records and lexical index), one Chroma
+server (vectors) and one Redis, each with a data dir of its own and no file copied between
+them, answering alternate turns of the same conversations: what one worker learnt in a turn,
+the other knows in the next; and a sender's rate limit is one budget over both.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -65,9 +64,9 @@ def workers(tmp_path_factory: pytest.TempPathFactory, postgres_server: str,
             running_recorder() as recorder:
         prepare_data_dir(first_dir, database_url=database_url, chroma_url=chroma_url)
         assert not (first_dir / "chroma").exists()  # the vectors live in the Chroma server
-        # The second host gets the lexical index file as a deployment would ship it.
+        # The lexical index lives in the database: the second host starts on an empty dir.
+        assert not (first_dir / "lexical.sqlite3").exists()
         second_dir.mkdir()
-        shutil.copy2(first_dir / "lexical.sqlite3", second_dir / "lexical.sqlite3")
         env = server_env(database_url=database_url, smtp_url=relay.url,
                          twilio_api_base=recorder.url, chroma_url=chroma_url,
                          redis_url=redis_server.url, fast_recovery=False)
@@ -187,8 +186,10 @@ def test_both_workers_retrieve_the_same_evidence(
                                     "k": 5}
     found_a = httpx.get(f"{a.url}/v1/knowledge/search", params=params, timeout=60).json()
     found_b = httpx.get(f"{b.url}/v1/knowledge/search", params=params, timeout=60).json()
-    assert found_a and [(e["asin"], e["field"]) for e in found_a] == \
-        [(e["asin"], e["field"]) for e in found_b]
+    assert found_a and [(e["asin"], e["field"], e["score"]) for e in found_a] == \
+        [(e["asin"], e["field"], e["score"]) for e in found_b]
+    # Both legs are shared through servers: neither host holds a lexical index file.
+    assert not any((w.data_dir / "lexical.sqlite3").exists() for w in (a, b))
 
 
 def test_a_sender_over_the_limit_on_one_worker_is_over_it_on_the_other(
