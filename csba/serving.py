@@ -15,12 +15,14 @@ import gc
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 
 from agent.db import Store
 from base.settings import Settings
@@ -140,7 +142,13 @@ def worker_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_format)
     torch.set_num_threads(settings.serve_torch_threads)
-    app, close = open_app(settings)
+    try:
+        app, close = open_app(settings)
+    except Exception as exc:
+        # uvicorn stops the supervisor only for this exit code; any other would have the
+        # worker started again and again, failing the same way each time.
+        log.exception("worker %d could not start: %s", os.getpid(), exc)
+        sys.exit(STARTUP_FAILURE)
     close_on_shutdown(app, close)
     log.info("worker %d of %d ready", os.getpid(), settings.serve_workers or 1)
     return app
@@ -150,7 +158,6 @@ def run_workers(settings: Settings, *, host: str, port: int, workers: int) -> bo
     """Serve on ``host:port`` with ``workers`` processes until told to stop (SIGINT, SIGTERM);
     False when a worker could not start (its log says why)."""
     import uvicorn
-    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     metrics_dir = tempfile.mkdtemp(prefix="csba-metrics-")
