@@ -105,7 +105,20 @@ def section(figures: dict[str, Any]) -> str:
                     f"{load['retried_5xx']} | {verdict(load['p95_ms'] < CONCURRENT_TARGET_MS)} | "
                     f"{run['peak_rss_mb']:,.0f} MiB |")
     add("")
+    for database, runs in figures["runs"].items():
+        one = runs.get("1")
+        if one:
+            add(f"On {database}, against one process: " + "; ".join(
+                f"{count} workers {against(run, one)}" for count, run in runs.items()
+                if count != "1") + ".")
+            add("")
     return "\n".join(lines)
+
+
+def against(run: dict[str, Any], one: dict[str, Any]) -> str:
+    throughput = run["back_to_back"]["turns_per_s"] / one["back_to_back"]["turns_per_s"]
+    paced = run["paced"]["p95_ms"] / one["paced"]["p95_ms"]
+    return f"{throughput:.2f}x the turns/s back to back, {paced:.2f}x the paced p95"
 
 
 def main(argv: list[str] | None = None) -> int:
