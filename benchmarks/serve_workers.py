@@ -37,7 +37,6 @@ from benchmarks.channels import (
 from benchmarks.generate import DEFAULT_SEED
 from benchmarks.page import write_section
 from benchmarks.workers import ROOT
-from csba.serving import default_workers
 from seller.ingest import DEMO_DATA_DAY
 from tests.scale.serving import ServerProcess, child_pids
 from tests.support.postgres import PostgresUnavailable, running_cluster
@@ -86,8 +85,8 @@ def section(figures: dict[str, Any]) -> str:
         f"on {figures['cores']} cores; load average {figures['load'][0]} at the start, "
         f"{figures['load'][1]} at the end. The 50-conversation loads of section d on the demo "
         "data, against a real `csba serve --workers N` per row (N worker processes on one "
-        "port, each with its own model process; `csba serve` picks "
-        f"{figures['default_workers']} here, one per core). The floor is `embed_query` of the "
+        "port, each with its own model process; by default `csba serve` runs one per core on "
+        "PostgreSQL, one on SQLite). The floor is `embed_query` of the "
         f"turns' texts in the benchmark's process: p50 {floor['p50_ms']:.1f} ms, p95 "
         f"{floor['p95_ms']:.1f} ms. Peak RSS is every process of the server summed "
         "(supervisor, workers, model processes).")
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serve_workers",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", default=f"1,{default_workers()}",
+    parser.add_argument("--workers", default=f"1,{os.cpu_count() or 1}",
                         help="comma-separated worker counts, one server each")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "bench")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -152,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             except PostgresUnavailable as exc:
                 print(f"no PostgreSQL figures: {exc}", file=sys.stderr)  # noqa: T201
         measured = measure(counts, args.cache_dir, postgres)
-    figures = {"started": started, "cores": os.cpu_count(), "default_workers": default_workers(),
+    figures = {"started": started, "cores": os.cpu_count(),
                **measured, "load": [load_start, " / ".join(f"{v:.2f}" for v in os.getloadavg())]}
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     last.write_text(json.dumps(figures, indent=2), "utf-8")

@@ -510,7 +510,8 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int | None, typer.Option(
         min=1, max=64, help="server processes on the port, each with its own model process "
-                            "[default: CSBA_SERVE_WORKERS, else one per core]")] = None,
+                            "[default: CSBA_SERVE_WORKERS, else one per core on PostgreSQL, "
+                            "one on SQLite]")] = None,
     today: Today = None,
 ) -> None:
     """Run the HTTP server; loads the bundled demo data when the database holds none."""
@@ -526,7 +527,7 @@ def serve(
     settings = _settings(today)
     configure_logging(settings.log_format)
     log = logging.getLogger("csba.serve")
-    count = workers or settings.serve_workers or default_workers()
+    count = workers or settings.serve_workers or default_workers(settings.database_url)
     # Before the server starts, so its first start is not a silent minute: a bar on a
     # terminal, a log line at the start and the end of the embedding otherwise.
     progress = EmbeddingProgress(console, DEMO_PROGRESS,

@@ -44,15 +44,20 @@ HEALTHCHECK_SECONDS = 30.0
 WORKER_APP = "csba.serving:worker_app"
 
 
-def default_workers(cores: int | None = None) -> int:
-    """The worker count when none is given: one per core.
+def default_workers(database_url: str | None, cores: int | None = None) -> int:
+    """The worker count when none is given: one per core on PostgreSQL, one on SQLite.
 
     A turn is mostly Python, so one server process answers with one core at a time; its model
-    process (one embedding per product question, a few milliseconds) and the database take
-    little beside it. Measured on 2 cores with the demo data (docs/benchmarks.md, section e):
-    2 workers answered the 50 back-to-back chats at 1.6x the turns per second of one on
-    PostgreSQL; a third worker on those 2 cores added nothing but another 0.7 GiB of models.
+    process and the database take little beside it. Measured on 2 cores with the demo data
+    (docs/benchmarks.md, section f; a loaded machine, two runs): on PostgreSQL 2 workers
+    answered the 50 back-to-back chats at 1.24x and 1.50x the turns per second of one, with
+    the paced p95 at 0.69x and 0.53x; a third worker was slower than two. On SQLite 2 workers
+    gained nothing sure (1.07x and 0.69x the turns per second): every turn writes, SQLite has
+    one writer, and the queue that orders one process's writers does not span processes. Each
+    worker costs about 1.2 GiB, so SQLite keeps one process.
     """
+    if database_url is None or database_url.startswith("sqlite"):
+        return 1
     return max(1, cores if cores is not None else (os.cpu_count() or 1))
 
 
