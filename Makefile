@@ -89,6 +89,7 @@ bench: install
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.agent_turn
 	$(PY) -m benchmarks.channels
+	$(PY) -m benchmarks.serve_workers
 	$(PY) -m benchmarks.models
 	$(PY) -m benchmarks.lexical
 

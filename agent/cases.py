@@ -210,5 +210,10 @@ def seller_case(session: Session, case_id: str, seller_id: str) -> CaseRow:
 
 
 def due_cases(session: Session, now: datetime) -> list[CaseRow]:
+    """Open cases past their deadline, locked for the caller's write transaction: every server
+    process runs the expiry round, and on PostgreSQL two rounds at once would otherwise both
+    read a case open and both decide it (two refunds, two mails). A case another round holds
+    is skipped; it is expired by then. (SQLite has one writer: the rounds take turns.)"""
     return list(session.scalars(select(CaseRow).where(
-        CaseRow.status == OPEN, CaseRow.due_at <= now).order_by(CaseRow.due_at)))
+        CaseRow.status == OPEN, CaseRow.due_at <= now).order_by(CaseRow.due_at)
+        .with_for_update(skip_locked=True)))

@@ -53,8 +53,10 @@ def configure_logging(style: Literal["text", "json"] = "text", level: int = logg
     handler = logging.StreamHandler(sys.stderr)
     if style == "json":
         handler.setFormatter(JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            # pid: which process of `csba serve --workers N` (or of a host) wrote the line.
+            "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger",
+                           "process": "pid"},
             timestamp=False))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))

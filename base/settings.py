@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # and the rest waiting answers a burst as fast as forty at once, with a far shorter tail.
     concurrent_turns: int = Field(default=2, gt=0,
                                   description="turns one server process runs at once")
+    # Several server processes share one port (``csba serve --workers``); unset, the count
+    # comes from the machine's cores (csba/serving.py says why the formula is what it is).
+    serve_workers: int | None = Field(
+        default=None, gt=0, le=64,
+        description="server processes of `csba serve` on its one port; default: from the cores")
     smtp_url: str = Field(default="smtp://127.0.0.1:8025", description="outbound SMTP relay")
     smtp_port: int = Field(default=2525, gt=0, lt=65536, description="inbound SMTP server port")
     smtp_host: str = Field(default="127.0.0.1", description="interface of the inbound SMTP server")

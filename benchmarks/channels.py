@@ -46,7 +46,13 @@ from benchmarks.page import turn_target_row, write_section, write_target_row
 from benchmarks.workers import ROOT, percentile
 from channels.web_chat import SECRET_HEADER
 from seller.ingest import DEMO_DATA_DAY, DEMO_DATA_DIR
-from tests.scale.serving import TWILIO_TOKEN, WEBHOOK_TOKEN, ServerProcess, server_env
+from tests.scale.serving import (
+    TWILIO_TOKEN,
+    WEBHOOK_TOKEN,
+    ServerProcess,
+    child_pids,
+    server_env,
+)
 from tests.support.identity import chat_token
 from tests.support.mail import running_relay
 from tests.support.postgres import PostgresUnavailable, fresh_database, running_cluster
@@ -119,10 +125,11 @@ def postgres_records(server_url: str, data_dir: Path) -> str:
 
 
 @contextmanager
-def serving(data_dir: Path, scratch: Path, database_url: str | None = None
-            ) -> Iterator[ServerProcess]:
+def serving(data_dir: Path, scratch: Path, database_url: str | None = None, *,
+            workers: int = 1) -> Iterator[ServerProcess]:
     """A server on a copy of the records (the turns write conversations; the cache stays
-    clean), or on a PostgreSQL database, and on the cached index itself (only read)."""
+    clean), or on a PostgreSQL database, and on the cached index itself (only read);
+    ``workers`` server processes on its port."""
     if database_url is None:
         database = scratch / "csba.sqlite3"
         shutil.copy2(data_dir / "csba.sqlite3", database)
@@ -133,25 +140,12 @@ def serving(data_dir: Path, scratch: Path, database_url: str | None = None
         kind = "postgres" if database_url.startswith("postgres") else "sqlite"
         log = data_dir.parent / f"{data_dir.name}-{kind}-server.log"  # kept: why turns failed
         log.unlink(missing_ok=True)
-        server = ServerProcess(data_dir, log, env)
+        server = ServerProcess(data_dir, log, env, workers=workers)
         server.start()
         try:
             yield server
         finally:
             server.stop()
-
-
-def children(pid: int) -> list[int]:
-    """The processes ``pid`` started (the server's model process)."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            lines = status.read_text().splitlines()
-        except OSError:  # ended meanwhile
-            continue
-        if any(line.split() == ["PPid:", str(pid)] for line in lines):
-            found.append(int(status.parent.name))
-    return found
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -341,7 +335,7 @@ def measure_scale(scale: str, seed: int, cache: Path, rounds: int, customers: Cu
         load = concurrent_chats(server, 50, 4) if sqlite_load else None
         paced = concurrent_chats(server, 50, 4, PACE_SECONDS) if sqlite_load else None
         rss = peak_rss_mb(server.proc.pid)
-        model_rss = sum(peak_rss_mb(child) for child in children(server.proc.pid))
+        model_rss = sum(peak_rss_mb(child) for child in child_pids(server.proc.pid))
         stack.close()
         # SQLite has one writer; the same load on PostgreSQL, the several-workers database.
         on_postgres = paced_postgres = None

@@ -40,6 +40,7 @@ from channels.recovery import answer_stranded
 from channels.request_bodies import RequestBodyGuard, service_body_limits
 from channels.security_headers import SecurityHeaders
 from channels.seller_mail import CaseAnswerer, SellerMail
+from channels.smtp_port import SharedSmtpPort
 from channels.unavailable import answer_503_when_the_database_is_unavailable
 from channels.validation_errors import answer_validation_errors_without_input
 from channels.voice import VoiceChannel
@@ -122,6 +123,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     worker = OutboxWorker(store, senders,
                           claim_for=timedelta(seconds=settings.outbox_claim_seconds))
     stranded_after = timedelta(seconds=settings.stranded_after_seconds)
+    several_workers = (settings.serve_workers or 1) > 1
 
     async def send_outbox(worker: OutboxWorker) -> None:
         while True:
@@ -138,19 +140,33 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if load_demo_if_empty and not store.page_keys():
             load_demo_data(store, index, today=clock().date())
-        server = InboundSmtpServer(email, handle, host=settings.smtp_host) if smtp_server else None
-        if server:
+        server = shared_port = None
+        if smtp_server and several_workers:
+            # One worker of several listens on the port; the others stand by to take it.
+            shared_port = SharedSmtpPort(
+                lambda: InboundSmtpServer(email, handle, host=settings.smtp_host),
+                host=settings.smtp_host, port=settings.smtp_port,
+                retry_seconds=OUTBOX_INTERVAL_SECONDS)
+        elif smtp_server:
+            server = InboundSmtpServer(email, handle, host=settings.smtp_host)
             server.start()
-        task = (asyncio.create_task(send_outbox(worker)) if outbox_worker else None)
+        # The background round is safe in every worker at once: outbox rows and stranded
+        # turns are claimed in write transactions (SKIP LOCKED on PostgreSQL, SQLite's one
+        # writer), and a case expires in the transaction that reads it open.
+        tasks = [asyncio.create_task(job) for job in (
+            send_outbox(worker) if outbox_worker else None,
+            shared_port.hold() if shared_port else None) if job is not None]
         try:
             yield
         finally:
-            if task:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             if server:
                 server.stop()
+            if shared_port:
+                shared_port.stop()
             if owns_index:
                 index.close()
 
@@ -171,7 +187,7 @@ def create_app(settings: Settings, *, load_demo_if_empty: bool = False,
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
         """Prometheus text format: turns, outcomes, latency, outbox backlog, cases."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.exposed), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz(request: Request) -> dict[str, object]:

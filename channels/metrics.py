@@ -4,15 +4,23 @@ Turns are counted and timed where every channel meets the agent (one wrapped han
 figures are the same whichever channel a message came by. Backlogs (outbox, open cases) are
 read from the database at scrape time: they are state, not events, and stay right across
 restarts and across several server processes.
+
+With several worker processes on one port (``csba serve --workers N``) a scrape reaches
+whichever worker accepts it, so each worker's counters alone would jump between scrapes.
+There, ``PROMETHEUS_MULTIPROC_DIR`` is set (prometheus_client's multiprocess mode): every
+worker writes its counters and histograms to its own files in that directory, and every
+worker's ``/metrics`` sums all of them, those of workers that died and were replaced included
+(so the totals only grow, as a counter must).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -24,6 +32,8 @@ from base.clock import Clock, wall_clock
 from channels.base import MessageHandler
 
 # Buckets around what a turn costs: tens of milliseconds, and Twilio's 15 s budget at the top.
+# Set for the workers of `csba serve --workers N` (csba/serving.py); read by prometheus_client.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 TURN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
 
 
@@ -78,7 +88,17 @@ class ServiceMetrics:
         self.mail_auth_failed = Counter(
             "csba_mail_auth_failed", "mails whose sender the DKIM/SPF/DMARC checks did not "
             "prove, by what they claimed to be", ["kind"], registry=self.registry)
-        self.registry.register(StoreBacklog(store, clock))
+        backlog = StoreBacklog(store, clock)
+        self.registry.register(backlog)
+        # What /metrics shows: this registry, or every worker's counters summed and the
+        # backlog (read once, from the database) when workers share the port.
+        self.exposed = self.registry
+        directory = os.environ.get(MULTIPROCESS_DIR_ENV)
+        if directory:
+            self.exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+                self.exposed, path=directory)
+            self.exposed.register(backlog)
 
     def timed(self, handle: MessageHandler) -> MessageHandler:
         def measured(msg: InboundMessage) -> Reply:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -184,21 +185,30 @@ def load_demo_if_empty(settings: Settings, store: Store, index: KnowledgeIndex,
     (a first start): ``progress`` shows its embedding, the longest part of a first start.
     Demo data loaded on an earlier start stays dated for that start's day: ``warn`` (default:
     the console) says so when that is not today, and how to run on that day."""
-    from seller.ingest import demo_day_of, load_demo_data
+    from seller.ingest import load_demo_data
 
     today = settings.clock().date()
     if store.page_keys():
-        loaded_for = demo_day_of(store)
-        if loaded_for is not None and loaded_for != today:
-            (warn or _warn)(
-                f"the demo data here was dated for {loaded_for} when it was loaded, and today "
-                f"is {today}: its orders are {abs((today - loaded_for).days)} days "
-                f"{'older' if today > loaded_for else 'younger'} than the scenarios in "
-                f"data/demo/ORDERS.md say. Run with --today {loaded_for}, or on an empty "
-                "CSBA_DATA_DIR to load the demo for today.")
+        warn_of_demo_day(settings, store, warn)
         return
     with progress:
         load_demo_data(store, index, today=today, progress=progress)
+
+
+def warn_of_demo_day(settings: Settings, store: Store,
+                     warn: Callable[[str], None] | None = None) -> None:
+    """Say so when the demo data here was loaded for another day than the service's today."""
+    from seller.ingest import demo_day_of
+
+    today = settings.clock().date()
+    loaded_for = demo_day_of(store)
+    if loaded_for is not None and loaded_for != today:
+        (warn or _warn)(
+            f"the demo data here was dated for {loaded_for} when it was loaded, and today "
+            f"is {today}: its orders are {abs((today - loaded_for).days)} days "
+            f"{'older' if today > loaded_for else 'younger'} than the scenarios in "
+            f"data/demo/ORDERS.md say. Run with --today {loaded_for}, or on an empty "
+            "CSBA_DATA_DIR to load the demo for today.")
 
 
 def _warn(message: str) -> None:
@@ -498,77 +508,86 @@ def statement(
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int | None, typer.Option(
+        min=1, max=64, help="server processes on the port, each with its own model process "
+                            "[default: CSBA_SERVE_WORKERS, else one per core on PostgreSQL, "
+                            "one on SQLite]")] = None,
     today: Today = None,
 ) -> None:
     """Run the HTTP server; loads the bundled demo data when the database holds none."""
-    import gc
     import logging
 
     import torch
     import uvicorn
 
-    from agent.db import Store
-    from agent.product_answers import load_word_lists
-    from agent.understanding import classify_intent, warm_up
     from base.logs import configure_logging
-    from channels.app import create_app
-    from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
-    from knowledge.embeddings import load_embeddings
-    from knowledge.index import KnowledgeIndex
+    from csba.serving import default_workers, open_app, run_workers
+    from knowledge.embedding_process import EmbeddingProcessDied
 
     settings = _settings(today)
     configure_logging(settings.log_format)
-    torch.set_num_threads(settings.serve_torch_threads)
-    embeddings: ProcessEmbeddings | None = None
+    log = logging.getLogger("csba.serve")
+    count = workers or settings.serve_workers or default_workers(settings.database_url)
+    # Before the server starts, so its first start is not a silent minute: a bar on a
+    # terminal, a log line at the start and the end of the embedding otherwise.
+    progress = EmbeddingProgress(console, DEMO_PROGRESS,
+                                 bar=console.is_terminal and settings.log_format == "text",
+                                 say=log.info)
+
+    def load_demo(store: Store, index: KnowledgeIndex) -> None:
+        load_demo_if_empty(settings, store, index, progress, warn=log.warning)
+
     try:
-        # A model process that dies while the server starts is started again a bounded
-        # number of times (knowledge/embedding_process.py); then the start fails, here.
-        if settings.serve_embedding_process:
-            embeddings = ProcessEmbeddings(settings.embedding_model,
-                                           batch_size=settings.embedding_batch_size,
-                                           threads=settings.serve_torch_threads)
-        # In this process: the e5 engine takes its threads when loaded (torch's are set above).
-        index = KnowledgeIndex.open(settings, embeddings or load_embeddings(
-            settings.embedding_model, batch_size=settings.embedding_batch_size,
-            threads=settings.serve_torch_threads))
-        # Before the server starts, so its first start is not a silent minute: a bar on a
-        # terminal, a log line at the start and the end of the embedding otherwise.
-        store = Store.from_settings(settings)
-        log = logging.getLogger("csba.serve")
-        log.info("the service's today: %s", settings.clock().date())
-        try:
-            load_demo_if_empty(settings, store, index, EmbeddingProgress(
-                console, DEMO_PROGRESS, bar=console.is_terminal and settings.log_format == "text",
-                say=log.info), warn=log.warning)
-        finally:
-            store.engine.dispose()
-        app = create_app(settings, index=index)
-        # The intent model, the language detector, the examples read by meaning (e5 and
-        # their cached vectors), the word lists and Chroma's vector index (0.4 s at 100k
-        # chunks) load on first use: load them before the first customer.
-        warm_up()
-        classify_intent("Where is my order?", "en")
-        load_word_lists()
-        app.state.index.search("Where is my order?", k=1)
+        if count > 1:
+            # Once, here, before the workers start: N workers would each find the database
+            # empty and load it N times.
+            _load_demo_before_workers(settings, load_demo,
+                                      warn=lambda store: warn_of_demo_day(settings, store,
+                                                                          log.warning))
+            if not run_workers(settings, host=host, port=port, workers=count):
+                console.print("[red]csba serve could not start:[/red] a worker failed to "
+                              "start; its log lines above say why", highlight=False)
+                raise typer.Exit(1)
+            return
+        torch.set_num_threads(settings.serve_torch_threads)
+        served, close = open_app(settings, before_serving=load_demo)
     except EmbeddingProcessDied as exc:
         console.print(f"[red]csba serve could not start:[/red] {exc}", soft_wrap=True,
                       highlight=False)
-        if embeddings is not None:
-            embeddings.close()
         raise typer.Exit(1) from exc
-    if embeddings is not None:
-        embeddings.started()
-    # The models, the index and the data loaded at start are some 600,000 objects that live as
-    # long as the process: left to the collector, every full collection walks them all (about
-    # 0.3 to 0.5 s, a stalled turn). Frozen, the collector walks only what requests create.
-    gc.collect()
-    gc.freeze()
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None)
+        uvicorn.run(served, host=host, port=port, log_config=None)
     finally:
-        index.close()
-        if embeddings is not None:
+        close()
+
+
+def _load_demo_before_workers(settings: Settings,
+                              load_demo: Callable[[Store, KnowledgeIndex], None], *,
+                              warn: Callable[[Store], None]) -> None:
+    """The demo data when the database is empty, embedded by a model process that ends with
+    it (the workers start their own); nothing is opened beyond the store when it is not."""
+    from agent.db import Store
+    from knowledge.embedding_process import ProcessEmbeddings
+    from knowledge.index import KnowledgeIndex
+
+    store = Store.from_settings(settings)
+    try:
+        if store.page_keys():
+            warn(store)
+            return
+        embeddings = ProcessEmbeddings(settings.embedding_model,
+                                       batch_size=settings.embedding_batch_size,
+                                       threads=os.cpu_count() or 1)
+        try:
+            index = KnowledgeIndex.open(settings, embeddings)
+            try:
+                load_demo(store, index)
+            finally:
+                index.close()
+        finally:
             embeddings.close()
+    finally:
+        store.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from agent.cases import due_cases
 from agent.core import Agent
 from agent.db import Store
 from agent.models import CaseRow, OutboxRow, RefundRow
@@ -281,3 +282,24 @@ def test_a_seller_abroad_without_a_return_method_has_five_days_everywhere(
     assert [(r.amount, r.currency, r.rule) for r in refunds] == [
         (Decimal("37.99"), "USD", "case.expired.return.cross_border_no_method")]
     assert "37.99" in told
+
+
+# --- several server processes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_case_another_process_is_expiring_is_skipped_not_decided_twice(
+        say: Say, agent: Agent, store: Store) -> None:
+    """Every worker of `csba serve --workers N` (and every host) runs the expiry round. On
+    PostgreSQL two rounds at once both read the case open; the row lock makes the second skip
+    it. (On SQLite the rounds take turns at the one write lock.)"""
+    reply = ask(say, DELIVERED_BEDDING_DE, "Ich möchte bitte mit einem Menschen sprechen.")
+    assert reply.case_id
+    with store.sessions.begin() as other_round:
+        assert [c.id for c in due_cases(other_round, A_DAY_LATER)] == [reply.case_id]
+        assert agent.expire_cases(A_DAY_LATER) == []
+    assert agent.expire_cases(A_DAY_LATER) == [reply.case_id]
+    assert agent.expire_cases(A_DAY_LATER) == []
+    with store.sessions() as s:
+        assert len(list(s.scalars(select(OutboxRow).where(
+            OutboxRow.dedupe_key == f"case-expired:{reply.case_id}")))) == 1

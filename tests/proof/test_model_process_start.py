@@ -36,7 +36,8 @@ def serve(data_dir: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
     exe = shutil.which("csba") or str(Path(sys.executable).with_name("csba"))
     with log.open("ab") as out:
         return subprocess.Popen(
-            [exe, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            # One process: the model process is the server's own child.
+            [exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             env={**os.environ, "CSBA_DATA_DIR": str(data_dir), "CSBA_SMTP_PORT": str(free_port()),
                  "CSBA_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "HF_HUB_OFFLINE": "1",
                  "TRANSFORMERS_OFFLINE": "1", **env},

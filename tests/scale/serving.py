@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent.db import Store
 from base.settings import Settings
@@ -51,6 +52,20 @@ def prepare_data_dir(data_dir: Path, *, database_url: str | None = None,
         store.engine.dispose()
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started, read from /proc: a server's model process, or the
+    worker processes of ``csba serve --workers N`` (and the supervisor's helper)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:  # ended meanwhile
+            continue
+        if any(line.split() == ["PPid:", str(pid)] for line in lines):
+            found.append(int(status.parent.name))
+    return found
+
+
 def copy_data_dir(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target
@@ -68,6 +83,9 @@ class ServerProcess:
     smtp_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # ``csba serve --workers``: None leaves it to the server (CSBA_SERVE_WORKERS, else the
+    # cores); the tests that kill "the server" mean one process and ask for 1.
+    workers: int | None = 1
 
     @property
     def url(self) -> str:
@@ -84,12 +102,32 @@ class ServerProcess:
         exe = shutil.which("csba") or str(Path(sys.executable).with_name("csba"))
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 *(["--workers", str(self.workers)] if self.workers else [])],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
         self.starts += 1
         if not answers(f"{self.url}/healthz", self.proc, timeout):
             tail = self.log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"csba serve did not start (see {self.log_path}):\n{tail}")
+
+    def worker_pids(self) -> set[int]:
+        """The worker processes of ``--workers N``: the server's children that run a model
+        process of their own (the supervisor's other child, multiprocessing's resource
+        tracker, runs none)."""
+        assert self.proc is not None
+        return {pid for pid in child_pids(self.proc.pid) if child_pids(pid)}
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The server's JSON log lines (``CSBA_LOG_FORMAT=json``), every process's."""
+        lines = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:  # a traceback's lines, a line of a library's own
+                continue
+            if isinstance(record, dict):
+                lines.append(record)
+        return lines
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
