@@ -49,7 +49,7 @@ def default_workers(database_url: str | None, cores: int | None = None) -> int:
 
     A turn is mostly Python, so one server process answers with one core at a time; its model
     process and the database take little beside it. Measured on 2 cores with the demo data
-    (docs/benchmarks.md, section f; a loaded machine, two runs): on PostgreSQL 2 workers
+    (docs/benchmarks.md, section g; a loaded machine, two runs): on PostgreSQL 2 workers
     answered the 50 back-to-back chats at 1.24x and 1.50x the turns per second of one, with
     the paced p95 at 0.69x and 0.53x; a third worker was slower than two. On SQLite 2 workers
     gained nothing sure (1.07x and 0.69x the turns per second): every turn writes, SQLite has
