@@ -7,13 +7,14 @@ same transaction, so a notification is never lost and never sent twice.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from agent.models import CaseRow, ConversationRow, MessageRow, OutboxRow
@@ -104,6 +105,7 @@ def open_case(session: Session, *, request: CaseRequest, order: Order, seller: S
               portal_url: str) -> CaseRow:
     """Open a case (or return the open one for the same order, category and items) and
     queue the seller's notification, in the seller's language."""
+    _one_opener(session, order.order_id, request.category)
     existing = open_case_for(session, order_id=order.order_id, category=request.category,
                              asins=request.asins)
     if existing is not None:
@@ -133,6 +135,18 @@ def open_case(session: Session, *, request: CaseRequest, order: Order, seller: S
                 body=render("seller_case_body", lang, **slots), kind=SELLER_NOTIFICATION,
                 now=now, case_id=case.id)
     return case
+
+
+def _one_opener(session: Session, order_id: str, category: str) -> None:
+    """On PostgreSQL, wait for any other turn opening a case of this order and category until
+    its transaction ends: two turns at once (the same question by chat and by mail) would
+    each find none open and each open one. The lock ends with the transaction; the second
+    turn then finds the first one's case. SQLite has one writer, so turns take turns there."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"case-opening:{order_id}:{category}".encode()).digest()
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": int.from_bytes(digest[:8], "big", signed=True)})
 
 
 def open_case_for(session: Session, *, order_id: str, category: str,
