@@ -26,6 +26,7 @@ from knowledge.lexical_leg import (
     merge,
     query_terms,
     tagged,
+    untagged,
 )
 
 _SCHEMA = """
@@ -108,8 +109,7 @@ class LexicalIndex:
         """``terms`` (stemmed in ``language``) without those too common there to mean much."""
         with self._lock:
             kept = self._informative({language: list(terms)})
-        prefix = f"{language}_"
-        return [t.removeprefix(prefix) for t in kept if t.startswith(prefix)]
+        return untagged(language, kept)
 
     def document_frequencies(self, language: str, terms: Sequence[str]) -> dict[str, int]:
         """How many chunks in ``language`` use each of ``terms`` (stemmed), as written or as

@@ -82,6 +82,12 @@ def tagged(language: str, terms: str) -> str:
     return " ".join(f"{language}_{t}" for t in terms.split())
 
 
+def untagged(language: str, terms: Sequence[str]) -> list[str]:
+    """The ``language`` terms among tagged ones, without their tag (``de_lamp`` -> ``lamp``)."""
+    prefix = f"{language}_"
+    return [t.removeprefix(prefix) for t in terms if t.startswith(prefix)]
+
+
 def is_prefix_term(term: str) -> bool:
     """Whether a tagged query term matches as a prefix (a stem meets its longer forms)."""
     word = term.split("_", 1)[1]

@@ -44,6 +44,7 @@ from knowledge.lexical_leg import (
     merge,
     query_terms,
     tagged,
+    untagged,
 )
 
 # The languages with a column of their own: PostgreSQL's configuration of each language.
@@ -356,8 +357,7 @@ class PostgresLexicalIndex:
     def informative_terms(self, language: str, terms: Sequence[str]) -> list[str]:
         """``terms`` (stemmed in ``language``) without those too common there to mean much."""
         kept = self._informative({language: list(terms)})
-        prefix = f"{language}_"
-        return [t.removeprefix(prefix) for t in kept if t.startswith(prefix)]
+        return untagged(language, kept)
 
     def document_frequencies(self, language: str, terms: Sequence[str]) -> dict[str, int]:
         """How many chunks in ``language`` use each of ``terms`` (stemmed), as written or as
