@@ -442,6 +442,16 @@ def verdict(passed: bool) -> str:
 TOKEN_LIFETIME = timedelta(hours=23)
 
 
+def optional_cluster(stack: ExitStack) -> str | None:
+    """A throwaway PostgreSQL cluster's URL, held open by ``stack``, for the PostgreSQL
+    figures; None (and a word on stderr) when none can be started here."""
+    try:
+        return stack.enter_context(running_cluster())
+    except PostgresUnavailable as exc:
+        print(f"no PostgreSQL figures: {exc}", file=sys.stderr)  # noqa: T201
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     # The servers answer on the demo data's own day (they inherit this), whatever the run's date.
     os.environ.setdefault("CSBA_CLOCK_START", f"{DEMO_DATA_DAY.isoformat()}T10:00:00+00:00")
@@ -474,12 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     customers = Customers()
     scales: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:
-        postgres = None
-        if not args.no_postgres:
-            try:
-                postgres = stack.enter_context(running_cluster())
-            except PostgresUnavailable as exc:
-                print(f"no PostgreSQL figures: {exc}", file=sys.stderr)  # noqa: T201
+        postgres = None if args.no_postgres else optional_cluster(stack)
         for scale in args.scales.split(","):
             print(f"channels at scale {scale} ...", file=sys.stderr)  # noqa: T201 - progress
             scales[scale] = measure_scale(scale, args.seed, args.cache_dir, args.rounds,

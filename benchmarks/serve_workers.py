@@ -28,6 +28,7 @@ from benchmarks.channels import (
     concurrent_chats,
     data_dir_for,
     embedding_floor,
+    optional_cluster,
     peak_rss_mb,
     postgres_records,
     serving,
@@ -39,7 +40,6 @@ from benchmarks.page import write_section
 from benchmarks.workers import ROOT
 from seller.ingest import DEMO_DATA_DAY
 from tests.scale.serving import ServerProcess, child_pids
-from tests.support.postgres import PostgresUnavailable, running_cluster
 
 MARKER = "## g. Several server processes"
 
@@ -144,12 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with ExitStack() as stack:
-        postgres = None
-        if not args.no_postgres:
-            try:
-                postgres = stack.enter_context(running_cluster())
-            except PostgresUnavailable as exc:
-                print(f"no PostgreSQL figures: {exc}", file=sys.stderr)  # noqa: T201
+        postgres = None if args.no_postgres else optional_cluster(stack)
         measured = measure(counts, args.cache_dir, postgres)
     figures = {"started": started, "cores": os.cpu_count(),
                **measured, "load": [load_start, " / ".join(f"{v:.2f}" for v in os.getloadavg())]}
