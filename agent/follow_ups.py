@@ -154,9 +154,7 @@ def remember_answer(t: Turn, outcome: Outcome) -> None:
                             "asin": t.conv.asin if decision is not None else None,
                             "facts": facts}
     if asked_units:
-        line = next((i for i in order.items if i.asin == t.conv.asin), None)
-        held["asked"] = {"pending": ANSWERED_WHILE_ASKED,
-                         "ordered": line.quantity if line else None}
+        held["asked"] = {"pending": ANSWERED_WHILE_ASKED}
     t.conv.state = {**(t.conv.state or {}), STATE_KEY: held}
 
 
@@ -215,8 +213,10 @@ def answer_follow_up(store: Store, conv: ConversationRow, msg: InboundMessage, t
     text_out = _sentence(fact, value, order, item, language)
     citations = [Citation.model_validate(c) for c in value.get("cite", [])]
     intent = TOPIC_INTENTS.get(topic) or str(held.get("intent") or "other")
-    if still_asked and isinstance(asked, dict):
-        text_out += " " + render("ask_quantity_again", language, ordered=asked.get("ordered"))
+    if still_asked:
+        # How many the line holds is the order's to say, read here as the question was.
+        ordered = next((i.quantity for i in order.items if i.asin == asin), None)
+        text_out += " " + render("ask_quantity_again", language, ordered=ordered)
     return FollowUp(text_out, intent, order, citations, still_asked=still_asked)
 
 
