@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -20,11 +21,12 @@ from knowledge.lexical_leg import (
     FIELD_WEIGHT,
     REGISTRY,
     LexicalHit,
+    ScopedRow,
     is_prefix_term,
-    keep_discriminative,
     keep_informative,
-    merge,
+    prefix_counts,
     query_terms,
+    rank_products,
     tagged,
     untagged,
 )
@@ -52,7 +54,17 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab_col USING fts5vocab(chunks_fts, 
 -- changes: name '' holds the registry's version, each collection's name the version it last
 -- matched. A collection behind (another model indexed meanwhile) is compared chunk by chunk.
 CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
+-- What a known product's question is ranked with instead of a query over the whole index
+-- (``lexical_leg.rank_products``), kept on add and remove: how many chunks' fields hold a
+-- word beginning with each prefix term (FTS5's vocabulary counts whole words only), and the
+-- index's size: its tokens, its chunks in all and per language ("chunks:de").
+CREATE TABLE IF NOT EXISTS prefix_counts (prefix TEXT PRIMARY KEY, chunks INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# The totals' row that says the statistics were counted for this file's chunks: a file
+# written before they were kept has its chunks and no such row, and is counted once on open.
+STATISTICS = "statistics"
 _BUMP = ("INSERT INTO versions (name, version) VALUES ('', 1) "
          "ON CONFLICT (name) DO UPDATE SET version = version + 1")
 
@@ -72,10 +84,87 @@ class LexicalIndex:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._sizes: dict[str, int] | None = None
+        self._count_statistics()
 
     def close(self) -> None:
         self._db.close()
+
+    # --- statistics -----------------------------------------------------------------------
+
+    def _count_statistics(self) -> None:
+        """Count the statistics of a file written before they were kept (once)."""
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM totals WHERE name = ?",
+                                (STATISTICS,)).fetchone():
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._db.execute("SELECT 1 FROM totals WHERE name = ?",
+                                        (STATISTICS,)).fetchone():
+                    self._db.execute("DELETE FROM prefix_counts")
+                    self._db.execute("DELETE FROM totals")
+                    rows = self._db.execute(
+                        "SELECT c.language, f.terms, f.context FROM chunks c "
+                        "JOIN chunks_fts f ON f.rowid = c.rowid")
+                    while batch := rows.fetchmany(10_000):
+                        self._update_statistics(batch, 1)
+                    self._db.execute("INSERT INTO totals (name, value) VALUES (?, 1)",
+                                     (STATISTICS,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _update_statistics(self, fields: Iterable[tuple[str, str, str]], sign: int) -> None:
+        """Count chunks (each its language, its tagged field and name tokens) in (1) or out
+        (-1), in the caller's transaction."""
+        fields = list(fields)
+        totals = Counter({"chunks": len(fields)})
+        for language, terms, context in fields:
+            totals[f"chunks:{language}"] += 1
+            totals["tokens"] += len(terms.split()) + len(context.split())
+        self._db.executemany(
+            "INSERT INTO totals (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            [(name, sign * n) for name, n in sorted(totals.items())])
+        counts = prefix_counts(terms for _, terms, _ in fields)
+        self._db.executemany(
+            "INSERT INTO prefix_counts (prefix, chunks) VALUES (?, ?) "
+            "ON CONFLICT (prefix) DO UPDATE SET chunks = chunks + excluded.chunks",
+            [(prefix, sign * n) for prefix, n in sorted(counts.items())])
+        if sign < 0:
+            self._db.execute("DELETE FROM prefix_counts WHERE chunks <= 0")
+
+    def _totals(self) -> tuple[int, int]:
+        """The index's size: chunks and tokens."""
+        totals = dict(self._db.execute(
+            "SELECT name, value FROM totals WHERE name IN ('chunks', 'tokens')").fetchall())
+        return int(totals.get("chunks", 0)), int(totals.get("tokens", 0))
+
+    def _term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """``TermCounts`` from FTS5's vocabulary (whole words) and the prefix counts."""
+        prefix = [t for t in terms if is_prefix_term(t)]
+        whole = [t for t in terms if not is_prefix_term(t)]
+        counts: dict[str, int] = {}
+        if prefix:
+            counts.update(self._db.execute(
+                f"SELECT prefix, chunks FROM prefix_counts WHERE prefix IN "
+                f"({','.join('?' * len(prefix))})", prefix).fetchall())
+        if whole:
+            counts.update(self._db.execute(
+                f"SELECT term, doc FROM chunks_vocab_col WHERE col = 'terms' AND term IN "
+                f"({','.join('?' * len(whole))})", whole).fetchall())
+        return counts
+
+    def _scope_rows(self, asins: Sequence[str]) -> list[ScopedRow]:
+        """Every chunk of the given products, in index order."""
+        rows = self._db.execute(
+            f"SELECT c.chunk_id, c.asin, c.marketplace, f.terms, f.context FROM chunks c "
+            f"JOIN chunks_fts f ON f.rowid = c.rowid WHERE c.asin IN "
+            f"({','.join('?' * len(asins))}) ORDER BY c.rowid", list(asins)).fetchall()
+        return [ScopedRow(chunk_id=r[0], asin=r[1], marketplace=r[2],
+                          terms=tuple(r[3].split()), context=tuple(r[4].split()))
+                for r in rows]
 
     def page_chunk_ids(self, asin: str, marketplace: str) -> set[str]:
         with self._lock:
@@ -185,7 +274,7 @@ class LexicalIndex:
     def add(self, chunks: Sequence[Chunk]) -> None:
         with self._lock:
             self._db.execute("BEGIN")
-            changed = False
+            added: list[tuple[str, str, str]] = []
             try:
                 for c in chunks:
                     cursor = self._db.execute(
@@ -194,15 +283,16 @@ class LexicalIndex:
                         (c.chunk_id, c.asin, c.marketplace, c.language, c.seller_id, c.field,
                          c.text, c.index_text))
                     if cursor.rowcount:
+                        terms = tagged(c.language, c.terms)
+                        context = tagged(c.language, c.context_terms)
                         self._db.execute(
                             "INSERT INTO chunks_fts (rowid, terms, context) VALUES (?, ?, ?)",
-                            (cursor.lastrowid, tagged(c.language, c.terms),
-                             tagged(c.language, c.context_terms)))
-                        changed = True
-                if changed:
+                            (cursor.lastrowid, terms, context))
+                        added.append((c.language, terms, context))
+                if added:
+                    self._update_statistics(added, 1)
                     self._db.execute(_BUMP)
                 self._db.execute("COMMIT")
-                self._sizes = None
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -215,15 +305,17 @@ class LexicalIndex:
                 for start in range(0, len(ids), 500):
                     batch = ids[start:start + 500]
                     marks = ",".join("?" * len(batch))
-                    self._db.execute(
-                        f"DELETE FROM chunks_fts WHERE rowid IN "
-                        f"(SELECT rowid FROM chunks WHERE chunk_id IN ({marks}))", batch)
+                    inner = f"SELECT rowid FROM chunks WHERE chunk_id IN ({marks})"
+                    removed = self._db.execute(
+                        f"SELECT c.language, f.terms, f.context FROM chunks c JOIN chunks_fts f "
+                        f"ON f.rowid = c.rowid WHERE c.chunk_id IN ({marks})", batch).fetchall()
+                    self._update_statistics(removed, -1)
+                    self._db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({inner})", batch)
                     deleted = self._db.execute(
                         f"DELETE FROM chunks WHERE chunk_id IN ({marks})", batch).rowcount
                     if deleted:
                         self._db.execute(_BUMP)
                 self._db.execute("COMMIT")
-                self._sizes = None
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -260,10 +352,9 @@ class LexicalIndex:
         return {r[0]: dict(zip(keys, r[1:], strict=True)) for r in rows}
 
     def _language_sizes(self) -> dict[str, int]:
-        if self._sizes is None:
-            self._sizes = dict(self._db.execute(
-                "SELECT language, count(*) FROM chunks GROUP BY language").fetchall())
-        return self._sizes
+        """Chunks per language, from the statistics (another process may have written)."""
+        return {name.removeprefix("chunks:"): int(value) for name, value in self._db.execute(
+            "SELECT name, value FROM totals WHERE name LIKE 'chunks:%' AND value > 0")}
 
     def _informative(self, terms: dict[str, list[str]]) -> list[str]:
         """Tagged query terms, without the ones too common in their language to tell much."""
@@ -276,24 +367,12 @@ class LexicalIndex:
             unique).fetchall())
         return keep_informative(unique, df, self._language_sizes())
 
-    def _discriminative(self, terms: list[str], asins: Sequence[str]) -> list[str]:
-        """``keep_discriminative`` over the given products' chunks."""
-        # The products have a few dozen chunks: read their terms once and count here, rather
-        # than one FTS5 query per term over the whole index (a prefix term there expands to
-        # every indexed word it begins, in every product).
-        marks = ",".join("?" * len(asins))
-        rows = self._db.execute(
-            f"SELECT f.terms FROM chunks c JOIN chunks_fts f ON f.rowid = c.rowid "
-            f"WHERE c.asin IN ({marks})", list(asins)).fetchall()
-        return keep_discriminative(terms, [frozenset(r[0].split()) for r in rows])
-
-    def _query(self, terms: list[str], k: int, marketplace: str | None,
-               asins: Sequence[str] | None) -> list[tuple[str, float]]:
+    def _query(self, terms: list[str], k: int, marketplace: str | None
+               ) -> list[tuple[str, float]]:
+        """FTS5's ranking of the whole index (of ``marketplace``) for ``terms``."""
         if not terms:
             return []
         match = " OR ".join(_match_term(t) for t in terms)
-        if asins:
-            match = f"terms: ({match})"  # the context column only helps find the product
         sql = (f"SELECT c.chunk_id, bm25(chunks_fts, {FIELD_WEIGHT}, {CONTEXT_WEIGHT}) "
                "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
                "WHERE chunks_fts MATCH ?")
@@ -301,22 +380,9 @@ class LexicalIndex:
         if marketplace:
             sql += " AND c.marketplace = ?"
             params.append(marketplace)
-        if asins:
-            sql += f" AND c.asin IN ({','.join('?' * len(asins))})"
-            params += list(asins)
         sql += " ORDER BY 2 LIMIT ?"
         params.append(k)
         return [(r[0], float(r[1])) for r in self._db.execute(sql, params).fetchall()]
-
-    def _context_terms(self, asins: Sequence[str]) -> set[str]:
-        names: set[str] = set()
-        for asin in asins:
-            row = self._db.execute(
-                "SELECT f.context FROM chunks c JOIN chunks_fts f ON f.rowid = c.rowid "
-                "WHERE c.asin = ? LIMIT 1", (asin,)).fetchone()
-            if row:
-                names.update(row[0].split())
-        return names
 
     def search(
         self, terms: dict[str, list[str]], *, k: int, marketplace: str | None = None,
@@ -328,16 +394,11 @@ class LexicalIndex:
         with self._lock:
             kept = self._informative(terms)
             if not asins:
-                rows = self._query(kept, k, marketplace, asins)
+                rows = self._query(kept, k, marketplace)
             else:
-                # The products are known, so words naming them ("die Lampe") tell little about
-                # which field answers: a ranking without them votes beside the full one.
-                kept = self._discriminative(kept, asins)
-                names = self._context_terms(asins)
-                unnamed = [t for t in kept if t not in names]
-                rows = self._query(kept, k, marketplace, asins)
-                if unnamed and len(unnamed) < len(kept):
-                    # Titles carry facts too ("nicht dimmbar"), so both rankings vote.
-                    rows = merge(self._query(unnamed, k, marketplace, asins), rows, k)
+                chunks, tokens = self._totals()
+                rows = rank_products(kept, self._scope_rows(asins), self._term_counts,
+                                     chunks=chunks, tokens=tokens, marketplace=marketplace,
+                                     k=k)
         # FTS5's bm25() is lower-is-better; negate so every leg ranks higher-is-better.
         return [LexicalHit(chunk_id=r[0], score=-float(r[1])) for r in rows]

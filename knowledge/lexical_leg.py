@@ -9,7 +9,9 @@ ranks the same chunks on either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +27,8 @@ PREFIX_MIN_LEN = 4
 LOCAL_COMMON_SHARE = 0.25
 # The field's own words count fully; the product's name only helps pick the right product.
 FIELD_WEIGHT, CONTEXT_WEIGHT = 1.0, 0.4
+# FTS5's bm25() constants.
+K1, B = 1.2, 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,108 @@ def keep_discriminative(terms: list[str], fields: list[frozenset[str]]) -> list[
     kept = [term for term in terms
             if sum(matches(term, f) for f in fields) <= LOCAL_COMMON_SHARE * len(fields)]
     return kept or terms
+
+
+def prefixes(token: str) -> list[str]:
+    """The prefix terms a tagged token of a field matches (``de_lampen``: ``de_lamp``,
+    ``de_lampe``, ``de_lampen``): every beginning a query's prefix term can be."""
+    language, _, word = token.partition("_")
+    letters = next((i for i, ch in enumerate(word) if not ch.isalpha()), len(word))
+    return [f"{language}_{word[:end]}" for end in range(PREFIX_MIN_LEN, letters + 1)]
+
+
+def prefix_counts(fields: Iterable[str]) -> Counter[str]:
+    """How many of the given fields (each its tagged tokens) hold a token beginning with each
+    prefix term: a prefix term's document frequency, kept with the index as chunks come and go
+    (summing its longer words' counts would count a field holding two of them twice)."""
+    counts: Counter[str] = Counter()
+    for field in fields:
+        counts.update({p for token in set(field.split()) for p in prefixes(token)})
+    return counts
+
+
+def idf(chunks: int, hits: int) -> float:
+    """FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6."""
+    value = math.log((chunks - hits + 0.5) / (hits + 0.5))
+    return value if value > 0 else 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedRow:
+    """A chunk of a known product as the scoped ranking reads it: its field's and its product
+    name's tagged tokens."""
+
+    chunk_id: str
+    asin: str
+    marketplace: str
+    terms: tuple[str, ...]
+    context: tuple[str, ...]
+
+    @property
+    def length(self) -> int:
+        """BM25's document length: the tokens of both columns."""
+        return len(self.terms) + len(self.context)
+
+
+# The chunks of the whole index whose field holds each of the given tagged terms (a prefix
+# term: any word it begins, each chunk once).
+TermCounts = Callable[[Sequence[str]], dict[str, int]]
+
+
+def rank_scoped(terms: Sequence[str], rows: Sequence[ScopedRow], hits: dict[str, int], *,
+                chunks: int, tokens: int, k: int) -> list[tuple[str, float]]:
+    """FTS5's ``bm25()`` (lower is better) of the ``rows`` whose field holds any of ``terms``,
+    as a query restricted to the field column ranks them, computed from statistics alone:
+    ``hits`` (``TermCounts`` of the terms), ``chunks`` and ``tokens`` (the index's size).
+    Ties keep the rows' order (index order), as both legs' queries do."""
+    if not terms or not rows or not chunks:
+        return []
+    average = tokens / chunks
+    weights = [(term, is_prefix_term(term), idf(chunks, hits.get(term, 0))) for term in terms]
+    ranked: list[tuple[float, int, str]] = []
+    for position, row in enumerate(rows):
+        score, matched = 0.0, False
+        for term, prefix, weight in weights:
+            freq = FIELD_WEIGHT * sum(1 for t in row.terms
+                                      if (t.startswith(term) if prefix else t == term))
+            if freq:
+                matched = True
+                score += weight * (freq * (K1 + 1.0)
+                                   / (freq + K1 * (1 - B + B * row.length / average)))
+        if matched:
+            ranked.append((-score, position, row.chunk_id))
+    ranked.sort()
+    return [(chunk_id, score) for score, _, chunk_id in ranked[:k]]
+
+
+def rank_products(terms: list[str], rows: Sequence[ScopedRow], counts: TermCounts, *,
+                  chunks: int, tokens: int, marketplace: str | None, k: int
+                  ) -> list[tuple[str, float]]:
+    """The best chunks of known products (``rows``: all their chunks, in index order) for a
+    question's informative ``terms``, lower is better. Only the products' rows and the
+    counts of the question's terms are read: a known product's question costs the same in a
+    catalog of any size. The rank is what a query of the field column over the whole index,
+    kept to the products, gives."""
+    terms = keep_discriminative(terms, [frozenset(r.terms) for r in rows])
+    # The products are known, so words naming them ("die Lampe") tell little about which
+    # field answers: a ranking without them votes beside the full one.
+    names: set[str] = set()
+    seen: set[str] = set()
+    for row in rows:
+        if row.asin not in seen:
+            seen.add(row.asin)
+            names.update(row.context)
+    unnamed = [t for t in terms if t not in names]
+    scope = [r for r in rows if marketplace is None or r.marketplace == marketplace]
+    if not terms or not scope:
+        return []
+    hits = counts(terms)
+    ranked = rank_scoped(terms, scope, hits, chunks=chunks, tokens=tokens, k=k)
+    if unnamed and len(unnamed) < len(terms):
+        # Titles carry facts too ("nicht dimmbar"), so both rankings vote.
+        ranked = merge(rank_scoped(unnamed, scope, hits, chunks=chunks, tokens=tokens, k=k),
+                       ranked, k)
+    return ranked
 
 
 def merge(first: list[tuple[str, float]], second: list[tuple[str, float]],

@@ -21,7 +21,6 @@ much as a model number; the rank here is FTS5's own BM25, computed in SQL from t
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,13 +35,17 @@ from knowledge.chunks import Chunk
 from knowledge.lexical_leg import (
     CONTEXT_WEIGHT,
     FIELD_WEIGHT,
+    K1,
     REGISTRY,
+    B,
     LexicalHit,
+    ScopedRow,
+    idf,
     is_prefix_term,
-    keep_discriminative,
     keep_informative,
-    merge,
+    prefix_counts,
     query_terms,
+    rank_products,
     tagged,
     untagged,
 )
@@ -54,8 +57,6 @@ OTHER_CONFIGURATION = "simple"
 _COLUMNS = [f"document_{c}" for c in (*CONFIGURATIONS.values(), OTHER_CONFIGURATION)]
 # A chunk has exactly one of the columns: its document, whatever its language.
 _DOCUMENT = f"coalesce({', '.join(_COLUMNS)})"
-# FTS5's bm25() constants.
-_K1, _B = 1.2, 0.75
 # A tsvector keeps positions up to 16383 and 256 per lexeme; chunks are far shorter.
 _MAX_POSITION = 16383
 # Writers of every host take this lock (pg_advisory_xact_lock) before changing the leg:
@@ -88,6 +89,11 @@ CREATE INDEX IF NOT EXISTS lexical_chunks_marketplace_language
 -- byte by byte, so a prefix is a range of the primary key.
 CREATE TABLE IF NOT EXISTS lexical_terms (
     term text COLLATE "C" PRIMARY KEY, chunks integer NOT NULL);
+-- How many chunks hold a word beginning with each prefix term in their field: with the terms'
+-- counts, what a known product's question is ranked with (``lexical_leg.rank_products``)
+-- instead of a search of every chunk.
+CREATE TABLE IF NOT EXISTS lexical_prefixes (
+    prefix text COLLATE "C" PRIMARY KEY, chunks integer NOT NULL);
 -- The registry's version ('') and the version each vector collection last matched.
 CREATE TABLE IF NOT EXISTS lexical_versions (name text PRIMARY KEY, version bigint NOT NULL);
 """
@@ -131,9 +137,8 @@ def document(terms: str, context: str) -> str:
     return " ".join(f"{_lexeme(t)}:{','.join(p)}" for t, p in positions.items())
 
 
-def _operand(term: str, field_only: bool) -> str:
-    suffix = ("*" if is_prefix_term(term) else "") + ("A" if field_only else "")
-    return f"{_lexeme(term)}:{suffix}" if suffix else _lexeme(term)
+def _operand(term: str) -> str:
+    return f"{_lexeme(term)}:*" if is_prefix_term(term) else _lexeme(term)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +171,11 @@ class PostgresLexicalIndex:
         self._stats_lock = threading.Lock()
         # Under the write lock: two hosts starting at once would race on CREATE IF NOT EXISTS.
         with self._transaction(write=True) as cursor:
+            cursor.execute("SELECT to_regclass('lexical_prefixes') IS NULL")
+            counting = bool(cursor.fetchone()[0])
             cursor.execute(_SCHEMA)
+            if counting:  # the first start since prefixes were counted: count them once
+                self._count_prefixes(cursor)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -257,8 +266,22 @@ class PostgresLexicalIndex:
     def count(self) -> int:
         return int(self._rows("SELECT count(*) FROM lexical_chunks")[0][0])
 
+    def _count_prefixes(self, cursor: Any) -> None:
+        """Count the prefix terms of every registered chunk (under the write lock)."""
+        last = 0
+        while True:
+            cursor.execute("SELECT id, terms FROM lexical_chunks WHERE id > %s ORDER BY id "
+                           "LIMIT 10000", (last,))
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            self._count(cursor, "lexical_prefixes", "prefix",
+                        prefix_counts(r[1] for r in rows), 1)
+
     def add(self, chunks: Sequence[Chunk]) -> None:
         added: Counter[str] = Counter()
+        fields: list[str] = []
         with self._transaction(write=True) as cursor:
             changed = False
             for c in chunks:
@@ -272,8 +295,10 @@ class PostgresLexicalIndex:
                      len(terms.split()) + len(context.split()), document(terms, context)))
                 if cursor.fetchone() is not None:
                     added.update(set(terms.split()))
+                    fields.append(terms)
                     changed = True
-            self._count_terms(cursor, added, 1)
+            self._count(cursor, "lexical_terms", "term", added, 1)
+            self._count(cursor, "lexical_prefixes", "prefix", prefix_counts(fields), 1)
             if changed:
                 cursor.execute(_BUMP)
 
@@ -288,23 +313,26 @@ class PostgresLexicalIndex:
             deleted = cursor.fetchall()
             for (terms,) in deleted:
                 removed.update(set(terms.split()))
-            self._count_terms(cursor, removed, -1)
+            self._count(cursor, "lexical_terms", "term", removed, -1)
+            self._count(cursor, "lexical_prefixes", "prefix",
+                        prefix_counts(terms for (terms,) in deleted), -1)
             if deleted:
                 cursor.execute(_BUMP)
 
     @staticmethod
-    def _count_terms(cursor: Any, counts: Counter[str], sign: int) -> None:
+    def _count(cursor: Any, table: str, key: str, counts: Counter[str], sign: int) -> None:
+        """Add (1) or take (-1) ``counts`` to the chunk counts of ``table``."""
         if not counts:
             return
-        terms = sorted(counts)
+        keys = sorted(counts)
         cursor.execute(
-            "INSERT INTO lexical_terms (term, chunks) "
+            f"INSERT INTO {table} ({key}, chunks) "
             "SELECT * FROM unnest(%s::text[], %s::integer[]) ORDER BY 1 "
-            "ON CONFLICT (term) DO UPDATE SET chunks = lexical_terms.chunks + excluded.chunks",
-            (terms, [sign * counts[t] for t in terms]))
+            f"ON CONFLICT ({key}) DO UPDATE SET chunks = {table}.chunks + excluded.chunks",
+            (keys, [sign * counts[k] for k in keys]))
         if sign < 0:
-            cursor.execute("DELETE FROM lexical_terms WHERE term = ANY(%s) AND chunks <= 0",
-                           (terms,))
+            cursor.execute(f"DELETE FROM {table} WHERE {key} = ANY(%s) AND chunks <= 0",
+                           (keys,))
 
     def scope_chunk_ids(self, marketplace: str | None, asins: Sequence[str]) -> list[str]:
         """Ids of the chunks of the given products (in ``marketplace``, when given)."""
@@ -382,34 +410,39 @@ class PostgresLexicalIndex:
             "SELECT term, chunks FROM lexical_terms WHERE term = ANY(%s)", (unique,), cursor)}
         return keep_informative(unique, df, self._read_stats(cursor).sizes)
 
-    def _discriminative(self, cursor: Any, terms: list[str], asins: Sequence[str]
-                        ) -> list[str]:
-        """``keep_discriminative`` over the given products' chunks."""
-        rows = self._rows("SELECT terms FROM lexical_chunks WHERE asin = ANY(%s)",
-                          (list(asins),), cursor)
-        return keep_discriminative(terms, [frozenset(r[0].split()) for r in rows])
+    def _term_counts(self, cursor: Any, terms: Sequence[str]) -> dict[str, int]:
+        """``TermCounts`` from the terms' and the prefixes' counts."""
+        prefix = [t for t in terms if is_prefix_term(t)]
+        whole = [t for t in terms if not is_prefix_term(t)]
+        counts = {r[0]: int(r[1]) for r in self._rows(
+            "SELECT prefix, chunks FROM lexical_prefixes WHERE prefix = ANY(%s)",
+            (prefix,), cursor)} if prefix else {}
+        if whole:
+            counts.update({r[0]: int(r[1]) for r in self._rows(
+                "SELECT term, chunks FROM lexical_terms WHERE term = ANY(%s)", (whole,),
+                cursor)})
+        return counts
 
-    def _context_terms(self, cursor: Any, asins: Sequence[str]) -> set[str]:
-        names: set[str] = set()
-        for (context,) in self._rows(
-                "SELECT DISTINCT ON (asin) context FROM lexical_chunks WHERE asin = ANY(%s) "
-                "ORDER BY asin, id", (list(asins),), cursor):
-            names.update(context.split())
-        return names
+    def _scope_rows(self, cursor: Any, asins: Sequence[str]) -> list[ScopedRow]:
+        """Every chunk of the given products, in index order."""
+        return [ScopedRow(chunk_id=r[0], asin=r[1], marketplace=r[2], terms=tuple(r[3].split()),
+                          context=tuple(r[4].split()))
+                for r in self._rows("SELECT chunk_id, asin, marketplace, terms, context "
+                                    "FROM lexical_chunks WHERE asin = ANY(%s) ORDER BY id",
+                                    (list(asins),), cursor)]
 
     # --- ranking --------------------------------------------------------------------------
 
-    def _query(self, cursor: Any, terms: list[str], k: int, marketplace: str | None,
-               asins: Sequence[str] | None) -> list[tuple[str, float]]:
-        """FTS5's ``bm25()`` (lower is better) of the chunks holding any of ``terms``: over
-        the field's words only when the products are known (the name only helps find them)."""
+    def _query(self, cursor: Any, terms: list[str], k: int, marketplace: str | None
+               ) -> list[tuple[str, float]]:
+        """FTS5's ``bm25()`` (lower is better) of the chunks (of ``marketplace``) holding any
+        of ``terms``, over the field's words and the product's name."""
         if not terms:
             return []
-        field_only = bool(asins)
         by_column: dict[str, list[str]] = {}
         for term in terms:
             by_column.setdefault(column(term.split("_", 1)[0]), []).append(term)
-        queries = {c: " | ".join(_operand(t, field_only) for t in ts)
+        queries = {c: " | ".join(_operand(t) for t in ts)
                    for c, ts in by_column.items()}
         match = " OR ".join(f"{c} @@ %s::tsquery" for c in queries)
         stats = self._read_stats(cursor)
@@ -423,10 +456,10 @@ class PostgresLexicalIndex:
         # table; the GIN indexes find them in a fraction of the time.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"SELECT {hits_sql} FROM lexical_chunks WHERE {match}",
-                       [_operand(t, field_only) for t in terms] + list(queries.values()))
+                       [_operand(t) for t in terms] + list(queries.values()))
         hits = cursor.fetchone()
         cursor.execute("SET LOCAL enable_seqscan = on")
-        idf = [_idf(stats.chunks, int(n)) for n in hits]
+        weights = [idf(stats.chunks, int(n)) for n in hits]
         sql = (
             "WITH p AS (SELECT * FROM unnest(%s::text[], %s::boolean[], %s::float8[]) "
             "AS t(lexeme, prefix, idf)) "
@@ -440,18 +473,15 @@ class PostgresLexicalIndex:
             "AS u(lexeme, positions, weights) CROSS JOIN unnest(u.weights) AS w(weight) "
             "WHERE u.lexeme = ANY(%s) OR u.lexeme ^@ ANY(%s)) AS u "
             "JOIN p ON (u.lexeme = p.lexeme OR (p.prefix AND starts_with(u.lexeme, p.lexeme))) "
-            "AND (u.weight = 'A' OR NOT %s) GROUP BY p.lexeme, p.idf) m), 0) AS rank "
+            "GROUP BY p.lexeme, p.idf) m), 0) AS rank "
             f"FROM lexical_chunks c WHERE ({match.replace('document_', 'c.document_')})")
         params: list[object] = [
-            terms, [is_prefix_term(t) for t in terms], idf, _K1 + 1.0, _K1, _B, _B,
+            terms, [is_prefix_term(t) for t in terms], weights, K1 + 1.0, K1, B, B,
             stats.tokens / stats.chunks, FIELD_WEIGHT, CONTEXT_WEIGHT, terms,
-            [t for t in terms if is_prefix_term(t)], field_only, *queries.values()]
+            [t for t in terms if is_prefix_term(t)], *queries.values()]
         if marketplace:
             sql += " AND c.marketplace = %s"
             params.append(marketplace)
-        if asins:
-            sql += " AND c.asin = ANY(%s)"
-            params.append(list(asins))
         sql += " ORDER BY rank, c.id LIMIT %s"
         params.append(k)
         cursor.execute(sql, params)
@@ -468,21 +498,12 @@ class PostgresLexicalIndex:
         with self._transaction() as cursor:
             kept = self._informative(terms, cursor)
             if not asins:
-                rows = self._query(cursor, kept, k, marketplace, asins)
+                rows = self._query(cursor, kept, k, marketplace)
             else:
-                # The products are known, so words naming them ("die Lampe") tell little
-                # about which field answers: a ranking without them votes beside the full one.
-                kept = self._discriminative(cursor, kept, asins)
-                names = self._context_terms(cursor, asins)
-                unnamed = [t for t in kept if t not in names]
-                rows = self._query(cursor, kept, k, marketplace, asins)
-                if unnamed and len(unnamed) < len(kept):
-                    # Titles carry facts too ("nicht dimmbar"), so both rankings vote.
-                    rows = merge(self._query(cursor, unnamed, k, marketplace, asins), rows, k)
+                stats = self._read_stats(cursor)
+                rows = rank_products(
+                    kept, self._scope_rows(cursor, asins),
+                    lambda ts: self._term_counts(cursor, ts), chunks=stats.chunks,
+                    tokens=stats.tokens, marketplace=marketplace, k=k)
         return [LexicalHit(chunk_id=r[0], score=-float(r[1])) for r in rows]
 
-
-def _idf(chunks: int, hits: int) -> float:
-    """FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6."""
-    value = math.log((chunks - hits + 0.5) / (hits + 0.5))
-    return value if value > 0 else 1e-6
