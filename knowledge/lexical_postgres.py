@@ -94,6 +94,11 @@ CREATE TABLE IF NOT EXISTS lexical_terms (
 -- instead of a search of every chunk.
 CREATE TABLE IF NOT EXISTS lexical_prefixes (
     prefix text COLLATE "C" PRIMARY KEY, chunks integer NOT NULL);
+-- The chunks and their tokens per marketplace and language: BM25's sizes and the common-term
+-- rule's, read after each change without counting every chunk.
+CREATE TABLE IF NOT EXISTS lexical_sizes (
+    marketplace text NOT NULL, language text NOT NULL, chunks bigint NOT NULL,
+    tokens bigint NOT NULL, PRIMARY KEY (marketplace, language));
 -- The registry's version ('') and the version each vector collection last matched.
 CREATE TABLE IF NOT EXISTS lexical_versions (name text PRIMARY KEY, version bigint NOT NULL);
 """
@@ -171,11 +176,17 @@ class PostgresLexicalIndex:
         self._stats_lock = threading.Lock()
         # Under the write lock: two hosts starting at once would race on CREATE IF NOT EXISTS.
         with self._transaction(write=True) as cursor:
-            cursor.execute("SELECT to_regclass('lexical_prefixes') IS NULL")
-            counting = bool(cursor.fetchone()[0])
+            # Tables a database written before they were kept lacks: counted once, here.
+            cursor.execute("SELECT to_regclass('lexical_prefixes') IS NULL, "
+                           "to_regclass('lexical_sizes') IS NULL")
+            prefixes_missing, sizes_missing = cursor.fetchone()
             cursor.execute(_SCHEMA)
-            if counting:  # the first start since prefixes were counted: count them once
+            if prefixes_missing:
                 self._count_prefixes(cursor)
+            if sizes_missing:
+                cursor.execute("INSERT INTO lexical_sizes SELECT marketplace, language, "
+                               "count(*), sum(length) FROM lexical_chunks "
+                               "GROUP BY marketplace, language")
 
     def close(self) -> None:
         self._engine.dispose()
@@ -282,6 +293,7 @@ class PostgresLexicalIndex:
     def add(self, chunks: Sequence[Chunk]) -> None:
         added: Counter[str] = Counter()
         fields: list[str] = []
+        sizes: Counter[tuple[str, str, str]] = Counter()
         with self._transaction(write=True) as cursor:
             changed = False
             for c in chunks:
@@ -296,9 +308,13 @@ class PostgresLexicalIndex:
                 if cursor.fetchone() is not None:
                     added.update(set(terms.split()))
                     fields.append(terms)
+                    sizes[(c.marketplace, c.language, "chunks")] += 1
+                    sizes[(c.marketplace, c.language, "tokens")] += (
+                        len(terms.split()) + len(context.split()))
                     changed = True
             self._count(cursor, "lexical_terms", "term", added, 1)
             self._count(cursor, "lexical_prefixes", "prefix", prefix_counts(fields), 1)
+            self._count_sizes(cursor, sizes, 1)
             if changed:
                 cursor.execute(_BUMP)
 
@@ -307,15 +323,19 @@ class PostgresLexicalIndex:
         if not ids:
             return
         with self._transaction(write=True) as cursor:
-            cursor.execute("DELETE FROM lexical_chunks WHERE chunk_id = ANY(%s) RETURNING terms",
-                           (ids,))
+            cursor.execute("DELETE FROM lexical_chunks WHERE chunk_id = ANY(%s) "
+                           "RETURNING terms, marketplace, language, length", (ids,))
             removed: Counter[str] = Counter()
+            sizes: Counter[tuple[str, str, str]] = Counter()
             deleted = cursor.fetchall()
-            for (terms,) in deleted:
+            for terms, marketplace, language, length in deleted:
                 removed.update(set(terms.split()))
+                sizes[(marketplace, language, "chunks")] += 1
+                sizes[(marketplace, language, "tokens")] += length
             self._count(cursor, "lexical_terms", "term", removed, -1)
             self._count(cursor, "lexical_prefixes", "prefix",
-                        prefix_counts(terms for (terms,) in deleted), -1)
+                        prefix_counts(terms for terms, *_ in deleted), -1)
+            self._count_sizes(cursor, sizes, -1)
             if deleted:
                 cursor.execute(_BUMP)
 
@@ -333,6 +353,23 @@ class PostgresLexicalIndex:
         if sign < 0:
             cursor.execute(f"DELETE FROM {table} WHERE {key} = ANY(%s) AND chunks <= 0",
                            (keys,))
+
+    @staticmethod
+    def _count_sizes(cursor: Any, sizes: Counter[tuple[str, str, str]], sign: int) -> None:
+        """Add (1) or take (-1) chunks and tokens per marketplace and language."""
+        pairs = sorted({(m, lang) for m, lang, _ in sizes})
+        if not pairs:
+            return
+        cursor.execute(
+            "INSERT INTO lexical_sizes SELECT * FROM unnest(%s::text[], %s::text[], "
+            "%s::bigint[], %s::bigint[]) ORDER BY 1, 2 ON CONFLICT (marketplace, language) DO "
+            "UPDATE SET chunks = lexical_sizes.chunks + excluded.chunks, "
+            "tokens = lexical_sizes.tokens + excluded.tokens",
+            ([m for m, _ in pairs], [lang for _, lang in pairs],
+             [sign * sizes[(m, lang, "chunks")] for m, lang in pairs],
+             [sign * sizes[(m, lang, "tokens")] for m, lang in pairs]))
+        if sign < 0:
+            cursor.execute("DELETE FROM lexical_sizes WHERE chunks <= 0")
 
     def scope_chunk_ids(self, marketplace: str | None, asins: Sequence[str]) -> list[str]:
         """Ids of the chunks of the given products (in ``marketplace``, when given)."""
@@ -367,8 +404,8 @@ class PostgresLexicalIndex:
         with self._stats_lock:
             if self._stats is not None and self._stats.version == version:
                 return self._stats
-        groups = self._rows("SELECT marketplace, language, count(*), sum(length) "
-                            "FROM lexical_chunks GROUP BY marketplace, language", (), cursor)
+        groups = self._rows("SELECT marketplace, language, chunks, tokens FROM lexical_sizes",
+                            (), cursor)
         sizes: Counter[str] = Counter()
         languages: dict[str, set[str]] = {}
         for marketplace, language, chunks, _ in groups:

@@ -106,8 +106,9 @@ def test_term_counts_follow_added_and_removed_chunks(
         leg.remove(sorted(leg.chunk_ids()))
     assert postgres.count() == 0 and postgres.document_frequencies("de", stems) == dict.fromkeys(
         stems, 0)
-    # No count is left behind for a term no chunk holds any more.
-    assert postgres._rows("SELECT count(*) FROM lexical_terms") == [(0,)]
+    # No count is left behind for a term, prefix or language no chunk holds any more.
+    for table in ("lexical_terms", "lexical_prefixes", "lexical_sizes"):
+        assert postgres._rows(f"SELECT count(*) FROM {table}") == [(0,)], table
 
 
 def test_hosts_starting_at_once_make_the_tables_once(postgres_url: str) -> None:

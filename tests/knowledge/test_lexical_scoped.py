@@ -189,13 +189,19 @@ def test_postgresql_keeps_the_same_statistics(lite: LexicalIndex, postgres_url: 
                                   ).fetchall()
         counted = "SELECT prefix, chunks FROM lexical_prefixes ORDER BY 1"
         assert postgres._rows(counted) == expected
+        sized = "SELECT * FROM lexical_sizes ORDER BY 1, 2"
+        sizes = postgres._rows(sized)
+        assert sizes == postgres._rows("SELECT marketplace, language, count(*), sum(length) "
+                                       "FROM lexical_chunks GROUP BY 1, 2 ORDER BY 1, 2")
         with postgres._transaction() as cursor:
             cursor.execute("DROP TABLE lexical_prefixes")
+            cursor.execute("DROP TABLE lexical_sizes")
     finally:
         postgres.close()
     reopened = PostgresLexicalIndex(postgres_url)
     try:
         assert reopened._rows(counted) == expected
+        assert reopened._rows(sized) == sizes
         for terms, marketplace, asins in _searches(reopened, chunks):
             found = reopened.search(terms, k=20, marketplace=marketplace, asins=asins)
             assert found == lite.search(terms, k=20, marketplace=marketplace, asins=asins)
