@@ -44,20 +44,23 @@ CREATE INDEX IF NOT EXISTS chunks_language ON chunks (language);
 -- by index seeks rather than by reading every chunk: that matters at 100k chunks.
 CREATE INDEX IF NOT EXISTS chunks_asin ON chunks (asin);
 CREATE INDEX IF NOT EXISTS chunks_marketplace_language ON chunks (marketplace, language);
--- Terms are stored as language_term ("de_lamp"): the vocabulary then counts, per language,
--- how many chunks hold a term, so "die" or "el" can be told apart from a rare word.
+-- Terms are stored as language_term ("de_lamp"): the term counts below then count, per
+-- language, how many chunks hold a term, so "die" or "el" can be told apart from a rare word.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     terms, context, prefix='4 5', tokenize="unicode61 tokenchars '_'");
--- Per column: a word in many product titles (context) is not a common word of the field text.
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab_col USING fts5vocab(chunks_fts, 'col');
 -- The registry is shared by every model's vector collection (one per model), so it counts its
 -- changes: name '' holds the registry's version, each collection's name the version it last
 -- matched. A collection behind (another model indexed meanwhile) is compared chunk by chunk.
 CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
--- What a known product's question is ranked with instead of a query over the whole index
--- (``lexical_leg.rank_products``), kept on add and remove: how many chunks' fields hold a
--- word beginning with each prefix term (FTS5's vocabulary counts whole words only), and the
--- index's size: its tokens, its chunks in all and per language ("chunks:de").
+-- The statistics a question's terms are weighed with, kept on add and remove (FTS5's
+-- vocabulary table, fts5vocab, counts a term by reading its whole list of chunks on each
+-- question, which grows with the catalog): how many chunks' fields (not the product's name: a
+-- word in many product titles is not a common word of the field text) hold each term, and a
+-- word beginning with each prefix term; and the index's size: its tokens, its chunks in all
+-- and per language ("chunks:de"). A known product's question is ranked with them
+-- (``lexical_leg.rank_products``) instead of a query over the whole index.
+CREATE TABLE IF NOT EXISTS term_counts (term TEXT PRIMARY KEY, chunks INTEGER NOT NULL)
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS prefix_counts (prefix TEXT PRIMARY KEY, chunks INTEGER NOT NULL)
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -101,6 +104,7 @@ class LexicalIndex:
             try:
                 if not self._db.execute("SELECT 1 FROM totals WHERE name = ?",
                                         (STATISTICS,)).fetchone():
+                    self._db.execute("DELETE FROM term_counts")
                     self._db.execute("DELETE FROM prefix_counts")
                     self._db.execute("DELETE FROM totals")
                     rows = self._db.execute(
@@ -127,13 +131,18 @@ class LexicalIndex:
             "INSERT INTO totals (name, value) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
             [(name, sign * n) for name, n in sorted(totals.items())])
-        counts = prefix_counts(terms for _, terms, _ in fields)
-        self._db.executemany(
-            "INSERT INTO prefix_counts (prefix, chunks) VALUES (?, ?) "
-            "ON CONFLICT (prefix) DO UPDATE SET chunks = chunks + excluded.chunks",
-            [(prefix, sign * n) for prefix, n in sorted(counts.items())])
-        if sign < 0:
-            self._db.execute("DELETE FROM prefix_counts WHERE chunks <= 0")
+        words: Counter[str] = Counter()
+        for _, terms, _ in fields:
+            words.update(set(terms.split()))
+        for table, key, counts in (("term_counts", "term", words),
+                                   ("prefix_counts", "prefix",
+                                    prefix_counts(terms for _, terms, _ in fields))):
+            self._db.executemany(
+                f"INSERT INTO {table} ({key}, chunks) VALUES (?, ?) "
+                f"ON CONFLICT ({key}) DO UPDATE SET chunks = chunks + excluded.chunks",
+                [(k, sign * n) for k, n in sorted(counts.items())])
+            if sign < 0:
+                self._db.execute(f"DELETE FROM {table} WHERE chunks <= 0")
 
     def _totals(self) -> tuple[int, int]:
         """The index's size: chunks and tokens."""
@@ -142,19 +151,19 @@ class LexicalIndex:
         return int(totals.get("chunks", 0)), int(totals.get("tokens", 0))
 
     def _term_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """``TermCounts`` from FTS5's vocabulary (whole words) and the prefix counts."""
+        """``TermCounts`` from the terms' and the prefixes' counts."""
         prefix = [t for t in terms if is_prefix_term(t)]
-        whole = [t for t in terms if not is_prefix_term(t)]
-        counts: dict[str, int] = {}
-        if prefix:
-            counts.update(self._db.execute(
-                f"SELECT prefix, chunks FROM prefix_counts WHERE prefix IN "
-                f"({','.join('?' * len(prefix))})", prefix).fetchall())
-        if whole:
-            counts.update(self._db.execute(
-                f"SELECT term, doc FROM chunks_vocab_col WHERE col = 'terms' AND term IN "
-                f"({','.join('?' * len(whole))})", whole).fetchall())
+        counts = self._counts("prefix_counts", "prefix", prefix)
+        counts.update(self._counts("term_counts", "term",
+                                   [t for t in terms if not is_prefix_term(t)]))
         return counts
+
+    def _counts(self, table: str, key: str, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        return dict(self._db.execute(
+            f"SELECT {key}, chunks FROM {table} WHERE {key} IN ({','.join('?' * len(keys))})",
+            list(keys)).fetchall())
 
     def _scope_rows(self, asins: Sequence[str]) -> list[ScopedRow]:
         """Every chunk of the given products, in index order."""
@@ -208,8 +217,8 @@ class LexicalIndex:
             for term in dict.fromkeys(terms):
                 tagged_term = f"{language}_{term}"
                 row = self._db.execute(
-                    "SELECT max(doc) FROM chunks_vocab_col WHERE col = 'terms' AND "
-                    "term >= ? AND term < ?", (tagged_term, tagged_term + "\uffff")).fetchone()
+                    "SELECT max(chunks) FROM term_counts WHERE term >= ? AND term < ?",
+                    (tagged_term, tagged_term + "\uffff")).fetchone()
                 counts[term] = int(row[0] or 0) if row else 0
         return counts
 
@@ -361,11 +370,8 @@ class LexicalIndex:
         unique = query_terms(terms)
         if not unique:
             return []
-        marks = ",".join("?" * len(unique))
-        df = dict(self._db.execute(
-            f"SELECT term, doc FROM chunks_vocab_col WHERE col = 'terms' AND term IN ({marks})",
-            unique).fetchall())
-        return keep_informative(unique, df, self._language_sizes())
+        return keep_informative(unique, self._counts("term_counts", "term", unique),
+                                self._language_sizes())
 
     def _query(self, terms: list[str], k: int, marketplace: str | None
                ) -> list[tuple[str, float]]:

@@ -141,6 +141,10 @@ def test_statistics_follow_added_and_removed_chunks(lite: LexicalIndex, tmp_path
             expected = db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
                                   (f'terms: "{prefix}"*',)).fetchone()[0]
             assert lite._term_counts([prefix]).get(prefix, 0) == expected, prefix
+        db.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, chunks_fts, 'col')")
+        vocabulary = dict(db.execute(
+            "SELECT term, doc FROM temp.vocab WHERE col = 'terms'").fetchall())
+        assert lite._counts("term_counts", "term", sorted(vocabulary)) == vocabulary
         fields = db.execute("SELECT terms, context FROM chunks_fts").fetchall()
     tokens = sum(len(terms.split()) + len(context.split()) for terms, context in fields)
     rows = len(fields)
@@ -152,6 +156,7 @@ def test_statistics_follow_added_and_removed_chunks(lite: LexicalIndex, tmp_path
     assert lite._totals() == (0, 0)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM prefix_counts").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM term_counts").fetchone() == (0,)
 
 
 def test_an_index_written_before_the_statistics_counts_them_once(
@@ -159,15 +164,18 @@ def test_an_index_written_before_the_statistics_counts_them_once(
     path = tmp_path / "lexical.sqlite3"
     with sqlite3.connect(path) as db:
         kept = db.execute("SELECT prefix, chunks FROM prefix_counts ORDER BY 1").fetchall()
+        words = db.execute("SELECT term, chunks FROM term_counts ORDER BY 1").fetchall()
         totals = db.execute("SELECT * FROM totals ORDER BY 1").fetchall()
-        db.execute("DROP TABLE prefix_counts")
-        db.execute("DROP TABLE totals")
+        for table in ("term_counts", "prefix_counts", "totals"):
+            db.execute(f"DROP TABLE {table}")
     lite.close()
     reopened = LexicalIndex(path)
     try:
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT prefix, chunks FROM prefix_counts ORDER BY 1"
                               ).fetchall() == kept
+            assert db.execute("SELECT term, chunks FROM term_counts ORDER BY 1"
+                              ).fetchall() == words
             assert db.execute("SELECT * FROM totals ORDER BY 1").fetchall() == totals
         terms, marketplace, asins = next(_searches(reopened, chunks))
         assert reopened.search(terms, k=5, marketplace=marketplace, asins=asins)
