@@ -38,6 +38,8 @@ from rich.table import Table
 from benchmarks.derived import NOISE, REAL_CHUNKS
 from benchmarks.generate import DEFAULT_SEED
 from benchmarks.page import CHANNELS_FIGURES, turn_target_row
+from benchmarks.scale_report import FIGURES as SCALES_FIGURES
+from benchmarks.scale_report import target_rows as scale_target_rows
 from benchmarks.workers import INGEST_CHUNKS, ROOT, model_name
 
 DEFAULT_SCALES = (1_000, 10_000, 100_000)
@@ -229,6 +231,7 @@ def report(options: Options, info: dict[str, str], started: datetime, load: tupl
             f"{', '.join(f'{s:,}' for s in options.scales)}) | | | <= 3x floor | n/a |")
         add(f"| c. peak RSS at {TARGET_SCALE:,} chunks | not measured | | | < 2,048 MiB | n/a |")
     add(turn_row(options.cache_dir))
+    lines.extend(scale_rows(options.cache_dir))
     add("")
 
     # --- a ---
@@ -358,6 +361,15 @@ def turn_row(cache_dir: Path) -> str:
         row = turn_target_row(json.loads(figures_path.read_text("utf-8")), str(TARGET_SCALE))
     return row or (f"| d. turn p95 at {TARGET_SCALE:,} chunks, slowest channel (section d) | "
                    "not measured | | | <= 3x floor | n/a |")
+
+
+def scale_rows(cache_dir: Path) -> list[str]:
+    """Section h's targets, from the last ``benchmarks.scales`` run (which puts them back
+    here when it measures again); none before its first run."""
+    figures_path = cache_dir / SCALES_FIGURES
+    if not figures_path.exists():
+        return []
+    return [row for _, row in scale_target_rows(json.loads(figures_path.read_text("utf-8")))]
 
 
 def parse(argv: list[str] | None) -> Options:
