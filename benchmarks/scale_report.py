@@ -58,6 +58,8 @@ def _rows(figures: dict[str, Any]) -> list[str]:
     if target is None:
         return [f"{TURN_ROW}{TARGET_SCALE:,} chunks ({when}) | not measured | | | "
                 f"<= {TURN_FACTOR_TARGET}x floor | n/a |",
+                f"{GROWTH_ROW}{TARGET_SCALE:,} against {BASE_SCALE:,} chunks | not measured "
+                f"| | | <= {1 + TURN_GROWTH_TARGET:.2f}x | n/a |",
                 f"{MEMORY_ROW}{TARGET_SCALE:,} chunks | not measured | | | "
                 f"< {MEMORY_TARGET_MB:,.0f} MiB | n/a |"]
     turn = target["worker"]["turn"]

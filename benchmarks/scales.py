@@ -27,11 +27,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.derived import REAL_CHUNKS
 from benchmarks.generate import DEFAULT_SEED
 from benchmarks.page import write_section, write_target_row
 from benchmarks.run import load_average
 from benchmarks.scale_report import FIGURES, MARKER, section, target_rows
-from benchmarks.workers import PAGES_PER_BATCH, ROOT, model_name
+from benchmarks.workers import PAGES_PER_BATCH, ROOT, model_name, read_manifest
 from tests.scale.serving import child_pids
 from tests.support.net import answers, free_port
 
@@ -96,13 +97,29 @@ def chroma_server(path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         log.close()
 
 
+def cached_build(data_dir: Path, scale: int, seed: int) -> dict[str, Any] | None:
+    """The figures of the build that made ``data_dir``, from its manifest, when it was made
+    for this scale and seed with the default real slice; None otherwise. ``--cached`` trusts
+    them instead of checking the cache page by page (minutes at a million chunks)."""
+    manifest = read_manifest(data_dir)
+    if (manifest is None or manifest.get("scale") != scale or manifest.get("seed") != seed
+            or manifest.get("real_chunks") != min(scale, REAL_CHUNKS)):
+        return None
+    return {"pages": manifest["pages"], "chunks": manifest["chunks"], "reused": True,
+            "checked": False, "build_seconds": manifest.get("build_seconds"),
+            "build_peak_rss_mb": manifest.get("peak_rss_mb"),
+            "real_slice_seconds": manifest.get("real_slice_seconds")}
+
+
 def measure_scale(scale: int, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     data_dir = args.cache_dir / f"{scale}-{args.seed}"
     load = load_average()
-    built = scratch / f"build-{scale}.json"
-    _run("benchmarks.workers", "build", "--scale", str(scale), "--seed", str(args.seed),
-         "--data-dir", str(data_dir), "--result", str(built))
-    build: dict[str, Any] = json.loads(built.read_text("utf-8"))
+    build = cached_build(data_dir, scale, args.seed) if args.cached else None
+    if build is None:
+        built = scratch / f"build-{scale}.json"
+        _run("benchmarks.workers", "build", "--scale", str(scale), "--seed", str(args.seed),
+             "--data-dir", str(data_dir), "--result", str(built))
+        build = json.loads(built.read_text("utf-8"))
     disk = {"chroma_bytes": disk_usage(data_dir / "chroma"),
             "lexical_bytes": lexical_usage(data_dir)}
     measured = scratch / f"measure-{scale}.json"
@@ -132,10 +149,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--queries", type=int, default=200, help="timed searches per scale")
     parser.add_argument("--warmup", type=int, default=20, help="untimed searches first")
-    parser.add_argument("--rounds", type=int, default=10,
+    parser.add_argument("--rounds", type=int, default=20,
                         help="timed rounds of the 12 agent turns per scale")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "bench")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--cached", action="store_true",
+                        help="trust a cached scale's manifest instead of checking its pages "
+                             "against the catalog: a re-measure of the million starts at once")
     parser.add_argument("--rewrite", action="store_true",
                         help="measure nothing: write section h again from the last run's "
                              f"figures (var/bench/{FIGURES})")

@@ -146,7 +146,7 @@ def ingest(seed: int) -> dict[str, Any]:
 
 # --- building an index ------------------------------------------------------------------
 
-def _manifest(data_dir: Path) -> dict[str, Any] | None:
+def read_manifest(data_dir: Path) -> dict[str, Any] | None:
     path = data_dir / "bench.json"
     if not path.exists():
         return None
@@ -164,14 +164,14 @@ def _start_from(data_dir: Path, scale: int, seed: int, real: int) -> str | None:
     is dropped; a new one starts as a copy of the cached real slice, whose pages begin every
     larger catalog (``benchmarks.generate``), so they are not embedded again. Returns what was
     copied."""
-    manifest = _manifest(data_dir)
+    manifest = read_manifest(data_dir)
     # Caches from before derived fillers embedded everything.
     if manifest is not None and manifest.get("real_chunks", manifest["scale"]) != real:
         shutil.rmtree(data_dir)
     if data_dir.exists() or real == scale:
         return None
     source = data_dir.parent / f"{real}-{seed}"
-    made = _manifest(source)
+    made = read_manifest(source)
     if made is None or made["scale"] != real or made.get("real_chunks", real) != real:
         return None
     shutil.copytree(source, data_dir)
@@ -234,13 +234,13 @@ def build(scale: int, seed: int, data_dir: Path, real_chunks: int | None = REAL_
         index.close()
     seconds = time.perf_counter() - started
     reused = added == 0 and removed == 0 and copied is None
-    previous = _manifest(data_dir) or {}
+    previous = read_manifest(data_dir) or {}
     manifest = {"scale": scale, "seed": seed, "pages": pages, "chunks": chunks,
                 "real_chunks": real, "built": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "build_seconds": seconds, "embedded": embedded, "derived": derived,
                 "peak_rss_mb": peak_rss_mb(),
                 # A copy starts with the real slice's embedding, done by that scale's build.
-                "real_slice_seconds": (_manifest(Path(copied)) or {}).get("build_seconds")
+                "real_slice_seconds": (read_manifest(Path(copied)) or {}).get("build_seconds")
                 if copied else previous.get("real_slice_seconds")}
     if not reused:
         (data_dir / "bench.json").write_text(json.dumps(manifest), "utf-8")
