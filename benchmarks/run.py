@@ -40,7 +40,7 @@ from benchmarks.generate import DEFAULT_SEED
 from benchmarks.page import CHANNELS_FIGURES, turn_target_row
 from benchmarks.scale_report import FIGURES as SCALES_FIGURES
 from benchmarks.scale_report import target_rows as scale_target_rows
-from benchmarks.workers import INGEST_CHUNKS, ROOT, model_name
+from benchmarks.workers import INGEST_CHUNKS, PAGES_PER_BATCH, ROOT, model_name
 
 DEFAULT_SCALES = (1_000, 10_000, 100_000)
 QUICK_SCALES = (1_000, 10_000)
@@ -322,7 +322,8 @@ def vectors_note(real_chunks: int | None) -> str:
         f"{1 / (1 + NOISE ** 2) ** 0.5:.2f}). Every query is embedded by the model, and every "
         "chunk's text, metadata and lexical rows are real. `--embed-all` embeds every chunk "
         "instead (100,000 chunks at the raw encode rate of section a). A larger scale "
-        "starts from a copy of the cached real slice.")
+        "starts from a copy of the cached real slice, and is made and synced "
+        f"{PAGES_PER_BATCH:,} pages at a time, so no build holds a whole catalog.")
 
 
 def load_note(load: tuple[str, str], cores: str) -> str | None:

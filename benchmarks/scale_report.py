@@ -120,7 +120,10 @@ def section(figures: dict[str, Any]) -> str:
         f"(1/5/15 min) {figures['load'][0]} at the start, {figures['load'][1]} at the end. "
         "Each scale is the cached catalog of `benchmarks.run` (the same pages and vectors: the "
         "first 10,000 chunks embedded by the model, the rest derived from them, "
-        "`benchmarks/derived.py`), built batch by batch of "
+        "`benchmarks/derived.py`: a real chunk's vector of the same language, product "
+        "category and kind of field, plus Gaussian noise of norm 0.2 seeded by the chunk's "
+        "id, renormalised; every chunk's text and lexical rows are real), built batch by batch "
+        "of "
         f"{figures['pages_per_batch']:,} pages so that no build holds a whole catalog. Per "
         "scale, one worker process opens the index with its vectors in a Chroma server of "
         "their own (`chroma run` on the cached Chroma dir) and measures, in one run: "
@@ -132,17 +135,20 @@ def section(figures: dict[str, Any]) -> str:
         "the same text right before each search and each turn. Peak RSS is `VmHWM` of the "
         "worker and, apart, of the Chroma server. Milliseconds.")
     add("")
-    add("| chunks | pages | build | Chroma dir | lexical file | floor p50 / p95 | "
+    add("| chunks | pages | build | build peak RSS | Chroma dir | lexical file | "
+        "floor p50 / p95 | "
         "search +ASIN p50 / p95 | search marketplace p50 / p95 | product-question turn "
         "p50 / p95 | turn p95 / floor | all turns p95 | worker peak RSS | Chroma server "
         "peak RSS |")
-    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for figures_of in scales.values():
         worker, build, disk = figures_of["worker"], figures_of["build"], figures_of["disk"]
         q, t = worker["query"], worker["turn"]
         asin, market = q["by_filter"]["marketplace+asin"], q["by_filter"]["marketplace"]
         product = t["product_question"]
+        build_rss = build.get("build_peak_rss_mb")
         add(f"| {worker['chunks']:,} | {build['pages']:,} | {_build(build)} | "
+            f"{f'{build_rss:,.0f} MiB' if build_rss else 'n/a'} | "
             f"{_mib(disk['chroma_bytes'])} | {_mib(disk['lexical_bytes'])} | "
             f"{t['floor']['p50_ms']:.1f} / {t['floor']['p95_ms']:.1f} | "
             f"{asin['p50_ms']:.1f} / {asin['p95_ms']:.1f} | "
