@@ -15,7 +15,7 @@ from benchmarks.generate import catalog, catalog_batches
 from benchmarks.page import write_target_row
 from benchmarks.run import scale_rows
 from benchmarks.scale_report import FIGURES, section, slope, target_rows
-from benchmarks.scales import disk_usage
+from benchmarks.scales import disk_usage, parse
 from benchmarks.workers import bench_settings, build
 from knowledge.chunks import chunk_page
 from knowledge.index import KnowledgeIndex
@@ -113,3 +113,9 @@ def test_section_h_rows_replace_their_earlier_selves(tmp_path: Path) -> None:
     (tmp_path / FIGURES).write_text(json.dumps(figures), "utf-8")
     assert scale_rows(tmp_path) == [row for _, row in target_rows(figures)]
     assert scale_rows(tmp_path / "none") == []
+
+
+def test_asking_for_the_million_measures_its_reference_scale_too() -> None:
+    assert parse(["--scales", "1000,100000,1000000"]).scales == (1_000, 10_000, 100_000,
+                                                                  1_000_000)
+    assert parse(["--scales", "1000"]).scales == (1_000,)
