@@ -136,7 +136,7 @@ def section(figures: dict[str, Any]) -> str:
         "worker and, apart, of the Chroma server. Milliseconds.")
     add("")
     add("| chunks | pages | build | build peak RSS | Chroma dir | lexical file | "
-        "floor p50 / p95 | "
+        "floor p50 / p95 (beside the turns) | "
         "search +ASIN p50 / p95 | search marketplace p50 / p95 | product-question turn "
         "p50 / p95 | turn p95 / floor | all turns p95 | worker peak RSS | Chroma server "
         "peak RSS |")
@@ -183,4 +183,35 @@ def section(figures: dict[str, Any]) -> str:
         add(f"| {figures_of['worker']['chunks']:,} | " + " | ".join(
             f"{parts[name]['p50_ms']:.1f} / {parts[name]['p95_ms']:.1f}"
             for name in ("embedding", "dense", "lexical")) + " |")
+    add("")
+    add(_limits(scales))
     return "\n".join(lines)
+
+
+def _limits(scales: dict[str, Any]) -> str:
+    """What sets the figures, with the smallest and largest scale's own numbers."""
+    first, last = (scales[key] for key in (min(scales, key=int), max(scales, key=int)))
+
+    def growth(name: str) -> str:
+        before, after = (of["worker"]["query"]["parts"][name]["p95_ms"] for of in (first, last))
+        return f"{name} {before:.1f} to {after:.1f} ms"
+
+    chunks = last["worker"]["chunks"]
+    return (
+        f"From {first['worker']['chunks']:,} to {chunks:,} chunks a search's p95 per part "
+        f"went: {growth('embedding')}, {growth('dense')}, {growth('lexical')}. The embedding is "
+        "the floor and does not depend on the catalog; the dense leg asks the HNSW index or "
+        "ranks a product's few vectors exactly, which grows little. An FTS5 `MATCH` computes "
+        "BM25 for every chunk of the catalog that holds one of the question's words: when "
+        "this section was first written, a search scoped to one product ran that `MATCH` over "
+        "the whole catalog and kept the product's rows after it, so the lexical leg grew with "
+        "the catalog and took the product-question turn with it. The worker's memory does not "
+        "grow with the catalog (the model, the agent, SQLite's page caches): the vectors and "
+        "the HNSW graph are the Chroma server's, about 2 KiB per chunk at 384 dimensions, "
+        f"{last['server_rss_mb']:,.0f} MiB at {chunks:,} chunks. A build with embedded "
+        "Chroma holds that index in the build process, hence its peak at the largest scale. "
+        "On disk, Chroma's dir holds the vectors, the HNSW graph, and each chunk's text and "
+        "metadata in its SQLite file; the lexical file the chunk rows and the FTS5 index. "
+        "Each run adds the demo pages to the index and removes them, so a Chroma dir grows by "
+        "a few MiB a run (HNSW marks removed vectors deleted). Every figure here shares the "
+        "two cores with whatever else the machine runs (the load average above).")
