@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps serve test test-a-year-later lint bench eval eval-conversations ingest-demo clean
+.PHONY: install system-deps serve test test-a-year-later lint bench bench-scales eval eval-conversations ingest-demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,13 +85,24 @@ eval-conversations: install
 		$(foreach l,de es en,--conversations $(CONVERSATIONS)/$(l).jsonl) \
 		--out eval-conversations-out $(EVAL_ARGS)
 
+# `make bench SCALES=1000,100000,1000000`: the scales of benchmarks.run (sections b, c) and of
+# benchmarks.scales (section h), which then runs too; without SCALES, `make bench` measures
+# benchmarks.run's default scales and leaves section h as it was.
+SCALES ?=
 bench: install
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(if $(SCALES),--scales $(SCALES))
 	$(PY) -m benchmarks.agent_turn
 	$(PY) -m benchmarks.channels
 	$(PY) -m benchmarks.serve_workers
 	$(PY) -m benchmarks.models
 	$(PY) -m benchmarks.lexical
+	$(if $(SCALES),$(PY) -m benchmarks.scales --scales $(SCALES))
+
+# Section h alone: every scale from a thousand to a million chunks (SCALES picks others). The
+# first run builds the million-chunk catalog (long; cached under var/bench/), later ones
+# measure the cache again.
+bench-scales: install
+	$(PY) -m benchmarks.scales $(if $(SCALES),--scales $(SCALES))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -96,6 +96,11 @@ class DerivedVectors:
             vectors.update(dense.vectors(ids[start:start + 5000]))
         return cls(vectors, donors, {p.key: p.category for p in pages})
 
+    def learn(self, pages: Sequence[ProductPage]) -> None:
+        """Know the categories of more filler pages: a catalog built batch by batch gives
+        each batch's pages before its chunks are asked for."""
+        self._categories.update({p.key: p.category for p in pages})
+
     def donor(self, chunk: Chunk) -> str:
         """The real chunk whose vector ``chunk``'s is derived from."""
         category = self._categories.get((chunk.asin, chunk.marketplace), "")
@@ -120,6 +125,18 @@ class DerivedVectors:
         return out
 
     def __call__(self, chunks: Sequence[Chunk]) -> list[list[float]]:
-        """What ``KnowledgeIndex.sync(embed=...)`` asks for: one vector per chunk."""
+        """What ``KnowledgeIndex.sync(embed=...)`` asks for: one vector per chunk, the same as
+        ``vector`` gives, made in bulk (a million chunks are one matrix sum per window, not a
+        million small ones): only each chunk's noise is drawn alone, from its own seed."""
         self.derived += len(chunks)
-        return [self.vector(chunk).tolist() for chunk in chunks]
+        if not chunks:
+            return []
+        bases = np.stack([self._vectors[self.donor(chunk)] for chunk in chunks])
+        noise = np.stack([np.random.default_rng(_seed(chunk.chunk_id))
+                          .standard_normal(bases.shape[1]).astype(np.float32)
+                          for chunk in chunks])
+        noise *= (NOISE / np.linalg.norm(noise, axis=1, keepdims=True)).astype(np.float32)
+        made = bases + noise
+        made /= np.linalg.norm(made, axis=1, keepdims=True).astype(np.float32)
+        out: list[list[float]] = made.tolist()
+        return out

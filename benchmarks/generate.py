@@ -233,3 +233,21 @@ def catalog(chunks: int, seed: int = DEFAULT_SEED, start: int = 0) -> list[Produ
         pages.append(page)
         total += len(chunk_page(page))
     return pages
+
+
+def catalog_batches(chunks: int, seed: int = DEFAULT_SEED, pages_per_batch: int = 2000
+                    ) -> Iterator[list[ProductPage]]:
+    """``catalog(chunks, seed)`` in lists of at most ``pages_per_batch`` pages, made as they
+    are asked for: a catalog of a million chunks (some 52,000 pages) is never held at once."""
+    batch: list[ProductPage] = []
+    total = 0
+    for page in iter_pages(seed):
+        if total >= chunks:
+            break
+        batch.append(page)
+        total += len(chunk_page(page))
+        if len(batch) == pages_per_batch:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -45,14 +45,14 @@ def turn_target_row(figures: dict[str, Any], scale: str) -> str | None:
             f"{'**PASS**' if passed else '**FAIL**'} |")
 
 
-def write_target_row(output: Path, row: str) -> None:
-    """Put section d's row into the Targets table: in place of an earlier one, else after the
-    table's last row."""
+def write_target_row(output: Path, row: str, start: str = TURN_TARGET) -> None:
+    """Put a section's row into the Targets table: in place of an earlier one (the row that
+    begins with ``start``; section d's by default), else after the table's last row."""
     if not output.exists():
         return
     lines = output.read_text("utf-8").split("\n")
     for i, line in enumerate(lines):
-        if line.startswith(TURN_TARGET):
+        if line.startswith(start):
             lines[i] = row
             break
     else:

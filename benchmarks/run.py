@@ -38,7 +38,9 @@ from rich.table import Table
 from benchmarks.derived import NOISE, REAL_CHUNKS
 from benchmarks.generate import DEFAULT_SEED
 from benchmarks.page import CHANNELS_FIGURES, turn_target_row
-from benchmarks.workers import INGEST_CHUNKS, ROOT, model_name
+from benchmarks.scale_report import FIGURES as SCALES_FIGURES
+from benchmarks.scale_report import target_rows as scale_target_rows
+from benchmarks.workers import INGEST_CHUNKS, PAGES_PER_BATCH, ROOT, model_name
 
 DEFAULT_SCALES = (1_000, 10_000, 100_000)
 QUICK_SCALES = (1_000, 10_000)
@@ -229,6 +231,7 @@ def report(options: Options, info: dict[str, str], started: datetime, load: tupl
             f"{', '.join(f'{s:,}' for s in options.scales)}) | | | <= 3x floor | n/a |")
         add(f"| c. peak RSS at {TARGET_SCALE:,} chunks | not measured | | | < 2,048 MiB | n/a |")
     add(turn_row(options.cache_dir))
+    lines.extend(scale_rows(options.cache_dir))
     add("")
 
     # --- a ---
@@ -319,7 +322,8 @@ def vectors_note(real_chunks: int | None) -> str:
         f"{1 / (1 + NOISE ** 2) ** 0.5:.2f}). Every query is embedded by the model, and every "
         "chunk's text, metadata and lexical rows are real. `--embed-all` embeds every chunk "
         "instead (100,000 chunks at the raw encode rate of section a). A larger scale "
-        "starts from a copy of the cached real slice.")
+        "starts from a copy of the cached real slice, and is made and synced "
+        f"{PAGES_PER_BATCH:,} pages at a time, so no build holds a whole catalog.")
 
 
 def load_note(load: tuple[str, str], cores: str) -> str | None:
@@ -358,6 +362,15 @@ def turn_row(cache_dir: Path) -> str:
         row = turn_target_row(json.loads(figures_path.read_text("utf-8")), str(TARGET_SCALE))
     return row or (f"| d. turn p95 at {TARGET_SCALE:,} chunks, slowest channel (section d) | "
                    "not measured | | | <= 3x floor | n/a |")
+
+
+def scale_rows(cache_dir: Path) -> list[str]:
+    """Section h's targets, from the last ``benchmarks.scales`` run (which puts them back
+    here when it measures again); none before its first run."""
+    figures_path = cache_dir / SCALES_FIGURES
+    if not figures_path.exists():
+        return []
+    return [row for _, row in scale_target_rows(json.loads(figures_path.read_text("utf-8")))]
 
 
 def parse(argv: list[str] | None) -> Options:

@@ -17,17 +17,20 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from benchmarks.derived import REAL_CHUNKS
-from benchmarks.generate import DEFAULT_SEED, catalog
+from benchmarks.generate import DEFAULT_SEED, catalog, catalog_batches
+from knowledge.chunks import chunk_page
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "tests" / "knowledge" / "retrieval_questions.jsonl"
 BATCH_SIZE = 64
 INGEST_CHUNKS = 2000
+# Pages a build makes and syncs at a time (about 38,000 chunks).
+PAGES_PER_BATCH = 2000
 
 T = TypeVar("T")
 
@@ -48,12 +51,13 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def bench_settings(data_dir: Path) -> Any:
-    """The service's settings over ``data_dir``, with the benchmark's batch size and no .env."""
+def bench_settings(data_dir: Path, chroma_url: str | None = None) -> Any:
+    """The service's settings over ``data_dir``, with the benchmark's batch size and no .env;
+    with ``chroma_url``, the vectors are those of the Chroma server there."""
     from base.settings import Settings
 
     return Settings(data_dir=data_dir, embedding_batch_size=BATCH_SIZE,  # type: ignore[call-arg]
-                    _env_file=None)
+                    chroma_url=chroma_url, _env_file=None)
 
 
 def model_name() -> str:
@@ -95,7 +99,6 @@ def _advance(bar: Any) -> Callable[[int, int], None]:
 
 def ingest(seed: int) -> dict[str, Any]:
     """chunks/s of ``KnowledgeIndex.sync`` into a fresh data dir vs raw ``encode``."""
-    from knowledge.chunks import chunk_page
     from knowledge.embeddings import load_embeddings
     from knowledge.index import KnowledgeIndex
 
@@ -143,7 +146,7 @@ def ingest(seed: int) -> dict[str, Any]:
 
 # --- building an index ------------------------------------------------------------------
 
-def _manifest(data_dir: Path) -> dict[str, Any] | None:
+def read_manifest(data_dir: Path) -> dict[str, Any] | None:
     path = data_dir / "bench.json"
     if not path.exists():
         return None
@@ -161,63 +164,96 @@ def _start_from(data_dir: Path, scale: int, seed: int, real: int) -> str | None:
     is dropped; a new one starts as a copy of the cached real slice, whose pages begin every
     larger catalog (``benchmarks.generate``), so they are not embedded again. Returns what was
     copied."""
-    manifest = _manifest(data_dir)
+    manifest = read_manifest(data_dir)
     # Caches from before derived fillers embedded everything.
     if manifest is not None and manifest.get("real_chunks", manifest["scale"]) != real:
         shutil.rmtree(data_dir)
     if data_dir.exists() or real == scale:
         return None
     source = data_dir.parent / f"{real}-{seed}"
-    made = _manifest(source)
+    made = read_manifest(source)
     if made is None or made["scale"] != real or made.get("real_chunks", real) != real:
         return None
     shutil.copytree(source, data_dir)
     return str(source)
 
 
-def build(scale: int, seed: int, data_dir: Path, real_chunks: int | None = REAL_CHUNKS
-          ) -> dict[str, Any]:
+def build(scale: int, seed: int, data_dir: Path, real_chunks: int | None = REAL_CHUNKS,
+          pages_per_batch: int = PAGES_PER_BATCH) -> dict[str, Any]:
     """Make ``data_dir`` hold exactly the catalog of ``scale`` chunks, embedding what it lacks:
     the first ``real_chunks`` chunks' worth of pages by the model, the pages beyond them with
-    vectors derived from those (``benchmarks.derived``); ``real_chunks=None`` embeds all."""
+    vectors derived from those (``benchmarks.derived``); ``real_chunks=None`` embeds all.
+
+    The catalog is made and synced ``pages_per_batch`` pages at a time, so a build holds one
+    batch's pages and chunks, never the whole catalog's (a million chunks are some 52,000
+    pages); the pages of the cache that are not in the catalog are removed at the end."""
     from benchmarks.derived import DerivedVectors
     from knowledge.index import KnowledgeIndex
 
     started = time.perf_counter()
     real = _real_slice(scale, real_chunks)
     copied = _start_from(data_dir, scale, seed, real)
-    pages = catalog(scale, seed)
-    real_pages = catalog(real, seed) if real < scale else pages
+    real_pages = catalog(real, seed)
     index = KnowledgeIndex.open(bench_settings(data_dir))
-    derived = 0
+    derived = embedded = added = removed = pages = 0
+    wanted: set[tuple[str, str]] = set()
     try:
-        # The real slice first (nothing to do when reused or copied), then the whole catalog.
+        # The real slice first (nothing to do when reused or copied), then the rest.
         to_add, _, _ = index.plan(real_pages)
         bar = _progress_bar(len(to_add), f"embedding {len(to_add):,} chunks")
         with bar:
             first = index.sync(real_pages, progress=_advance(bar))
-        embed = None
-        if real_pages is not pages:
-            embed = DerivedVectors.from_index(index.dense, real_pages, pages)
-        to_add, _, _ = index.plan(pages, prune=True)
-        bar = _progress_bar(len(to_add), f"deriving {len(to_add):,} chunks' vectors")
+        embedded = added = first.added
+        embed = DerivedVectors.from_index(index.dense, real_pages, real_pages) \
+            if real < scale else None
+        real_keys = {page.key for page in real_pages}
+        # One bar over the whole catalog: the chunks of each batch, added or found in place.
+        bar = _progress_bar(scale, f"catalog of {scale:,} chunks")
         with bar:
-            report = index.sync(pages, prune=True, progress=_advance(bar), embed=embed)
+            for batch in catalog_batches(scale, seed, pages_per_batch):
+                pages += len(batch)
+                wanted.update(page.key for page in batch)
+                fillers = [page for page in batch if page.key not in real_keys]
+                if fillers and embed is not None:
+                    embed.learn(fillers)
+                done = bar.n
+
+                def step(count: int, _total: int, done: int = done) -> None:
+                    bar.update(done + count - bar.n)
+
+                # Real pages of this batch are in place (synced above): only fillers remain.
+                report = index.sync(fillers, progress=step, embed=embed)
+                added += report.added
+                bar.update(done + sum(len(chunk_page(p)) for p in batch) - bar.n)
         if embed is not None:
             derived = embed.derived
+        for asin, marketplace in sorted(index.lexical.pages() - wanted):
+            removed += index.delete_page(asin, marketplace)
         chunks = index.lexical.count()
     finally:
         index.close()
-    added = first.added + report.added
-    manifest = {"scale": scale, "seed": seed, "pages": len(pages), "chunks": chunks,
-                "real_chunks": real, "built": time.strftime("%Y-%m-%d %H:%M:%S")}
-    if added or report.removed or copied:
+    seconds = time.perf_counter() - started
+    reused = added == 0 and removed == 0 and copied is None
+    previous = read_manifest(data_dir) or {}
+    manifest = {"scale": scale, "seed": seed, "pages": pages, "chunks": chunks,
+                "real_chunks": real, "built": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "build_seconds": seconds, "embedded": embedded, "derived": derived,
+                "peak_rss_mb": peak_rss_mb(),
+                # A copy starts with the real slice's embedding, done by that scale's build.
+                "real_slice_seconds": (read_manifest(Path(copied)) or {}).get("build_seconds")
+                if copied else previous.get("real_slice_seconds")}
+    if not reused:
         (data_dir / "bench.json").write_text(json.dumps(manifest), "utf-8")
-    return {"pages": len(pages), "chunks": chunks, "added": added, "embedded": first.added,
+    return {"pages": pages, "chunks": chunks, "added": added, "embedded": embedded,
             "derived": derived, "real_chunks": real, "real_pages": len(real_pages),
-            "copied_from": copied, "unchanged": report.unchanged, "removed": report.removed,
-            "reused": added == 0 and report.removed == 0 and copied is None,
-            "seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}
+            "copied_from": copied, "unchanged": chunks - added, "removed": removed,
+            "reused": reused, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
+            # What the build that made the cache took (this one's, unless reused).
+            "build_seconds": seconds if not reused else previous.get("build_seconds"),
+            "build_peak_rss_mb": manifest["peak_rss_mb"] if not reused
+            else previous.get("peak_rss_mb"),
+            "real_slice_seconds": manifest["real_slice_seconds"] if not reused
+            else previous.get("real_slice_seconds")}
 
 
 # --- b/c. query latency and memory -------------------------------------------------------
@@ -233,44 +269,47 @@ def _timed(calls: list[float], function: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def queries(pages: Sequence[Any], count: int, seed: int) -> list[dict[str, Any]]:
+def queries(pages: Iterable[tuple[str, str]], count: int, seed: int) -> list[dict[str, Any]]:
     """``count`` customer questions: half with a marketplace filter, half with an ASIN too.
 
     Questions come from the labelled set (de/es/en) and keep their marketplace; an ASIN
-    filter names a random page of the catalog in that marketplace.
+    filter names a random page (``(asin, marketplace)``) of the index in that marketplace.
     """
     rows = [json.loads(line) for line in QUESTIONS.read_text("utf-8").splitlines()]
     rng = random.Random(f"csba-bench-queries:{seed}")
-    by_marketplace: dict[str, list[Any]] = {}
-    for page in pages:
-        by_marketplace.setdefault(page.marketplace, []).append(page)
+    by_marketplace: dict[str, list[str]] = {}
+    for asin, marketplace in sorted(pages):
+        by_marketplace.setdefault(marketplace, []).append(asin)
     out = []
     for i in range(count):
         row = rng.choice(rows)
         query = {"question": row["question"], "language": row["language"],
                  "marketplace": row["marketplace"], "asins": None}
         if i % 2 and by_marketplace.get(row["marketplace"]):
-            query["asins"] = [rng.choice(by_marketplace[row["marketplace"]]).asin]
+            query["asins"] = [rng.choice(by_marketplace[row["marketplace"]])]
         out.append(query)
     return out
 
 
-def query(scale: int, seed: int, data_dir: Path, count: int, warmup: int) -> dict[str, Any]:
-    """Latency of ``KnowledgeIndex.search`` (k=5) and of embedding the query alone."""
+def query(scale: int, seed: int, data_dir: Path, count: int, warmup: int,
+          model: Any = None, chroma_url: str | None = None) -> dict[str, Any]:
+    """Latency of ``KnowledgeIndex.search`` (k=5) and of embedding the query alone; the
+    vectors in the Chroma server at ``chroma_url`` when given, else in the data dir."""
     from knowledge.embeddings import load_embeddings
     from knowledge.index import KnowledgeIndex
 
-    model = load_embeddings(model_name(), batch_size=BATCH_SIZE)
-    model.embed_query("Wie schwer ist die Lampe?")
+    if model is None:
+        model = load_embeddings(model_name(), batch_size=BATCH_SIZE)
+        model.embed_query("Wie schwer ist die Lampe?")
     model_rss = peak_rss_mb()
     opened_at = time.perf_counter()
-    index = KnowledgeIndex.open(bench_settings(data_dir), embeddings=model)
+    index = KnowledgeIndex.open(bench_settings(data_dir, chroma_url), embeddings=model)
     open_seconds = time.perf_counter() - opened_at
     try:
         chunks = index.lexical.count()
-        pages = catalog(scale, seed)
-        asked = queries(pages, warmup + count, seed)
-        del pages
+        # The pages from the index's registry, not generated again: the process measured
+        # holds what a server would, not a copy of the catalog.
+        asked = queries(index.lexical.pages(), warmup + count, seed)
         gc.collect()
         embeddings = index.dense.embeddings
         embed_query = embeddings.embed_query
