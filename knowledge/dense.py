@@ -100,6 +100,14 @@ class DenseIndex:
     def ids(self) -> set[str]:
         return set(self.collection.get(include=[])["ids"])
 
+    def held(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Those of ``chunk_ids`` the collection holds a vector for."""
+        found: set[str] = set()
+        for start in range(0, len(chunk_ids), 5000):
+            batch = list(chunk_ids[start:start + 5000])
+            found.update(self.collection.get(ids=batch, include=[])["ids"])
+        return found
+
     def search(self, vector: list[float], *, k: int, marketplace: str | None = None,
                asins: Sequence[str] | None = None) -> list[DenseHit]:
         """The ``k`` nearest chunks within the marketplace/ASINs, by Chroma's filtered search."""

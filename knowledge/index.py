@@ -197,7 +197,7 @@ class KnowledgeIndex:
         # Chunks the collection holds and the registry lacks (a registry started afresh, as
         # when the store, and so the lexical leg, moves to PostgreSQL; or a crash between the
         # two writes): an id hashes what was embedded, so their vectors stand.
-        report.held = frozenset(stale & {c.chunk_id for c in to_add})
+        report.held = frozenset(self.dense.held([c.chunk_id for c in to_add]))
         report.to_embed = len(to_add) - len(report.held)
         return to_add, to_remove, report
 
@@ -205,9 +205,17 @@ class KnowledgeIndex:
         """The registered chunks this model's collection lacks, and the chunks it holds that
         are no longer registered: both empty when it matched the registry's last version
         (read from the registry, not compared: a sync of one page must stay cheap)."""
-        if self.lexical.matched_version(self.dense.name) == self.lexical.version():
+        matched = self.lexical.matched_version(self.dense.name)
+        if matched == self.lexical.version():
             return set(), set()
         registered, stored = self.lexical.chunk_ids(), self.dense.ids()
+        if matched is None:
+            # The registry never held this collection's chunks (it started afresh: the store
+            # moved to PostgreSQL, or a new registry beside a shared Chroma server): what the
+            # collection holds beyond it is not known to be removed. It stays, and a page
+            # synced later registers its chunks without embedding them again (``held``); a
+            # sync of part of the catalog must not drop the vectors of the rest.
+            return registered - stored, set()
         return registered - stored, stored - registered
 
     def sync(self, pages: Iterable[ProductPage], *, prune: bool = False,

@@ -195,3 +195,37 @@ def test_a_data_dir_whose_store_moves_to_postgresql_registers_its_chunks_without
         assert moved.sync(pages, embed=refuse).unchanged == 14
     finally:
         moved.close()
+
+
+def test_a_first_ingest_of_part_of_the_catalog_after_the_move_keeps_the_other_vectors(
+        tmp_path: Path, postgres_url: str, embeddings: Embeddings) -> None:
+    """The new leg's registry has never held the collection's chunks: a sync naming one page
+    must not read the other pages' vectors as removed, and their own sync later embeds
+    nothing."""
+    pages = [page("B0TEST0001"), page("B0TEST0002")]
+    before = KnowledgeIndex.open(Settings(data_dir=tmp_path, _env_file=None),  # type: ignore[call-arg]
+                                 embeddings=embeddings)
+    try:
+        before.sync(pages)
+        vectors = before.dense.ids()
+    finally:
+        before.close()
+
+    def refuse(chunks: object) -> list[list[float]]:
+        raise AssertionError(f"embedded again: {chunks}")
+
+    moved = KnowledgeIndex.open(Settings(data_dir=tmp_path, database_url=postgres_url,
+                                         _env_file=None),  # type: ignore[call-arg]
+                                embeddings=embeddings)
+    try:
+        report = moved.sync(pages[:1], embed=refuse)
+        assert (report.added, report.removed) == (7, 0)
+        assert moved.dense.ids() == vectors  # the second page's vectors stand
+        report = moved.sync(pages[1:], embed=refuse)
+        assert (report.added, report.removed) == (7, 0)
+        assert moved.lexical.chunk_ids() == moved.dense.ids() == vectors
+        # Once in step, a page removed from the registry loses its vectors as before.
+        assert moved.sync(pages[:1], prune=True).removed == 7
+        assert moved.dense.ids() == moved.lexical.chunk_ids()
+    finally:
+        moved.close()
