@@ -29,6 +29,7 @@ from knowledge.lexical_leg import (
     rank_products,
     tagged,
     untagged,
+    word_counts,
 )
 
 _SCHEMA = """
@@ -131,10 +132,8 @@ class LexicalIndex:
             "INSERT INTO totals (name, value) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
             [(name, sign * n) for name, n in sorted(totals.items())])
-        words: Counter[str] = Counter()
-        for _, terms, _ in fields:
-            words.update(set(terms.split()))
-        for table, key, counts in (("term_counts", "term", words),
+        for table, key, counts in (("term_counts", "term",
+                                    word_counts(terms for _, terms, _ in fields)),
                                    ("prefix_counts", "prefix",
                                     prefix_counts(terms for _, terms, _ in fields))):
             self._db.executemany(

@@ -143,6 +143,15 @@ def prefixes(token: str) -> list[str]:
     return [f"{language}_{word[:end]}" for end in range(PREFIX_MIN_LEN, letters + 1)]
 
 
+def word_counts(fields: Iterable[str]) -> Counter[str]:
+    """How many of the given fields (each its tagged tokens) hold each token: a whole word's
+    document frequency, kept with the index as chunks come and go."""
+    counts: Counter[str] = Counter()
+    for field in fields:
+        counts.update(set(field.split()))
+    return counts
+
+
 def prefix_counts(fields: Iterable[str]) -> Counter[str]:
     """How many of the given fields (each its tagged tokens) hold a token beginning with each
     prefix term: a prefix term's document frequency, kept with the index as chunks come and go

@@ -48,6 +48,7 @@ from knowledge.lexical_leg import (
     rank_products,
     tagged,
     untagged,
+    word_counts,
 )
 
 # The languages with a column of their own: PostgreSQL's configuration of each language.
@@ -291,31 +292,26 @@ class PostgresLexicalIndex:
                         prefix_counts(r[1] for r in rows), 1)
 
     def add(self, chunks: Sequence[Chunk]) -> None:
-        added: Counter[str] = Counter()
         fields: list[str] = []
         sizes: Counter[tuple[str, str, str]] = Counter()
         with self._transaction(write=True) as cursor:
-            changed = False
             for c in chunks:
                 terms, context = tagged(c.language, c.terms), tagged(c.language, c.context_terms)
+                length = len(terms.split()) + len(context.split())
                 cursor.execute(
                     f"INSERT INTO lexical_chunks ({_ROW}, terms, context, length, "
                     f"{column(c.language)}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
                     "%s, %s::tsvector) ON CONFLICT (chunk_id) DO NOTHING RETURNING id",
                     (c.chunk_id, c.asin, c.marketplace, c.language, c.seller_id, c.field,
-                     c.text, c.index_text, terms, context,
-                     len(terms.split()) + len(context.split()), document(terms, context)))
+                     c.text, c.index_text, terms, context, length, document(terms, context)))
                 if cursor.fetchone() is not None:
-                    added.update(set(terms.split()))
                     fields.append(terms)
                     sizes[(c.marketplace, c.language, "chunks")] += 1
-                    sizes[(c.marketplace, c.language, "tokens")] += (
-                        len(terms.split()) + len(context.split()))
-                    changed = True
-            self._count(cursor, "lexical_terms", "term", added, 1)
+                    sizes[(c.marketplace, c.language, "tokens")] += length
+            self._count(cursor, "lexical_terms", "term", word_counts(fields), 1)
             self._count(cursor, "lexical_prefixes", "prefix", prefix_counts(fields), 1)
             self._count_sizes(cursor, sizes, 1)
-            if changed:
+            if fields:
                 cursor.execute(_BUMP)
 
     def remove(self, chunk_ids: Iterable[str]) -> None:
@@ -325,16 +321,14 @@ class PostgresLexicalIndex:
         with self._transaction(write=True) as cursor:
             cursor.execute("DELETE FROM lexical_chunks WHERE chunk_id = ANY(%s) "
                            "RETURNING terms, marketplace, language, length", (ids,))
-            removed: Counter[str] = Counter()
             sizes: Counter[tuple[str, str, str]] = Counter()
             deleted = cursor.fetchall()
-            for terms, marketplace, language, length in deleted:
-                removed.update(set(terms.split()))
+            for _, marketplace, language, length in deleted:
                 sizes[(marketplace, language, "chunks")] += 1
                 sizes[(marketplace, language, "tokens")] += length
-            self._count(cursor, "lexical_terms", "term", removed, -1)
-            self._count(cursor, "lexical_prefixes", "prefix",
-                        prefix_counts(terms for terms, *_ in deleted), -1)
+            fields = [terms for terms, *_ in deleted]
+            self._count(cursor, "lexical_terms", "term", word_counts(fields), -1)
+            self._count(cursor, "lexical_prefixes", "prefix", prefix_counts(fields), -1)
             self._count_sizes(cursor, sizes, -1)
             if deleted:
                 cursor.execute(_BUMP)
