@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.progress import Progress
 from twilio.request_validator import RequestValidator
 
 from base.jsonl import read_jsonl
 from benchmarks.agent_turn import TURNS
-from benchmarks.generate import DEFAULT_SEED
+from benchmarks.generate import DEFAULT_SEED, catalog_batches
 from benchmarks.page import turn_target_row, write_section, write_target_row
-from benchmarks.workers import ROOT, percentile
+from benchmarks.workers import PAGES_PER_BATCH, ROOT, bench_settings, percentile
 from channels.web_chat import SECRET_HEADER
 from seller.ingest import DEMO_DATA_DAY, DEMO_DATA_DIR
 from tests.scale.serving import (
@@ -110,10 +111,14 @@ def data_dir_for(scale: str, seed: int, cache: Path) -> Path:
     return target
 
 
-def postgres_records(server_url: str, data_dir: Path) -> str:
-    """A fresh PostgreSQL database holding the demo records (the index stays the data dir's:
-    ingesting again embeds nothing)."""
+def postgres_records(server_url: str, data_dir: Path, scale: str, seed: int) -> str:
+    """A fresh PostgreSQL database holding the scale's catalog and the demo records, as a
+    deployment that moved its store there would: the lexical leg is the database's, so it
+    must hold every page the vectors hold (the vectors stay the data dir's Chroma: nothing is
+    embedded again)."""
     database_url = fresh_database(server_url)
+    if scale != "demo":
+        register_catalog(data_dir, database_url, int(scale), seed)
     csba = shutil.which("csba") or str(Path(sys.executable).with_name("csba"))
     subprocess.run([csba, "ingest", "--catalog", str(DEMO_DATA_DIR / "catalog.jsonl"),
                     "--orders", str(DEMO_DATA_DIR / "orders.jsonl"),
@@ -122,6 +127,28 @@ def postgres_records(server_url: str, data_dir: Path) -> str:
                    env={**os.environ, "CSBA_DATA_DIR": str(data_dir),
                         "CSBA_DATABASE_URL": database_url})
     return database_url
+
+
+def register_catalog(data_dir: Path, database_url: str, scale: int, seed: int) -> None:
+    """The generated catalog of ``scale`` chunks registered in the database's lexical leg,
+    batch by batch, beside the vectors the data dir's collection already holds."""
+    from knowledge.chunks import Chunk
+    from knowledge.index import KnowledgeIndex
+
+    def refuse(chunks: Sequence[Chunk]) -> list[list[float]]:
+        raise RuntimeError(f"{len(chunks)} chunks of the cached catalog have no vector in "
+                           f"{data_dir}: delete it, the next run builds it again")
+
+    settings = bench_settings(data_dir).model_copy(update={"database_url": database_url})
+    index = KnowledgeIndex.open(settings)
+    try:
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"registering {scale:,} chunks in PostgreSQL", total=scale)
+            for batch in catalog_batches(scale, seed, PAGES_PER_BATCH):
+                report = index.sync(batch, embed=refuse)
+                bar.advance(task, report.added + report.unchanged)
+    finally:
+        index.close()
 
 
 @contextmanager
@@ -340,7 +367,7 @@ def measure_scale(scale: str, seed: int, cache: Path, rounds: int, customers: Cu
         # SQLite has one writer; the same load on PostgreSQL, the several-workers database.
         on_postgres = paced_postgres = None
         if postgres:
-            database_url = postgres_records(postgres, data_dir)
+            database_url = postgres_records(postgres, data_dir, scale, seed)
             with serving(data_dir, scratch, database_url) as pg_server:
                 concurrent_chats(pg_server, 5, 1)  # warm up, untimed
                 on_postgres = concurrent_chats(pg_server, 50, 4)

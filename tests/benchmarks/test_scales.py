@@ -119,3 +119,25 @@ def test_asking_for_the_million_measures_its_reference_scale_too() -> None:
     assert parse(["--scales", "1000,100000,1000000"]).scales == (1_000, 10_000, 100_000,
                                                                   1_000_000)
     assert parse(["--scales", "1000"]).scales == (1_000,)
+
+
+def test_the_channels_benchmark_registers_the_whole_cached_catalog_in_postgresql(
+        tmp_path: Path, postgres_url: str) -> None:
+    """Its PostgreSQL loads search the scale's catalog, not the demo pages alone: the lexical
+    leg in the database gets every chunk the cached vectors hold, and no vector is made."""
+    from benchmarks.channels import register_catalog
+
+    real, scale = 80, 240
+    data_dir = tmp_path / f"{scale}-{SEED}"
+    build(real, SEED, tmp_path / f"{real}-{SEED}", real_chunks=real)
+    build(scale, SEED, data_dir, real_chunks=real, pages_per_batch=3)
+    register_catalog(data_dir, postgres_url, scale, SEED)
+    expected = {c.chunk_id for p in catalog(scale, SEED) for c in chunk_page(p)}
+    settings = bench_settings(data_dir).model_copy(update={"database_url": postgres_url})
+    index = KnowledgeIndex.open(settings)
+    try:
+        assert type(index.lexical).__name__ == "PostgresLexicalIndex"
+        assert index.lexical.chunk_ids() == expected
+        assert index.dense.ids() == expected
+    finally:
+        index.close()
