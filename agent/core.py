@@ -159,7 +159,7 @@ class Agent:
 
     def _handle(self, msg: InboundMessage, kept: list[str]) -> Reply:
         now = as_utc(msg.received_at)
-        early = self._understand_early(msg, kept)
+        self._start_embedding(msg)
         try:
             stored = self._store_message(msg, now)
         except IntegrityError:  # a concurrent delivery stored it first: that row is the one
@@ -179,7 +179,7 @@ class Agent:
                 return Reply.model_validate(waited)
         # Stored and committed before answering: a crash below leaves it for a retry.
         try:
-            understood = self._understand(msg, stored, kept, early)
+            understood = self._understand(msg, stored, kept)
             with self.store.sessions.begin() as session:
                 conv = session.get_one(ConversationRow, conv_id)
                 row = session.get_one(MessageRow, message_id)
@@ -230,39 +230,27 @@ class Agent:
                                  language=conv.language, marketplace=conv.marketplace,
                                  pending_intent=conv.pending_intent)
 
-    def _understand_early(self, msg: InboundMessage, kept: list[str]) -> Understood | None:
-        """The message's language (from its marketplace's default) and intent before it is
-        stored, and a product question's embedding started: the longest part of a product
-        turn then runs beside the storing and the reads. Only a head start: ``_understand``
-        keeps what still holds once the conversation is known, and a failure here is left to
-        it (the message is stored first)."""
+    def _start_embedding(self, msg: InboundMessage) -> None:
+        """Start the message's embedding, where the model has a process of its own and nothing
+        else to do, and return: the vector that reads its intent (by meaning) and searches a
+        product's page is then worked out beside the storing of the message (a commit, a disk
+        flush). Only a head start: a failure here is left to the turn, which stores the
+        message before anything is decided."""
         try:
-            text = msg.text.strip()
-            query = meaning_text(text)
-            default = default_language(None, msg.marketplace)
-            # Before knowing it is a product question, where the model has nothing else to
-            # do: a product turn then waits for neither the classification nor the model.
-            # With e5 the classification reads this same vector (``MessageVectors``).
-            self.index.prepare(query, if_idle=True)
-            understood = _understood(text, default, None, self.vectors, kept)
-            if understood.intent == "product_question":
-                self.index.prepare(query)
-        except Exception:  # noqa: BLE001 - worked out again, and reported, after storing
-            log.warning("message understood only after storing", exc_info=True)
-            return None
-        return understood
+            self.index.prepare(meaning_text(msg.text.strip()), if_idle=True)
+        except Exception:  # noqa: BLE001 - embedded again, and reported, after storing
+            log.warning("message embedded only after storing", exc_info=True)
 
-    def _understand(self, msg: InboundMessage, stored: StoredMessage, kept: list[str],
-                    early: Understood | None = None) -> Understood:
+    def _understand(self, msg: InboundMessage, stored: StoredMessage, kept: list[str]
+                    ) -> Understood:
         """The message's language and intent, and for a product question its search
         embedded, before the turn takes the write lock (on SQLite every other turn's write
         waits for it). The turn uses them while the conversation's language is still the one
-        they were worked out from. What ``early`` worked out is kept where its inputs were
-        the same."""
+        they were worked out from."""
         text = msg.text.strip()
         understood = _understood(
             text, default_language(stored.language, msg.marketplace or stored.marketplace),
-            early, self.vectors, kept)
+            None, self.vectors, kept)
         if "product_question" in (understood.intent, stored.pending_intent):
             self.index.prepare(meaning_text(text))  # a no-op when started early
         return understood

@@ -421,27 +421,27 @@ def test_a_customer_who_signs_with_their_name_stays_anonymous_to_the_seller(
 def test_a_failure_before_storing_loses_nothing(
         agent: Agent, store: Store, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    """The intent is worked out before the message is stored (a product question's search
-    starts early); a failure there is left to the turn, which stores the message first."""
+    """The message's embedding starts before it is stored; a failure there is left to the
+    turn, which stores the message first, and a failure in the turn leaves it stored."""
     import agent.core as core
 
-    real = core.classify_intent
+    real_prepare = agent.index.prepare
     calls: list[str] = []
 
-    def fails_first(text: str, language: str, **kwargs: Any) -> object:
-        calls.append(text)
+    def fails_first(query: str, **kwargs: Any) -> None:
+        calls.append(query)
         if len(calls) == 1:
-            raise RuntimeError("model not loaded")
-        return real(text, language, **kwargs)
+            raise RuntimeError("model process not started")
+        real_prepare(query, **kwargs)
 
-    monkeypatch.setattr(core, "classify_intent", fails_first)
+    monkeypatch.setattr(agent.index, "prepare", fails_first)
     order_id, email = DELIVERED_SHEETS_ES.order_id, DELIVERED_SHEETS_ES.customer_email
     reply = agent.handle(InboundMessage(
         channel="chat", sender=email, text=f"¿De qué medida son las sábanas? ({order_id})",
         thread_key="early-1", received_at=datetime.fromisoformat(NOW),
         provider_message_id="early-1", verified_contact=email))
     assert (reply.intent, reply.outcome) == ("product_question", "answered")
-    assert len(calls) == 2 and "understood only after storing" in caplog.text
+    assert len(calls) > 1 and "embedded only after storing" in caplog.text
 
     monkeypatch.setattr(core, "classify_intent", lambda text, language, **kwargs: 1 / 0)
     with pytest.raises(ZeroDivisionError):
