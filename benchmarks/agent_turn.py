@@ -23,6 +23,7 @@ from agent.core import Agent
 from agent.db import Store, make_engine
 from agent.messages import InboundMessage
 from agent.understanding import classify_intent, detect_language
+from base.blas import one_blas_thread
 from base.settings import Settings
 from knowledge.index import KnowledgeIndex
 from seller.ingest import DEMO_DATA_DAY, demo_data
@@ -67,6 +68,7 @@ def measure(rounds: int = 20) -> dict[str, Any]:
         intent_model = _intent_model_cost([text for _, _, text in TURNS])
         classify_intent("warm up", "en")
         detect_language("warm up the detector", "en")
+        one_blas_thread()  # as the server runs its turns (base/blas.py)
         queries = [text for _, _, text in TURNS]
         for q in queries:  # warm the embedding model
             index.dense.embeddings.embed_query(q)

@@ -71,6 +71,7 @@ def turns(data_dir: Path, chroma_url: str | None, vectors_path: Path, rounds: in
     from agent.db import Store, make_engine
     from agent.messages import InboundMessage
     from agent.understanding import classify_intent, detect_language
+    from base.blas import one_blas_thread
     from base.settings import Settings
     from knowledge.chunks import Chunk
     from knowledge.index import KnowledgeIndex
@@ -100,6 +101,7 @@ def turns(data_dir: Path, chroma_url: str | None, vectors_path: Path, rounds: in
             received_at = datetime.combine(DEMO_DATA_DAY, day_time(10), tzinfo=UTC)
             classify_intent("warm up", "en")
             detect_language("warm up the detector", "en")
+            one_blas_thread()  # as the server runs its turns (base/blas.py)
             # Round 0 warms up (the model, SQLite's pages, Chroma's HNSW index in the server).
             for n in range(rounds + 1):
                 for i, (order_id, email, text) in enumerate(TURNS):

@@ -70,6 +70,7 @@ def open_app(settings: Settings, *,
     ``EmbeddingProcessDied`` when the model process cannot be started."""
     from agent.product_answers import load_word_lists
     from agent.understanding import classify_intent, warm_up
+    from base.blas import one_blas_thread
     from channels.app import create_app
     from knowledge.embedding_process import EmbeddingProcessDied, ProcessEmbeddings
     from knowledge.embeddings import load_embeddings
@@ -108,6 +109,8 @@ def open_app(settings: Settings, *,
         raise
     if embeddings is not None:
         embeddings.started()
+    # After the models: they loaded the BLAS libraries this limits (base/blas.py says why).
+    one_blas_thread()
     # The models, the index and the data loaded at start are some 600,000 objects that live as
     # long as the process: left to the collector, every full collection walks them all (about
     # 0.3 to 0.5 s, a stalled turn). Frozen, the collector walks only what requests create.

@@ -27,6 +27,7 @@ from langchain_core.embeddings import Embeddings
 from agent.db import Store, make_engine
 from agent.messages import InboundMessage, Reply
 from agent.understanding import warm_up
+from base.blas import one_blas_thread
 from base.settings import Settings
 from evals.baseline import PlainRetrieval
 from evals.dataset import EvalCase, fill_customers
@@ -191,6 +192,7 @@ def loaded_data(settings: Settings, work: Path, data: IngestInput,
         # Train the intent model now, so the first turn's latency is a turn's, not a
         # training's.
         warm_up()
+        one_blas_thread()  # as in the server (base/blas.py)
         yield here, index, here.data_dir / "csba.sqlite3"
     finally:
         index.close()
