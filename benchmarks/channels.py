@@ -46,6 +46,7 @@ from benchmarks.generate import DEFAULT_SEED, catalog_batches
 from benchmarks.page import turn_target_row, write_section, write_target_row
 from benchmarks.workers import PAGES_PER_BATCH, ROOT, bench_settings, percentile
 from channels.web_chat import SECRET_HEADER
+from csba.serving import default_workers
 from seller.ingest import DEMO_DATA_DAY, DEMO_DATA_DIR
 from tests.scale.serving import (
     TWILIO_TOKEN,
@@ -66,7 +67,8 @@ LINES = {"DE": "+4930555010200", "ES": "+34910000000", "UK": "+442079460000",
          "US": "+12025550100"}
 LATENCY_FACTOR_TARGET = 3.0
 VOICE_TARGET_MS = 300.0
-CONCURRENT_TARGET_MS = 1000.0
+CONCURRENT_TARGET_MS = 1000.0  # back to back: the server saturated, a queue of 50
+PACED_TARGET_MS = 300.0  # paced as customers: a turn answers while they read
 # A customer reads the reply and types the next line: seconds, even in a quick chat. The paced
 # load waits this long between a conversation's turns, and starts the conversations spread over
 # one pause, as open conversations are; the back-to-back load sends each turn the moment the
@@ -368,7 +370,9 @@ def measure_scale(scale: str, seed: int, cache: Path, rounds: int, customers: Cu
         on_postgres = paced_postgres = None
         if postgres:
             database_url = postgres_records(postgres, data_dir, scale, seed)
-            with serving(data_dir, scratch, database_url) as pg_server:
+            # As `csba serve` runs on PostgreSQL by default: a worker per core.
+            with serving(data_dir, scratch, database_url,
+                         workers=default_workers(database_url)) as pg_server:
                 concurrent_chats(pg_server, 5, 1)  # warm up, untimed
                 on_postgres = concurrent_chats(pg_server, 50, 4)
                 paced_postgres = concurrent_chats(pg_server, 50, 4, PACE_SECONDS)
@@ -413,13 +417,15 @@ def section(figures: dict[str, Any]) -> str:
                 ("SQLite", "concurrent", first["chunks"]),
                 ("PostgreSQL", "concurrent_postgres", target["chunks"])):
             at = first if database == "SQLite" else target
-            for how, load in (("paced", at.get(f"{key}_paced")), ("back to back", at.get(key))):
+            for how, load, goal in (
+                    ("paced", at.get(f"{key}_paced"), PACED_TARGET_MS),
+                    ("back to back", at.get(key), CONCURRENT_TARGET_MS)):
                 if load:
                     add(f"| 50 concurrent chat conversations on {database} ({where:,} chunks), "
                         f"{how}, turn p95 | "
                         f"{load['p95_ms']:.0f} ms ({load['turns_per_s']:.1f} turns/s, "
-                        f"{load['retried_5xx']} 5xx retried) | < {CONCURRENT_TARGET_MS:.0f} ms "
-                        f"on 2 cores | {verdict(load['p95_ms'] < CONCURRENT_TARGET_MS)} |")
+                        f"{load['retried_5xx']} 5xx retried) | < {goal:.0f} ms "
+                        f"on 2 cores | {verdict(load['p95_ms'] < goal)} |")
         add("")
     add("Turn latency by channel, p50 / p95 in ms, beside the floor (embedding p50 / p95):")
     add("")
@@ -445,7 +451,9 @@ def section(figures: dict[str, Any]) -> str:
         f"Paced: {PACE_SECONDS:.0f} s between a conversation's turns (a customer reading and "
         "typing), the conversations' starts spread over one pause. Back to back: the next turn "
         "the moment the last is answered, so the 50 keep the server saturated and a turn's "
-        "time is mostly its place in the queue (50 / turns per second):")
+        "time is mostly its place in the queue (50 / turns per second). On SQLite one server "
+        "process, on PostgreSQL a worker per core: `csba serve`'s default on each "
+        f"({default_workers('postgresql://')} here):")
     add("")
     add("| scale | database | load | turns | turns/s | p50 ms | p95 ms | max ms | 5xx retried |")
     add("|---|---|---|---|---|---|---|---|---|")
