@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from threadpoolctl import threadpool_limits
 
-_limits: threadpool_limits | None = None
-
 
 def one_blas_thread() -> None:
     """Limit every BLAS library loaded in this process (numpy's, scipy's) to one thread, for
-    the rest of the process. Libraries loaded later keep their own setting: call this after
-    the models are loaded."""
-    global _limits
-    _limits = threadpool_limits(limits=1, user_api="blas")
+    the rest of the process (the limit holds until restored, which nothing here does).
+    Libraries loaded later keep their own setting: call this after the models are loaded."""
+    threadpool_limits(limits=1, user_api="blas")
