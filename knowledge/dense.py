@@ -30,6 +30,9 @@ EXACT_SEARCH_MAX = 2000  # ``among`` reads at most this many vectors; more, and 
 # changes): questions come back to the same products, whose vectors Chroma would read each time
 # (about 1 ms for 20 chunks). 20,000 vectors of 384 floats are 30 MiB.
 VECTORS_KEPT = 20_000
+# Ids asked of Chroma in one ``get``: they become one SQL ``IN`` list (and, against a server,
+# one request body), so a catalog's worth goes in batches.
+IDS_PER_GET = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +106,8 @@ class DenseIndex:
     def held(self, chunk_ids: Sequence[str]) -> set[str]:
         """Those of ``chunk_ids`` the collection holds a vector for."""
         found: set[str] = set()
-        for start in range(0, len(chunk_ids), 5000):
-            batch = list(chunk_ids[start:start + 5000])
+        for start in range(0, len(chunk_ids), IDS_PER_GET):
+            batch = list(chunk_ids[start:start + IDS_PER_GET])
             found.update(self.collection.get(ids=batch, include=[])["ids"])
         return found
 
