@@ -141,8 +141,7 @@ def register_catalog(data_dir: Path, database_url: str, scale: int, seed: int) -
         raise RuntimeError(f"{len(chunks)} chunks of the cached catalog have no vector in "
                            f"{data_dir}: delete it, the next run builds it again")
 
-    settings = bench_settings(data_dir).model_copy(update={"database_url": database_url})
-    index = KnowledgeIndex.open(settings)
+    index = KnowledgeIndex.open(bench_settings(data_dir, database_url=database_url))
     try:
         with Progress(transient=True) as bar:
             task = bar.add_task(f"registering {scale:,} chunks in PostgreSQL", total=scale)
@@ -367,12 +366,13 @@ def measure_scale(scale: str, seed: int, cache: Path, rounds: int, customers: Cu
         model_rss = sum(peak_rss_mb(child) for child in child_pids(server.proc.pid))
         stack.close()
         # SQLite has one writer; the same load on PostgreSQL, the several-workers database.
-        on_postgres = paced_postgres = None
+        on_postgres = paced_postgres = postgres_workers = None
         if postgres:
             database_url = postgres_records(postgres, data_dir, scale, seed)
             # As `csba serve` runs on PostgreSQL by default: a worker per core.
+            postgres_workers = default_workers(database_url)
             with serving(data_dir, scratch, database_url,
-                         workers=default_workers(database_url)) as pg_server:
+                         workers=postgres_workers) as pg_server:
                 concurrent_chats(pg_server, 5, 1)  # warm up, untimed
                 on_postgres = concurrent_chats(pg_server, 50, 4)
                 paced_postgres = concurrent_chats(pg_server, 50, 4, PACE_SECONDS)
@@ -380,6 +380,7 @@ def measure_scale(scale: str, seed: int, cache: Path, rounds: int, customers: Cu
             "channels": {name: summary(values) for name, values in latency.items()},
             "concurrent": load, "concurrent_postgres": on_postgres,
             "concurrent_paced": paced, "concurrent_postgres_paced": paced_postgres,
+            "postgres_workers": postgres_workers,
             "server_peak_rss_mb": rss, "model_peak_rss_mb": model_rss}
 
 
@@ -446,14 +447,16 @@ def section(figures: dict[str, Any]) -> str:
             "`--no-postgres`).")
         add("")
         return "\n".join(lines)
+    workers = sorted({s["postgres_workers"] for s in scales.values()
+                      if s.get("postgres_workers")})
     add("50 chat conversations at once (4 turns each, a thread per conversation; a 5xx is "
         "sent again with the same id after 0.5 s, and the turn's time includes the wait). "
         f"Paced: {PACE_SECONDS:.0f} s between a conversation's turns (a customer reading and "
         "typing), the conversations' starts spread over one pause. Back to back: the next turn "
         "the moment the last is answered, so the 50 keep the server saturated and a turn's "
         "time is mostly its place in the queue (50 / turns per second). On SQLite one server "
-        "process, on PostgreSQL a worker per core: `csba serve`'s default on each "
-        f"({default_workers('postgresql://')} here):")
+        "process, on PostgreSQL a worker per core: `csba serve`'s default on each"
+        + (f" ({', '.join(map(str, workers))} here):" if workers else ":"))
     add("")
     add("| scale | database | load | turns | turns/s | p50 ms | p95 ms | max ms | 5xx retried |")
     add("|---|---|---|---|---|---|---|---|---|")

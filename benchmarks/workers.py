@@ -51,13 +51,15 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def bench_settings(data_dir: Path, chroma_url: str | None = None) -> Any:
+def bench_settings(data_dir: Path, chroma_url: str | None = None,
+                   database_url: str | None = None) -> Any:
     """The service's settings over ``data_dir``, with the benchmark's batch size and no .env;
-    with ``chroma_url``, the vectors are those of the Chroma server there."""
+    with ``chroma_url``, the vectors are those of the Chroma server there; with
+    ``database_url``, the records and the lexical leg are in that database."""
     from base.settings import Settings
 
     return Settings(data_dir=data_dir, embedding_batch_size=BATCH_SIZE,  # type: ignore[call-arg]
-                    chroma_url=chroma_url, _env_file=None)
+                    chroma_url=chroma_url, database_url=database_url, _env_file=None)
 
 
 def model_name() -> str:

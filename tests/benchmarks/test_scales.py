@@ -133,8 +133,7 @@ def test_the_channels_benchmark_registers_the_whole_cached_catalog_in_postgresql
     build(scale, SEED, data_dir, real_chunks=real, pages_per_batch=3)
     register_catalog(data_dir, postgres_url, scale, SEED)
     expected = {c.chunk_id for p in catalog(scale, SEED) for c in chunk_page(p)}
-    settings = bench_settings(data_dir).model_copy(update={"database_url": postgres_url})
-    index = KnowledgeIndex.open(settings)
+    index = KnowledgeIndex.open(bench_settings(data_dir, database_url=postgres_url))
     try:
         assert type(index.lexical).__name__ == "PostgresLexicalIndex"
         assert index.lexical.chunk_ids() == expected
