@@ -143,7 +143,7 @@ class Agent:
         self.dense_languages = (index.dense_languages if dense_languages is None
                                 else dense_languages)
         self.vectors = MessageVectors(index)
-        # Whether a page field answers (CSBA_ANSWER_DECISION); by default the coverage rule.
+        # Whether a page field answers (CSBA_ANSWER_DECISION); by default the calibrated decision.
         self.decision = decision or decision_for(index.model_name)
 
     # --- the turn -------------------------------------------------------------------------

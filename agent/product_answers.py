@@ -1,8 +1,9 @@
 """Answering a product question from the product detail page, or saying it does not answer.
 
-Retrieval ranks page fields; this module decides whether the best fields actually speak to the
-question (shared content words, or in the embedding model's languages a close meaning) and
-picks the sentences to quote. It never adds a word the page does not say.
+Retrieval ranks page fields; this module reads what each of the best fields shares with the
+question (content words, closeness in meaning), lets the answer decision judge whether it
+speaks to the question, and picks the sentences to quote. It never adds a word the page
+does not say.
 """
 
 from __future__ import annotations
@@ -320,8 +321,8 @@ def answer_product_question(
     """Evidence from the pages of ``asins`` that answers ``question``, or none.
 
     Each candidate field (``candidates``) is judged by one decision (``agent.answer_decision``;
-    the agent's is set by ``CSBA_ANSWER_DECISION``), by default the coverage rule. The fields
-    it is surest of are quoted, at most two.
+    the agent's is set by ``CSBA_ANSWER_DECISION``), by default the calibrated decision. The
+    fields it is surest of are quoted, at most two.
     """
     if decision is None:
         decision = decision_for(index.model_name)

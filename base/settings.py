@@ -76,12 +76,14 @@ class Settings(BaseSettings):
                     "two shipped ones was trained on (its dense leg is trusted for them); "
                     "default: en")
     embedding_batch_size: int = Field(default=64, gt=0)
-    # Whether a page field answers a product question: the coverage rule, or the logistic
-    # model calibrated on labelled questions (more precise, answers fewer; README, Evals).
+    # Whether a page field answers a product question: the logistic model calibrated on
+    # labelled questions (more often right and more precise on held-out questions in every
+    # language; README, Evals), or the coverage rule.
     answer_decision: Literal["rule", "calibrated"] = Field(
-        default="rule",
-        description="rule (half the asked words on the field, or a close meaning) or "
-                    "calibrated (agent/data/answer_decision.json, fitted on the default model)")
+        default="calibrated",
+        description="calibrated (agent/data/answer_decision.json, fitted on the default model; "
+                    "another model gets the rule) or rule (half the asked words on the field, "
+                    "or a close meaning)")
     # One thread per model call in the server: a 2-thread forward pass waits for its second
     # thread whenever another thread holds that core (an HTTP request, a concurrent turn), and
     # one busy core made a query's embedding 10x slower at the median, 50x at p95 (measured);

@@ -238,13 +238,14 @@ def _fold(case_id: str) -> int:
 
 def cross_validated(questions: Sequence[Labelled], model: str
                     ) -> dict[str, list[tuple[str, float]]]:
-    """Each question's fields with the confidence of a model fitted without its fold."""
+    """Each question's fields with the probability of a model fitted without its fold (the
+    logistic model alone: an attribute holding every asked word answers at any bar)."""
     confidence: dict[str, list[tuple[str, float]]] = {}
     for fold in range(FOLDS):
         fitted = fit_logistic([q for q in questions if _fold(q.id) != fold], model, 0.0)
         for q in questions:
             if _fold(q.id) == fold:
-                confidence[q.id] = [(ref, fitted.confidence(s)) for ref, s in q.fields]
+                confidence[q.id] = [(ref, fitted.probability(s)) for ref, s in q.fields]
     return confidence
 
 
@@ -387,15 +388,35 @@ def run_fit(settings: Settings, public_limit: int | None, console: Console,
     return raw
 
 
+@dataclass(frozen=True, slots=True)
+class FittedModelAlone:
+    """The calibrated decision without its attribute path: what the path adds, reported."""
+
+    fitted: CalibratedDecision
+
+    @property
+    def bar(self) -> float:
+        return self.fitted.bar
+
+    @property
+    def reads_neighbours(self) -> bool:
+        return True
+
+    def confidence(self, signals: FieldSignals) -> float:
+        return self.fitted.probability(signals)
+
+
 def run_report(settings: Settings, public_limit: int | None, console: Console,
                out: Path | None, cache: Path | None = None) -> dict[str, Any]:
     fitted = calibrated()
     if fitted is None:
         raise SystemExit("no fitted decision: run `python -m evals.answer_decision fit` first")
     model = model_name(settings)
-    rule = decision_for(model)  # the coverage rule, at the model's bar
+    rule = decision_for(model, choice="rule")  # the coverage rule, at the model's bar
     questions = _labelled("held-out", settings, public_limit, console, cache)
-    rows = {name: {"coverage rule": measure(rule, qs), "calibrated": measure(fitted, qs)}
+    alone = FittedModelAlone(fitted)
+    rows = {name: {"coverage rule": measure(rule, qs), "fitted model alone": measure(alone, qs),
+                   "calibrated": measure(fitted, qs)}
             for name, qs in [*groups(questions).items(), ("all", questions)]}
     console.print(_table("held-out public part and the customers' report half", rows))
     result = {name: {label: {"questions": f.questions, "accuracy": round(f.accuracy, 3),

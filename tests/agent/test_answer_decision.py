@@ -1,5 +1,5 @@
-"""The answer decision: the coverage rule's semantics, the calibrated model's file, and which
-of the two a retrieval model gets."""
+"""The answer decision: the coverage rule's semantics, the calibrated model's file and its
+attribute path, and which of the two a retrieval model gets."""
 
 from __future__ import annotations
 
@@ -49,15 +49,16 @@ def test_the_shipped_decision_is_fitted_for_this_code_and_the_default_model() ->
     assert fitted is not None and 0.0 < fitted.bar < 1.0
     # Fitted on German, Spanish and English questions, the public ones held apart.
     assert {"customers de", "customers es", "customers en", "public en"} <= set(raw["fitted_on"])
+    # The calibrated decision unless the rule is chosen (CSBA_ANSWER_DECISION).
+    assert decision_for("multilingual-e5-small") is fitted
     assert decision_for("multilingual-e5-small", choice="calibrated") is fitted
-    # The rule unless the calibrated decision is chosen (CSBA_ANSWER_DECISION).
-    assert isinstance(decision_for("multilingual-e5-small"), CoverageRule)
+    rule = decision_for("multilingual-e5-small", choice="rule")
+    assert isinstance(rule, CoverageRule)
     # Only the calibrated decision reads the cosines of the page's other fields.
     assert fitted.reads_neighbours
-    assert not decision_for("multilingual-e5-small").reads_neighbours
+    assert not rule.reads_neighbours
     # Another model's cosines are not the ones it was fitted on: the rule judges them.
-    assert isinstance(decision_for("all-MiniLM-L6-v2", choice="calibrated"),
-                      CoverageRule)
+    assert isinstance(decision_for("all-MiniLM-L6-v2"), CoverageRule)
 
 
 def test_a_decision_of_other_features_is_refused() -> None:
@@ -76,6 +77,24 @@ def test_the_calibrated_decision_reads_closeness_against_the_page() -> None:
     among_equals = fitted.confidence(replace(PAIR, best_other=0.88, mean=0.87))
     assert standing_out > among_equals
     assert fitted.confidence(replace(PAIR, number_given=False)) < fitted.confidence(PAIR)
+
+
+def test_an_attribute_holding_every_asked_word_answers_surely() -> None:
+    """"Wie schwer ist die Lampe?" asks for the weight and nothing else: the weight attribute
+    answers, however the page's other fields lie in meaning; a field that holds only part of
+    the question ("funktioniert" of "Funktioniert sie mit Alexa?" in the compatible plugs) is
+    left to the fitted model, and so is a text field holding every word."""
+    fitted = calibrated()
+    assert fitted is not None
+    asked = replace(PAIR, covered=2.0, asked=2.0, similarity=0.80, best_other=0.88, mean=0.87)
+    assert asked.attribute_asked
+    assert fitted.probability(asked) < fitted.bar  # the fitted model alone would not answer
+    assert fitted.confidence(asked) == 1.0
+    part = replace(asked, covered=1.0)
+    assert not part.attribute_asked
+    assert fitted.confidence(part) == fitted.probability(part)
+    assert not replace(asked, field="bullet_points[2]").attribute_asked
+    assert not replace(asked, covered=0.0, asked=0.0).attribute_asked
 
 
 @pytest.mark.parametrize(("question", "quantity"), [

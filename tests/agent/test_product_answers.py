@@ -21,7 +21,10 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 ANSWERABLE = HERE.parent / "knowledge" / "retrieval_questions.jsonl"
 UNANSWERABLE = HERE / "unanswerable_questions.jsonl"
-RIGHT_FIELD_FLOOR = {"de": 0.4, "es": 0.6, "en": 0.8}
+# The default (calibrated) decision's level, docs/benchmarks.md section e: the coverage rule
+# answers more of these English questions (0.85) from half their words, and fewer German
+# ones; on held-out questions the calibrated decision is ahead in every language (README).
+RIGHT_FIELD_FLOOR = {"de": 0.5, "es": 0.6, "en": 0.6}
 REFUSAL_FLOOR = 0.7
 
 

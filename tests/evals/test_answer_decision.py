@@ -79,7 +79,7 @@ def test_the_fit_folds_its_scaling_into_plain_weights() -> None:
     reference = LogisticRegression(C=0.3, max_iter=5000).fit((x - mean) / scale, y,
                                                               sample_weight=w)
     expected = reference.predict_proba((x[:10] - mean) / scale)[:, 1]
-    got = [fitted.confidence(s) for q in questions[:5] for _, s in q.fields]
+    got = [fitted.probability(s) for q in questions[:5] for _, s in q.fields]
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert len(fitted.weights) == len(features(BASE))
 
