@@ -173,8 +173,10 @@ class CalibratedDecision:
     pair as wrong about as often as right, mostly where the page does answer ("what is this
     made out of?" of `material: stainless steel` labelled as a question the page cannot
     answer; `item_weight` where the label names `item_package_weight`), so the model learns
-    to distrust the plainest questions customers ask. Added to the fitted model, it leaves the
-    held-out figures as they were or better in every language (README, Evals)."""
+    to distrust the plainest questions customers ask. Added to the fitted model, it raises the
+    customers' held-out accuracy, precision and right field in German, Spanish and English;
+    on the public held-out questions the labels call it a loss, and read by hand about half
+    of the answers they call wrong are right (README, Evals)."""
 
     model: str  # the embedding model whose cosines it was fitted on
     weights: tuple[float, ...]
