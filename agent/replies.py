@@ -47,8 +47,11 @@ def render(key: str, language: str, **slots: object) -> str:
 
 
 def money(value: Money, language: str) -> str:
-    return str(format_currency(value.amount, value.currency,
-                               locale=_LOCALES.get(language, "en_GB")))
+    # English amounts in dollars are for the US customers the currency belongs to: "$34.95",
+    # not British English's "US$34.95", which reads as a foreign price to them.
+    locale = "en_US" if language == "en" and value.currency == "USD" \
+        else _LOCALES.get(language, "en_GB")
+    return str(format_currency(value.amount, value.currency, locale=locale))
 
 
 def day(value: date, language: str) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.replies import address, country_name, item_name, render, reply_languages
+from agent.replies import address, country_name, item_name, money, render, reply_languages
+from base.money import Money
 from knowledge.pages import ProductPage
 
 CATALOG = Path(__file__).parents[2] / "data" / "demo" / "catalog.jsonl"
@@ -73,3 +74,15 @@ def test_who_pays_the_return_shipping_is_a_whole_sentence(language: str) -> None
     text = render("return_prepaid_label", language, item="X", return_by="1", refund="2",
                   days=2, who_pays=render("who_pays_seller", language))
     assert ": ." not in text and ". " + render("who_pays_seller", language) in text
+
+
+@pytest.mark.parametrize(("amount", "currency", "language", "written"), [
+    ("34.95", "USD", "en", "$34.95"),  # a US customer's price, not "US$34.95"
+    ("34.95", "GBP", "en", "£34.95"),
+    ("34.95", "EUR", "en", "€34.95"),
+    ("34.95", "EUR", "de", "34,95\xa0€"),
+    ("34.95", "USD", "es", "34,95\xa0US$"),
+])
+def test_prices_are_written_as_the_customers_of_that_currency_read_them(
+        amount: str, currency: str, language: str, written: str) -> None:
+    assert money(Money(amount=amount, currency=currency), language) == written
