@@ -169,6 +169,9 @@ def test_buying_words_keep_a_question_pre_order() -> None:
     # "vale para" is "is it fine for", "vale" alone "okay"; "tenemos" is what the customer has.
     "¿Vale para un perro de 12 kilos?",
     "La puedo usar en la placa de inducción? En casa no tenemos gas",
+    # Italian instalments ("a rate") are not the English "rate".
+    "What is the data transfer rate on this device?",
+    "What frame rate does the camera record at?",
 ])
 def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
         text: str) -> None:
@@ -178,6 +181,7 @@ def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
 @pytest.mark.parametrize("text", [
     "¿Cuánto vale la grande?", "¿Tenéis la lámpara en blanco?",
     "Kann ich noch einen zweiten Akku kaufen?", "Do you sell replacement blades?",
+    "Posso pagare a rate?", "Si può avere a rate?",
 ])
 def test_buying_itself_is_still_buying(text: str) -> None:
     assert speaks_of_buying(text)
