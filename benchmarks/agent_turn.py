@@ -25,6 +25,7 @@ from agent.messages import InboundMessage
 from agent.understanding import classify_intent, detect_language
 from base.blas import one_blas_thread
 from base.settings import Settings
+from knowledge.embeddings import load_embeddings
 from knowledge.index import KnowledgeIndex
 from seller.ingest import DEMO_DATA_DAY, demo_data
 
@@ -57,7 +58,11 @@ def _percentile(values: list[float], share: float) -> float:
 def measure(rounds: int = 20) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings(data_dir=Path(scratch), _env_file=None)  # type: ignore[call-arg]
-        index = KnowledgeIndex.open(settings)
+        # The model on the threads `csba serve` gives it (one), so a message is embedded
+        # beside its storing as in the server (KnowledgeIndex.prepare).
+        index = KnowledgeIndex.open(settings, embeddings=load_embeddings(
+            settings.embedding_model, batch_size=settings.embedding_batch_size,
+            threads=settings.serve_torch_threads))
         data = demo_data()
         index.sync(data.pages)
         store = Store(make_engine(settings.resolved_database_url))

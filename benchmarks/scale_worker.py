@@ -139,7 +139,10 @@ def measure(scale: int, seed: int, data_dir: Path, chroma_url: str | None, vecto
             queries: int, warmup: int, rounds: int) -> dict[str, Any]:
     from knowledge.embeddings import load_embeddings
 
-    model = load_embeddings(model_name(), batch_size=BATCH_SIZE)
+    # On the threads `csba serve` gives the model (one): the turns then embed a message
+    # beside its storing, as the server does (KnowledgeIndex.prepare).
+    model = load_embeddings(model_name(), batch_size=BATCH_SIZE,
+                            threads=bench_settings(Path("var")).serve_torch_threads)
     model.embed_query("Wie schwer ist die Lampe?")
     model_rss = peak_rss_mb()
     searched = query(scale, seed, data_dir, queries, warmup, model=model, chroma_url=chroma_url)

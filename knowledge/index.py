@@ -110,6 +110,18 @@ def _model_threads(embeddings: Embeddings) -> int:
     return torch.get_num_threads()
 
 
+def _embeds_beside(embeddings: Embeddings) -> bool:
+    """Whether a query embedded ahead costs the caller nothing: a model process with nothing
+    else to do, or the e5 engine here on one thread. The engine's one C call leaves the
+    interpreter to the caller, so the vector is worked out on the other core while the
+    caller stores the message; and since the message's intent is read from that vector, it
+    is never embedded in vain. A sentence-transformers model here runs its forward pass in
+    Python, which would take the interpreter from the caller's own work."""
+    if isinstance(embeddings, EmbedsAhead):
+        return embeddings.idle
+    return isinstance(embeddings, E5Embeddings) and embeddings.threads == 1
+
+
 def _cosine(hit: DenseHit) -> float:
     # Chroma's l2 space returns the squared distance: 2 - 2cos for unit vectors.
     return 1.0 + hit.score / 2.0
@@ -293,7 +305,7 @@ class KnowledgeIndex:
         ``search`` of exactly this query waits for the vector, and uses it once.
 
         ``if_idle``: a query that may not be searched at all, embedded only where that costs
-        nothing (a model process with nothing else to do)."""
+        the caller nothing (``_embeds_beside``)."""
         if not query.strip():
             return
         with self._prepared_lock:
@@ -301,7 +313,7 @@ class KnowledgeIndex:
                 return
         embeddings = self.dense.embeddings
         future: Future[list[float]]
-        if if_idle and not (isinstance(embeddings, EmbedsAhead) and embeddings.idle):
+        if if_idle and not _embeds_beside(embeddings):
             return
         if isinstance(embeddings, EmbedsAhead):
             # The model has a process of its own: the request leaves from this thread now.

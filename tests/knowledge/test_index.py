@@ -9,6 +9,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from base.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from knowledge.e5 import E5Embeddings
 from knowledge.embeddings import MINILM_MODEL
 from knowledge.index import KnowledgeIndex, reciprocal_rank_fusion
 from knowledge.lexical_postgres import PostgresLexicalIndex
@@ -126,6 +127,34 @@ def test_a_prepared_query_is_searched_with_its_vector_once(
     assert embedded == [query]  # embedded once: the search used the prepared vector
     assert demo_index.search(query, **scope) == expected  # type: ignore[arg-type]
     assert embedded == [query, query]  # once: a later search embeds again
+
+
+def test_a_message_is_embedded_ahead_only_where_that_costs_its_turn_nothing(
+        tmp_path: Path, minilm_embeddings: Embeddings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The e5 engine here on one thread embeds on the other core while the turn stores the
+    message (its C call leaves the interpreter to the turn): the message is embedded ahead.
+    Spread over every core, it would wait for the core the turn uses; a sentence-transformers
+    model here runs its forward pass in Python, under the turn's interpreter: neither is."""
+    # The engine writes its thread count to the environment; put back after the test.
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    models: dict[str, Embeddings] = {"e5, one thread": E5Embeddings(threads=1),
+                                     "e5, two threads": E5Embeddings(threads=2),
+                                     "sentence-transformers": minilm_embeddings}
+    ahead = {}
+    question = "Wie schwer ist die Schreibtischlampe?"
+    for name, model in models.items():
+        index = KnowledgeIndex.open(Settings(data_dir=tmp_path / name.replace(" ", "-"),
+                                             _env_file=None), embeddings=model)  # type: ignore[call-arg]
+        try:
+            index.prepare(question, if_idle=True)
+            ahead[name] = question in index._prepared
+            if ahead[name]:  # the vector embedded ahead is the model's own
+                assert index.query_vector(question) == pytest.approx(
+                    model.embed_query(question), abs=1e-6)
+        finally:
+            index.close()
+    assert ahead == {"e5, one thread": True, "e5, two threads": False,
+                     "sentence-transformers": False}
 
 
 def test_each_model_has_its_own_collection_filled_when_the_data_dir_switches_models(
