@@ -26,7 +26,13 @@ from agent.understanding import (
 )
 from evals.routing import figures, read_cases
 from tests.agent.conftest import Say
-from tests.support.scenarios import DELIVERED_DESK_LAMP_DE, SCARF_AND_JUMPER_UK, Scenario
+from tests.support.scenarios import (
+    DELIVERED_DESK_LAMP_DE,
+    DELIVERED_HEADLAMP_US,
+    DELIVERED_SHEETS_ES,
+    SCARF_AND_JUMPER_UK,
+    Scenario,
+)
 
 
 def ask(say: Say, order: Scenario, text: str) -> Reply:
@@ -62,6 +68,18 @@ def assert_about_the_product(store: Store, reply: Reply) -> None:
 def test_a_question_about_an_ordered_product_is_a_product_question(
         say: Say, store: Store, text: str) -> None:
     assert_about_the_product(store, ask(say, DELIVERED_DESK_LAMP_DE, text))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("order", "text"), [
+    (DELIVERED_HEADLAMP_US, "Do you have the manual as a PDF?"),
+    (DELIVERED_SHEETS_ES, "¿Tenéis las instrucciones de lavado en español?"),
+])
+def test_asking_the_seller_for_a_document_of_the_ordered_product_is_a_product_question(
+        say: Say, store: Store, order: Scenario, text: str) -> None:
+    # "Do you have" and "tenéis" are buying words ("Do you have it in blue?"); a manual or
+    # the instructions of the product the customer has are not for sale.
+    assert_about_the_product(store, ask(say, order, text))
 
 
 @pytest.mark.slow
@@ -169,6 +187,10 @@ def test_buying_words_keep_a_question_pre_order() -> None:
     # "vale para" is "is it fine for", "vale" alone "okay"; "tenemos" is what the customer has.
     "¿Vale para un perro de 12 kilos?",
     "La puedo usar en la placa de inducción? En casa no tenemos gas",
+    # Asking the seller for a document or a measure of the product is not buying it.
+    "Do you have the manual as a PDF?", "do you have a measurement on it?",
+    "¿Tenéis las instrucciones en español?", "¿Tenéis las medidas de la caja?",
+    "Avez-vous la notice en français ?", "Avete il manuale in italiano?",
     # Italian instalments ("a rate") are not the English "rate".
     "What is the data transfer rate on this device?",
     "What frame rate does the camera record at?",
@@ -182,6 +204,9 @@ def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
     "¿Cuánto vale la grande?", "¿Tenéis la lámpara en blanco?",
     "Kann ich noch einen zweiten Akku kaufen?", "Do you sell replacement blades?",
     "Posso pagare a rate?", "Si può avere a rate?",
+    # Other sizes to buy stay buying, however a document request is worded.
+    "¿Tenéis otras medidas?", "¿Tenéis medidas más grandes?", "Do you have other dimensions?",
+    "Avez-vous d'autres dimensions ?", "Avete altre misure?", "Do you have it in blue?",
 ])
 def test_buying_itself_is_still_buying(text: str) -> None:
     assert speaks_of_buying(text)
