@@ -115,7 +115,8 @@ def _embeds_beside(embeddings: Embeddings) -> bool:
     else to do, or the e5 engine here on one thread. The engine's one C call leaves the
     interpreter to the caller, so the vector is worked out on the other core while the
     caller stores the message; and since the message's intent is read from that vector, it
-    is never embedded in vain. A sentence-transformers model here runs its forward pass in
+    is rarely embedded in vain (only a message decided before it is read by meaning, as an
+    instruction to the assistant). A sentence-transformers model here runs its forward pass in
     Python, which would take the interpreter from the caller's own work."""
     if isinstance(embeddings, EmbedsAhead):
         return embeddings.idle
