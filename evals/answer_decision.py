@@ -400,7 +400,7 @@ class FittedModelAlone:
 
     @property
     def reads_neighbours(self) -> bool:
-        return True
+        return self.fitted.reads_neighbours
 
     def confidence(self, signals: FieldSignals) -> float:
         return self.fitted.probability(signals)

@@ -120,7 +120,7 @@ def _embeds_beside(embeddings: Embeddings) -> bool:
     Python, which would take the interpreter from the caller's own work."""
     if isinstance(embeddings, EmbedsAhead):
         return embeddings.idle
-    return isinstance(embeddings, E5Embeddings) and embeddings.threads == 1
+    return isinstance(embeddings, E5Embeddings) and _model_threads(embeddings) == 1
 
 
 def _cosine(hit: DenseHit) -> float:
