@@ -281,7 +281,7 @@ class Agent:
         else:
             reading = read_in_dialogue(self.store, self.index, msg, conv, text, order_ids,
                                        intent=understood.intent, product=understood.product,
-                                       rival=understood.rival)
+                                       rival=understood.rival, embed=self.vectors)
             # Several requests in one message, each decided on its own; never in an answer
             # to what the agent asked, which continues that request, nor in a message about
             # buying ("Gibt es das auch in 14 Zoll, und ist es vorrätig?"): all of it is
@@ -289,7 +289,7 @@ class Agent:
             several = bool(understood.parts) and not reading.continued \
                 and reading.intent != "pre_order_question"
             requests = (read_requests(self.store, self.index, msg, conv, understood.parts,
-                                      order_ids) if several else [])
+                                      order_ids, self.vectors) if several else [])
             intent = requests[0].intent if len(requests) > 1 else reading.intent
             turn = Turn(msg=msg, message_id=message_id, conv=conv, session=session,
                         language=language, intent=intent, now=now,

@@ -22,6 +22,7 @@ from agent.closings import says_goodbye
 from agent.db import Store
 from agent.follow_ups import last_answered_intent
 from agent.identity import order_in_view, proven_products
+from agent.meaning import Embed, embed
 from agent.messages import InboundMessage, Outcome
 from agent.models import ConversationRow
 from agent.understanding import (
@@ -116,6 +117,16 @@ def gives_return_reason(conv: ConversationRow, text: str, intent: str) -> bool:
             is not None)
 
 
+def asks_without_a_problem(intent: str, text: str, language: str, embed: Embed) -> bool:
+    """Whether a message read as a problem with an item asks a question and states no
+    problem at all, neither by the reason patterns nor by meaning ("La tengo al lado de la
+    ducha y se moja el suelo, ¿aguanta el agua?", "Unser Bad ist winzig ... Geht das?"): a
+    question about the product, not a fault. Read as a problem, its return would be decided
+    for a reason nobody gave (a refund without return, for a low price)."""
+    return (intent == "item_problem" and "?" in text
+            and extract_return_reason(text, language, embed=embed) is None)
+
+
 def close_to_ordered_product(store: Store, index: Retriever, msg: InboundMessage,
                              conv: ConversationRow, order_ids: list[str], text: str,
                              bar: float) -> bool:
@@ -130,10 +141,12 @@ def close_to_ordered_product(store: Store, index: Retriever, msg: InboundMessage
 
 def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
                      conv: ConversationRow, text: str, order_ids: list[str], *,
-                     intent: str, product: float, rival: float) -> Reading:
+                     intent: str, product: float, rival: float,
+                     embed: Embed = embed) -> Reading:
     """The intent of a message read on its own (``intent``, with how likely a product
     question, ``product``, and its likelier rival, ``rival``) as it stands in the
-    conversation: continuing what was asked, about an ordered product, or about buying."""
+    conversation: continuing what was asked, about an ordered product, or about buying.
+    ``embed``: how the message's e5 vectors are had (``agent.meaning.Embed``)."""
     if says_goodbye(text, conv.language or "", intent):
         # "Okay danke tschüss" ends the conversation, whatever the agent last asked.
         return Reading(intent, continued=False)
@@ -142,6 +155,9 @@ def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
         return Reading(conv.pending_intent or intent, continued=True)
     if gives_return_reason(conv, text, intent):
         return Reading("return_request", continued=False)
+    if asks_without_a_problem(intent, text, conv.language or "en", embed) \
+            and order_in_view(store, msg, conv, order_ids):
+        return Reading("product_question", continued=False)
     if reads_as_owned_product(intent, product, text, rival) \
             and order_in_view(store, msg, conv, order_ids):
         return Reading("product_question", continued=False)

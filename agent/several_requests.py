@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from agent.cases import CaseRequest, SellerText, open_case, seller_text
 from agent.db import Store
 from agent.dialogue import read_in_dialogue
+from agent.meaning import Embed, embed
 from agent.messages import InboundMessage, Outcome, RequestPart
 from agent.models import ConversationRow
 from agent.replies import day
@@ -93,7 +94,7 @@ def requests_in(parts: Sequence[tuple[str, str]]) -> list[Request]:
 
 def read_requests(store: Store, index: Retriever, msg: InboundMessage,
                   conv: ConversationRow, parts: Sequence[PartReading],
-                  order_ids: list[str]) -> list[Request]:
+                  order_ids: list[str], vectors: Embed = embed) -> list[Request]:
     """The requests of a message's parts, each part read in the conversation as a message of
     its own would be (a question about an ordered product is one, whatever the models
     said), but never as the answer to what the agent asked: the message as a whole was not."""
@@ -101,7 +102,7 @@ def read_requests(store: Store, index: Retriever, msg: InboundMessage,
     for part in parts:
         reading = read_in_dialogue(store, index, msg, conv, part.text, order_ids,
                                    intent=part.intent, product=part.product,
-                                   rival=part.rival)
+                                   rival=part.rival, embed=vectors)
         intent = part.intent if reading.continued else reading.intent
         if not part.question and intent not in REQUESTED_ACTIONS:
             intent = "other"  # it says why the question beside it is asked

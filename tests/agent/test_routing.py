@@ -27,6 +27,7 @@ from agent.understanding import (
 from evals.routing import figures, read_cases
 from tests.agent.conftest import Say
 from tests.support.scenarios import (
+    CN_LOW_VALUE_SMART_PLUG_DE,
     DELIVERED_DESK_LAMP_DE,
     DELIVERED_HEADLAMP_US,
     DELIVERED_SHEETS_ES,
@@ -80,6 +81,37 @@ def test_asking_the_seller_for_a_document_of_the_ordered_product_is_a_product_qu
     # "Do you have" and "tenéis" are buying words ("Do you have it in blue?"); a manual or
     # the instructions of the product the customer has are not for sale.
     assert_about_the_product(store, ask(say, order, text))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("order", "text"), [
+    (DELIVERED_DESK_LAMP_DE,
+     "Die Lampe steht bei uns im Bad neben der Dusche, wo es ordentlich spritzt. Geht das?"),
+    # Low in value: read as a fault, it was refunded without a return.
+    (CN_LOW_VALUE_SMART_PLUG_DE,
+     "Der Stecker kommt in den Keller, wo es oft nass wird. Macht ihm das was?"),
+    (DELIVERED_SHEETS_ES, "Mi gato duerme encima y las araña, ¿se rompen fácil?"),
+])
+def test_a_question_that_states_no_problem_decides_no_return(
+        say: Say, store: Store, order: Scenario, text: str) -> None:
+    # The intent models read these as a problem with the item; no problem is stated, so
+    # the return they would decide had a reason nobody gave.
+    reply = ask(say, order, text)
+    assert_about_the_product(store, reply)
+    assert reply.return_decision is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("order", "text", "reasons"), [
+    (DELIVERED_DESK_LAMP_DE, "Die Lampe flackert ständig, ist das normal?", {"defective"}),
+    (DELIVERED_SHEETS_ES, "Las sábanas llegaron rotas, ¿qué hago?",
+     {"damaged", "damaged_in_delivery"}),
+])
+def test_a_problem_told_as_a_question_is_still_a_problem(
+        say: Say, order: Scenario, text: str, reasons: set[str]) -> None:
+    reply = ask(say, order, text)
+    assert reply.intent == "item_problem"
+    assert reply.return_decision is not None and reply.return_decision.reason in reasons
 
 
 @pytest.mark.slow
