@@ -122,14 +122,6 @@ def load_examples(path: Path, label_field: str,
         return examples
 
 
-def best_per_label(examples: Examples, vector: Vector) -> list[tuple[str, float]]:
-    """Each label's most similar example's cosine similarity, most similar label first."""
-    similarities = examples.vectors @ vector
-    best = [(name, float(similarities[rows].max()))
-            for name, rows in zip(examples.names, examples.groups, strict=True)]
-    return sorted(best, key=lambda item: -item[1])
-
-
 def label_vote(examples: Examples, vector: Vector, *, k: int,
                temperature: float) -> dict[str, float]:
     """A probability per label: the mean similarity of its ``k`` nearest examples, softened

@@ -25,6 +25,7 @@ from agent.understanding import (
     speaks_of_buying,
 )
 from evals.routing import figures, read_cases
+from knowledge.policy import load_policy
 from tests.agent.conftest import Say
 from tests.support.scenarios import (
     CN_LOW_VALUE_SMART_PLUG_DE,
@@ -191,10 +192,21 @@ def test_no_reason_is_made_up(text: str, language: str) -> None:
     ("Ce n'est pas du tout l'article que j'avais choisi.", "fr", {"wrong_item"}),
     ("La spedizione è arrivata con il vetro in frantumi.", "it",
      {"damaged", "damaged_in_delivery"}),
+    ("Hallo, die Glasvase kam mit einem Sprung am Boden an. Ich schicke sie zurück.", "de",
+     {"damaged", "damaged_in_delivery"}),
 ])
 def test_reasons_are_read_by_meaning(text: str, language: str, reasons: set[str]) -> None:
     assert extract_return_reason(text, language, by_meaning=False) is None  # no pattern
     assert extract_return_reason(text, language) in reasons
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("Mi gato odia la cama, ni la mira. La quiero devolver.", "es"),
+    ("My toddler just isn't interested in the blocks at all, can we send them back?", "en"),
+])
+def test_a_dislike_is_no_fault_of_the_seller(text: str, language: str) -> None:
+    # Read as a defect, the seller paid the return of a bed the cat does not like.
+    assert extract_return_reason(text, language) not in load_policy("ES").seller_fault_reasons
 
 
 def test_buying_words_keep_a_question_pre_order() -> None:
@@ -289,11 +301,12 @@ def test_every_example_file_loads_with_its_labels() -> None:
 # The held-out routing set
 
 # Measured on the held-out part (140 messages, 43 with a reason): intent accuracy 0.907 with
-# the n-gram model as it was (0.957 with today's examples, n-grams alone), 0.993 now; reason
-# accuracy 0.767 with patterns alone, 0.907 now; product questions sent away 11 (3), now 1;
-# pre-order false positives 3 (0), now 0. Floors a little under.
+# the n-gram model as it was (0.943 with today's examples, n-grams alone), 0.979 now; reason
+# accuracy 0.767 with patterns alone, 0.907 with the nearest example by meaning, 0.977 with
+# the reasons' classifier; product questions sent away 11 (3), now 1; pre-order false
+# positives 3 (0), now 0. Floors a little under.
 MIN_HELD_OUT_INTENT_ACCURACY = 0.97
-MIN_HELD_OUT_REASON_ACCURACY = 0.88
+MIN_HELD_OUT_REASON_ACCURACY = 0.95
 MAX_PRODUCT_QUESTIONS_SENT_AWAY = 2
 
 
