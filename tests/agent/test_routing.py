@@ -238,6 +238,8 @@ def test_buying_words_keep_a_question_pre_order() -> None:
     # Italian instalments ("a rate") are not the English "rate".
     "What is the data transfer rate on this device?",
     "What frame rate does the camera record at?",
+    # The colour of the customer's own: not another one to buy.
+    "Las sábanas tienen el borde en blanco?", "I have it in green, does the colour fade?",
 ])
 def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
         text: str) -> None:
@@ -251,6 +253,10 @@ def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
     # Other sizes to buy stay buying, however a document request is worded.
     "¿Tenéis otras medidas?", "¿Tenéis medidas más grandes?", "Do you have other dimensions?",
     "Avez-vous d'autres dimensions ?", "Avete altre misure?", "Do you have it in blue?",
+    # Asked for in another colour, in a customer's words ("tienen" of the seller, "you guys").
+    "Hola, ¿tienen la alfombra en gris? Quiero otra para el salón.",
+    "¿La lámpara la tienen en negro?",
+    "you guys got this lamp in pink?", "Haben Sie das Kissen in Grau?",
 ])
 def test_buying_itself_is_still_buying(text: str) -> None:
     assert speaks_of_buying(text)
