@@ -31,6 +31,7 @@ from agent.understanding import (
     extract_emails,
     extract_return_reason,
     meaning_text,
+    reads_as_buying,
     reads_as_owned_product,
     speaks_of_buying,
 )
@@ -157,14 +158,16 @@ def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
         return Reading("return_request", continued=False)
     if asks_without_a_problem(intent, text, conv.language or "en", embed) \
             and order_in_view(store, msg, conv, order_ids):
-        return Reading("product_question", continued=False)
+        # A question about the product, or about buying another one.
+        return Reading("pre_order_question" if speaks_of_buying(text) else "product_question",
+                       continued=False)
     if reads_as_owned_product(intent, product, text, rival) \
             and order_in_view(store, msg, conv, order_ids):
         return Reading("product_question", continued=False)
     if intent in ABOUT_ORDERED_PRODUCT and close_to_ordered_product(
             store, index, msg, conv, order_ids, text, ABOUT_ORDERED_PRODUCT[intent]):
         return Reading("product_question", continued=False)
-    if intent == "product_question" and speaks_of_buying(text):
+    if reads_as_buying(intent, product, text, rival):
         # "Was kostet die Lampe in Weiß?": about buying, whatever else it asks.
         return Reading("pre_order_question", continued=False)
     return Reading(intent, continued=False)

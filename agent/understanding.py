@@ -389,16 +389,29 @@ OWNED_PRODUCT_CANDIDATES = frozenset({"pre_order_question", "other", "ask_for_pe
 MIN_OWNED_PRODUCT_SCORE = 0.15
 
 
+def _about_a_product(intent: str, product: float, rival: float) -> bool:
+    # A pre-order or product reading already says the message is about a product; "not
+    # understood" and "a person, please" need the product reading to be likely.
+    return intent in {"pre_order_question", "product_question"} \
+        or intent in OWNED_PRODUCT_CANDIDATES and product >= max(MIN_OWNED_PRODUCT_SCORE, rival)
+
+
 def reads_as_owned_product(intent: str, product: float, text: str,
                            rival: float = 0.0) -> bool:
     """Whether a message read as ``intent`` is, when the customer has an order, a question
     about a product in it: never when it asks about buying (price, stock, another variant
     or size to buy), which stays with the seller before purchase."""
-    if intent not in OWNED_PRODUCT_CANDIDATES or speaks_of_buying(text):
-        return False
-    # A pre-order reading already says the message is about a product; "not understood" and
-    # "a person, please" need the product reading to be likely.
-    return intent == "pre_order_question" or product >= max(MIN_OWNED_PRODUCT_SCORE, rival)
+    return intent in OWNED_PRODUCT_CANDIDATES and not speaks_of_buying(text) \
+        and _about_a_product(intent, product, rival)
+
+
+def reads_as_buying(intent: str, product: float, text: str, rival: float = 0.0) -> bool:
+    """Whether a message read as ``intent`` asks about buying a product: a product reading
+    with buying words, also one the models were unsure of ("La bici la tienen en rosa? es para
+    la hermanita": most likely a product question, yet under the intent bar, so "not
+    understood")."""
+    return intent != "pre_order_question" and speaks_of_buying(text) \
+        and _about_a_product(intent, product, rival)
 
 
 def speaks_of_buying(text: str) -> bool:
