@@ -96,6 +96,21 @@ def test_typical_messages(text: str, language: str, intent: str) -> None:
     assert 0.0 <= result.confidence <= 1.0
 
 
+@pytest.mark.parametrize(("text", "language", "intent"), [
+    # What the package weighs or holds is the product's; where it is, the order's. The
+    # first three were read as "where is my order".
+    ("is the package heavy?", "en", "product_question"),
+    ("Wie schwer ist das Paket ungefähr?", "de", "product_question"),
+    ("¿Pesa mucho el paquete?", "es", "product_question"),
+    ("Where is my package?", "en", "order_status"),
+    ("Wo ist mein Paket?", "de", "order_status"),
+    ("¿Dónde está mi paquete?", "es", "order_status"),
+])
+def test_the_package_as_it_comes_is_the_product_and_where_it_is_the_order(
+        text: str, language: str, intent: str) -> None:
+    assert classify_intent(text, language).intent == intent
+
+
 @pytest.mark.parametrize(("text", "language"), [
     ("Der Föhn funktioniert nicht, meine Bestellung ist 028-1111111-2222222.", "de"),
     ("Mi reloj se ha estropeado, el pedido es el 171-1111111-2222222.", "es"),
