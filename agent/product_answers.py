@@ -152,9 +152,39 @@ def _title_head(title: str) -> str:
     return _TITLE_TAIL.split(title, maxsplit=1)[0]
 
 
+def asked_part(message: str) -> str:
+    """The sentences of ``message`` that ask, when it also tells ("¿Cuánto pesa la bici? Mi
+    hija quiere que la lleve en brazos"): what the customer tells around a question says why
+    they ask, not what, and its words would dilute what a field must cover. A message that
+    asks in every sentence, or in none, is asked whole."""
+    sentences = [s.strip() for s in _SENTENCE.split(message) if s.strip()]
+    asking = [s for s in sentences if s.rstrip(")»\"' ").endswith("?")]
+    return " ".join(asking) if asking and len(asking) < len(sentences) else message
+
+
 def _asked_words(question: str, language: str, product_names: str) -> list[AskedWord]:
     """The question's content words, without function words, question framing and the words
-    that name the product (which say which product, not what is asked about it)."""
+    that name the product (which say which product, not what is asked about it). Read from
+    the sentences that ask (``asked_part``). When nothing but the product is named there,
+    the framing word names the property ("How long is the scarf?" its length, "What is it
+    made of?" its material) when customers use it for an attribute
+    (knowledge/data/attribute_labels.json); failing that, the whole message is read ("Geht
+    das?" after the situation told)."""
+    asking = asked_part(question)
+    content, framing = _read_words(asking, language, product_names)
+    if content:
+        return content
+    named = _attribute_words(language)
+    from_framing = [AskedWord(word, stems[0], ()) for word in framing
+                    if fold(word) in named and (stems := tokens(word, language))]
+    if from_framing or asking == question:
+        return from_framing
+    return _read_words(question, language, product_names)[0]
+
+
+def _read_words(question: str, language: str, product_names: str
+                ) -> tuple[list[AskedWord], list[str]]:
+    """The content words of ``question`` and the framing words it was asked with."""
     stop = stopwords(language) | _question_words(language)
     head = _title_head(product_names)
     whole_names = {t for w in _WORDS.findall(head) for t in tokens(w, language)[:1]
@@ -179,14 +209,7 @@ def _asked_words(question: str, language: str, product_names: str) -> list[Asked
         parts = tuple(tokens(p, language)[0] for p in word.split("-")
                       if "-" in word and tokens(p, language)) if "-" in word else ()
         asked.append(AskedWord(word, stem, tuple(p for p in parts if len(p) > 2)))
-    if not asked:
-        # Nothing asked but the product's name: the framing word names the property ("How
-        # long is the scarf?" its length, "What is it made of?" its material) when customers
-        # use it for an attribute (knowledge/data/attribute_labels.json).
-        named = _attribute_words(language)
-        asked = [AskedWord(word, stems[0], ()) for word in framing
-                 if fold(word) in named and (stems := tokens(word, language))]
-    return asked
+    return asked, framing
 
 
 @cache

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.product_answers import AskedWord, answer_product_question, is_specialist_term
+from agent.product_answers import (
+    AskedWord,
+    _asked_words,
+    answer_product_question,
+    asked_part,
+    is_specialist_term,
+)
 from knowledge.index import KnowledgeIndex
 from knowledge.pages import ProductPage
 
@@ -72,3 +78,43 @@ def test_questions_the_page_cannot_answer_are_not_guessed(
 def test_specialist_terms_are_rare_in_the_language_itself(word: str, language: str,
                                                          specialist: bool) -> None:
     assert is_specialist_term(AskedWord(word, word.lower(), ()), language) is specialist
+
+
+@pytest.mark.parametrize(("message", "asked"), [
+    ("tiene freno? mi hijo va a mil por la cuesta de casa", "tiene freno?"),
+    ("Hola! ¿la báscula trae pilas? no las encuentro", "¿la báscula trae pilas?"),
+    ("My laptop only has USB-C ports. Will this plug in? Kevin", "Will this plug in?"),
+    ("Wie hoch ist der Tisch? Wie breit?", "Wie hoch ist der Tisch? Wie breit?"),  # all ask
+    ("Die Lampe flackert seit gestern.", "Die Lampe flackert seit gestern."),  # none asks
+])
+def test_the_sentences_that_ask_are_what_is_asked(message: str, asked: str) -> None:
+    assert asked_part(message) == asked
+
+
+def test_a_bare_question_after_the_situation_is_read_with_the_situation() -> None:
+    # "Geht das?" names nothing: the situation told before it says what is asked.
+    words = _asked_words("Der Spiegel käme direkt neben die Dusche. Geht das?", "de",
+                         "Lichtwerk Spiegel")
+    assert {w.word for w in words} >= {"Dusche"}
+    # Greetings and thanks are never what is asked.
+    assert [w.word for w in _asked_words("Hallo, wie schwer ist die Lampe?", "de",
+                                         "Lichtwerk Stehlampe")] == ["schwer"]
+
+
+@pytest.mark.parametrize(("asin", "marketplace", "language", "question", "field"), [
+    ("B0ES5L9C2H", "ES", "es",
+     "¿De qué tela es la camisa? Tengo la piel muy sensible y todo me pica.", "attributes.fabric"),
+    ("B0ES3V7K1D", "ES", "es", "¿Cuánto pesa la vajilla? Vivimos en un quinto sin ascensor y "
+     "la subo yo sola.", "attributes.item_weight"),
+    ("B0UKTL2T48", "UK", "en", "How heavy is the throw? My gran is in her nineties and it has "
+     "to sit on her knees.", "attributes.item_weight"),
+    ("B0DE9HP3C6", "DE", "de", "Hallo, wie schwer ist das Puzzle? Wir verschicken es an die Oma.",
+     "attributes.item_weight"),
+])
+def test_what_the_customer_tells_around_a_question_does_not_hide_it(
+        demo_index: KnowledgeIndex, demo_pages: list[ProductPage], asin: str, marketplace: str,
+        language: str, question: str, field: str) -> None:
+    title = next(p.title for p in demo_pages if p.asin == asin)
+    found = answer_product_question(demo_index, question, language=language,
+                                    marketplace=marketplace, asins=[asin], product_names=title)
+    assert [h.field for h, _ in found.facts][:1] == [field]
