@@ -24,6 +24,7 @@ from agent.answer_decision import (
     gives_number,
 )
 from agent.injection import addresses_an_assistant
+from agent.request_split import split_words
 from knowledge.index import Evidence
 from knowledge.labels import glossary, label_for, terms_for
 from knowledge.retriever import Retriever
@@ -39,6 +40,8 @@ _MIN_COMPOUND_TAIL = 4
 MAX_FACTS = 2
 MAX_QUOTE_CHARS = 300
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
+# What may open a sentence before its first word (Spanish marks, quotes, brackets).
+_OPENING_MARKS = " ¿¡\"'«(–—-"
 _WORDS = re.compile(r"[^\W_][\w-]*[^\W_]|[^\W_]")
 _TITLE_TAIL = re.compile(r",|\s[–—-]\s|\s\||\(")
 
@@ -152,13 +155,16 @@ def _title_head(title: str) -> str:
     return _TITLE_TAIL.split(title, maxsplit=1)[0]
 
 
-def asked_part(message: str) -> str:
+def asked_part(message: str, language: str) -> str:
     """The sentences of ``message`` that ask, when it also tells ("¿Cuánto pesa la bici? Mi
     hija quiere que la lleve en brazos"): what the customer tells around a question says why
-    they ask, not what, and its words would dilute what a field must cover. A message that
-    asks in every sentence, or in none, is asked whole."""
+    they ask, not what, and its words would dilute what a field must cover. A sentence asks
+    when it ends with a question mark or opens as a request ("I want to know how to clean
+    it."). A message that asks in every sentence, or in none, is asked whole."""
+    requests = split_words(language).requests
     sentences = [s.strip() for s in _SENTENCE.split(message) if s.strip()]
-    asking = [s for s in sentences if s.rstrip(")»\"' ").endswith("?")]
+    asking = [s for s in sentences if s.rstrip(")»\"' ").endswith("?")
+              or requests.match(fold(s.lstrip(_OPENING_MARKS)))]
     return " ".join(asking) if asking and len(asking) < len(sentences) else message
 
 
@@ -170,7 +176,7 @@ def _asked_words(question: str, language: str, product_names: str) -> list[Asked
     made of?" its material) when customers use it for an attribute
     (knowledge/data/attribute_labels.json); failing that, the whole message is read ("Geht
     das?" after the situation told)."""
-    asking = asked_part(question)
+    asking = asked_part(question, language)
     content, framing = _read_words(asking, language, product_names)
     if content:
         return content

@@ -80,15 +80,20 @@ def test_specialist_terms_are_rare_in_the_language_itself(word: str, language: s
     assert is_specialist_term(AskedWord(word, word.lower(), ()), language) is specialist
 
 
-@pytest.mark.parametrize(("message", "asked"), [
-    ("tiene freno? mi hijo va a mil por la cuesta de casa", "tiene freno?"),
-    ("Hola! ¿la báscula trae pilas? no las encuentro", "¿la báscula trae pilas?"),
-    ("My laptop only has USB-C ports. Will this plug in? Kevin", "Will this plug in?"),
-    ("Wie hoch ist der Tisch? Wie breit?", "Wie hoch ist der Tisch? Wie breit?"),  # all ask
-    ("Die Lampe flackert seit gestern.", "Die Lampe flackert seit gestern."),  # none asks
+@pytest.mark.parametrize(("message", "language", "asked"), [
+    ("tiene freno? mi hijo va a mil por la cuesta de casa", "es", "tiene freno?"),
+    ("Hola! ¿la báscula trae pilas? no las encuentro", "es", "¿la báscula trae pilas?"),
+    ("My laptop only has USB-C ports. Will this plug in? Kevin", "en", "Will this plug in?"),
+    ("Es para mi madre. Quisiera saber el peso.", "es", "Quisiera saber el peso."),
+    # A request asks too: both sentences are what is asked.
+    ("i want to know how to clean it. what is it made out of?", "en",
+     "i want to know how to clean it. what is it made out of?"),
+    ("Wie hoch ist der Tisch? Wie breit?", "de", "Wie hoch ist der Tisch? Wie breit?"),
+    ("Die Lampe flackert seit gestern.", "de", "Die Lampe flackert seit gestern."),
 ])
-def test_the_sentences_that_ask_are_what_is_asked(message: str, asked: str) -> None:
-    assert asked_part(message) == asked
+def test_the_sentences_that_ask_are_what_is_asked(message: str, language: str,
+                                                   asked: str) -> None:
+    assert asked_part(message, language) == asked
 
 
 def test_a_bare_question_after_the_situation_is_read_with_the_situation() -> None:
