@@ -168,7 +168,7 @@ def asked_part(message: str, language: str) -> str:
     return " ".join(asking) if asking and len(asking) < len(sentences) else message
 
 
-def _asked_words(question: str, language: str, product_names: str) -> list[AskedWord]:
+def asked_words(question: str, language: str, product_names: str) -> list[AskedWord]:
     """The question's content words, without function words, question framing and the words
     that name the product (which say which product, not what is asked about it). Read from
     the sentences that ask (``asked_part``). When nothing but the product is named there,
@@ -304,7 +304,7 @@ def candidates(
                              language=language, k=CROSS_LINGUAL_CANDIDATES)
         hits += [h for h in found if h.language != language
                  and h.chunk_id not in {k.chunk_id for k in hits}]
-    asked = _asked_words(question, language, product_names)
+    asked = asked_words(question, language, product_names)
     if asked:
         informative = set(index.informative_terms(language, [w.stem for w in asked]))
         # Words common across the catalog in this language ("use", "size") still count

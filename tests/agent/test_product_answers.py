@@ -14,9 +14,9 @@ import pytest
 
 from agent.product_answers import (
     AskedWord,
-    _asked_words,
     answer_product_question,
     asked_part,
+    asked_words,
     is_specialist_term,
 )
 from knowledge.index import KnowledgeIndex
@@ -98,11 +98,11 @@ def test_the_sentences_that_ask_are_what_is_asked(message: str, language: str,
 
 def test_a_bare_question_after_the_situation_is_read_with_the_situation() -> None:
     # "Geht das?" names nothing: the situation told before it says what is asked.
-    words = _asked_words("Der Spiegel käme direkt neben die Dusche. Geht das?", "de",
+    words = asked_words("Der Spiegel käme direkt neben die Dusche. Geht das?", "de",
                          "Lichtwerk Spiegel")
     assert {w.word for w in words} >= {"Dusche"}
     # Greetings and thanks are never what is asked.
-    assert [w.word for w in _asked_words("Hallo, wie schwer ist die Lampe?", "de",
+    assert [w.word for w in asked_words("Hallo, wie schwer ist die Lampe?", "de",
                                          "Lichtwerk Stehlampe")] == ["schwer"]
 
 
