@@ -24,7 +24,7 @@ from agent.answer_decision import (
     gives_number,
 )
 from agent.injection import addresses_an_assistant
-from agent.request_split import split_words
+from agent.request_split import asks
 from knowledge.index import Evidence
 from knowledge.labels import glossary, label_for, terms_for
 from knowledge.retriever import Retriever
@@ -40,8 +40,6 @@ _MIN_COMPOUND_TAIL = 4
 MAX_FACTS = 2
 MAX_QUOTE_CHARS = 300
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
-# What may open a sentence before its first word (Spanish marks, quotes, brackets).
-_OPENING_MARKS = " ¿¡\"'«(–—-"
 _WORDS = re.compile(r"[^\W_][\w-]*[^\W_]|[^\W_]")
 _TITLE_TAIL = re.compile(r",|\s[–—-]\s|\s\||\(")
 
@@ -161,10 +159,8 @@ def asked_part(message: str, language: str) -> str:
     they ask, not what, and its words would dilute what a field must cover. A sentence asks
     when it ends with a question mark or opens as a request ("I want to know how to clean
     it."). A message that asks in every sentence, or in none, is asked whole."""
-    requests = split_words(language).requests
     sentences = [s.strip() for s in _SENTENCE.split(message) if s.strip()]
-    asking = [s for s in sentences if s.rstrip(")»\"' ").endswith("?")
-              or requests.match(fold(s.lstrip(_OPENING_MARKS)))]
+    asking = [s for s in sentences if asks(s, language)]
     return " ".join(asking) if asking and len(asking) < len(sentences) else message
 
 

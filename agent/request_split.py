@@ -123,6 +123,11 @@ def _kind(text: str, language: str) -> str | None:
     return None
 
 
+def asks(text: str, language: str) -> bool:
+    """Whether a sentence asks, as a question or as a request (``_kind``)."""
+    return _kind(text, language) is not None
+
+
 @dataclass(frozen=True)
 class _Span:
     start: int
