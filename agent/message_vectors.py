@@ -5,10 +5,12 @@ how close it lies to an ordered product, and the product search. All of them rea
 text (``meaning_text``), so with e5 as the index's model they share one vector: the index's
 own query vector, which the index embeds (in the server, in a model process of its own on the
 other core) and keeps for the search that follows. A return reason's clauses, read one by
-one, are embedded here.
+one, are embedded here, and kept beside the message's for the rest of its turn: a reason may
+be read twice in a turn (whether a question states a problem at all, then the problem's own
+reason) and each clause costs an embedding.
 
-Nothing outlives the turn: ``forget`` drops the message's vector when its turn ends, so a
-repeated message is embedded again and no customer text stays in memory.
+Nothing outlives the turn: ``forget`` drops the message's vector and its clauses' when its
+turn ends, so a repeated message is embedded again and no customer text stays in memory.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class MessageVectors:
         self.index = index
         # Another model's vectors are not e5's: then every text is embedded here.
         self.shared = is_e5(index.model_name)
+        # The clauses' vectors by the message they were read from, until its turn ends. Turns
+        # run concurrently on one agent: each message forgets only its own.
+        self._clauses: dict[str, dict[str, Vector]] = {}
 
     def __call__(self, texts: list[str]) -> Vector:
         """Unit e5 vectors of ``texts``, the message's ``meaning_text`` first (as
@@ -37,9 +42,17 @@ class MessageVectors:
             return embed(texts)
         message, *clauses = texts
         unit = unit_rows([self.index.query_vector(message)])
-        vectors: Vector = np.vstack([unit, embed(clauses)]) if clauses else unit
+        if not clauses:
+            return unit
+        kept = self._clauses.setdefault(message, {})
+        new = [clause for clause in dict.fromkeys(clauses) if clause not in kept]
+        if new:
+            kept.update(zip(new, embed(new), strict=True))
+        vectors: Vector = np.vstack([unit, *(kept[clause] for clause in clauses)])
         return vectors
 
     def forget(self, text: str) -> None:
-        """The message's turn has ended: drop the vector kept for it."""
-        self.index.forget(meaning_text(text))
+        """The message's turn has ended: drop the vectors kept for it."""
+        message = meaning_text(text)
+        self.index.forget(message)
+        self._clauses.pop(message, None)

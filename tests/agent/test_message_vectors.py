@@ -61,3 +61,18 @@ def test_nothing_of_a_message_is_kept_past_its_turn(say: Say, embedded: list[str
         first = ask(say, text)
         ask(say, text)
         assert embedded.count(meaning_text(first)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [
+    "Die Lampe kam mit einem Sprung im Fuß an, was jetzt?",
+    "Das Licht ist viel schwächer als beschrieben, kann ich sie zurückgeben?",
+])
+def test_a_reason_read_twice_in_a_turn_embeds_each_clause_once(
+        say: Say, embedded: list[str], text: str) -> None:
+    """A problem told as a question is read for a reason twice: whether it states a problem
+    at all, then the problem's own reason. The clauses' vectors are kept for the turn."""
+    message = ask(say, text)
+    assert embedded.count(meaning_text(message)) == 1
+    assert len(embedded) > 1, "the reason was read clause by clause"
+    assert len(embedded) == len(set(embedded)), embedded
