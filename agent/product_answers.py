@@ -62,18 +62,35 @@ def _stems(text: str, language: str) -> set[str]:
     return {t for t in tokens(text, language) if len(t) > 2}
 
 
-def _evidence_stems(hit: Evidence, question_language: str) -> set[str]:
-    """The stems a field offers a question: its text, and for an attribute its label and the
+@dataclass(frozen=True, slots=True)
+class FieldWords:
+    """The stems a field offers a question: its text's, and for an attribute those of its
+    label and of the words customers use for it."""
+
+    text: frozenset[str]
+    terms: frozenset[str]
+
+
+def _evidence_stems(hit: Evidence, question_language: str) -> FieldWords:
+    """The words a field offers a question: its text, and for an attribute its label and the
     words customers use for it, in the page's language and, on a page in another language,
     in the question's ("weigh" for "Gewicht"): a cross-lingual question is read as a local
     one, and the answer quotes the page as it is written."""
-    stems = _stems(hit.text, hit.language)
+    terms: set[str] = set()
     if hit.field.startswith("attributes."):
         key = hit.field.removeprefix("attributes.")
         for language in dict.fromkeys([hit.language, question_language]):
-            extra = " ".join([label_for(key, language), *terms_for(key, language)])
-            stems |= _stems(extra, language)
-    return stems
+            terms |= _stems(" ".join([label_for(key, language), *terms_for(key, language)]),
+                            language)
+    return FieldWords(frozenset(_stems(hit.text, hit.language)), frozenset(terms))
+
+
+def _named_attributes(asked: list[AskedWord], language: str) -> set[str]:
+    """The attribute fields whose customer words name every asked word."""
+    if not asked:
+        return set()
+    return {f"attributes.{key}" for key, stems in _attribute_stems(language).items()
+            if all(_names(w.stem, stems) for w in asked)}
 
 
 @cache
@@ -85,7 +102,7 @@ def _attribute_vocabulary(language: str) -> frozenset[str]:
                            language))
 
 
-def _counted(asked: list[AskedWord], hit: Evidence, stems: set[str],
+def _counted(asked: list[AskedWord], hit: Evidence, stems: FieldWords,
              language: str) -> list[AskedWord]:
     """The asked words a field is judged on. On a page in another language the customer's
     name for the product ("nursing pillow" for "Cojín de lactancia") is in no field: when
@@ -108,10 +125,10 @@ def _shares(question: set[str], evidence: set[str]) -> set[str]:
 
 
 @cache
-def _attribute_stems(language: str) -> dict[str, set[str]]:
+def _attribute_stems(language: str) -> dict[str, frozenset[str]]:
     """Per attribute key, the stems of its label and of the words customers use for it."""
-    return {key: _stems(" ".join([label_for(key, language), *terms_for(key, language)]),
-                        language) for key in glossary()}
+    return {key: frozenset(_stems(" ".join([label_for(key, language), *terms_for(key, language)]),
+                                  language)) for key in glossary()}
 
 
 def _topic(question: set[str], language: str) -> str | None:
@@ -251,10 +268,20 @@ def is_specialist_term(word: AskedWord, language: str) -> bool:
     return any(_rare(part.lower(), language) for part in word.word.split("-") if part.isalpha())
 
 
-def _covered(word: AskedWord, stems: set[str]) -> bool:
-    if word.parts:  # "mulesing-free": every part must be there, not just "free"
-        return all(_shares({p}, stems) for p in word.parts)
-    return bool(_shares({word.stem}, stems))
+def _covered(word: AskedWord, words: FieldWords) -> bool:
+    # "mulesing-free": every part must be there, not just "free"
+    return all(_shares({stem}, set(words.text)) or _names(stem, words.terms)
+               for stem in (word.parts or (word.stem,)))
+
+
+def _names(stem: str, terms: frozenset[str]) -> bool:
+    """Whether an asked stem is one of an attribute's words: the word itself, a compound
+    ending in it ("Gesamtgewicht", "Kilogramm") or a form a few letters longer ("heavier").
+    Not a word it merely opens: "hoch" names no "Hochglanz" finish, "Tiefkühler" no depth.
+    The field's own text is read by prefix both ways (``_shares``)."""
+    return any(stem == t or (len(t) >= 4 and stem.endswith(t))
+               or (len(t) >= 5 and stem.startswith(t) and len(stem) - len(t) <= 3)
+               for t in terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +328,14 @@ def candidates(
         hits += [h for h in found if h.language != language
                  and h.chunk_id not in {k.chunk_id for k in hits}]
     asked = asked_words(question, language, product_names)
+    # An attribute the question names by the words customers use for it ("Wie hoch ist der
+    # Nachttisch?" its dimensions) is offered though neither leg ranked it among the best.
+    named = _named_attributes(asked, language)
+    if named and not any(h.field in named for h in hits):
+        found = index.search(question, marketplace=marketplace, asins=asins,
+                             language=language, k=CROSS_LINGUAL_CANDIDATES)
+        hits += [h for h in found if h.field in named
+                 and h.chunk_id not in {k.chunk_id for k in hits}]
     if asked:
         informative = set(index.informative_terms(language, [w.stem for w in asked]))
         # Words common across the catalog in this language ("use", "size") still count

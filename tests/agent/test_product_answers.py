@@ -119,7 +119,27 @@ def test_a_bare_question_after_the_situation_is_read_with_the_situation() -> Non
 def test_what_the_customer_tells_around_a_question_does_not_hide_it(
         demo_index: KnowledgeIndex, demo_pages: list[ProductPage], asin: str, marketplace: str,
         language: str, question: str, field: str) -> None:
-    title = next(p.title for p in demo_pages if p.asin == asin)
-    found = answer_product_question(demo_index, question, language=language,
+    assert first_field(demo_index, demo_pages, asin, marketplace, language, question) == field
+
+
+def first_field(index: KnowledgeIndex, pages: list[ProductPage], asin: str, marketplace: str,
+                language: str, question: str) -> str | None:
+    title = next(p.title for p in pages if p.asin == asin)
+    found = answer_product_question(index, question, language=language,
                                     marketplace=marketplace, asins=[asin], product_names=title)
-    assert [h.field for h, _ in found.facts][:1] == [field]
+    return next((h.field for h, _ in found.facts), None)
+
+
+@pytest.mark.parametrize(("asin", "marketplace", "language", "question", "field"), [
+    # The thing itself ("das Teil") and needing it only frame what is asked.
+    ("B0DE5WK1T4", "DE", "de", "Wie hoch ist das Teil ungefähr? Unser Hängeschrank hängt "
+     "ziemlich tief.", "attributes.dimensions"),
+    ("B0ES8D5H3J", "ES", "es", "¿Necesita pilas la casa de muñecas?", "bullet_points[2]"),
+    # An attribute named by the words customers use for it is offered though retrieval
+    # ranked it low ("alta" names the dimensions).
+    ("B0ES8D5H3J", "ES", "es", "¿Qué tan alta es la casa?", "attributes.dimensions"),
+])
+def test_words_that_only_frame_a_question_are_not_what_it_asks(
+        demo_index: KnowledgeIndex, demo_pages: list[ProductPage], asin: str, marketplace: str,
+        language: str, question: str, field: str) -> None:
+    assert first_field(demo_index, demo_pages, asin, marketplace, language, question) == field
