@@ -187,30 +187,47 @@ def asked_words(question: str, language: str, product_names: str) -> list[AskedW
     the sentences that ask (``asked_part``). When nothing but the product is named there,
     the framing word names the property ("How long is the scarf?" its length, "What is it
     made of?" its material) when customers use it for an attribute
-    (knowledge/data/attribute_labels.json); failing that, the whole message is read ("Geht
-    das?" after the situation told)."""
+    (knowledge/data/attribute_labels.json), or else such a word of the product's name
+    ("¿De qué madera son?"); failing that, the whole message is read ("Geht das?" after the
+    situation told)."""
     asking = asked_part(question, language)
-    content, framing = _read_words(asking, language, product_names)
-    if content:
-        return content
+    read = _read_words(asking, language, product_names)
+    if read.content:
+        return read.content
     named = _attribute_words(language)
-    from_framing = [AskedWord(word, stems[0], ()) for word in framing
-                    if fold(word) in named and (stems := tokens(word, language))]
+
+    def naming(words: list[str]) -> list[AskedWord]:
+        return [AskedWord(word, stems[0], ()) for word in words
+                if fold(word) in named and (stems := tokens(word, language))]
+
+    # A word of the product's name asks when it is all there is and customers use it for
+    # an attribute: "¿De qué madera son?" of olive-wood utensils asks for the material.
+    from_framing = naming(read.framing) or naming(read.product)
     if from_framing or asking == question:
         return from_framing
-    return _read_words(question, language, product_names)[0]
+    return _read_words(question, language, product_names).content
 
 
-def _read_words(question: str, language: str, product_names: str
-                ) -> tuple[list[AskedWord], list[str]]:
-    """The content words of ``question`` and the framing words it was asked with."""
+@dataclass(frozen=True, slots=True)
+class _Read:
+    content: list[AskedWord]
+    framing: list[str]  # the words that frame the question
+    product: list[str]  # the words that name the product
+
+
+def _read_words(question: str, language: str, product_names: str) -> _Read:
+    """The content words of ``question``, and the words that frame it or name the product."""
     stop = stopwords(language) | _question_words(language)
     head = _title_head(product_names)
     whole_names = {t for w in _WORDS.findall(head) for t in tokens(w, language)[:1]
                    if t.isalpha()} | {t for w in _WORDS.findall(head) for p in w.split("-")
                                       for t in tokens(p, language)[:1] if t.isalpha()}
+    # The title's words as written, each hyphen part too, for a compound's tail written as
+    # a word of its own ("jacke" of "Kinder-Regenjacke").
+    title_words = {fold(p) for w in _WORDS.findall(head) for p in (w, *w.split("-"))}
     asked: list[AskedWord] = []
     framing: list[str] = []
+    product: list[str] = []
     for word in _WORDS.findall(question):
         if fold(word) in stop:
             framing.append(word)
@@ -221,14 +238,18 @@ def _read_words(question: str, language: str, product_names: str
         stem = stems[0]
         # A German noun's compound tail names the product ("Lampe" of "Schreibtischlampe");
         # a lower-case verb sharing that tail ("waschen" of "Bettwäsche") asks about it.
-        tail_name = language in COMPOUNDING_LANGUAGES and word[:1].isupper() \
-            and len(stem) >= 4 and any(n.endswith(stem) for n in whole_names)
+        tail_name = language in COMPOUNDING_LANGUAGES and len(stem) >= 4 and (
+            (word[:1].isupper() and any(n.endswith(stem) for n in whole_names))
+            # Customers who type all in lower case write nouns so too: then the word itself,
+            # not its stem, must end a title word ("jacke"; "waschen" is not "Bettwäsche").
+            or any(t != fold(word) and t.endswith(fold(word)) for t in title_words))
         if stem in whole_names or tail_name:
+            product.append(word)
             continue
         parts = tuple(tokens(p, language)[0] for p in word.split("-")
                       if "-" in word and tokens(p, language)) if "-" in word else ()
         asked.append(AskedWord(word, stem, tuple(p for p in parts if len(p) > 2)))
-    return asked, framing
+    return _Read(asked, framing, product)
 
 
 @cache
@@ -275,12 +296,14 @@ def _covered(word: AskedWord, words: FieldWords) -> bool:
 
 
 def _names(stem: str, terms: frozenset[str]) -> bool:
-    """Whether an asked stem is one of an attribute's words: the word itself, a compound
-    ending in it ("Gesamtgewicht", "Kilogramm") or a form a few letters longer ("heavier").
-    Not a word it merely opens: "hoch" names no "Hochglanz" finish, "Tiefkühler" no depth.
-    The field's own text is read by prefix both ways (``_shares``)."""
-    return any(stem == t or (len(t) >= 4 and stem.endswith(t))
-               or (len(t) >= 5 and stem.startswith(t) and len(stem) - len(t) <= 3)
+    """Whether an asked stem is one of an attribute's words: the word itself, a longer form
+    or compound of it ("heavier", "Kilogramm", "communication" of "comm", "Gesamtgewicht",
+    "autofocus"), or a form a few letters shorter ("weigh" of "weight"). Not a word that
+    merely opens a longer term: "hoch" names no "Hochglanz" finish. The field's own text is
+    read by prefix both ways (``_shares``)."""
+    return any(stem == t
+               or (len(t) >= 4 and (stem.startswith(t) or stem.endswith(t)))
+               or (len(stem) >= 4 and t.startswith(stem) and len(t) - len(stem) <= 3)
                for t in terms)
 
 

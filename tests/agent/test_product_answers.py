@@ -96,6 +96,14 @@ def test_the_sentences_that_ask_are_what_is_asked(message: str, language: str,
     assert asked_part(message, language) == asked
 
 
+def test_a_lower_case_noun_names_the_product_only_as_a_word_of_its_name() -> None:
+    assert [w.word for w in asked_words("kann ich die jacke in den trockner stecken?", "de",
+                                        "HappyKids Kinder-Regenjacke")] == ["trockner"]
+    # A verb sharing the compound's stem asks about it: "waschen" is not "Bettwäsche".
+    assert [w.word for w in asked_words("kann man die bettwäsche bei 60 grad waschen", "de",
+                                        "Casa Soleada Bettwäsche")] == ["grad", "waschen"]
+
+
 def test_a_bare_question_after_the_situation_is_read_with_the_situation() -> None:
     # "Geht das?" names nothing: the situation told before it says what is asked.
     words = asked_words("Der Spiegel käme direkt neben die Dusche. Geht das?", "de",
@@ -135,6 +143,17 @@ def first_field(index: KnowledgeIndex, pages: list[ProductPage], asin: str, mark
     ("B0DE5WK1T4", "DE", "de", "Wie hoch ist das Teil ungefähr? Unser Hängeschrank hängt "
      "ziemlich tief.", "attributes.dimensions"),
     ("B0ES8D5H3J", "ES", "es", "¿Necesita pilas la casa de muñecas?", "bullet_points[2]"),
+    # Typed all in lower case, a German noun ending the product's compound name still
+    # names the product ("schürze" of "Leinen-Kochschürze"); "darf" only frames.
+    ("B0DE1AP4L5", "DE", "de", "wie schwer ist die schürze?", "attributes.item_weight"),
+    ("B0DE7CS2G9", "DE", "de", "darf das geschirrset in die spülmaschine?",
+     "attributes.care_instructions"),
+    # Whether a thing comes with it, or must be bought apart, frames what is asked.
+    ("B0USHK1RB7", "US", "en", "Does the remote come with batteries or do I have to buy them "
+     "separately?", "description[1]"),
+    # A word of the product's name asks when it is all there is ("madera" of a wooden
+    # board: its material).
+    ("B0ES2T6G8R", "ES", "es", "¿De qué madera es la tabla?", "attributes.material"),
     # An attribute named by the words customers use for it is offered though retrieval
     # ranked it low ("alta" names the dimensions).
     ("B0ES8D5H3J", "ES", "es", "¿Qué tan alta es la casa?", "attributes.dimensions"),
