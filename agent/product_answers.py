@@ -297,12 +297,10 @@ def _covered(word: AskedWord, words: FieldWords) -> bool:
 
 def _names(stem: str, terms: frozenset[str]) -> bool:
     """Whether an asked stem is one of an attribute's words: the word itself, a longer form
-    or compound of it ("heavier", "Kilogramm", "communication" of "comm", "Gesamtgewicht",
-    "autofocus"), or a form a few letters shorter ("weigh" of "weight"). Not a word that
-    merely opens a longer term: "hoch" names no "Hochglanz" finish. The field's own text is
-    read by prefix both ways (``_shares``)."""
-    return any(stem == t
-               or (len(t) >= 4 and (stem.startswith(t) or stem.endswith(t)))
+    of it ("heavier", "Kilogramm", "communication" of "comm"), or a form a few letters
+    shorter ("weigh" of "weight"). Not a word that merely opens a longer term: "hoch" names
+    no "Hochglanz" finish. The field's own text is read by prefix both ways (``_shares``)."""
+    return any(stem == t or (len(t) >= 4 and stem.startswith(t))
                or (len(stem) >= 4 and t.startswith(stem) and len(t) - len(stem) <= 3)
                for t in terms)
 
