@@ -148,7 +148,8 @@ def first_field(index: KnowledgeIndex, pages: list[ProductPage], asin: str, mark
     ("B0DE1AP4L5", "DE", "de", "wie schwer ist die schürze?", "attributes.item_weight"),
     ("B0DE7CS2G9", "DE", "de", "darf das geschirrset in die spülmaschine?",
      "attributes.care_instructions"),
-    # Whether a thing comes with it, or must be bought apart, frames what is asked.
+    # Having to buy a thing apart frames what is asked (whether it comes with the product
+    # does not: a field answers that only by saying what is included).
     ("B0USHK1RB7", "US", "en", "Does the remote come with batteries or do I have to buy them "
      "separately?", "description[1]"),
     # A word of the product's name asks when it is all there is ("madera" of a wooden
