@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -76,13 +77,20 @@ def _evidence_stems(hit: Evidence, question_language: str) -> FieldWords:
     words customers use for it, in the page's language and, on a page in another language,
     in the question's ("weigh" for "Gewicht"): a cross-lingual question is read as a local
     one, and the answer quotes the page as it is written."""
-    terms: set[str] = set()
+    terms: frozenset[str] = frozenset()
     if hit.field.startswith("attributes."):
         key = hit.field.removeprefix("attributes.")
         for language in dict.fromkeys([hit.language, question_language]):
-            terms |= _stems(" ".join([label_for(key, language), *terms_for(key, language)]),
-                            language)
-    return FieldWords(frozenset(_stems(hit.text, hit.language)), frozenset(terms))
+            terms |= _own_stems(key, language)
+    return FieldWords(frozenset(_stems(hit.text, hit.language)), terms)
+
+
+@cache
+def _own_stems(key: str, language: str) -> frozenset[str]:
+    """The stems of an attribute's label and of the words customers use for it (a key the
+    glossary does not hold has its label, made of the key's words)."""
+    return frozenset(_stems(" ".join([label_for(key, language), *terms_for(key, language)]),
+                            language))
 
 
 def _named_attributes(asked: list[AskedWord], language: str) -> set[str]:
@@ -96,10 +104,7 @@ def _named_attributes(asked: list[AskedWord], language: str) -> set[str]:
 @cache
 def _attribute_vocabulary(language: str) -> frozenset[str]:
     """Stems of every attribute's label and customer words in ``language``."""
-    return frozenset(
-        stem for key in glossary()
-        for stem in _stems(" ".join([label_for(key, language), *terms_for(key, language)]),
-                           language))
+    return frozenset(stem for key in glossary() for stem in _own_stems(key, language))
 
 
 def _counted(asked: list[AskedWord], hit: Evidence, stems: FieldWords,
@@ -111,14 +116,14 @@ def _counted(asked: list[AskedWord], hit: Evidence, stems: FieldWords,
     if hit.language == language or not hit.field.startswith("attributes."):
         return asked
     key = hit.field.removeprefix("attributes.")
-    own = _stems(" ".join([label_for(key, language), *terms_for(key, language)]), language)
+    own = _own_stems(key, language)
     if not any(w.stem in own for w in asked):
         return asked
     vocabulary = _attribute_vocabulary(language)
     return [w for w in asked if _covered(w, stems) or w.stem in vocabulary]
 
 
-def _shares(question: set[str], evidence: set[str]) -> set[str]:
+def _shares(question: AbstractSet[str], evidence: AbstractSet[str]) -> set[str]:
     # Prefix match both ways: stems of one form meet longer forms and compound tails.
     return {q for q in question for e in evidence
             if q == e or (len(q) >= 4 and e.startswith(q)) or (len(e) >= 4 and q.startswith(e))}
@@ -127,8 +132,7 @@ def _shares(question: set[str], evidence: set[str]) -> set[str]:
 @cache
 def _attribute_stems(language: str) -> dict[str, frozenset[str]]:
     """Per attribute key, the stems of its label and of the words customers use for it."""
-    return {key: frozenset(_stems(" ".join([label_for(key, language), *terms_for(key, language)]),
-                                  language)) for key in glossary()}
+    return {key: _own_stems(key, language) for key in glossary()}
 
 
 def _topic(question: set[str], language: str) -> str | None:
@@ -229,7 +233,8 @@ def _read_words(question: str, language: str, product_names: str) -> _Read:
     framing: list[str] = []
     product: list[str] = []
     for word in _WORDS.findall(question):
-        if fold(word) in stop:
+        written = fold(word)
+        if written in stop:
             framing.append(word)
             continue
         stems = tokens(word, language)
@@ -242,7 +247,7 @@ def _read_words(question: str, language: str, product_names: str) -> _Read:
             (word[:1].isupper() and any(n.endswith(stem) for n in whole_names))
             # Customers who type all in lower case write nouns so too: then the word itself,
             # not its stem, must end a title word ("jacke"; "waschen" is not "Bettwäsche").
-            or any(t != fold(word) and t.endswith(fold(word)) for t in title_words))
+            or any(t != written and t.endswith(written) for t in title_words))
         if stem in whole_names or tail_name:
             product.append(word)
             continue
@@ -291,7 +296,7 @@ def is_specialist_term(word: AskedWord, language: str) -> bool:
 
 def _covered(word: AskedWord, words: FieldWords) -> bool:
     # "mulesing-free": every part must be there, not just "free"
-    return all(_shares({stem}, set(words.text)) or _names(stem, words.terms)
+    return all(_shares({stem}, words.text) or _names(stem, words.terms)
                for stem in (word.parts or (word.stem,)))
 
 
