@@ -31,6 +31,7 @@ from agent.understanding import (
     extract_emails,
     extract_return_reason,
     meaning_text,
+    points_at_a_thing,
     reads_as_buying,
     reads_as_owned_product,
     speaks_of_buying,
@@ -140,6 +141,14 @@ def close_to_ordered_product(store: Store, index: Retriever, msg: InboundMessage
     return closest is not None and closest >= bar
 
 
+def asks_about_a_thing_held(intent: str, text: str, language: str) -> bool:
+    """Whether a message the intent models could not place asks about a thing it only points
+    at ("who makes this?", "ist es digital?", "are there armrests?"), and not about buying
+    one nor giving the agent orders."""
+    return intent == "other" and points_at_a_thing(text, language) \
+        and not speaks_of_buying(text) and not addresses_the_agent(text)
+
+
 def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
                      conv: ConversationRow, text: str, order_ids: list[str], *,
                      intent: str, product: float, rival: float,
@@ -166,6 +175,11 @@ def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
         return Reading("product_question", continued=False)
     if intent in ABOUT_ORDERED_PRODUCT and close_to_ordered_product(
             store, index, msg, conv, order_ids, text, ABOUT_ORDERED_PRODUCT[intent]):
+        return Reading("product_question", continued=False)
+    if asks_about_a_thing_held(intent, text, conv.language or "en") \
+            and order_in_view(store, msg, conv, order_ids):
+        # "who makes this?", "¿tiene correa?": with an order in view the thing pointed at is
+        # what the customer has; asking them to rephrase would fail a plain question.
         return Reading("product_question", continued=False)
     if reads_as_buying(intent, product, text, rival):
         # "Was kostet die Lampe in Weiß?": about buying, whatever else it asks.

@@ -35,6 +35,7 @@ RETURN_REASON_EXAMPLES = DATA_DIR / "return_reason_examples.jsonl"
 BUYING_WORDS = DATA_DIR / "buying_words.json"
 WITHDRAWAL_WORDS = DATA_DIR / "withdrawal_words.json"
 NOT_RECEIVED_WORDS = DATA_DIR / "not_received_words.json"
+POINTING_WORDS = DATA_DIR / "pointing_words.json"
 
 SUPPORTED_LANGUAGES = ("de", "es", "en", "fr", "it")
 
@@ -424,6 +425,25 @@ def speaks_of_buying(text: str) -> bool:
     return any(p.search(folded) for p in _buying_patterns())
 
 
+@cache
+def _pointing_patterns() -> dict[str, tuple[re.Pattern[str], ...]]:
+    raw = json.loads(POINTING_WORDS.read_text(encoding="utf-8"))
+    return {language: tuple(re.compile(p) for p in raw[language])
+            for language in SUPPORTED_LANGUAGES}
+
+
+def points_at_a_thing(text: str, language: str) -> bool:
+    """Whether a message asks about a thing it points at without naming it ("who makes
+    this?", "ist es digital?", "¿tiene correa?", "are there armrests?"). With an order in
+    view, that thing is the product the customer has: the question is about it, even when
+    the models could not place it. Read in the message's language only: German "es" is
+    Spanish "is"."""
+    if "?" not in text:
+        return False
+    folded = fold(text)
+    return any(p.search(folded) for p in _pointing_patterns().get(language, ()))
+
+
 def warm_up() -> None:
     """Load the language models, train the intent model and read the examples by meaning
     (e5, their cached vectors) now, not on the first message."""
@@ -433,6 +453,7 @@ def warm_up() -> None:
     _buying_patterns()
     _withdrawal_patterns()
     _not_received_patterns()
+    _pointing_patterns()
     load_examples(INTENT_EXAMPLES, "intent", meaning_text)
     _reason_model()
 
