@@ -92,8 +92,11 @@ class FieldSignals:
     @property
     def attribute_asked(self) -> bool:
         """An attribute holding every asked word, in its value, its name or the words
-        customers use for it: the question asks for that attribute and nothing else."""
-        return self.kind == "attributes" and self.asked > 0 and self.covered >= self.asked
+        customers use for it: the question asks for that attribute and nothing else. Not
+        when a quantity is asked and the attribute gives no number: "how many rounds does
+        it take?" is not answered by `Seasons: year-round`."""
+        return self.kind == "attributes" and self.asked > 0 and self.covered >= self.asked \
+            and not (self.quantity_asked and not self.number_given)
 
 
 def gives_number(text: str) -> bool:

@@ -38,6 +38,10 @@ UNKNOWN_WEIGHT = 2.0
 # "mulesing" 0, "Petzl" 1.5, against "flight" 4.9 or "Allergiker" 3.0.
 SPECIALIST_ZIPF = 2.0
 _MIN_COMPOUND_TAIL = 4
+# How many letters an asked word may add to an attribute's word and still be a form of it
+# ("washable" of "wash", "leichter" of "leicht"); more is another word that merely opens
+# with it ("bluetooth" is no colour "blue", "Kinderwagen" no child "Kind").
+LONGER_FORM = 4
 MAX_FACTS = 2
 MAX_QUOTE_CHARS = 300
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
@@ -120,13 +124,17 @@ def _counted(asked: list[AskedWord], hit: Evidence, stems: FieldWords,
     if not any(w.stem in own for w in asked):
         return asked
     vocabulary = _attribute_vocabulary(language)
-    return [w for w in asked if _covered(w, stems) or w.stem in vocabulary]
+    return [w for w in asked if _covered(w, stems, language) or w.stem in vocabulary]
 
 
-def _shares(question: AbstractSet[str], evidence: AbstractSet[str]) -> set[str]:
-    # Prefix match both ways: stems of one form meet longer forms and compound tails.
+def _shares(question: AbstractSet[str], evidence: AbstractSet[str],
+            longer: int | None = None) -> set[str]:
+    # Prefix match both ways: stems of one form meet longer forms and compound tails. An
+    # asked word longer than the field's by more than ``longer`` letters (when given) is
+    # another word: "bluetooth" is not the "Blue" of a colour.
     return {q for q in question for e in evidence
-            if q == e or (len(q) >= 4 and e.startswith(q)) or (len(e) >= 4 and q.startswith(e))}
+            if q == e or (len(q) >= 4 and e.startswith(q))
+            or (len(e) >= 4 and q.startswith(e) and (longer is None or len(q) - len(e) <= longer))}
 
 
 @cache
@@ -294,18 +302,22 @@ def is_specialist_term(word: AskedWord, language: str) -> bool:
     return any(_rare(part.lower(), language) for part in word.word.split("-") if part.isalpha())
 
 
-def _covered(word: AskedWord, words: FieldWords) -> bool:
-    # "mulesing-free": every part must be there, not just "free"
-    return all(_shares({stem}, words.text) or _names(stem, words.terms)
+def _covered(word: AskedWord, words: FieldWords, language: str) -> bool:
+    # "mulesing-free": every part must be there, not just "free". In a language that writes
+    # compounds as one word ("Akkulaufzeit" of a field's "Akku") an asked word may be any
+    # longer than the field's; elsewhere only a form of it.
+    longer = None if language in COMPOUNDING_LANGUAGES else LONGER_FORM
+    return all(_shares({stem}, words.text, longer) or _names(stem, words.terms)
                for stem in (word.parts or (word.stem,)))
 
 
 def _names(stem: str, terms: frozenset[str]) -> bool:
     """Whether an asked stem is one of an attribute's words: the word itself, a longer form
-    of it ("heavier", "Kilogramm", "communication" of "comm"), or a form a few letters
+    of it ("heavier", "washable", at most ``LONGER_FORM`` letters more), or a form a few letters
     shorter ("weigh" of "weight"). Not a word that merely opens a longer term: "hoch" names
     no "Hochglanz" finish. The field's own text is read by prefix both ways (``_shares``)."""
-    return any(stem == t or (len(t) >= 4 and stem.startswith(t))
+    return any(stem == t
+               or (len(t) >= 4 and stem.startswith(t) and len(stem) - len(t) <= LONGER_FORM)
                or (len(stem) >= 4 and t.startswith(stem) and len(t) - len(stem) <= 3)
                for t in terms)
 
@@ -381,7 +393,7 @@ def candidates(
         if addresses_an_assistant(hit.text):
             continue
         stems = _evidence_stems(hit, language)
-        if not all(_covered(w, stems) for w in specialist):
+        if not all(_covered(w, stems, language) for w in specialist):
             continue  # a page that does not name the specialist term cannot answer about it
         counted = _counted(asked, hit, stems, language)
         others = [c for chunk_id, c in cosines.items() if chunk_id != hit.chunk_id]
@@ -390,7 +402,7 @@ def candidates(
             similarity=cosines.get(hit.chunk_id, hit.similarity),
             best_other=max(others, default=None), mean=mean,
             dense_rank=hit.dense_rank, lexical_rank=hit.lexical_rank,
-            covered=sum(weight[w.word] for w in counted if _covered(w, stems)),
+            covered=sum(weight[w.word] for w in counted if _covered(w, stems, language)),
             asked=sum(weight[w.word] for w in counted), words_asked=len(asked),
             unknown_word=bool(unknown), cross_lingual=hit.language != language,
             length=len(hit.text), quantity_asked=quantity, number_given=gives_number(hit.text),

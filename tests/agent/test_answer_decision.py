@@ -95,6 +95,10 @@ def test_an_attribute_holding_every_asked_word_answers_surely() -> None:
     assert fitted.confidence(part) == fitted.probability(part)
     assert not replace(asked, field="bullet_points[2]").attribute_asked
     assert not replace(asked, covered=0.0, asked=0.0).attribute_asked
+    # A quantity asked of an attribute without a number ("how many rounds" of a season given
+    # as "year-round") is the fitted model's to judge; with a number it is answered.
+    assert not replace(asked, quantity_asked=True, number_given=False).attribute_asked
+    assert replace(asked, quantity_asked=True, number_given=True).attribute_asked
 
 
 @pytest.mark.parametrize(("question", "quantity"), [

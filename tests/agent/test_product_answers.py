@@ -163,3 +163,18 @@ def test_words_that_only_frame_a_question_are_not_what_it_asks(
         demo_index: KnowledgeIndex, demo_pages: list[ProductPage], asin: str, marketplace: str,
         language: str, question: str, field: str) -> None:
     assert first_field(demo_index, demo_pages, asin, marketplace, language, question) == field
+
+
+@pytest.mark.parametrize(("asin", "question"), [
+    ("B0USRL1IB5", "Does it have bluetooth?"),  # a water bottle in "Glacier Blue"
+    ("B0USBW3C65", "is it bluetooth?"),  # a charger in "Black", whose word list has "blue"
+])
+def test_a_word_that_only_opens_with_a_fields_word_is_not_that_word(
+        demo_index: KnowledgeIndex, demo_pages: list[ProductPage], asin: str,
+        question: str) -> None:
+    # "bluetooth" opens with "blue": read as a form of it, the colour answered the question.
+    title = next(p.title for p in demo_pages if p.asin == asin)
+    found = answer_product_question(demo_index, question, language="en", marketplace="US",
+                                    asins=[asin], product_names=title)
+    assert "attributes.color" not in {h.field for h, _ in found.facts}
+
