@@ -309,6 +309,10 @@ def test_a_buying_question_the_models_are_unsure_of_is_still_buying() -> None:
     # What it comes in, as it came: its package, not another variant ("come in pink?").
     "how many come in this package?", "What format does the documentary come in?",
     "does this come in a box?", "how big is the package that these come in?",
+    # Whether a thing must be bought apart, asked of anyone ("do you have to"): what the
+    # product includes.
+    "does the art bin come with magnetic sheets or do you have to buy it separately?",
+    "do you have to purchase the bulb separately?",
     # The stock charger is the one that came with it, not stock to buy.
     "It will not charge, I am using the stock phantom charger.",
 ])
@@ -329,6 +333,7 @@ def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
     "¿La lámpara la tienen en negro?",
     "you guys got this lamp in pink?", "Haben Sie das Kissen in Grau?",
     "does this come in pink?", "What colors does this cup come in?",
+    "Can I buy a second battery separately?",
 ])
 def test_buying_itself_is_still_buying(text: str) -> None:
     assert speaks_of_buying(text)
