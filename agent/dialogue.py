@@ -173,13 +173,14 @@ def read_in_dialogue(store: Store, index: Retriever, msg: InboundMessage,
     if reads_as_owned_product(intent, product, text, rival) \
             and order_in_view(store, msg, conv, order_ids):
         return Reading("product_question", continued=False)
-    if intent in ABOUT_ORDERED_PRODUCT and close_to_ordered_product(
-            store, index, msg, conv, order_ids, text, ABOUT_ORDERED_PRODUCT[intent]):
-        return Reading("product_question", continued=False)
     if asks_about_a_thing_held(intent, text, conv.language or "en") \
             and order_in_view(store, msg, conv, order_ids):
         # "who makes this?", "¿tiene correa?": with an order in view the thing pointed at is
-        # what the customer has; asking them to rephrase would fail a plain question.
+        # what the customer has; asking them to rephrase would fail a plain question. Read
+        # before the closeness to the page, which reaches the same reading by a search.
+        return Reading("product_question", continued=False)
+    if intent in ABOUT_ORDERED_PRODUCT and close_to_ordered_product(
+            store, index, msg, conv, order_ids, text, ABOUT_ORDERED_PRODUCT[intent]):
         return Reading("product_question", continued=False)
     if reads_as_buying(intent, product, text, rival):
         # "Was kostet die Lampe in Weiß?": about buying, whatever else it asks.
