@@ -307,8 +307,35 @@ def _covered(word: AskedWord, words: FieldWords, language: str) -> bool:
     # compounds as one word ("Akkulaufzeit" of a field's "Akku") an asked word may be any
     # longer than the field's; elsewhere only a form of it.
     longer = None if language in COMPOUNDING_LANGUAGES else LONGER_FORM
+    if word.stem in _inclusion_stems("asks", language) \
+            and (words.text | words.terms) & _stated_inclusion():
+        # "¿Trae pilas?" of "3 pilas AAA (incluidas)", "dabei" of the attribute "Lieferumfang"
+        return True
     return all(_shares({stem}, words.text, longer) or _names(stem, words.terms)
                for stem in (word.parts or (word.stem,)))
+
+
+@cache
+def _inclusion_words() -> dict[str, dict[str, list[str]]]:
+    text = resources.files("agent").joinpath("data/inclusion_words.json").read_text("utf-8")
+    return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
+
+
+@cache
+def _inclusion_stems(kind: str, language: str) -> frozenset[str]:
+    """The stems of the words that ask (``asks``, with those that state it) or state
+    (``states``) whether a thing comes with the product, in ``language``."""
+    lists = ("asks", "states") if kind == "asks" else ("states",)
+    words = [w for name in lists for w in _inclusion_words()[name].get(language, [])]
+    return frozenset(stems[0] for w in words if (stems := tokens(w, language)))
+
+
+@cache
+def _stated_inclusion() -> frozenset[str]:
+    """The stems that state inclusion in any language: a page in another language than the
+    question states it in its own."""
+    return frozenset(s for language in _inclusion_words()["states"]
+                     for s in _inclusion_stems("states", language))
 
 
 def _names(stem: str, terms: frozenset[str]) -> bool:
