@@ -69,6 +69,8 @@ def assert_about_the_product(store: Store, reply: Reply) -> None:
     "Wie viel wiegt der Toaster?",  # was "not understood"
     "Gibt es eine App für den Saugroboter?",  # was redirected as a pre-order question
     "Lässt sich der Roboter mit dem Handy steuern?",  # was passed on as "a person, please"
+    # Paying with the product is what it does: was redirected as paying for one.
+    "Kann ich damit an der Kasse kontaktlos bezahlen?",
 ])
 def test_a_question_about_an_ordered_product_is_a_product_question(
         say: Say, store: Store, text: str) -> None:
@@ -315,6 +317,9 @@ def test_a_buying_question_the_models_are_unsure_of_is_still_buying() -> None:
     "do you have to purchase the bulb separately?",
     # The stock charger is the one that came with it, not stock to buy.
     "It will not charge, I am using the stock phantom charger.",
+    # Paying with the product itself is what it does.
+    "Kann ich damit an der Kasse kontaktlos bezahlen?", "Can I pay with it at the store?",
+    "¿Puedo pagar con el reloj en el súper?", "Does it support contactless payments?",
 ])
 def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
         text: str) -> None:
@@ -334,6 +339,9 @@ def test_a_question_about_what_the_product_is_or_includes_is_not_about_buying(
     "you guys got this lamp in pink?", "Haben Sie das Kissen in Grau?",
     "does this come in pink?", "What colors does this cup come in?",
     "Can I buy a second battery separately?",
+    # Paying for the product is buying it ("damit" here says why, not with what).
+    "Kann ich mit PayPal bezahlen?", "Can I pay with PayPal?", "¿Puedo pagar con tarjeta?",
+    "Gibt es einen Rabatt, damit ich weniger bezahlen muss?",
 ])
 def test_buying_itself_is_still_buying(text: str) -> None:
     assert speaks_of_buying(text)
