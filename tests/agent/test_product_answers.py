@@ -165,6 +165,31 @@ def test_words_that_only_frame_a_question_are_not_what_it_asks(
     assert first_field(demo_index, demo_pages, asin, marketplace, language, question) == field
 
 
+@pytest.mark.parametrize(("asin", "marketplace", "language", "question", "field"), [
+    ("B0ES2P0W7Y", "ES", "es", "¿Trae cable?", "bullet_points[4]"),  # "CABLE NO INCLUIDO"
+    ("B0DE6BB1X7", "DE", "de", "Sind die Knopfzellen dabei?", "bullet_points[1]"),  # "enthalten"
+    ("B0DE2FL8H6", "DE", "de", "Ist ein Leuchtmittel dabei?", "attributes.bulb_type"),
+])
+def test_whether_a_thing_comes_with_the_product_is_read_where_the_page_says_included(
+        demo_index: KnowledgeIndex, demo_pages: list[ProductPage], asin: str, marketplace: str,
+        language: str, question: str, field: str) -> None:
+    # The question's "trae" and "dabei" are the page's "incluido" and "enthalten": read as
+    # other words, the field covered half of what was asked and the question became a case.
+    assert first_field(demo_index, demo_pages, asin, marketplace, language, question) == field
+
+
+@pytest.mark.parametrize(("message", "language", "title", "asked"), [
+    ("¿Cuánto mide la casa? quiero saber si me cabe en la estantería", "es",
+     "Casa de muñecas", ["mide", "estantería"]),
+    ("Eine Frage: ich möchte gerne wissen, wie schwer die Lampe ist", "de",
+     "Lichtwerk Stehlampe", ["schwer"]),
+    ("¿Sirve para exterior?", "es", "Guirnalda de luces", ["exterior"]),
+])
+def test_saying_what_one_wants_to_know_is_not_what_is_asked(
+        message: str, language: str, title: str, asked: list[str]) -> None:
+    assert [w.word for w in asked_words(message, language, title)] == asked
+
+
 @pytest.mark.parametrize(("asin", "question"), [
     ("B0USRL1IB5", "Does it have bluetooth?"),  # a water bottle in "Glacier Blue"
     ("B0USBW3C65", "is it bluetooth?"),  # a charger in "Black", whose word list has "blue"
