@@ -76,18 +76,24 @@ def batches(pairs: list[Pair], rng: random.Random) -> list[list[Pair]]:
     return out
 
 
-def train(out: Path, epochs: int, threads: int, limit: int | None) -> None:
-    torch.manual_seed(SEED)
+def train(out: Path, epochs: int, threads: int, limit: int | None,
+          resume: Path | None = None, rate_scale: float = 1.0) -> None:
+    """``resume``: start from weights an earlier run wrote (another pass, other negatives)."""
+    seed = SEED + (1 if resume else 0)
+    torch.manual_seed(seed)
     torch.set_num_threads(threads)
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     questions = tune_split(public_questions("tune", as_cases=False), "train") + \
         tune_split(customer_questions("tune"), "train")
     model = CrossEncoder()
+    if resume:
+        model.load_state_dict(torch.load(resume, weights_only=True)["trainable"], strict=False)
     model.freeze_embeddings()
     head = list(model.head.parameters())
     encoder = [p for p in model.encoder.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW([{"params": encoder, "lr": ENCODER_RATE},
-                                   {"params": head, "lr": HEAD_RATE}], weight_decay=0.01)
+    optimiser = torch.optim.AdamW([{"params": encoder, "lr": ENCODER_RATE * rate_scale},
+                                   {"params": head, "lr": HEAD_RATE * rate_scale}],
+                                  weight_decay=0.01)
     plan = [batches(pairs_of(questions, rng), rng) for _ in range(epochs)]
     steps = sum(len(p) for p in plan) if limit is None else min(limit, sum(len(p) for p in plan))
     warmup = max(1, int(WARMUP * steps))
@@ -125,8 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="start from the weights of an earlier run")
+    parser.add_argument("--rate-scale", type=float, default=1.0,
+                        help="multiply the learning rates (a resumed run takes smaller steps)")
     args = parser.parse_args(argv)
-    train(args.out, args.epochs, args.threads, args.steps)
+    train(args.out, args.epochs, args.threads, args.steps, args.resume, args.rate_scale)
     return 0
 
 
