@@ -6,8 +6,7 @@ bar, else the question escalates. The bar is chosen on the tune questions kept o
 reported on the held-out public questions (pages built as ``evals/pqa_cases.py`` builds them)
 and on the customers' report half, per language.
 
-    python -m evals.cross_encoder.measure --weights /work/xenc-out/cross_encoder.pt \
-        --scores /work/xenc-out/scores
+    python -m evals.cross_encoder.measure --weights OUT/cross_encoder_2.pt --scores OUT/scores
 """
 
 from __future__ import annotations

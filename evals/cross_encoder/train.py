@@ -7,7 +7,13 @@ questions (the only German and Spanish) are few beside the public ones and are s
 ``CUSTOMER_REPEATS`` times, each time with other negatives. The word embeddings stay frozen
 (250k rows of 384: most of the model, and the languages the tune data lacks would drift).
 
-    python -m evals.cross_encoder.train --out /work/xenc-out/cross_encoder.pt
+    python -m evals.cross_encoder.train --out OUT/cross_encoder.pt
+    # a second pass over other negatives, at half the learning rate (what was measured):
+    python -m evals.cross_encoder.train --out OUT/cross_encoder_2.pt \
+        --resume OUT/cross_encoder.pt --rate-scale 0.5 --steps 300 --threads 1
+
+On two shared cores one thread is the faster choice: two threads wait on each other whenever
+another process holds a core.
 """
 
 from __future__ import annotations
