@@ -10,7 +10,7 @@ questions (the only German and Spanish) are few beside the public ones and are s
     python -m evals.cross_encoder.train --out OUT/cross_encoder.pt
     # a second pass over other negatives, at half the learning rate (what was measured):
     python -m evals.cross_encoder.train --out OUT/cross_encoder_2.pt \
-        --resume OUT/cross_encoder.pt --rate-scale 0.5 --steps 300 --threads 1
+        --resume OUT/cross_encoder.pt --rate-scale 0.5 --steps 300 --threads 1 --seed 14
 
 On two shared cores one thread is the faster choice: two threads wait on each other whenever
 another process holds a core.
@@ -83,9 +83,9 @@ def batches(pairs: list[Pair], rng: random.Random) -> list[list[Pair]]:
 
 
 def train(out: Path, epochs: int, threads: int, limit: int | None,
-          resume: Path | None = None, rate_scale: float = 1.0) -> None:
-    """``resume``: start from weights an earlier run wrote (another pass, other negatives)."""
-    seed = SEED + (1 if resume else 0)
+          resume: Path | None = None, rate_scale: float = 1.0, seed: int = SEED) -> None:
+    """``resume``: start from weights an earlier run wrote; give it another ``seed`` for
+    other negatives."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = random.Random(seed)
@@ -141,8 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="start from the weights of an earlier run")
     parser.add_argument("--rate-scale", type=float, default=1.0,
                         help="multiply the learning rates (a resumed run takes smaller steps)")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help="draws the negatives and the order (a resumed pass: another one)")
     args = parser.parse_args(argv)
-    train(args.out, args.epochs, args.threads, args.steps, args.resume, args.rate_scale)
+    train(args.out, args.epochs, args.threads, args.steps, args.resume, args.rate_scale,
+          args.seed)
     return 0
 
 
