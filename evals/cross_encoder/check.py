@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from evals.cross_encoder.encoder import bert_model, mean_pool
-from evals.cross_encoder.packed import read
-from evals.cross_encoder.tokenizer import E5Tokenizer
+from knowledge.cross_encoder.encoder import bert_model, mean_pool
+from knowledge.cross_encoder.packed import read
+from knowledge.cross_encoder.tokenizer import E5Tokenizer
 
 MIN_COSINE = 0.99
 TEXTS = (

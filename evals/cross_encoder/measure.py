@@ -23,13 +23,13 @@ import torch
 from rich.console import Console
 
 from evals.answer_decision import Figures
-from evals.cross_encoder.model import CrossEncoder
 from evals.cross_encoder.questions import (
     Question,
     customer_questions,
     public_questions,
     tune_split,
 )
+from knowledge.cross_encoder.model import CrossEncoder
 
 TARGET_PRECISION = 0.95
 SCORE_BATCH = 32

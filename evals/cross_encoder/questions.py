@@ -1,8 +1,8 @@
 """Labelled questions over page fields, as a cross-encoder reads them.
 
 Each question carries every field it is asked over (``ASIN:field`` and the text the model
-reads) and the fields that answer it. Two sources, split as ``evals/answer_decision.py``
-splits them:
+reads) and the fields that answer it. Two sources reported on, split as
+``evals/answer_decision.py`` splits them, and one for training only:
 
 - public questions (``evals/pqa.py``): each question's candidates. ``pages="as_cases"`` builds
   the page as ``evals/pqa_cases.py`` does (half of the questions with an answer lose their
@@ -10,7 +10,8 @@ splits them:
   compare with the case-based reports; ``pages="as_labelled"`` keeps every candidate, for
   training;
 - customers' questions (``evals/datasets/customers/``): every field of the ordered products'
-  pages, ``citations_any`` naming the fields that answer.
+  pages, ``citations_any`` naming the fields that answer;
+- the project's own questions on the demo pages (``demo_questions``), for training only.
 
 Within ``tune`` a fixed slice (``SLICE_PERCENT`` of question ids by hash) is kept out of
 training to choose the bar on.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,12 +29,17 @@ from typing import Any, Literal
 from evals.answer_decision import CUSTOMERS, LANGUAGES, customers_part
 from evals.pqa import PqaQuestion, questions_of
 from evals.pqa_cases import convert
-from knowledge.labels import label_for
+from knowledge.cross_encoder.fields import field_text
 from knowledge.pages import ProductPage
 
-Source = Literal["public", "customers"]
+Source = Literal["public", "customers", "demo"]
 Part = Literal["train", "bar", "tune", "report"]
 SLICE_PERCENT = 20
+_ROOT = Path(__file__).resolve().parents[2]
+DEV = _ROOT / "evals" / "datasets" / "dev.jsonl"
+DEMO = _ROOT / "data" / "demo"
+RETRIEVAL_QUESTIONS = _ROOT / "tests" / "knowledge" / "retrieval_questions.jsonl"
+UNANSWERABLE_QUESTIONS = _ROOT / "tests" / "agent" / "unanswerable_questions.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +60,6 @@ class Question:
     @property
     def answerable(self) -> bool:
         return bool(self.answers)
-
-
-def field_text(field: str, text: str, language: str) -> str:
-    """A field as the model reads it: an attribute with its label ("Gewicht: 1,2 kg"), as the
-    index embeds it (``knowledge/chunks.py``); any other field as written."""
-    if field.startswith("attributes."):
-        return f"{label_for(field.removeprefix('attributes.'), language)}: {text}"
-    return text
 
 
 def in_bar_slice(question_id: str) -> bool:
@@ -96,36 +94,79 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
+_PRODUCT_TAGS = frozenset({"product.answerable", "product.silent",  # the customers' sets
+                           "product.answered", "product.unanswerable"})  # the dev set
+
+
 def _product_question(case: dict[str, Any]) -> bool:
     expect = case.get("expect", {})
     return (expect.get("outcome") in ("answered", "escalated")
             and expect.get("intent", "product_question") == "product_question"
-            and bool(set(case.get("tags", [])) & {"product.answerable", "product.silent"}))
+            and bool(set(case.get("tags", [])) & _PRODUCT_TAGS))
+
+
+def _page_fields(page: ProductPage) -> list[Field]:
+    return [Field(f"{page.asin}:{name}", field_text(name, text, page.language))
+            for name, text in page.fields()]
+
+
+def _pages(path: Path) -> dict[tuple[str, str], ProductPage]:
+    return {(p["asin"], p["marketplace"]): ProductPage.model_validate(p) for p in _jsonl(path)}
+
+
+def _case_questions(cases: Path, catalog: Path, orders_path: Path, source: Source,
+                    language: str, keep: Callable[[str], bool]) -> list[Question]:
+    """The first-turn product questions of an eval dataset, over every field of the ordered
+    products' pages; ``citations_any`` names the fields that answer."""
+    pages = _pages(catalog)
+    orders = {o["order_id"]: o for o in _jsonl(orders_path)}
+    out: list[Question] = []
+    for case in _jsonl(cases):
+        order = orders.get(case.get("order_id", ""))
+        if not (order and _product_question(case) and keep(case["id"])):
+            continue
+        fields: list[Field] = []
+        for item in order["items"]:
+            page = pages.get((item["asin"], order["marketplace"]))
+            if page:
+                fields += _page_fields(page)
+        expect = case["expect"]
+        # The dev set names every field it cites (``citations``), the customers' sets any
+        # one that answers (``citations_any``); a citation of a whole page ("B0DE6BW3R9",
+        # any of its fields) names no field.
+        answers = frozenset(ref for ref in expect.get("citations_any",
+                                                      expect.get("citations", []))
+                            if ":" in ref)
+        answered = expect["outcome"] == "answered"
+        if answered and not answers:
+            continue  # answered, but no field named: nothing to learn which one
+        out.append(Question(case["id"], source, expect.get("language", language),
+                            case["turns"][0], tuple(fields),
+                            answers if answered else frozenset()))
+    return out
 
 
 def customer_questions(part: Literal["tune", "report"]) -> list[Question]:
-    out: list[Question] = []
-    for language in LANGUAGES:
-        pages = {(p["asin"], p["marketplace"]): ProductPage.model_validate(p)
-                 for p in _jsonl(CUSTOMERS / f"catalog_{language}.jsonl")}
-        orders = {o["order_id"]: o for o in _jsonl(CUSTOMERS / f"orders_{language}.jsonl")}
-        for case in _jsonl(CUSTOMERS / f"cases_{language}.jsonl"):
-            order = orders.get(case.get("order_id", ""))
-            if not (order and _product_question(case) and customers_part(case["id"]) == part):
-                continue
-            fields: list[Field] = []
-            for item in order["items"]:
-                page = pages.get((item["asin"], order["marketplace"]))
-                if page:
-                    fields += [Field(f"{page.asin}:{name}",
-                                     field_text(name, text, page.language))
-                               for name, text in page.fields()]
-            answered = case["expect"]["outcome"] == "answered"
-            out.append(Question(case["id"], "customers",
-                                case["expect"].get("language", language), case["turns"][0],
-                                tuple(fields),
-                                frozenset(case["expect"].get("citations_any", []))
-                                if answered else frozenset()))
+    return [q for language in LANGUAGES for q in _case_questions(
+        CUSTOMERS / f"cases_{language}.jsonl", CUSTOMERS / f"catalog_{language}.jsonl",
+        CUSTOMERS / f"orders_{language}.jsonl", "customers", language,
+        lambda case_id: customers_part(case_id) == part)]
+
+
+def demo_questions() -> list[Question]:
+    """The project's own product questions on the demo pages, in German, Spanish and English:
+    the dev set's, and the retrieval tests' labelled and page-silent ones. Training only: the
+    pages are not the customers' nor the public ones, so nothing reported is trained on, and
+    they double the German and Spanish questions the customers' tune half gives."""
+    out = _case_questions(DEV, DEMO / "catalog.jsonl", DEMO / "orders.jsonl", "demo", "en",
+                          lambda case_id: True)
+    pages = _pages(DEMO / "catalog.jsonl")
+    for path in (RETRIEVAL_QUESTIONS, UNANSWERABLE_QUESTIONS):
+        for n, row in enumerate(_jsonl(path)):
+            page = pages[(row["asin"], row["marketplace"])]
+            out.append(Question(row.get("id", f"{path.stem}-{n}"), "demo", row["language"],
+                                row["question"], tuple(_page_fields(page)),
+                                frozenset(f"{page.asin}:{f}" for f in row.get("fields", []))))
     return out
 
 

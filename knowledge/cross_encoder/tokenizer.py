@@ -19,7 +19,7 @@ from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import Unigram
 from tokenizers.processors import TemplateProcessing
 
-from evals.cross_encoder.packed import Vocabulary
+from knowledge.cross_encoder.packed import Vocabulary
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,16 +8,25 @@ than [CLS]), then one linear unit: the logit that the field answers the question
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from evals.cross_encoder.encoder import bert_model, mean_pool
-from evals.cross_encoder.packed import read
-from evals.cross_encoder.tokenizer import E5Tokenizer
+from knowledge.cross_encoder.encoder import bert_model, mean_pool
+from knowledge.cross_encoder.packed import read
+from knowledge.cross_encoder.tokenizer import E5Tokenizer
+from knowledge.cross_encoder.weights import load
 
 MAX_TOKENS = 128
+
+
+def shipped_weights() -> Path:
+    """The weights the project ships (``evals/cross_encoder/train.py`` trains them,
+    ``evals/cross_encoder/export.py`` writes this file)."""
+    return Path(str(resources.files("knowledge").joinpath("data/cross_encoder.npz")))
 
 
 class CrossEncoder(nn.Module):
@@ -52,6 +61,27 @@ class CrossEncoder(nn.Module):
         self.eval()
         ids, mask = self.batch(questions, fields)
         return [float(v) for v in torch.sigmoid(self(ids, mask))]
+
+    def base_values(self) -> dict[str, Any]:
+        """Every parameter's value as a NumPy array (before training: the packed e5's)."""
+        return {name: p.detach().numpy().copy() for name, p in self.named_parameters()}
+
+    def load_values(self, values: dict[str, Any]) -> None:
+        """Set parameters by name; a name the model lacks is an error (weights of another
+        model), a parameter not named keeps its value (the frozen embeddings)."""
+        state = {name: torch.from_numpy(value) for name, value in values.items()}
+        result = self.load_state_dict(state, strict=False)
+        if result.unexpected_keys:
+            raise ValueError(f"unknown parameters {result.unexpected_keys}")
+
+    @classmethod
+    def shipped(cls, path: Path | None = None) -> tuple[CrossEncoder, dict[str, Any]]:
+        """The fine-tuned model, in evaluation mode, and its training run's description."""
+        model = cls()
+        values, meta = load(path or shipped_weights(), model.base_values())
+        model.load_values(values)
+        model.eval()
+        return model, meta
 
     def trainable(self) -> dict[str, torch.Tensor]:
         """What fine-tuning changed: every parameter but the frozen embeddings."""

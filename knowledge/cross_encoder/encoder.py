@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import BertConfig, BertModel
 
-from evals.cross_encoder.packed import Packed
+from knowledge.cross_encoder.packed import Packed
 
 # packed name (after "l{i}.") -> BertModel parameter (after "encoder.layer.{i}.")
 _LAYER = {
