@@ -6,13 +6,16 @@ field of a page about its product), how the two retrieval legs ranked it, how mu
 asked the field's words cover, whether a word asked is one no page uses, the field's kind, and
 whether a question asking for a quantity meets a field that gives a number.
 
-Two decisions read them (``CSBA_ANSWER_DECISION``): a logistic model calibrated on labelled
+Three decisions read them (``CSBA_ANSWER_DECISION``): a logistic model calibrated on labelled
 questions (``evals/answer_decision.py`` fits it; its weights and bar are data,
 ``agent/data/answer_decision.json``), the default, which judges the cosines of the model it was
-fitted on; and the coverage rule (a field covering half of the asked words, or in the model's
-languages a cosine over a fixed bar), which judges any other retrieval model's. On held-out
+fitted on; the coverage rule (a field covering half of the asked words, or in the model's
+languages a cosine over a fixed bar), which judges any other retrieval model's; and the
+calibrated model read together with a cross-encoder (``knowledge/cross_encoder/``: the
+question and the field read by one encoder at once, not compared as two vectors). On held-out
 questions in German, Spanish and English the calibrated decision is more often right and more
-precise than the rule (README, Evals).
+precise than the rule; the cross-checked one more often right again, at a cost per turn
+(README, Evals).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import json
 import logging
 import math
 import re
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -44,6 +49,12 @@ UNRANKED = 25
 # The confidence of an attribute that holds every word the question asks ("Wie schwer ist
 # die Lampe?" of `Gewicht: 1,35 kg`): the question asks for that attribute and nothing else.
 ATTRIBUTE_ASKED = 1.0
+
+# The cross-checked decision's bar on the geometric mean of the two probabilities: the bar of
+# the best accuracy on the tune questions kept out of the cross-encoder's training (the bar
+# slice, ``evals/cross_encoder/questions.py``: 0.787 there, 0.784 at 0.45, 0.776 at 0.5,
+# 0.773 at 0.3).
+CROSS_CHECKED_BAR = 0.4
 
 # A question asking for a quantity ("wie viel wiegt", "cuántos vatios", "how long does it
 # last"): a field without a number rarely answers it.
@@ -80,6 +91,9 @@ class FieldSignals:
     quantity_asked: bool
     number_given: bool
     in_model_languages: bool  # the question's language is one the model was trained on
+    # The cross-encoder's probability that the field answers; read only for a decision that
+    # reads pairs (``AnswerDecision.pair_scorer``).
+    cross_score: float | None = None
 
     @property
     def coverage(self) -> float:
@@ -130,6 +144,12 @@ FEATURES = (
 )
 
 
+class PairScorer(Protocol):
+    """Reads a question and each field together: the probability that the field answers."""
+
+    def scores(self, question: str, fields: Sequence[str]) -> list[float]: ...
+
+
 class AnswerDecision(Protocol):
     """How sure it is that a field answers the question; it answers from ``bar`` up."""
 
@@ -140,6 +160,17 @@ class AnswerDecision(Protocol):
     def reads_neighbours(self) -> bool:
         """Whether it reads ``best_other`` and ``mean``: the question's cosine to every field
         of the products, which the turn computes only for a decision that reads them."""
+        ...
+
+    @property
+    def pair_scorer(self) -> PairScorer | None:
+        """What scores each (question, field) pair into ``cross_score``, for a decision that
+        reads it; None: the turn does not score pairs."""
+        ...
+
+    def reads_pair(self, signals: FieldSignals) -> bool:
+        """Whether the pair's ``cross_score`` can change the decision: the turn scores only
+        those pairs."""
         ...
 
     def confidence(self, signals: FieldSignals) -> float: ...
@@ -158,6 +189,13 @@ class CoverageRule:
 
     @property
     def reads_neighbours(self) -> bool:
+        return False
+
+    @property
+    def pair_scorer(self) -> PairScorer | None:
+        return None
+
+    def reads_pair(self, signals: FieldSignals) -> bool:
         return False
 
     def confidence(self, s: FieldSignals) -> float:
@@ -190,6 +228,13 @@ class CalibratedDecision:
     def reads_neighbours(self) -> bool:
         return True
 
+    @property
+    def pair_scorer(self) -> PairScorer | None:
+        return None
+
+    def reads_pair(self, signals: FieldSignals) -> bool:
+        return False
+
     def confidence(self, s: FieldSignals) -> float:
         return ATTRIBUTE_ASKED if s.attribute_asked else self.probability(s)
 
@@ -211,6 +256,67 @@ class CalibratedDecision:
                 "intercept": self.intercept, "bar": self.bar}
 
 
+class _Serialised:
+    """One pair scoring at a time: the tokenizer's padding and truncation are state of the
+    one tokenizer, and a second concurrent forward pass would only share the same cores."""
+
+    def __init__(self, scorer: PairScorer) -> None:
+        self._scorer, self._lock = scorer, threading.Lock()
+
+    def scores(self, question: str, fields: Sequence[str]) -> list[float]:
+        with self._lock:
+            return self._scorer.scores(question, fields)
+
+
+@dataclass(frozen=True, slots=True)
+class CrossChecked:
+    """The calibrated model's probability and the cross-encoder's, read together: their
+    geometric mean, so a field answers only where both find it likely. Either alone is less
+    often right on held-out questions: the calibrated model misses fields that answer in other
+    words than the question's, the cross-encoder (fine-tuned mostly on English public
+    questions) misreads more German and Spanish pairs. An attribute that holds every asked
+    word answers surely, as in the calibrated decision."""
+
+    fitted: CalibratedDecision
+    scorer: PairScorer
+    bar: float = CROSS_CHECKED_BAR
+
+    @property
+    def reads_neighbours(self) -> bool:
+        return True
+
+    @property
+    def pair_scorer(self) -> PairScorer | None:
+        return self.scorer
+
+    def reads_pair(self, s: FieldSignals) -> bool:
+        """The mean reaches the bar only where the calibrated probability reaches the bar's
+        square (the cross-encoder's is at most 1): below it, or on an attribute asked, the
+        pair is not scored, and the turn saves a forward pass per field."""
+        return not s.attribute_asked and self.fitted.probability(s) >= self.bar ** 2
+
+    def confidence(self, s: FieldSignals) -> float:
+        if s.attribute_asked:
+            return ATTRIBUTE_ASKED
+        probability = self.fitted.probability(s)
+        if s.cross_score is None:
+            if self.reads_pair(s):
+                raise ValueError(f"{s.field}: the pair was not scored (no cross_score)")
+            return math.sqrt(probability)  # the most it could be: under the bar
+        return math.sqrt(max(0.0, s.cross_score) * probability)
+
+
+@cache
+def shipped_cross_encoder() -> PairScorer:
+    """The shipped cross-encoder, loaded once (a few seconds: the packed e5 is read into
+    torch, the fine-tuned weights applied)."""
+    from knowledge.cross_encoder.model import CrossEncoder
+
+    model, meta = CrossEncoder.shipped()
+    log.info("cross-encoder loaded (%s training steps)", meta.get("steps"))
+    return _Serialised(model)
+
+
 @cache
 def calibrated() -> CalibratedDecision | None:
     path = resources.files("agent").joinpath(DECISION_FILE)
@@ -222,11 +328,12 @@ def calibrated() -> CalibratedDecision | None:
 def decision_for(model_name: str, *, choice: str = "calibrated") -> AnswerDecision:
     """The decision ``choice`` names (``CSBA_ANSWER_DECISION``): the calibrated model where
     it was fitted on ``model_name``'s cosines (else the rule: another model's cosines are not
-    the ones it was fitted on), or the coverage rule."""
+    the ones it was fitted on), the same cross-checked by the cross-encoder, or the coverage
+    rule."""
     e5 = is_e5(model_name)
-    fitted = calibrated() if choice == "calibrated" else None
+    fitted = calibrated() if choice in ("calibrated", "cross") else None
     if fitted is not None and (fitted.model == model_name or (e5 and is_e5(fitted.model))):
-        return fitted
-    if choice == "calibrated":
+        return CrossChecked(fitted, shipped_cross_encoder()) if choice == "cross" else fitted
+    if choice in ("calibrated", "cross"):
         log.warning("no answer decision fitted on %s; the coverage rule decides", model_name)
     return CoverageRule(E5_DENSE_ANSWER_SIMILARITY if e5 else DENSE_ANSWER_SIMILARITY)

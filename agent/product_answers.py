@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
@@ -20,12 +21,14 @@ from wordfreq import available_languages, zipf_frequency
 from agent.answer_decision import (
     AnswerDecision,
     FieldSignals,
+    PairScorer,
     asks_quantity,
     decision_for,
     gives_number,
 )
 from agent.injection import addresses_an_assistant
 from agent.request_split import asks
+from knowledge.cross_encoder.fields import field_text
 from knowledge.index import Evidence
 from knowledge.labels import glossary, label_for, terms_for
 from knowledge.retriever import Retriever
@@ -368,7 +371,8 @@ class Candidates:
 def candidates(
     index: Retriever, question: str, *, language: str, marketplace: str,
     asins: list[str], product_names: str, dense_languages: frozenset[str] | None = None,
-    neighbours: bool = True,
+    neighbours: bool = True, pair_scorer: PairScorer | None = None,
+    reads_pair: Callable[[FieldSignals], bool] = lambda signals: True,
 ) -> Candidates:
     """The best fields of the pages of ``asins`` for ``question``, each with its signals.
 
@@ -376,6 +380,8 @@ def candidates(
     in the language too (a specialist term: "mulesing", "Petzl"), whatever else it shares.
     ``neighbours``: read the question's cosine to every field of the products (``best_other``
     and ``mean``); without it a field's cosine is the one retrieval found, if any.
+    ``pair_scorer``: also score each offered field that ``reads_pair`` names, read with the
+    question (``cross_score``).
     """
     if dense_languages is None:
         dense_languages = index.dense_languages
@@ -435,6 +441,16 @@ def candidates(
             length=len(hit.text), quantity_asked=quantity, number_given=gives_number(hit.text),
             in_model_languages=language in dense_languages)
         found_fields.append(Candidate(hit, signals))
+    if pair_scorer is not None:
+        # One batch for the fields whose score can matter: the cross-encoder reads the
+        # question with each.
+        scored = [i for i, c in enumerate(found_fields) if reads_pair(c.signals)]
+        scores = pair_scorer.scores(question, [
+            field_text(e.field, e.text, e.language)
+            for e in (found_fields[i].evidence for i in scored)]) if scored else []
+        for i, score in zip(scored, scores, strict=True):
+            found_fields[i] = Candidate(found_fields[i].evidence,
+                                        replace(found_fields[i].signals, cross_score=score))
     return Candidates(found_fields, asked)
 
 
@@ -453,7 +469,8 @@ def answer_product_question(
         decision = decision_for(index.model_name)
     found = candidates(index, question, language=language, marketplace=marketplace,
                        asins=asins, product_names=product_names, dense_languages=dense_languages,
-                       neighbours=decision.reads_neighbours)
+                       neighbours=decision.reads_neighbours,
+                       pair_scorer=decision.pair_scorer, reads_pair=decision.reads_pair)
     scored = [(decision.confidence(c.signals), c) for c in found.fields]
     kept = [(confidence, c) for confidence, c in scored if confidence >= decision.bar]
     # Surest first; among equals (the rule's 1.0) the field covering most, then retrieval's order.

@@ -78,12 +78,15 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=64, gt=0)
     # Whether a page field answers a product question: the logistic model calibrated on
     # labelled questions (more often right and more precise on held-out questions in every
-    # language; README, Evals), or the coverage rule.
-    answer_decision: Literal["rule", "calibrated"] = Field(
+    # language; README, Evals), the same cross-checked by the fine-tuned cross-encoder (more
+    # often right again, about 60 ms more per product question at the median), or the
+    # coverage rule.
+    answer_decision: Literal["rule", "calibrated", "cross"] = Field(
         default="calibrated",
         description="calibrated (agent/data/answer_decision.json, fitted on the default model; "
-                    "another model gets the rule) or rule (half the asked words on the field, "
-                    "or a close meaning)")
+                    "another model gets the rule), cross (the calibrated model read together "
+                    "with the cross-encoder, knowledge/data/cross_encoder.npz) or rule (half "
+                    "the asked words on the field, or a close meaning)")
     # One thread per model call in the server: a 2-thread forward pass waits for its second
     # thread whenever another thread holds that core (an HTTP request, a concurrent turn), and
     # one busy core made a query's embedding 10x slower at the median, 50x at p95 (measured);

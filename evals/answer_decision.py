@@ -14,7 +14,7 @@ products' pages (``agent.product_answers.candidates``, the same index and model)
 decision is fitted on what it will see.
 
     python -m evals.answer_decision fit      # writes agent/data/answer_decision.json
-    python -m evals.answer_decision report   # the decision against the coverage rule
+    python -m evals.answer_decision report   # against the coverage rule and the cross-checked
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from agent.answer_decision import (
     AnswerDecision,
     CalibratedDecision,
     FieldSignals,
+    PairScorer,
     calibrated,
     decision_for,
     features,
@@ -144,8 +145,10 @@ def public_dataset(part: str, limit: int | None) -> Iterator[Dataset]:
 
 
 def read_labelled(datasets: Sequence[Dataset], settings: Settings,
-                  progress: Progress | None = None) -> list[Labelled]:
-    """Every product question of ``datasets`` with its candidates, on a fresh index."""
+                  progress: Progress | None = None,
+                  pairs: AnswerDecision | None = None) -> list[Labelled]:
+    """Every product question of ``datasets`` with its candidates, on a fresh index;
+    ``pairs``: a decision whose pair scorer also scores the candidates it reads."""
     out: list[Labelled] = []
     with tempfile.TemporaryDirectory(prefix="csba-decision-index-") as tmp:
         here = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None,
@@ -159,14 +162,14 @@ def read_labelled(datasets: Sequence[Dataset], settings: Settings,
                 index.sync(inputs.pages)
                 if progress and task is not None:
                     progress.remove_task(task)
-                out += list(_ask(index, data, inputs, progress))
+                out += list(_ask(index, data, inputs, progress, pairs))
         finally:
             index.close()
     return out
 
 
 def _ask(index: KnowledgeIndex, data: Dataset, inputs: Any,
-         progress: Progress | None) -> Iterable[Labelled]:
+         progress: Progress | None, pairs: AnswerDecision | None) -> Iterable[Labelled]:
     orders = {o.order_id: o for o in inputs.orders}
     titles = {(p.asin, p.marketplace): p.title for p in inputs.pages}
     cases = [c for c in (json.loads(line) for line in
@@ -180,7 +183,9 @@ def _ask(index: KnowledgeIndex, data: Dataset, inputs: Any,
         question = case["turns"][0]
         found = candidates(index, question, language=language, marketplace=order.marketplace,
                            asins=asins, product_names=" ".join(
-                               titles.get((a, order.marketplace), "") for a in asins))
+                               titles.get((a, order.marketplace), "") for a in asins),
+                           pair_scorer=pairs.pair_scorer if pairs else None,
+                           reads_pair=pairs.reads_pair if pairs else lambda signals: False)
         index.forget(question)
         yield Labelled(case["id"], data.source, language,
                        case["expect"]["outcome"] == "answered",
@@ -351,14 +356,16 @@ def _table(title: str, rows: dict[str, dict[str, Figures]]) -> Table:
 
 
 def _labelled(part: str, settings: Settings, public_limit: int | None, console: Console,
-              cache: Path | None) -> list[Labelled]:
+              cache: Path | None, pairs: AnswerDecision | None = None) -> list[Labelled]:
     """The part's labelled questions with their candidates; read from ``cache`` when it
-    exists (embedding every page again takes minutes), else computed and written there."""
+    exists (embedding every page again takes minutes), else computed and written there.
+    ``pairs``: a decision whose pair scorer scores the candidates it reads."""
     if cache and cache.exists():
         return load_questions(cache)
     customers = "tune" if part == "tune" else "report"
     with _progress(console) as progress, public_dataset(part, public_limit) as public:
-        questions = read_labelled([public, *customers_datasets(customers)], settings, progress)
+        questions = read_labelled([public, *customers_datasets(customers)], settings, progress,
+                                  pairs)
     if cache:
         save_questions(questions, cache)
     return questions
@@ -402,6 +409,13 @@ class FittedModelAlone:
     def reads_neighbours(self) -> bool:
         return self.fitted.reads_neighbours
 
+    @property
+    def pair_scorer(self) -> PairScorer | None:
+        return None
+
+    def reads_pair(self, signals: FieldSignals) -> bool:
+        return False
+
     def confidence(self, signals: FieldSignals) -> float:
         return self.fitted.probability(signals)
 
@@ -413,10 +427,14 @@ def run_report(settings: Settings, public_limit: int | None, console: Console,
         raise SystemExit("no fitted decision: run `python -m evals.answer_decision fit` first")
     model = model_name(settings)
     rule = decision_for(model, choice="rule")  # the coverage rule, at the model's bar
-    questions = _labelled("held-out", settings, public_limit, console, cache)
+    cross = decision_for(model, choice="cross")
+    questions = _labelled("held-out", settings, public_limit, console, cache, cross)
+    if any(cross.reads_pair(s) and s.cross_score is None for q in questions for _, s in q.fields):
+        raise SystemExit(f"{cache}: candidates without the cross-encoder's scores (written by "
+                         "an earlier version): remove the file and run again")
     alone = FittedModelAlone(fitted)
     rows = {name: {"coverage rule": measure(rule, qs), "fitted model alone": measure(alone, qs),
-                   "calibrated": measure(fitted, qs)}
+                   "calibrated": measure(fitted, qs), "cross-checked": measure(cross, qs)}
             for name, qs in [*groups(questions).items(), ("all", questions)]}
     console.print(_table("held-out public part and the customers' report half", rows))
     result = {name: {label: {"questions": f.questions, "accuracy": round(f.accuracy, 3),

@@ -4,6 +4,7 @@ attribute path, and which of the two a retrieval model gets."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 
@@ -15,6 +16,7 @@ from agent.answer_decision import (
     FEATURES,
     CalibratedDecision,
     CoverageRule,
+    CrossChecked,
     FieldSignals,
     asks_quantity,
     calibrated,
@@ -59,6 +61,47 @@ def test_the_shipped_decision_is_fitted_for_this_code_and_the_default_model() ->
     assert not rule.reads_neighbours
     # Another model's cosines are not the ones it was fitted on: the rule judges them.
     assert isinstance(decision_for("all-MiniLM-L6-v2"), CoverageRule)
+
+
+class FixedScores:
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def scores(self, question: str, fields: Sequence[str]) -> list[float]:
+        return [self.score] * len(fields)
+
+
+def test_the_cross_checked_decision_needs_both_readings_to_answer() -> None:
+    fitted = calibrated()
+    assert fitted is not None
+    decision = CrossChecked(fitted, FixedScores(0.9))
+    probability = fitted.probability(PAIR)
+    # The geometric mean: a field answers only where both find it likely.
+    assert decision.confidence(replace(PAIR, cross_score=0.9)) == pytest.approx(
+        (0.9 * probability) ** 0.5)
+    assert decision.confidence(replace(PAIR, cross_score=0.0)) == 0.0
+    # An attribute holding every asked word answers surely, as in the calibrated decision.
+    assert decision.confidence(replace(PAIR, covered=2.0, cross_score=0.0)) == 1.0
+    # A pair is scored only where the mean could reach the bar.
+    assert probability >= decision.bar ** 2 and decision.reads_pair(PAIR)
+    assert not decision.reads_pair(replace(PAIR, covered=2.0))
+    unlikely = replace(PAIR, similarity=0.5, covered=0.0, dense_rank=None, lexical_rank=None)
+    assert fitted.probability(unlikely) < decision.bar ** 2
+    assert not decision.reads_pair(unlikely)
+    assert decision.confidence(unlikely) < decision.bar  # unscored: never an answer
+    with pytest.raises(ValueError, match="not scored"):
+        decision.confidence(PAIR)
+    # Only this decision has the turn score pairs.
+    assert decision.pair_scorer is not None
+    assert fitted.pair_scorer is None
+    assert CoverageRule(E5_DENSE_ANSWER_SIMILARITY).pair_scorer is None
+
+
+def test_the_cross_checked_decision_is_chosen_by_name_for_the_default_model() -> None:
+    decision = decision_for("multilingual-e5-small", choice="cross")
+    assert isinstance(decision, CrossChecked) and decision.fitted is calibrated()
+    # Another model's cosines are not the ones the calibrated model was fitted on.
+    assert isinstance(decision_for("all-MiniLM-L6-v2", choice="cross"), CoverageRule)
 
 
 def test_a_decision_of_other_features_is_refused() -> None:

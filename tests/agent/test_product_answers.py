@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.answer_decision import decision_for
 from agent.product_answers import (
     AskedWord,
     answer_product_question,
@@ -32,21 +33,27 @@ UNANSWERABLE = HERE / "unanswerable_questions.jsonl"
 # ones; on held-out questions the calibrated decision is ahead in every language (README).
 RIGHT_FIELD_FLOOR = {"de": 0.5, "es": 0.6, "en": 0.6}
 REFUSAL_FLOOR = 0.7
+# CSBA_ANSWER_DECISION's choices for the default model. These questions are among those the
+# cross-encoder was fine-tuned on (``evals/cross_encoder/questions.py``, ``demo_questions``):
+# for it they check the turn's wiring, not how it reads new questions (README, Evals).
+DECISIONS = ("calibrated", "cross")
 
 
 def rows(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
+@pytest.mark.parametrize("choice", DECISIONS)
 def test_answers_cite_the_field_that_answers(demo_index: KnowledgeIndex,
-                                            demo_pages: list[ProductPage]) -> None:
+                                            demo_pages: list[ProductPage], choice: str) -> None:
     titles = {p.asin: p.title for p in demo_pages}
+    decision = decision_for(demo_index.model_name, choice=choice)
     right: dict[str, list[bool]] = defaultdict(list)
     for q in rows(ANSWERABLE):
         found = answer_product_question(
             demo_index, str(q["question"]), language=str(q["language"]),
             marketplace=str(q["marketplace"]), asins=[str(q["asin"])],
-            product_names=titles[str(q["asin"])])
+            product_names=titles[str(q["asin"])], decision=decision)
         right[str(q["language"])].append(any(h.field in q["fields"]  # type: ignore[operator]
                                              for h, _ in found.facts))
     rates = {lang: sum(v) / len(v) for lang, v in right.items()}
@@ -54,14 +61,17 @@ def test_answers_cite_the_field_that_answers(demo_index: KnowledgeIndex,
     assert all(rates[lang] >= floor for lang, floor in RIGHT_FIELD_FLOOR.items()), rates
 
 
+@pytest.mark.parametrize("choice", DECISIONS)
 def test_questions_the_page_cannot_answer_are_not_guessed(
-        demo_index: KnowledgeIndex, demo_pages: list[ProductPage]) -> None:
+        demo_index: KnowledgeIndex, demo_pages: list[ProductPage], choice: str) -> None:
     titles = {p.asin: p.title for p in demo_pages}
+    decision = decision_for(demo_index.model_name, choice=choice)
     questions = rows(UNANSWERABLE)
     refused = [not answer_product_question(
         demo_index, str(q["question"]), language=str(q["language"]),
         marketplace=str(q["marketplace"]), asins=[str(q["asin"])],
-        product_names=titles[str(q["asin"])]).answered for q in questions]
+        product_names=titles[str(q["asin"])], decision=decision).answered
+        for q in questions]
     rate = sum(refused) / len(refused)
     print("refused when the page is silent:", rate)  # noqa: T201
     assert rate >= REFUSAL_FLOOR
