@@ -96,6 +96,7 @@ bench: install
 	$(PY) -m benchmarks.serve_workers
 	$(PY) -m benchmarks.models
 	$(PY) -m benchmarks.lexical
+	$(PY) -m benchmarks.cross_encoder
 	$(if $(SCALES),$(PY) -m benchmarks.scales --scales $(SCALES))
 
 # Section h alone: every scale from a thousand to a million chunks (SCALES picks others). The
