@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from agent.answer_decision import FieldSignals, features
+from agent.answer_decision import FieldSignals, decision_for, features
 from base.settings import Settings
 from evals.answer_decision import (
     CUSTOMERS,
@@ -25,6 +25,7 @@ from evals.answer_decision import (
     read_labelled,
     training_rows,
 )
+from knowledge.e5 import E5_MODEL
 
 BASE = FieldSignals(
     field="bullet_points[0]", similarity=0.85, best_other=0.85, mean=0.83, dense_rank=1,
@@ -99,7 +100,8 @@ def test_the_bar_is_the_lowest_reaching_the_precision_and_learns_the_margin() ->
 @pytest.mark.slow
 def test_candidates_are_read_through_the_agents_retrieval(tmp_path: object) -> None:
     datasets = [d for d in customers_datasets("report") if d.cases.name == "cases_es.jsonl"]
-    questions = read_labelled(datasets, Settings())
+    cross = decision_for(E5_MODEL, choice="cross")
+    questions = read_labelled(datasets, Settings(), pairs=cross)
     assert len(questions) > 40
     assert {q.language for q in questions} >= {"es"}
     assert all(customers_part(q.id) == "report" for q in questions)
@@ -108,3 +110,7 @@ def test_candidates_are_read_through_the_agents_retrieval(tmp_path: object) -> N
     offered = sum(1 for q in answerable if q.answers & {ref for ref, _ in q.fields})
     assert offered / len(answerable) > 0.9
     assert all(s.similarity is not None for q in questions for _, s in q.fields)
+    # The pairs the cross-checked decision reads are scored, and only those.
+    pairs = [s for q in questions for _, s in q.fields]
+    assert all((s.cross_score is not None) == cross.reads_pair(s) for s in pairs)
+    assert 0 < sum(s.cross_score is not None for s in pairs) < len(pairs)
