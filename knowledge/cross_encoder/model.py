@@ -63,8 +63,9 @@ class CrossEncoder(nn.Module):
         return [float(v) for v in torch.sigmoid(self(ids, mask))]
 
     def base_values(self) -> dict[str, Any]:
-        """Every parameter's value as a NumPy array (before training: the packed e5's)."""
-        return {name: p.detach().numpy().copy() for name, p in self.named_parameters()}
+        """Every parameter's value as a NumPy array (before training: the packed e5's); views
+        of the parameters, not copies (the word embeddings alone are 384 MB)."""
+        return {name: p.detach().numpy() for name, p in self.named_parameters()}
 
     def load_values(self, values: dict[str, Any]) -> None:
         """Set parameters by name; a name the model lacks is an error (weights of another
