@@ -88,14 +88,17 @@ def e5_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeInde
     opened.close()
 
 
-@pytest.fixture()
-def ask(tmp_path: Path, e5_index: KnowledgeIndex) -> Any:
+# Every question here is asked under the default decision and the cross-checked one
+# (CSBA_ANSWER_DECISION=cross): these pages are in none of the cross-encoder's training.
+@pytest.fixture(params=["calibrated", "cross"])
+def ask(request: pytest.FixtureRequest, tmp_path: Path, e5_index: KnowledgeIndex) -> Any:
     store = Store(make_engine(f"sqlite:///{tmp_path / 'agent.sqlite3'}"))
     orders = [Order.model_validate(_order(oid, asin, mp, seller, f"kunde-{asin}@example.de"))
               for asin, (oid, mp, seller) in ORDERS.items()]
     store.save(sellers=read_jsonl(DEMO_DATA_DIR / "sellers.jsonl", Seller), orders=orders,
                pages=[ProductPage.model_validate(p) for p in PAGES])
-    agent = Agent(store, e5_index, portal_url="http://127.0.0.1:8000/seller")
+    agent = Agent(store, e5_index, portal_url="http://127.0.0.1:8000/seller",
+                  decision=decision_for(e5_index.model_name, choice=request.param))
     counter = iter(range(1, 1000))
 
     def send(asin: str, text: str) -> Reply:
