@@ -302,7 +302,7 @@ class CrossChecked:
             return ATTRIBUTE_ASKED
         probability = self.fitted.probability(s)
         if s.cross_score is None:
-            if self.reads_pair(s):
+            if probability >= self.bar ** 2:  # reads_pair, the attribute path taken above
                 raise ValueError(f"{s.field}: the pair was not scored (no cross_score)")
             return math.sqrt(probability)  # the most it could be: under the bar
         return math.sqrt(max(0.0, s.cross_score) * probability)

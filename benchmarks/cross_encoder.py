@@ -25,17 +25,18 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from base.jsonl import iter_json_lines
+from benchmarks.models import UNANSWERABLE
 from benchmarks.page import write_section
 from benchmarks.workers import QUESTIONS, ROOT, percentile
 
-UNANSWERABLE = ROOT / "tests" / "agent" / "unanswerable_questions.jsonl"
 MARKER = "## i. The cross-checked answer decision"
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return [cast(dict[str, Any], row) for _, row in iter_json_lines(path)]
 
 
 def _timed(call: Callable[[], object]) -> float:

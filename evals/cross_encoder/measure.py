@@ -43,10 +43,7 @@ _out = Console(highlight=False, markup=False, soft_wrap=True)
 
 def load(weights: Path) -> CrossEncoder:
     model = CrossEncoder()
-    saved = torch.load(weights, weights_only=True)
-    missing = model.load_state_dict(saved["trainable"], strict=False)
-    if missing.unexpected_keys:
-        raise ValueError(f"{weights}: unknown parameters {missing.unexpected_keys}")
+    model.load_values(torch.load(weights, weights_only=True)["trainable"])
     model.eval()
     return model
 

@@ -20,12 +20,12 @@ training to choose the bar on.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from base.jsonl import iter_json_lines
 from evals.answer_decision import CUSTOMERS, LANGUAGES, customers_part
 from evals.pqa import PqaQuestion, questions_of
 from evals.pqa_cases import convert
@@ -89,9 +89,8 @@ def public_questions(part: Literal["tune", "held-out"], as_cases: bool) -> list[
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            yield json.loads(line)
+    for _, row in iter_json_lines(path):
+        yield cast(dict[str, Any], row)
 
 
 _PRODUCT_TAGS = frozenset({"product.answerable", "product.silent",  # the customers' sets

@@ -96,7 +96,7 @@ def train(out: Path, epochs: int, threads: int, limit: int | None,
         tune_split(customer_questions("tune"), "train") + demo_questions()
     model = CrossEncoder()
     if resume:
-        model.load_state_dict(torch.load(resume, weights_only=True)["trainable"], strict=False)
+        model.load_values(torch.load(resume, weights_only=True)["trainable"])
     model.freeze_embeddings()
     head = list(model.head.parameters())
     encoder = [p for p in model.encoder.parameters() if p.requires_grad]

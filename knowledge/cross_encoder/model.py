@@ -7,7 +7,7 @@ than [CLS]), then one linear unit: the logit that the field answers the question
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,10 +67,11 @@ class CrossEncoder(nn.Module):
         of the parameters, not copies (the word embeddings alone are 384 MB)."""
         return {name: p.detach().numpy() for name, p in self.named_parameters()}
 
-    def load_values(self, values: dict[str, Any]) -> None:
-        """Set parameters by name; a name the model lacks is an error (weights of another
-        model), a parameter not named keeps its value (the frozen embeddings)."""
-        state = {name: torch.from_numpy(value) for name, value in values.items()}
+    def load_values(self, values: Mapping[str, Any]) -> None:
+        """Set parameters by name (tensors or NumPy arrays); a name the model lacks is an
+        error (weights of another model), a parameter not named keeps its value (the frozen
+        embeddings)."""
+        state = {name: torch.as_tensor(value) for name, value in values.items()}
         result = self.load_state_dict(state, strict=False)
         if result.unexpected_keys:
             raise ValueError(f"unknown parameters {result.unexpected_keys}")
