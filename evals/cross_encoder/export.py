@@ -14,17 +14,15 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from knowledge.cross_encoder.model import CrossEncoder, shipped_weights
-from knowledge.cross_encoder.weights import save
+from knowledge.cross_encoder.weights import save, shipped_weights
 
 
 def export(weights: Path, out: Path) -> None:
     saved = torch.load(weights, weights_only=True)
-    base = CrossEncoder().base_values()
     trained = {name: value.numpy() for name, value in saved["trainable"].items()}
     meta = {"steps": int(saved["steps"]), "seconds": round(float(saved["seconds"])),
             **{k: v for k, v in saved.items() if k in ("epochs", "seed", "rate_scale", "resumed")}}
-    save(out, trained, base, meta)
+    save(out, trained, meta)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

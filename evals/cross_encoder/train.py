@@ -6,6 +6,8 @@ model learns to tell the field about the asked thing from its neighbours. The cu
 the demo pages' questions (the only German and Spanish) are few beside the public ones and
 are seen ``CUSTOMER_REPEATS`` times, each time with other negatives. The word embeddings stay frozen
 (250k rows of 384: most of the model, and the languages the tune data lacks would drift).
+Every forward pass rounds the layers' matrices to 4 bits as the C engine holds them
+(``model.fake_q4_0``), so the weights learnt are the ones the product runs.
 
     python -m evals.cross_encoder.train --out OUT/cross_encoder.pt   # the shipped weights
     python -m evals.cross_encoder.export --weights OUT/cross_encoder.pt
@@ -13,9 +15,9 @@ are seen ``CUSTOMER_REPEATS`` times, each time with other negatives. The word em
     python -m evals.cross_encoder.train --out OUT/cross_encoder_2.pt \
         --resume OUT/cross_encoder.pt --rate-scale 0.5 --steps 300 --seed 14
 
-The shipped weights are three epochs at seed 13 (1,482 steps of 16 pairs): 13.4 minutes on
-two idle cores. On two cores other processes share, one thread (``--threads 1``) is the
-faster choice: two threads wait on each other whenever another process holds a core.
+The shipped weights are three epochs at seed 13 (1,779 steps of 16 pairs): about 30 minutes
+on two cores. On two cores other processes share, one thread (``--threads 1``) is the faster
+choice: two threads wait on each other whenever another process holds a core.
 """
 
 from __future__ import annotations

@@ -11,25 +11,7 @@ import numpy as np
 import torch
 from transformers import BertConfig, BertModel
 
-from knowledge.cross_encoder.packed import Packed
-
-# packed name (after "l{i}.") -> BertModel parameter (after "encoder.layer.{i}.")
-_LAYER = {
-    "q.w": "attention.self.query.weight", "q.b": "attention.self.query.bias",
-    "k.w": "attention.self.key.weight", "k.b": "attention.self.key.bias",
-    "v.w": "attention.self.value.weight", "v.b": "attention.self.value.bias",
-    "ao.w": "attention.output.dense.weight", "ao.b": "attention.output.dense.bias",
-    "aln.w": "attention.output.LayerNorm.weight", "aln.b": "attention.output.LayerNorm.bias",
-    "fi.w": "intermediate.dense.weight", "fi.b": "intermediate.dense.bias",
-    "fo.w": "output.dense.weight", "fo.b": "output.dense.bias",
-    "oln.w": "output.LayerNorm.weight", "oln.b": "output.LayerNorm.bias",
-}
-_EMBEDDINGS = {
-    "emb.word": "embeddings.word_embeddings.weight",
-    "emb.pos": "embeddings.position_embeddings.weight",
-    "emb.type": "embeddings.token_type_embeddings.weight",
-    "emb.ln.w": "embeddings.LayerNorm.weight", "emb.ln.b": "embeddings.LayerNorm.bias",
-}
+from knowledge.cross_encoder.packed import Packed, model_names
 
 
 def bert_config(packed: Packed) -> BertConfig:
@@ -44,10 +26,7 @@ def bert_config(packed: Packed) -> BertConfig:
 def bert_model(packed: Packed) -> BertModel:
     """A ``BertModel`` (no pooler: e5 mean-pools) holding every packed weight."""
     model = BertModel(bert_config(packed), add_pooling_layer=False)
-    names = dict(_EMBEDDINGS)
-    for layer in range(packed.config.layers):
-        names |= {f"l{layer}.{short}": f"encoder.layer.{layer}.{long}"
-                  for short, long in _LAYER.items()}
+    names = model_names(packed.config.layers)
     params = dict(model.named_parameters())
     missing = set(params) - set(names.values())
     if missing:

@@ -18,6 +18,7 @@ j + 16 in its high one, each stored as ``value / scale + 8``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,36 @@ MAGIC = b"E5S1"
 BLOCK = 32
 F32, Q4_0 = 0, 1
 Floats = npt.NDArray[np.float32]
+
+
+# packed name (after "l{i}.") -> BertModel parameter (after "encoder.layer.{i}.")
+_LAYER = {
+    "q.w": "attention.self.query.weight", "q.b": "attention.self.query.bias",
+    "k.w": "attention.self.key.weight", "k.b": "attention.self.key.bias",
+    "v.w": "attention.self.value.weight", "v.b": "attention.self.value.bias",
+    "ao.w": "attention.output.dense.weight", "ao.b": "attention.output.dense.bias",
+    "aln.w": "attention.output.LayerNorm.weight", "aln.b": "attention.output.LayerNorm.bias",
+    "fi.w": "intermediate.dense.weight", "fi.b": "intermediate.dense.bias",
+    "fo.w": "output.dense.weight", "fo.b": "output.dense.bias",
+    "oln.w": "output.LayerNorm.weight", "oln.b": "output.LayerNorm.bias",
+}
+_EMBEDDINGS = {
+    "emb.word": "embeddings.word_embeddings.weight",
+    "emb.pos": "embeddings.position_embeddings.weight",
+    "emb.type": "embeddings.token_type_embeddings.weight",
+    "emb.ln.w": "embeddings.LayerNorm.weight", "emb.ln.b": "embeddings.LayerNorm.bias",
+}
+
+
+
+
+def model_names(layers: int) -> dict[str, str]:
+    """Packed tensor name -> the ``BertModel`` parameter it becomes."""
+    names = dict(_EMBEDDINGS)
+    for layer in range(layers):
+        names |= {f"l{layer}.{short}": f"encoder.layer.{layer}.{long}"
+                  for short, long in _LAYER.items()}
+    return names
 
 
 def default_path() -> Path:
@@ -154,3 +185,48 @@ def _columns(name: str, config: Config) -> int:
     """A quantised matrix's input width: the output projection of the feed-forward block reads
     the intermediate width, every other one the hidden width."""
     return config.intermediate if name.endswith(".fo.w") else config.hidden
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    dtype: int
+    elements: int
+    offset: int
+    nbytes: int
+
+
+def directory(data: bytes) -> list[Entry]:
+    """The tensor directory of a packed file's bytes (where each tensor lies)."""
+    if data[:4] != MAGIC:
+        raise PackedFormatError(f"magic {data[:4]!r}, expected {MAGIC!r}")
+    c = _Cursor(data)
+    c.raw(8 + 4 * 7 + 4 + 4)  # magic, version, the seven sizes, epsilon, block
+    count = c.one("i")
+    c.raw(4 * 4)  # the four special ids
+    blob_length = c.one("Q")
+    c.raw(4 * (count + 1) + 4 * count + blob_length)  # offsets, scores, pieces
+    c.one("i")  # normalisation entries
+    c.raw(c.one("I"))
+    entries = []
+    for _ in range(c.one("i")):
+        name = c.raw(c.one("H")).decode()
+        dtype, elements, offset, nbytes = c.one("B"), c.one("I"), c.one("Q"), c.one("Q")
+        entries.append(Entry(name, dtype, elements, offset, nbytes))
+    return entries
+
+
+def replaced(data: bytes, tensors: Mapping[str, tuple[int, bytes]]) -> bytes:
+    """The packed file ``data`` with the tensors ``tensors`` names (name -> dtype, bytes)
+    put in place of its own: each the same kind and size, so the layout stays as it is."""
+    out = bytearray(data)
+    entries = {e.name: e for e in directory(data)}
+    for name, (dtype, raw) in tensors.items():
+        entry = entries.get(name)
+        if entry is None:
+            raise PackedFormatError(f"the packed file has no tensor {name}")
+        if (dtype, len(raw)) != (entry.dtype, entry.nbytes):
+            raise PackedFormatError(
+                f"{name}: {len(raw)} bytes of dtype {dtype} for {entry.nbytes} of {entry.dtype}")
+        out[entry.offset:entry.offset + entry.nbytes] = raw
+    return bytes(out)
