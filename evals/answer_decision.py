@@ -14,6 +14,7 @@ products' pages (``agent.product_answers.candidates``, the same index and model)
 decision is fitted on what it will see.
 
     python -m evals.answer_decision fit      # writes agent/data/answer_decision.json
+    python -m evals.answer_decision cross-bar  # the cross-checked decision's bar, on the slice
     python -m evals.answer_decision report   # against the coverage rule and the cross-checked
 """
 
@@ -27,7 +28,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,14 +39,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from agent.answer_decision import (
+    CROSS_CHECKED_BAR,
     DECISION_FILE,
     AnswerDecision,
     CalibratedDecision,
+    CrossChecked,
     FieldSignals,
     PairScorer,
     calibrated,
     decision_for,
     features,
+    shipped_cross_encoder,
 )
 from agent.product_answers import candidates
 from base.settings import Settings
@@ -67,6 +71,8 @@ FOLDS = 5
 # each counts this many times in the fit.
 CUSTOMER_WEIGHT = 4.0
 BARS = tuple(round(0.05 * i, 2) for i in range(2, 20))
+# The cross-checked decision's bars tried (on the geometric mean of two probabilities).
+CROSS_BARS = tuple(round(0.05 * i, 2) for i in range(5, 13))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,16 @@ def customers_part(case_id: str) -> str:
         else "report"
 
 
+# Of the tune questions, a fixed slice by id kept out of the cross-encoder's training to
+# choose bars on (``evals/cross_encoder/``).
+SLICE_PERCENT = 20
+
+
+def in_bar_slice(question_id: str) -> bool:
+    digest = hashlib.sha256(f"cross-encoder-bar:{question_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < SLICE_PERCENT
+
+
 def _product_question(case: dict[str, Any]) -> bool:
     expect = case.get("expect", {})
     tags = set(case.get("tags", []))
@@ -126,19 +142,28 @@ class Dataset:
     keep: Callable[[dict[str, Any]], bool]
 
 
-def customers_datasets(part: str) -> list[Dataset]:
+def _every(case_id: str) -> bool:
+    return True
+
+
+def customers_datasets(part: str, keep: Callable[[str], bool] = _every) -> list[Dataset]:
+    """The customers' questions of ``part``; ``keep``: only the case ids it keeps."""
     return [Dataset("customers", CUSTOMERS / f"cases_{lang}.jsonl",
                     CUSTOMERS / f"catalog_{lang}.jsonl", CUSTOMERS / f"orders_{lang}.jsonl",
-                    lambda case: customers_part(case["id"]) == part)
+                    lambda case: customers_part(case["id"]) == part and keep(case["id"]))
             for lang in LANGUAGES]
 
 
 @contextmanager
-def public_dataset(part: str, limit: int | None) -> Iterator[Dataset]:
+def public_dataset(part: str, limit: int | None,
+                   keep: Callable[[str], bool] = _every) -> Iterator[Dataset]:
+    """The public part's questions as cases (their pages and orders written to a temporary
+    folder); ``keep``: only the question ids it keeps (their pages alone are indexed)."""
     from evals.pqa_cases import sample
 
     with tempfile.TemporaryDirectory(prefix="csba-decision-") as tmp:
-        questions = sample(questions_of(part), limit)  # type: ignore[arg-type]
+        questions = [q for q in sample(questions_of(part), limit)  # type: ignore[arg-type]
+                     if keep(q.qid)]
         paths = write_files(convert_all(questions), Path(tmp))
         yield Dataset("public", paths["cases.jsonl"], paths["catalog.jsonl"],
                       paths["orders.jsonl"], lambda case: True)
@@ -447,10 +472,40 @@ def run_report(settings: Settings, public_limit: int | None, console: Console,
     return result
 
 
+def run_cross_bar(settings: Settings, public_limit: int | None, console: Console,
+                  cache: Path | None = None) -> dict[str, Any]:
+    """The cross-checked decision's bar: the best accuracy (ties: the higher bar) on the
+    tune questions kept out of the cross-encoder's training (``in_bar_slice``), whose
+    candidates are scored where the lowest bar tried would read them."""
+    fitted = calibrated()
+    if fitted is None:
+        raise SystemExit("no fitted decision: run `python -m evals.answer_decision fit` first")
+    lowest = CrossChecked(fitted, shipped_cross_encoder(), bar=min(CROSS_BARS))
+    if cache and cache.exists():
+        questions = load_questions(cache)
+    else:
+        with _progress(console) as progress, \
+                public_dataset("tune", public_limit, in_bar_slice) as public:
+            questions = read_labelled([public, *customers_datasets("tune", in_bar_slice)],
+                                      settings, progress, lowest)
+        if cache:
+            save_questions(questions, cache)
+    by_bar = {bar: measure(replace(lowest, bar=bar), questions) for bar in CROSS_BARS}
+    chosen = max(CROSS_BARS, key=lambda bar: (round(by_bar[bar].accuracy, 6), bar))
+    for bar, f in by_bar.items():
+        console.print(f"bar {bar}: accuracy {f.accuracy:.3f}, precision {f.precision:.3f}, "
+                      f"right field {f.right_field_rate:.3f}, escalation recall "
+                      f"{f.escalation_recall:.3f}" + ("  (chosen)" if bar == chosen else ""))
+    console.print(f"{len(questions)} questions of the bar slice; the bar: {chosen} "
+                  f"(agent/answer_decision.py CROSS_CHECKED_BAR is {CROSS_CHECKED_BAR})")
+    return {"questions": len(questions), "bar": chosen,
+            "by_bar": {str(bar): round(f.accuracy, 3) for bar, f in by_bar.items()}}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.answer_decision",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("fit", "report"))
+    parser.add_argument("command", choices=("fit", "report", "cross-bar"))
     parser.add_argument("--public-limit", type=int, default=None,
                         help="a fixed sample of this many public questions (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="report: also write JSON here")
@@ -462,6 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if args.command == "fit":
         run_fit(settings, args.public_limit, console, args.questions)
+    elif args.command == "cross-bar":
+        run_cross_bar(settings, args.public_limit, console, args.questions)
     else:
         run_report(settings, args.public_limit, console, args.out, args.questions)
     return 0

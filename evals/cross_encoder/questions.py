@@ -13,20 +13,19 @@ reads) and the fields that answer it. Two sources reported on, split as
   pages, ``citations_any`` naming the fields that answer;
 - the project's own questions on the demo pages (``demo_questions``), for training only.
 
-Within ``tune`` a fixed slice (``SLICE_PERCENT`` of question ids by hash) is kept out of
-training to choose the bar on.
+Within ``tune`` a fixed slice (``evals.answer_decision.SLICE_PERCENT`` of question ids by
+hash) is kept out of training to choose the bar on.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from base.jsonl import iter_json_lines
-from evals.answer_decision import CUSTOMERS, LANGUAGES, customers_part
+from evals.answer_decision import CUSTOMERS, LANGUAGES, customers_part, in_bar_slice
 from evals.pqa import PqaQuestion, questions_of
 from evals.pqa_cases import convert
 from knowledge.cross_encoder.fields import field_text
@@ -34,7 +33,6 @@ from knowledge.pages import ProductPage
 
 Source = Literal["public", "customers", "demo"]
 Part = Literal["train", "bar", "tune", "report"]
-SLICE_PERCENT = 20
 _ROOT = Path(__file__).resolve().parents[2]
 DEV = _ROOT / "evals" / "datasets" / "dev.jsonl"
 DEMO = _ROOT / "data" / "demo"
@@ -60,11 +58,6 @@ class Question:
     @property
     def answerable(self) -> bool:
         return bool(self.answers)
-
-
-def in_bar_slice(question_id: str) -> bool:
-    digest = hashlib.sha256(f"cross-encoder-bar:{question_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 100 < SLICE_PERCENT
 
 
 def _public(question: PqaQuestion, as_cases: bool) -> Question:

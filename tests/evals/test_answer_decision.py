@@ -3,14 +3,17 @@ the candidates read through the agent's own retrieval."""
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
-from agent.answer_decision import FieldSignals, decision_for, features
+from agent.answer_decision import FieldSignals, calibrated, decision_for, features
 from base.settings import Settings
 from evals.answer_decision import (
     CUSTOMERS,
@@ -23,6 +26,8 @@ from evals.answer_decision import (
     fit_logistic,
     measure,
     read_labelled,
+    run_cross_bar,
+    save_questions,
     training_rows,
 )
 from knowledge.e5 import E5_MODEL
@@ -114,3 +119,26 @@ def test_candidates_are_read_through_the_agents_retrieval(tmp_path: object) -> N
     pairs = [s for q in questions for _, s in q.fields]
     assert all((s.cross_score is not None) == cross.reads_pair(s) for s in pairs)
     assert 0 < sum(s.cross_score is not None for s in pairs) < len(pairs)
+
+
+def test_the_cross_checked_bar_is_the_best_accuracy_on_the_slice(tmp_path: Path) -> None:
+    fitted = calibrated()
+    assert fitted is not None
+    probability = fitted.probability(BASE)
+    assert probability >= 0.3  # room for a cross-encoder score under 1 at each confidence
+
+    def scored(n: int, answerable: bool, confidence: float) -> Labelled:
+        # The cross-encoder's score that puts the geometric mean at ``confidence``.
+        signals = replace(BASE, cross_score=confidence ** 2 / probability)
+        ref = "B0TEST0001:bullet_points[0]"
+        return Labelled(f"s{n}", "public", "en", answerable,
+                        frozenset({ref}) if answerable else frozenset(), ((ref, signals),))
+
+    # Answered right up to 0.5; a silent page's field answered (wrongly) up to 0.45.
+    cache = tmp_path / "slice.jsonl"
+    save_questions([scored(0, True, 0.52), scored(1, False, 0.47)], cache)
+    result = run_cross_bar(Settings(_env_file=None), None,  # type: ignore[call-arg]
+                           Console(file=io.StringIO()), cache)
+    assert result["bar"] == 0.5
+    assert result["by_bar"]["0.5"] == 1.0 and result["by_bar"]["0.45"] == 0.5
+    assert result["by_bar"]["0.55"] == 0.5
