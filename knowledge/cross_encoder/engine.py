@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 
 from knowledge.cross_encoder.fields import clipped
-from knowledge.cross_encoder.packed import F32, Q4_0, default_path, model_names, replaced
+from knowledge.cross_encoder.packed import (
+    F32,
+    Q4_0,
+    PackedFormatError,
+    default_path,
+    layer_count,
+    model_names,
+    replaced,
+)
 from knowledge.cross_encoder.weights import Shipped, load_shipped
 from knowledge.e5 import engine
 
@@ -52,6 +60,9 @@ def engine_file(weights: Path, cache: Path, packed: Path | None = None) -> Path:
         return path
     shipped = load_shipped(weights)
     layers = 1 + max(int(name.split(".")[3]) for name in shipped.matrices)
+    if layers != layer_count(base):  # the engine would run the rest of the layers untrained
+        raise PackedFormatError(f"{weights}: {layers} trained layers for the packed file's "
+                                f"{layer_count(base)}")
     built = replaced(base, engine_tensors(shipped, layers))
     cache.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")

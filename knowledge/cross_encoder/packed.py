@@ -50,8 +50,6 @@ _EMBEDDINGS = {
 }
 
 
-
-
 def model_names(layers: int) -> dict[str, str]:
     """Packed tensor name -> the ``BertModel`` parameter it becomes."""
     names = dict(_EMBEDDINGS)
@@ -194,6 +192,13 @@ class Entry:
     elements: int
     offset: int
     nbytes: int
+
+
+def layer_count(data: bytes) -> int:
+    """How many encoder layers a packed file's header says the engine runs."""
+    if data[:4] != MAGIC:
+        raise PackedFormatError(f"magic {data[:4]!r}, expected {MAGIC!r}")
+    return int(struct.unpack_from("<i", data, 12)[0])  # after magic, version and hidden
 
 
 def directory(data: bytes) -> list[Entry]:

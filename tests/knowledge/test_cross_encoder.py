@@ -22,6 +22,7 @@ from knowledge.cross_encoder.packed import (
     PackedFormatError,
     default_path,
     directory,
+    layer_count,
     read,
     replaced,
 )
@@ -142,6 +143,17 @@ def test_the_engine_file_is_built_once_and_named_by_what_it_holds(
     rebuilt = engine_file(other, engine_cache)
     assert rebuilt != built and list(engine_cache.glob("*.bin")) == [rebuilt]
     engine_file(shipped_weights(), engine_cache)  # as the module's scorer found it
+
+
+def test_weights_of_fewer_layers_than_the_engine_runs_are_refused(tmp_path: Path) -> None:
+    with np.load(shipped_weights()) as data:
+        arrays: dict[str, Any] = {key: data[key] for key in data.files
+                                  if ".layer.11." not in key}
+    fewer = tmp_path / "fewer.npz"
+    np.savez(fewer, **arrays)
+    assert layer_count(default_path().read_bytes()) == 12
+    with pytest.raises(PackedFormatError, match="11 trained layers"):
+        engine_file(fewer, tmp_path / "cache")
 
 
 def test_the_shipped_file_is_small_and_names_its_training() -> None:
