@@ -43,7 +43,6 @@ BARS = (*(round(0.05 * i, 2) for i in range(4, 17)), *(round(0.01 * i, 2) for i 
 Scores = dict[str, list[tuple[str, float]]]  # question id -> (ref, score) of each field
 
 
-
 class PairReader(Protocol):
     """The torch model and the engine alike."""
 

@@ -15,8 +15,8 @@ Every forward pass rounds the layers' matrices to 4 bits as the C engine holds t
     python -m evals.cross_encoder.train --out OUT/cross_encoder_2.pt \
         --resume OUT/cross_encoder.pt --rate-scale 0.5 --steps 300 --seed 14
 
-The shipped weights are three epochs at seed 13 (1,779 steps of 16 pairs): about 30 minutes
-on two cores. On two cores other processes share, one thread (``--threads 1``) is the faster
+The shipped weights are three epochs at seed 13 (1,779 steps of 16 pairs): 27 minutes on
+two cores. On two cores other processes share, one thread (``--threads 1``) is the faster
 choice: two threads wait on each other whenever another process holds a core.
 """
 

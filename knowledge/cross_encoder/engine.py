@@ -60,9 +60,10 @@ def engine_file(weights: Path, cache: Path, packed: Path | None = None) -> Path:
         return path
     shipped = load_shipped(weights)
     layers = 1 + max(int(name.split(".")[3]) for name in shipped.matrices)
-    if layers != layer_count(base):  # the engine would run the rest of the layers untrained
+    runs = layer_count(base)
+    if layers != runs:  # the engine would run the rest of the layers untrained
         raise PackedFormatError(f"{weights}: {layers} trained layers for the packed file's "
-                                f"{layer_count(base)}")
+                                f"{runs}")
     built = replaced(base, engine_tensors(shipped, layers))
     cache.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")

@@ -44,7 +44,6 @@ def fake_q4_0(weight: torch.Tensor) -> torch.Tensor:
     return weight + (rounded - weight).detach()
 
 
-
 class CrossEncoder(nn.Module):
     def __init__(self, packed_path: Path | None = None) -> None:
         super().__init__()
